@@ -1,0 +1,16 @@
+# inferd_library(NAME SRCS a.cc b.cc DEPS lib... [TESTS x_test.cc ...])
+# One component = one static library `inferd_NAME`; its unit tests (if any) form one gtest binary
+# `NAME_test` registered with ctest.
+function(inferd_library NAME)
+  cmake_parse_arguments(ARG "" "" "SRCS;DEPS;TESTS" ${ARGN})
+  add_library(inferd_${NAME} STATIC ${ARG_SRCS})
+  target_include_directories(inferd_${NAME} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(inferd_${NAME} PUBLIC ${ARG_DEPS})
+  if(ARG_TESTS)
+    add_executable(${NAME}_test ${ARG_TESTS})
+    target_link_libraries(${NAME}_test PRIVATE inferd_${NAME} GTest::gtest GTest::gtest_main GTest::gmock)
+    set_target_properties(${NAME}_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+    add_test(NAME ${NAME}_test COMMAND ${NAME}_test)
+    set_tests_properties(${NAME}_test PROPERTIES LABELS unit TIMEOUT 120)
+  endif()
+endfunction()

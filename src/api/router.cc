@@ -1,0 +1,82 @@
+#include "api/router.h"
+
+namespace inferd::api {
+namespace {
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+bool IsRuntimePath(std::string_view path) {
+  // /endpoints/{name}/invocations or /endpoints/{name}/async-invocations
+  constexpr std::string_view kPrefix = "/endpoints/";
+  if (!StartsWith(path, kPrefix)) return false;
+  auto rest = path.substr(kPrefix.size());
+  auto slash = rest.find('/');
+  if (slash == 0 || slash == std::string_view::npos) return false;
+  auto op = rest.substr(slash + 1);
+  return op == "invocations" || op == "async-invocations";
+}
+
+bool HasActionParam(std::string_view query) {
+  return StartsWith(query, "Action=") || query.find("&Action=") != std::string_view::npos;
+}
+
+}  // namespace
+
+Protocol Classify(const http::Request& req) {
+  if (req.headers.Has("X-Amz-Target")) return Protocol::kSageMaker;
+  // A query string makes it S3 (e.g. POST /endpoints/k?uploads is CreateMultipartUpload).
+  if (req.method == "POST" && req.query.empty() && IsRuntimePath(req.path)) {
+    return Protocol::kRuntime;
+  }
+  if (req.path == "/") {
+    auto type = req.headers.Get("Content-Type").value_or("");
+    if (req.method == "POST" && StartsWith(type, "application/x-www-form-urlencoded")) {
+      return Protocol::kSns;
+    }
+    if (HasActionParam(req.query)) return Protocol::kSns;
+  }
+  return Protocol::kS3;
+}
+
+Router::Router(const http::sigv4::Verifier& verifier, Apis apis)
+    : verifier_(verifier), apis_(apis) {}
+
+void Router::Handle(http::Request request, http::Responder respond) {
+  Protocol protocol = Classify(request);
+  auto identity = verifier_.Verify(request);
+  if (!identity.ok()) {
+    http::Response r = MakeErrorResponse(protocol, identity.error(), request.request_id);
+    r.operation = std::string(ProtocolName(protocol)) + ".Auth";
+    respond(std::move(r));
+    return;
+  }
+  ApiHandler* api = protocol == Protocol::kSageMaker ? apis_.sagemaker
+                    : protocol == Protocol::kRuntime ? apis_.runtime
+                    : protocol == Protocol::kSns     ? apis_.sns
+                                                     : apis_.s3;
+  api->Handle(std::move(request), *identity, std::move(respond));
+}
+
+http::Response Router::ErrorResponse(const http::Request& request, const Error& error) {
+  Protocol protocol = Classify(request);
+  http::Response r = MakeErrorResponse(protocol, error, request.request_id);
+  r.operation = std::string(ProtocolName(protocol));
+  return r;
+}
+
+NotImplementedApi::NotImplementedApi(Protocol protocol, std::string what)
+    : protocol_(protocol), what_(std::move(what)) {}
+
+void NotImplementedApi::Handle(http::Request request, const http::sigv4::Identity&,
+                               http::Responder respond) {
+  http::Response r = MakeErrorResponse(
+      protocol_,
+      Error(Errc::kNotImplemented, "inferd does not implement the " + what_ + " API yet."),
+      request.request_id);
+  r.operation = std::string(ProtocolName(protocol_));
+  respond(std::move(r));
+}
+
+}  // namespace inferd::api

@@ -1,0 +1,62 @@
+// Router: the server's Handler. Recognises which API a request is aimed at from its shape,
+// authenticates it (SigV4), and hands it to that API's front end; errors before that point
+// (authentication, transport) are answered in the protocol the request was aimed at.
+//
+//   X-Amz-Target present                          → SageMaker control plane (JSON 1.1)
+//   POST /endpoints/{name}/(async-)invocations    → runtime (REST-JSON)
+//   POST / form-encoded, or ?Action= on /         → SNS (Query)
+//   anything else                                 → S3 (REST-XML)
+//
+// Thread-safety: Handle() runs on I/O threads concurrently; the router holds no mutable state.
+#pragma once
+
+#include <memory>
+
+#include "api/protocol.h"
+#include "http/message.h"
+#include "http/sigv4.h"
+
+namespace inferd::api {
+
+// One API's front end. `identity` is the verified signer (its region scopes regional resources).
+class ApiHandler {
+ public:
+  virtual ~ApiHandler() = default;
+  virtual void Handle(http::Request request, const http::sigv4::Identity& identity,
+                      http::Responder respond) = 0;
+};
+
+Protocol Classify(const http::Request& request);
+
+class Router final : public http::Handler {
+ public:
+  struct Apis {
+    ApiHandler* sagemaker = nullptr;
+    ApiHandler* runtime = nullptr;
+    ApiHandler* sns = nullptr;
+    ApiHandler* s3 = nullptr;
+  };
+  Router(const http::sigv4::Verifier& verifier, Apis apis);
+
+  void Handle(http::Request request, http::Responder respond) override;
+  http::Response ErrorResponse(const http::Request& request, const Error& error) override;
+
+ private:
+  const http::sigv4::Verifier& verifier_;
+  Apis apis_;
+};
+
+// Answers every request with 501 NotImplemented in its protocol's format: the front end for an
+// API whose implementation has not landed yet.
+class NotImplementedApi final : public ApiHandler {
+ public:
+  NotImplementedApi(Protocol protocol, std::string what);
+  void Handle(http::Request request, const http::sigv4::Identity& identity,
+              http::Responder respond) override;
+
+ private:
+  Protocol protocol_;
+  std::string what_;
+};
+
+}  // namespace inferd::api

@@ -1,0 +1,175 @@
+#include "app/config.h"
+
+#include <arpa/inet.h>
+
+#include <boost/json.hpp>
+
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <sstream>
+#include <vector>
+
+namespace inferd::app {
+
+namespace json = boost::json;
+
+namespace {
+
+struct ConfigKey {
+  const char* name;
+  const char* type;
+  std::function<std::string(const Config&)> default_text;
+  const char* help;
+  std::function<Status(Config&, const json::value&)> set;
+};
+
+template <typename T>
+std::function<Status(Config&, const json::value&)> IntSetter(T Config::*member, const char* name,
+                                                            int64_t min, int64_t max) {
+  return [member, name, min, max](Config& c, const json::value& v) -> Status {
+    if (!v.is_int64() && !v.is_uint64()) {
+      return Error(Errc::kValidation, std::string(name) + " must be an integer");
+    }
+    int64_t n = v.to_number<int64_t>();
+    if (n < min || n > max) {
+      return Error(Errc::kValidation, std::string(name) + " must be between " +
+                                          std::to_string(min) + " and " + std::to_string(max));
+    }
+    c.*member = static_cast<T>(n);
+    return OkStatus();
+  };
+}
+
+template <typename T>
+std::function<std::string(const Config&)> IntDefault(T Config::*member) {
+  return [member](const Config& c) { return std::to_string(c.*member); };
+}
+
+const std::vector<ConfigKey>& Keys() {
+  static const std::vector<ConfigKey> kKeys{
+      {"account_id", "string", [](const Config& c) { return "\"" + c.account_id + "\""; },
+       "The 12-digit AWS account id in the ARNs inferd mints.",
+       [](Config& c, const json::value& v) -> Status {
+         if (!v.is_string() || !std::regex_match(std::string(v.get_string()), std::regex("[0-9]{12}"))) {
+           return Error(Errc::kValidation, "account_id must be a string of 12 digits");
+         }
+         c.account_id = std::string(v.get_string());
+         return OkStatus();
+       }},
+      {"credentials", "array", [](const Config&) { return std::string("[]"); },
+       "Access keys clients sign with: `[{\"access_key_id\": \"…\", \"secret_access_key\": "
+       "\"…\"}]`. Empty: any well-formed SigV4 signature is accepted, and only on a loopback "
+       "listen address.",
+       [](Config& c, const json::value& v) -> Status {
+         if (!v.is_array()) return Error(Errc::kValidation, "credentials must be an array");
+         for (const auto& item : v.get_array()) {
+           const auto* o = item.if_object();
+           const json::value* id = o ? o->if_contains("access_key_id") : nullptr;
+           const json::value* secret = o ? o->if_contains("secret_access_key") : nullptr;
+           if (!id || !secret || !id->is_string() || !secret->is_string() ||
+               id->get_string().empty() || secret->get_string().empty()) {
+             return Error(Errc::kValidation,
+                          "each credentials entry needs non-empty access_key_id and "
+                          "secret_access_key strings");
+           }
+           c.credentials[std::string(id->get_string())] = std::string(secret->get_string());
+         }
+         return OkStatus();
+       }},
+      {"io_threads", "integer", IntDefault(&Config::io_threads),
+       "Threads running network I/O.", IntSetter(&Config::io_threads, "io_threads", 1, 64)},
+      {"blocking_threads", "integer", IntDefault(&Config::blocking_threads),
+       "Threads for blocking work (database, files).",
+       IntSetter(&Config::blocking_threads, "blocking_threads", 1, 256)},
+      {"max_header_bytes", "integer", IntDefault(&Config::max_header_bytes),
+       "Largest request header block accepted.",
+       IntSetter(&Config::max_header_bytes, "max_header_bytes", 1024, 1 << 20)},
+      {"max_body_bytes", "integer", IntDefault(&Config::max_body_bytes),
+       "Largest buffered request body (control plane, SNS).",
+       IntSetter(&Config::max_body_bytes, "max_body_bytes", 1024, int64_t{1} << 32)},
+      {"idle_timeout_seconds", "integer", IntDefault(&Config::idle_timeout_seconds),
+       "A keep-alive connection with no request for this long is closed.",
+       IntSetter(&Config::idle_timeout_seconds, "idle_timeout_seconds", 1, 3600)},
+      {"request_timeout_seconds", "integer", IntDefault(&Config::request_timeout_seconds),
+       "Longest time to read one request and write its response.",
+       IntSetter(&Config::request_timeout_seconds, "request_timeout_seconds", 1, 86400)},
+      {"shutdown_grace_seconds", "integer", IntDefault(&Config::shutdown_grace_seconds),
+       "On SIGTERM/SIGINT, how long in-flight requests get to finish.",
+       IntSetter(&Config::shutdown_grace_seconds, "shutdown_grace_seconds", 0, 3600)},
+      {"max_clock_skew_seconds", "integer", IntDefault(&Config::max_clock_skew_seconds),
+       "Signed requests whose time differs more from the server's are refused "
+       "(RequestTimeTooSkewed).",
+       IntSetter(&Config::max_clock_skew_seconds, "max_clock_skew_seconds", 1, 86400)},
+  };
+  return kKeys;
+}
+
+}  // namespace
+
+bool IsLoopback(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
+}
+
+Status Config::Load() {
+  if (!config_file.empty()) {
+    std::ifstream in(config_file);
+    if (!in) return Error(Errc::kValidation, "cannot read config file " + config_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    boost::system::error_code ec;
+    json::value doc = json::parse(text.str(), ec);
+    if (ec || !doc.is_object()) {
+      return Error(Errc::kValidation, "config file " + config_file + " is not a JSON object" +
+                                          (ec ? ": " + ec.message() : ""));
+    }
+    for (const auto& [key, value] : doc.get_object()) {
+      const ConfigKey* spec = nullptr;
+      for (const auto& k : Keys()) {
+        if (key == k.name) spec = &k;
+      }
+      if (!spec) {
+        return Error(Errc::kValidation, "config file " + config_file + ": unknown key \"" +
+                                            std::string(key) + "\" (see inferd config-reference)");
+      }
+      if (auto st = spec->set(*this, value); !st.ok()) {
+        return Error(Errc::kValidation, "config file " + config_file + ": " + st.error().message);
+      }
+    }
+  }
+  return Validate();
+}
+
+Status Config::Validate() {
+  // HOST:PORT, with [v6]:PORT for IPv6.
+  std::smatch m;
+  static const std::regex kListen(R"(^(\[([0-9a-fA-F:.]+)\]|([^:\[\]]+)):([0-9]{1,5})$)");
+  if (!std::regex_match(listen, m, kListen)) {
+    return Error(Errc::kValidation, "--listen must be HOST:PORT (e.g. 127.0.0.1:8600), got \"" +
+                                        listen + "\"");
+  }
+  host = m[2].matched ? m[2].str() : m[3].str();
+  int p = std::stoi(m[4].str());
+  if (p > 65535) return Error(Errc::kValidation, "--listen port must be at most 65535");
+  port = static_cast<uint16_t>(p);
+  if (data_dir.empty()) return Error(Errc::kValidation, "--data-dir must not be empty");
+  return OkStatus();
+}
+
+std::string ConfigReference() {
+  Config defaults;
+  std::string out =
+      "| key | type | default | meaning |\n| --- | --- | --- | --- |\n";
+  for (const auto& k : Keys()) {
+    out += std::string("| `") + k.name + "` | " + k.type + " | `" + k.default_text(defaults) +
+           "` | " + k.help + " |\n";
+  }
+  return out;
+}
+
+}  // namespace inferd::app

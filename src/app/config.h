@@ -1,0 +1,49 @@
+// inferd's configuration: the serve flags and the JSON config file, each option declared once
+// (name, default, help) in config.cc so `--help`, `inferd config-reference` and
+// docs/configuration.md cannot drift apart. Only app/ reads flags, files and the environment;
+// components receive plain Options structs built from this.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "common/result.h"
+
+namespace inferd::app {
+
+struct Config {
+  // Flags of `inferd serve`.
+  std::string listen = "127.0.0.1:8600";
+  std::string data_dir = "./inferd-data";
+  std::string config_file;
+  std::string log_level = "info";
+
+  // Config file.
+  std::string account_id = "000000000000";
+  std::map<std::string, std::string> credentials;  // access key id → secret access key
+  int io_threads = 2;
+  int blocking_threads = 4;
+  int64_t max_header_bytes = 64 * 1024;
+  int64_t max_body_bytes = 8 * 1024 * 1024;
+  int idle_timeout_seconds = 60;
+  int request_timeout_seconds = 300;
+  int shutdown_grace_seconds = 10;
+  int max_clock_skew_seconds = 900;
+
+  // Host and port of `listen`.
+  std::string host;
+  uint16_t port = 0;
+
+  // Reads `config_file` (if set) over the defaults, then checks every value.
+  Status Load();
+  Status Validate();
+};
+
+// Markdown reference of every config-file key: name, type, default, meaning.
+std::string ConfigReference();
+
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool IsLoopback(const std::string& host);
+
+}  // namespace inferd::app

@@ -1,0 +1,78 @@
+#include "app/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace inferd::app {
+namespace {
+
+std::string WriteTemp(const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("inferd-config-" + std::to_string(::getpid()) + "-" +
+               ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".json");
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+TEST(Config, ParsesListenForms) {
+  Config c;
+  c.listen = "127.0.0.1:0";
+  ASSERT_TRUE(c.Validate().ok());
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.port, 0);
+  c.listen = "[::1]:8600";
+  ASSERT_TRUE(c.Validate().ok());
+  EXPECT_EQ(c.host, "::1");
+  EXPECT_EQ(c.port, 8600);
+  c.listen = "8600";
+  EXPECT_FALSE(c.Validate().ok());
+  c.listen = "h:70000";
+  EXPECT_FALSE(c.Validate().ok());
+}
+
+TEST(Config, Loopback) {
+  EXPECT_TRUE(IsLoopback("127.0.0.1"));
+  EXPECT_TRUE(IsLoopback("127.1.2.3"));
+  EXPECT_TRUE(IsLoopback("::1"));
+  EXPECT_TRUE(IsLoopback("localhost"));
+  EXPECT_FALSE(IsLoopback("0.0.0.0"));
+  EXPECT_FALSE(IsLoopback("::"));
+  EXPECT_FALSE(IsLoopback("10.0.0.1"));
+}
+
+TEST(Config, LoadsFileAndRejectsUnknownKeys) {
+  Config c;
+  c.config_file = WriteTemp(R"({"account_id":"123456789012","io_threads":3,
+      "credentials":[{"access_key_id":"AK","secret_access_key":"S"}]})");
+  ASSERT_TRUE(c.Load().ok());
+  EXPECT_EQ(c.account_id, "123456789012");
+  EXPECT_EQ(c.io_threads, 3);
+  EXPECT_EQ(c.credentials.at("AK"), "S");
+
+  Config bad;
+  bad.config_file = WriteTemp(R"({"acount_id":"123456789012"})");
+  auto st = bad.Load();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("unknown key \"acount_id\""), std::string::npos);
+
+  Config range;
+  range.config_file = WriteTemp(R"({"io_threads":0})");
+  EXPECT_FALSE(range.Load().ok());
+  Config account;
+  account.config_file = WriteTemp(R"({"account_id":"12"})");
+  EXPECT_FALSE(account.Load().ok());
+}
+
+TEST(Config, ReferenceListsEveryKey) {
+  std::string ref = ConfigReference();
+  for (const char* key : {"account_id", "credentials", "io_threads", "max_body_bytes",
+                          "shutdown_grace_seconds", "max_clock_skew_seconds"}) {
+    EXPECT_NE(ref.find(std::string("`") + key + "`"), std::string::npos) << key;
+  }
+}
+
+}  // namespace
+}  // namespace inferd::app

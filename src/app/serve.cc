@@ -1,0 +1,111 @@
+#include "app/serve.h"
+
+#include <signal.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "api/router.h"
+#include "api/sagemaker/sagemaker_api.h"
+#include "api/sagemaker/validator.h"
+#include "catalog/catalog.h"
+#include "catalog/store.h"
+#include "common/blocking_pool.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "http/io_threads.h"
+#include "http/server.h"
+#include "http/sigv4.h"
+
+namespace inferd::app {
+
+int Serve(Config config) {
+  if (auto st = InitLogging(config.log_level); !st.ok()) {
+    std::cerr << "inferd: " << st.error().message << "\n";
+    return 2;
+  }
+  if (config.credentials.empty() && !IsLoopback(config.host)) {
+    std::cerr << "inferd: refusing to listen on " << config.host
+              << " without credentials: anyone who can reach it could use it. Add "
+                 "\"credentials\" to the config file (see inferd config-reference), or listen on "
+                 "a loopback address such as 127.0.0.1.\n";
+    return 2;
+  }
+  if (const auto& validator = api::sagemaker::EmbeddedValidator(); !validator.ok()) {
+    std::cerr << "inferd: " << validator.error().message << "\n";
+    return 1;
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) {
+    std::cerr << "inferd: cannot create data dir " << config.data_dir << ": " << ec.message()
+              << "\n";
+    return 1;
+  }
+  auto store = catalog::CatalogStore::Open(std::filesystem::path(config.data_dir) / "catalog.db");
+  if (!store.ok()) {
+    std::cerr << "inferd: " << store.error().message << "\n";
+    return 1;
+  }
+
+  // Every thread started from here on inherits the blocked signals; main waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const Clock& clock = SystemClock::Instance();
+  BlockingPool pool(config.blocking_threads);
+  catalog::Catalog catalog(**store, clock, config.account_id);
+  api::sagemaker::SageMakerApi sagemaker(catalog, pool);
+  api::NotImplementedApi runtime(api::Protocol::kRuntime, "SageMaker Runtime");
+  api::NotImplementedApi sns(api::Protocol::kSns, "SNS");
+  api::NotImplementedApi s3(api::Protocol::kS3, "S3");
+  http::sigv4::VerifierOptions verifier_options;
+  verifier_options.credentials = config.credentials;
+  verifier_options.max_clock_skew = std::chrono::seconds(config.max_clock_skew_seconds);
+  http::sigv4::Verifier verifier(verifier_options, clock);
+  api::Router router(verifier, {&sagemaker, &runtime, &sns, &s3});
+
+  http::ServerOptions server_options;
+  server_options.host = config.host;
+  server_options.port = config.port;
+  server_options.max_header_bytes = static_cast<size_t>(config.max_header_bytes);
+  server_options.max_body_bytes = static_cast<size_t>(config.max_body_bytes);
+  server_options.idle_timeout = std::chrono::seconds(config.idle_timeout_seconds);
+  server_options.request_timeout = std::chrono::seconds(config.request_timeout_seconds);
+  if (auto st = server_options.Validate(); !st.ok()) {
+    std::cerr << "inferd: " << st.error().message << "\n";
+    return 2;
+  }
+  http::IoThreads io(config.io_threads);
+  http::Server server(server_options, io, router);
+  if (auto st = server.Start(); !st.ok()) {
+    std::cerr << "inferd: " << st.error().message << "\n";
+    return 1;
+  }
+  io.Start();
+  std::string shown_host =
+      config.host.find(':') != std::string::npos ? "[" + config.host + "]" : config.host;
+  std::printf("inferd listening on http://%s:%u\n", shown_host.c_str(), server.port());
+  std::fflush(stdout);
+  spdlog::info("serving on {}:{} with data in {}{}", config.host, server.port(), config.data_dir,
+               config.credentials.empty() ? " (no credentials configured: loopback only)" : "");
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}, stopping (grace {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+               config.shutdown_grace_seconds);
+  server.Stop(std::chrono::seconds(config.shutdown_grace_seconds));
+  io.Stop();
+  pool.Stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace inferd::app

@@ -1,0 +1,82 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <regex>
+#include <set>
+
+#include "common/blocking_pool.h"
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/result.h"
+
+namespace inferd {
+namespace {
+
+TEST(Ids, UuidIsVersion4AndUnique) {
+  std::set<std::string> seen;
+  std::regex re("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+  for (int i = 0; i < 1000; ++i) {
+    auto id = NewUuid();
+    EXPECT_TRUE(std::regex_match(id, re)) << id;
+    EXPECT_TRUE(seen.insert(id).second);
+  }
+}
+
+TEST(Result, CarriesValueOrError) {
+  Result<int> ok = 3;
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(*ok, 3);
+  Result<int> bad = Error(Errc::kNotFound, "nope");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, Errc::kNotFound);
+  EXPECT_EQ(bad.error().message, "nope");
+}
+
+TEST(Clock, FormatsIso8601WithMillis) {
+  auto t = FromEpochSeconds(1643150760.608);
+  EXPECT_EQ(FormatIso8601Millis(t), "2022-01-25T22:46:00.608Z");
+}
+
+TEST(Clock, FakeClockAdvances) {
+  FakeClock clock(FromEpochSeconds(100));
+  auto m0 = clock.Monotonic();
+  clock.Advance(std::chrono::seconds(5));
+  EXPECT_DOUBLE_EQ(ToEpochSeconds(clock.Now()), 105.0);
+  EXPECT_EQ(clock.Monotonic() - m0, std::chrono::seconds(5));
+}
+
+TEST(BlockingPool, RunsEveryPostedTaskBeforeStop) {
+  std::atomic<int> n{0};
+  {
+    BlockingPool pool(2);
+    for (int i = 0; i < 100; ++i) pool.Post([&] { n++; });
+    pool.Stop();
+  }
+  EXPECT_EQ(n.load(), 100);
+}
+
+}  // namespace
+}  // namespace inferd
+
+#include "common/base64.h"
+
+namespace inferd {
+namespace {
+
+TEST(Base64, RoundTripsAndRejectsGarbage) {
+  EXPECT_EQ(Base64Encode(""), "");
+  EXPECT_EQ(Base64Encode("f"), "Zg==");
+  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(Base64Decode("Zm9vYg==").value(), "foob");
+  EXPECT_EQ(Base64Decode("Zm8=").value(), "fo");
+  EXPECT_FALSE(Base64Decode("Zm8").has_value());
+  EXPECT_FALSE(Base64Decode("Z=8=").has_value());
+  EXPECT_FALSE(Base64Decode("Zm!=").has_value());
+  std::string bytes;
+  for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<char>(i));
+  EXPECT_EQ(Base64Decode(Base64Encode(bytes)).value(), bytes);
+}
+
+}  // namespace
+}  // namespace inferd

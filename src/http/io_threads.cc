@@ -1,0 +1,54 @@
+#include "http/io_threads.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
+#include <exception>
+
+namespace inferd::http {
+
+IoThreads::IoThreads(int threads) : count_(std::max(1, threads)) {}
+
+IoThreads::~IoThreads() { Stop(); }
+
+void IoThreads::Start() {
+  if (started_) return;
+  started_ = true;
+  if (ioc_.stopped()) ioc_.restart();  // started again after Stop()
+  threads_.reserve(count_);
+  for (int i = 0; i < count_; ++i) {
+    threads_.emplace_back([this] {
+      // Each thread holds a work guard, so run() returns only when Stop() stops the context,
+      // not whenever there happens to be nothing to do.
+      auto guard = boost::asio::make_work_guard(ioc_);
+      for (;;) {
+        try {
+          ioc_.run();
+          return;
+        } catch (const std::exception& e) {
+          // Sessions catch their own exceptions; anything reaching here is a bug, but one bad
+          // handler must not take the whole network layer down.
+          spdlog::error("Unhandled exception on an I/O thread: {}", e.what());
+        }
+      }
+    });
+  }
+}
+
+void IoThreads::Stop() {
+  if (!started_) return;
+  started_ = false;
+  ioc_.stop();
+  for (auto& t : threads_) {
+    if (!t.joinable()) continue;
+    if (t.get_id() == std::this_thread::get_id()) {
+      t.detach();  // Stop() from an I/O thread: it returns from run() once this handler ends
+    } else {
+      t.join();
+    }
+  }
+  threads_.clear();
+}
+
+}  // namespace inferd::http

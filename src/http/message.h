@@ -1,0 +1,74 @@
+// HTTP request/response values exchanged between the server and the API front ends, and the
+// Handler contract. Deliberately free of Beast/Asio so every API can include it cheaply.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+
+namespace inferd::http {
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+// Ordered header list with case-insensitive lookup (names keep the case the peer sent).
+class Headers {
+ public:
+  void Add(std::string name, std::string value);
+  // Replaces every header of that name with one value.
+  void Set(std::string_view name, std::string value);
+  void Remove(std::string_view name);
+  // First value of that name, if any.
+  std::optional<std::string_view> Get(std::string_view name) const;
+  bool Has(std::string_view name) const { return Get(name).has_value(); }
+  const std::vector<Header>& all() const { return items_; }
+  bool empty() const { return items_.empty(); }
+
+ private:
+  std::vector<Header> items_;
+};
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+struct Request {
+  std::string method;   // "GET", "POST", ... (upper case as sent)
+  std::string target;   // raw request-target, e.g. "/b/k%20x?list-type=2"
+  std::string path;     // the target's path, still percent-encoded
+  std::string query;    // the target's query without '?', still percent-encoded ("" if none)
+  Headers headers;
+  std::string body;
+  std::string request_id;  // generated per request; the server echoes it as x-amzn-RequestId
+  std::string remote;      // peer "ip:port"
+  std::chrono::steady_clock::time_point received;
+};
+
+struct Response {
+  int status = 200;
+  Headers headers;
+  std::string body;
+  // What the access log names this request as, e.g. "SageMaker.CreateModel" (set by the API).
+  std::string operation;
+};
+
+// Completes a request. Must be called exactly once, from any thread.
+using Responder = std::function<void(Response)>;
+
+// The server's only view of the APIs. Called on an I/O thread: implementations must not block
+// (post blocking work elsewhere and call `respond` when done).
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual void Handle(Request request, Responder respond) = 0;
+  // Formats a transport-level failure (body too large, malformed request) in the protocol the
+  // request was aimed at. `request` has headers but possibly no body.
+  virtual Response ErrorResponse(const Request& request, const Error& error) = 0;
+};
+
+}  // namespace inferd::http

@@ -1,0 +1,555 @@
+#include "http/sigv4.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cctype>
+#include <cstdio>
+#include <optional>
+#include <utility>
+
+#include "http/uri.h"
+
+namespace inferd::http::sigv4 {
+namespace {
+
+using SysTime = std::chrono::system_clock::time_point;
+
+constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
+constexpr std::string_view kTerminator = "aws4_request";
+constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
+constexpr long long kMaxPresignedExpires = 7 * 24 * 3600;  // AWS's limit: one week
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string_view> Split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  while (true) {
+    auto pos = s.find(sep);
+    out.push_back(s.substr(0, pos));
+    if (pos == std::string_view::npos) return out;
+    s.remove_prefix(pos + 1);
+  }
+}
+
+bool AllDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool IsHexSignature(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+         });
+}
+
+// Header value as SigV4 canonicalizes it: trimmed, inner runs of whitespace collapsed to one space.
+std::string CanonicalHeaderValue(std::string_view v) {
+  std::string out;
+  bool pending_space = false;
+  for (char c : Trim(v)) {
+    if (IsSpace(c)) {
+      pending_space = true;
+      continue;
+    }
+    if (pending_space) out.push_back(' ');
+    pending_space = false;
+    out.push_back(c);
+  }
+  return out;
+}
+
+// RFC 3986 dot-segment removal plus collapsing of empty segments, as botocore and the AWS test
+// suite do it ("//example//" → "/example/", "/a/.." → "/").
+std::string NormalizePath(std::string_view path) {
+  if (path.empty()) return "/";
+  std::vector<std::string_view> kept;
+  for (std::string_view seg : Split(path, '/')) {
+    if (seg.empty() || seg == ".") continue;
+    if (seg == "..") {
+      if (!kept.empty()) kept.pop_back();
+    } else {
+      kept.push_back(seg);
+    }
+  }
+  std::string out = path.front() == '/' ? "/" : "";
+  for (size_t i = 0; i < kept.size(); ++i) {
+    if (i > 0) out.push_back('/');
+    out.append(kept[i]);
+  }
+  if (path.back() == '/' && !kept.empty()) out.push_back('/');
+  return out;
+}
+
+std::string CanonicalUri(std::string_view raw_path, bool double_encode) {
+  if (raw_path.empty()) return "/";
+  // Every service but S3: the client encoded the path once to send it and once more to sign it.
+  if (double_encode) return AwsUriEncode(NormalizePath(raw_path), /*keep_slash=*/true);
+  // S3 signs the path exactly as sent, encoded once; re-encode to canonicalize escapes.
+  auto decoded = PercentDecode(raw_path);
+  return AwsUriEncode(decoded ? *decoded : std::string(raw_path), /*keep_slash=*/true);
+}
+
+std::string CanonicalQuery(std::string_view query) {
+  std::vector<std::pair<std::string, std::string>> params;
+  for (auto& [name, value] : ParseQuery(query)) {
+    if (name == "X-Amz-Signature") continue;
+    params.emplace_back(AwsUriEncode(name, false), AwsUriEncode(value, false));
+  }
+  std::sort(params.begin(), params.end());
+  std::string out;
+  for (const auto& [name, value] : params) {
+    if (!out.empty()) out.push_back('&');
+    out.append(name).append("=").append(value);
+  }
+  return out;
+}
+
+// ---- time ----
+
+std::optional<SysTime> MakeTime(int y, unsigned mo, unsigned d, int h, int mi, int s) {
+  using namespace std::chrono;
+  year_month_day ymd{year{y}, month{mo}, day{d}};
+  if (!ymd.ok() || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60) return std::nullopt;
+  return sys_days(ymd) + hours(h) + minutes(mi) + seconds(s);
+}
+
+// "20150830T123600Z" (ISO 8601 basic format, UTC).
+std::optional<SysTime> ParseAmzDate(std::string_view s) {
+  if (s.size() != 16 || s[8] != 'T' || s[15] != 'Z' || !AllDigits(s.substr(0, 8)) ||
+      !AllDigits(s.substr(9, 6))) {
+    return std::nullopt;
+  }
+  auto num = [&](size_t pos, size_t len) { return std::stoi(std::string(s.substr(pos, len))); };
+  return MakeTime(num(0, 4), num(4, 2), num(6, 2), num(9, 2), num(11, 2), num(13, 2));
+}
+
+// RFC 1123 date as in the HTTP Date header: "Fri, 24 May 2013 00:00:00 GMT".
+std::optional<SysTime> ParseHttpDate(std::string_view s) {
+  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  std::string str(Trim(s));
+  char wday[4] = {}, mon[4] = {}, zone[4] = {};
+  int d = 0, y = 0, h = 0, mi = 0, sec = 0, consumed = 0;
+  if (std::sscanf(str.c_str(), "%3[A-Za-z], %d %3[A-Za-z] %d %d:%d:%d %3s%n", wday, &d, mon, &y, &h,
+                  &mi, &sec, zone, &consumed) != 8 ||
+      static_cast<size_t>(consumed) != str.size() || std::string_view(zone) != "GMT") {
+    return std::nullopt;
+  }
+  auto it = std::find(std::begin(kMonths), std::end(kMonths), std::string_view(mon));
+  if (it == std::end(kMonths) || d < 1) return std::nullopt;
+  return MakeTime(y, static_cast<unsigned>(it - std::begin(kMonths) + 1), static_cast<unsigned>(d),
+                  h, mi, sec);
+}
+
+std::string FormatAmzDate(SysTime t) {
+  using namespace std::chrono;
+  auto secs = floor<seconds>(t);
+  auto midnight = floor<days>(secs);
+  year_month_day ymd{midnight};
+  hh_mm_ss hms{secs - midnight};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d%02u%02uT%02d%02d%02dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                static_cast<int>(hms.seconds().count()));
+  return buf;
+}
+
+// ---- parsed authentication ----
+
+struct Credential {
+  std::string access_key_id, date, region, service;
+};
+
+// Everything Verify needs, from the Authorization header or from the presigned query.
+struct Auth {
+  Credential credential;
+  std::vector<std::string> signed_headers;
+  std::string signature;
+  std::string amz_date;  // the timestamp in basic format, as it goes into the string to sign
+  SysTime time;
+  long long expires = 0;  // presigned only
+  bool presigned = false;
+};
+
+Error Invalid(std::string message) { return Error(Errc::kValidation, std::move(message)); }
+
+Result<Credential> ParseCredential(std::string_view value) {
+  auto parts = Split(value, '/');
+  if (parts.size() != 5 ||
+      std::any_of(parts.begin(), parts.end(), [](auto p) { return p.empty(); })) {
+    return Invalid(
+        "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting "
+        "\"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".");
+  }
+  if (parts[4] != kTerminator) {
+    return Invalid("Credential should be scoped with a valid terminator: 'aws4_request', not '" +
+                   std::string(parts[4]) + "'.");
+  }
+  if (parts[1].size() != 8 || !AllDigits(parts[1])) {
+    return Invalid("Invalid credential date \"" + std::string(parts[1]) +
+                   "\". This date is not the same as X-Amz-Date.");
+  }
+  return Credential{std::string(parts[0]), std::string(parts[1]), std::string(parts[2]),
+                    std::string(parts[3])};
+}
+
+Result<std::vector<std::string>> ParseSignedHeaders(std::string_view value) {
+  std::vector<std::string> names;
+  bool has_host = false;
+  for (std::string_view name : Split(value, ';')) {
+    if (name.empty()) {
+      return Invalid("SignedHeaders contains an empty header name: '" + std::string(value) + "'.");
+    }
+    names.push_back(ToLower(name));
+    has_host = has_host || names.back() == "host";
+  }
+  if (!has_host) {
+    return Invalid("Signature Version 4 requires the 'host' header to be signed; SignedHeaders='" +
+                   std::string(value) + "'.");
+  }
+  return names;
+}
+
+// Fills and checks what header and query authentication have in common (time already set).
+Status ParseCommon(std::string_view credential, std::string_view signed_headers,
+                   std::string_view signature, Auth& auth) {
+  auto cred = ParseCredential(credential);
+  if (!cred) return std::move(cred).error();
+  auth.credential = std::move(*cred);
+  auto names = ParseSignedHeaders(signed_headers);
+  if (!names) return std::move(names).error();
+  auth.signed_headers = std::move(*names);
+  auth.signature = std::string(signature);
+  if (auth.amz_date.compare(0, 8, auth.credential.date) != 0) {
+    std::string message =
+        "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
+        "HTTP: ";
+    return Invalid(message + "'" + auth.credential.date + "' != '" + auth.amz_date.substr(0, 8) +
+                   "', from '" + auth.amz_date + "'.");
+  }
+  if (!IsHexSignature(auth.signature)) {
+    return Invalid("The signature must be 64 hexadecimal characters; got '" + auth.signature +
+                   "'.");
+  }
+  return OkStatus();
+}
+
+Result<Auth> ParseHeaderAuth(const Request& request, std::string_view header) {
+  std::string_view rest = Trim(header);
+  if (rest.substr(0, kAlgorithm.size()) != kAlgorithm ||
+      (rest.size() > kAlgorithm.size() && !IsSpace(rest[kAlgorithm.size()]))) {
+    return Invalid(
+        "The authorization mechanism you have provided is not supported. Please use "
+        "AWS4-HMAC-SHA256.");
+  }
+  rest.remove_prefix(kAlgorithm.size());
+  std::optional<std::string_view> credential, signed_headers, signature;
+  for (std::string_view part : Split(rest, ',')) {
+    part = Trim(part);
+    if (part.empty()) continue;
+    auto eq = part.find('=');
+    if (eq == std::string_view::npos) {
+      return Invalid(
+          "'" + std::string(part) +
+          "' not a valid key=value pair (missing equal-sign) in Authorization header: '" +
+          std::string(header) + "'.");
+    }
+    std::string_view key = part.substr(0, eq), value = part.substr(eq + 1);
+    if (key == "Credential" && !credential) credential = value;
+    if (key == "SignedHeaders" && !signed_headers) signed_headers = value;
+    if (key == "Signature" && !signature) signature = value;
+  }
+  auto date_header = request.headers.Get("x-amz-date");
+  bool from_date_header = !date_header;
+  if (!date_header) date_header = request.headers.Get("date");
+
+  std::string missing;
+  if (!credential) missing += "Authorization header requires 'Credential' parameter. ";
+  if (!signature) missing += "Authorization header requires 'Signature' parameter. ";
+  if (!signed_headers) missing += "Authorization header requires 'SignedHeaders' parameter. ";
+  if (!date_header) {
+    missing +=
+        "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ";
+  }
+  if (!missing.empty()) return Invalid(missing + "Authorization=" + std::string(header));
+
+  auto time = from_date_header ? ParseHttpDate(*date_header) : ParseAmzDate(*date_header);
+  if (!time && from_date_header) time = ParseAmzDate(Trim(*date_header));
+  if (!time) {
+    return Invalid("Date must be in ISO-8601 'basic format'. Got '" + std::string(*date_header) +
+                   "'. See http://en.wikipedia.org/wiki/ISO_8601");
+  }
+  Auth auth;
+  auth.time = *time;
+  auth.amz_date = FormatAmzDate(*time);
+  INFERD_RETURN_IF_ERROR(ParseCommon(*credential, *signed_headers, *signature, auth));
+  return auth;
+}
+
+Result<Auth> ParsePresigned(const std::vector<std::pair<std::string, std::string>>& params) {
+  auto algorithm = FindParam(params, "X-Amz-Algorithm");
+  auto credential = FindParam(params, "X-Amz-Credential");
+  auto date = FindParam(params, "X-Amz-Date");
+  auto expires = FindParam(params, "X-Amz-Expires");
+  auto signed_headers = FindParam(params, "X-Amz-SignedHeaders");
+  auto signature = FindParam(params, "X-Amz-Signature");
+  if (!algorithm || !credential || !date || !expires || !signed_headers || !signature) {
+    return Invalid(
+        "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, "
+        "X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.");
+  }
+  if (*algorithm != kAlgorithm) {
+    return Invalid("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"");
+  }
+
+  Auth auth;
+  auth.presigned = true;
+  if (!AllDigits(*expires) || expires->size() > 9) {
+    return Invalid("X-Amz-Expires should be a number between 1 and 604800; got '" +
+                   std::string(*expires) + "'.");
+  }
+  auth.expires = std::stoll(std::string(*expires));
+  if (auth.expires < 1) return Invalid("X-Amz-Expires must be at least 1 second.");
+  if (auth.expires > kMaxPresignedExpires) {
+    return Invalid("X-Amz-Expires must be less than a week (in seconds) that is 604800");
+  }
+  auto time = ParseAmzDate(*date);
+  if (!time) {
+    return Invalid("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"");
+  }
+  auth.time = *time;
+  auth.amz_date = std::string(*date);
+  INFERD_RETURN_IF_ERROR(ParseCommon(*credential, *signed_headers, *signature, auth));
+  return auth;
+}
+
+// Header authentication: the request time must be within max_skew of ours.
+Status CheckSkew(const Auth& auth, SysTime now, std::chrono::seconds max_skew) {
+  if (auth.time >= now - max_skew && auth.time <= now + max_skew) return OkStatus();
+  if (auth.credential.service == "s3") {
+    return Error(Errc::kClockSkew,
+                 "The difference between the request time and the current time is too large.");
+  }
+  std::string minutes = std::to_string(max_skew.count() / 60) + " min.)";
+  if (auth.time < now) {
+    return Error(Errc::kClockSkew, "Signature expired: " + auth.amz_date + " is now earlier than " +
+                                       FormatAmzDate(now - max_skew) + " (" + FormatAmzDate(now) +
+                                       " - " + minutes);
+  }
+  return Error(Errc::kClockSkew, "Signature not yet current: " + auth.amz_date +
+                                     " is still later than " + FormatAmzDate(now + max_skew) +
+                                     " (" + FormatAmzDate(now) + " + " + minutes);
+}
+
+// Presigned URLs: valid from X-Amz-Date (with the skew allowance) to X-Amz-Date + X-Amz-Expires.
+Status CheckPresignedTime(const Auth& auth, SysTime now, std::chrono::seconds max_skew) {
+  if (now > auth.time + std::chrono::seconds(auth.expires)) {
+    return Error(Errc::kAccessDenied, "Request has expired");
+  }
+  if (auth.time > now + max_skew) return Error(Errc::kAccessDenied, "Request is not yet valid");
+  return OkStatus();
+}
+
+}  // namespace
+
+// ---- primitives ----
+
+std::string HexEncode(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0xF]);
+  }
+  return out;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  int rc = EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  assert(rc == 1);
+  (void)rc;
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(md), len));
+}
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  unsigned char* rc =
+      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
+  assert(rc != nullptr);
+  (void)rc;
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::string CanonicalRequest(const Request& request, const std::vector<std::string>& signed_headers,
+                             std::string_view payload_hash, bool double_encode_path) {
+  std::string out = request.method;
+  out.append("\n").append(CanonicalUri(request.path, double_encode_path));
+  out.append("\n").append(CanonicalQuery(request.query)).append("\n");
+  std::string names;
+  for (const std::string& signed_name : signed_headers) {
+    std::string name = ToLower(signed_name);
+    std::string values;
+    bool first = true;
+    for (const Header& h : request.headers.all()) {
+      if (!EqualsIgnoreCase(h.name, name)) continue;
+      if (!first) values.push_back(',');
+      values.append(CanonicalHeaderValue(h.value));
+      first = false;
+    }
+    out.append(name).append(":").append(values).append("\n");
+    if (!names.empty()) names.push_back(';');
+    names.append(name);
+  }
+  out.append("\n").append(names).append("\n").append(payload_hash);
+  return out;
+}
+
+std::string StringToSign(std::string_view amz_date, std::string_view scope,
+                         std::string_view canonical_request) {
+  std::string out(kAlgorithm);
+  out.append("\n").append(amz_date).append("\n").append(scope).append("\n");
+  out.append(Sha256Hex(canonical_request));
+  return out;
+}
+
+std::string Signature(std::string_view secret, std::string_view date, std::string_view region,
+                      std::string_view service, std::string_view string_to_sign) {
+  std::string key = HmacSha256("AWS4" + std::string(secret), date);
+  key = HmacSha256(key, region);
+  key = HmacSha256(key, service);
+  key = HmacSha256(key, kTerminator);
+  return HexEncode(HmacSha256(key, string_to_sign));
+}
+
+void SignRequest(Request& request, std::string_view access_key_id, std::string_view secret,
+                 std::string_view region, std::string_view service,
+                 std::chrono::system_clock::time_point now, std::string_view payload_hash) {
+  assert(request.headers.Has("host") && "SignRequest needs the Host header the request will carry");
+  request.headers.Remove("authorization");
+  std::string amz_date;
+  if (auto existing = request.headers.Get("x-amz-date")) {
+    amz_date = std::string(*existing);
+  } else {
+    amz_date = FormatAmzDate(now);
+    request.headers.Add("X-Amz-Date", amz_date);
+  }
+  const bool s3 = service == "s3";
+  if (s3 && (!payload_hash.empty() || !request.headers.Has("x-amz-content-sha256"))) {
+    // S3 requires the header on every request; the verifier reads the payload hash from it.
+    request.headers.Set("x-amz-content-sha256",
+                        payload_hash.empty() ? Sha256Hex(request.body) : std::string(payload_hash));
+  }
+  // Same rule as Verify: the header when present, else the body's hash.
+  auto header_hash = request.headers.Get("x-amz-content-sha256");
+  std::string payload = header_hash ? std::string(*header_hash) : Sha256Hex(request.body);
+
+  std::vector<std::string> names;
+  for (const Header& h : request.headers.all()) {
+    std::string name = ToLower(h.name);
+    if (name == "host" || name == "content-type" || name == "content-md5" || name == "date" ||
+        name.starts_with("x-amz-")) {
+      names.push_back(std::move(name));
+    }
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+
+  std::string date = amz_date.substr(0, 8);
+  std::string scope = date + "/" + std::string(region) + "/" + std::string(service) + "/" +
+                      std::string(kTerminator);
+  std::string canonical = CanonicalRequest(request, names, payload, !s3);
+  std::string signature =
+      Signature(secret, date, region, service, StringToSign(amz_date, scope, canonical));
+  std::string joined;
+  for (const auto& n : names) joined.append(joined.empty() ? "" : ";").append(n);
+  request.headers.Add("Authorization",
+                      std::string(kAlgorithm) + " Credential=" + std::string(access_key_id) + "/" +
+                          scope + ", SignedHeaders=" + joined + ", Signature=" + signature);
+}
+
+// ---- Verifier ----
+
+Verifier::Verifier(VerifierOptions options, const Clock& clock)
+    : options_(std::move(options)), clock_(clock) {}
+
+Result<Identity> Verifier::Verify(const Request& request) const {
+  auto header = request.headers.Get("authorization");
+  auto params = ParseQuery(request.query);
+  const bool query_auth = FindParam(params, "X-Amz-Signature") ||
+                          FindParam(params, "X-Amz-Algorithm") ||
+                          FindParam(params, "X-Amz-Credential");
+  if (!header && !query_auth) return Error(Errc::kMissingAuth, "Missing Authentication Token");
+  if (header && query_auth) {
+    return Invalid(
+        "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature "
+        "query string parameter or the Authorization header should be specified");
+  }
+  auto parsed = header ? ParseHeaderAuth(request, *header) : ParsePresigned(params);
+  if (!parsed) return std::move(parsed).error();
+  const Auth& auth = *parsed;
+  const Credential& cred = auth.credential;
+  const bool s3 = cred.service == "s3";
+
+  const std::string* secret = nullptr;
+  if (!options_.credentials.empty()) {
+    auto it = options_.credentials.find(cred.access_key_id);
+    if (it == options_.credentials.end()) {
+      return Error(Errc::kUnknownAccessKey,
+                   s3 ? "The AWS Access Key Id you provided does not exist in our records."
+                      : "The security token included in the request is invalid.");
+    }
+    secret = &it->second;
+  }
+
+  const SysTime now = clock_.Now();
+  INFERD_RETURN_IF_ERROR(auth.presigned ? CheckPresignedTime(auth, now, options_.max_clock_skew)
+                                        : CheckSkew(auth, now, options_.max_clock_skew));
+
+  if (secret != nullptr) {
+    std::string payload;
+    if (auto h = request.headers.Get("x-amz-content-sha256")) {
+      payload = std::string(Trim(*h));
+    } else {
+      payload = auth.presigned ? std::string(kUnsignedPayload) : Sha256Hex(request.body);
+    }
+    std::string canonical = CanonicalRequest(request, auth.signed_headers, payload, !s3);
+    std::string scope =
+        cred.date + "/" + cred.region + "/" + cred.service + "/" + std::string(kTerminator);
+    std::string expected = Signature(*secret, cred.date, cred.region, cred.service,
+                                     StringToSign(auth.amz_date, scope, canonical));
+    std::string provided = ToLower(auth.signature);
+    if (provided.size() != expected.size() ||
+        CRYPTO_memcmp(provided.data(), expected.data(), expected.size()) != 0) {
+      return Error(Errc::kBadSignature,
+                   s3 ? "The request signature we calculated does not match the signature you "
+                        "provided. Check your key and signing method."
+                      : "The request signature we calculated does not match the signature you "
+                        "provided. Check your AWS Secret Access Key and signing method. Consult "
+                        "the service documentation for details.");
+    }
+  }
+  return Identity{cred.access_key_id, cred.region, cred.service, auth.presigned};
+}
+
+}  // namespace inferd::http::sigv4
