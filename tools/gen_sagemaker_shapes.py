@@ -79,11 +79,13 @@ def extract(model):
     return operations, kept
 
 
-def render(version, operations, shapes):
+def render(version, operations, shapes, known):
     # One shape per line: compact, yet a model upgrade shows up as a readable diff.
     dump = lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False)
     lines = ['{"source":' + dump(f"botocore {version} sagemaker 2017-07-24") + ",",
-             '"operations":' + dump(operations) + ",", '"shapes":{']
+             '"operations":' + dump(operations) + ",",
+             # Every operation SageMaker has: the rest are answered NotImplemented, not unknown.
+             '"known_operations":' + dump(known) + ",", '"shapes":{']
     names = sorted(shapes)
     for i, name in enumerate(names):
         sep = "," if i + 1 < len(names) else ""
@@ -101,7 +103,7 @@ def main():
 
     version, model = load_model()
     operations, shapes = extract(model)
-    text = render(version, operations, shapes)
+    text = render(version, operations, shapes, sorted(model["operations"]))
     json.loads(text)  # sanity: the output must be valid JSON
 
     if args.check:

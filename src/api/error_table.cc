@@ -16,7 +16,7 @@ struct Row {
 };
 
 // THE table. One row per Errc; columns per protocol.
-constexpr std::array<Row, 18> kTable{{
+constexpr std::array<Row, 20> kTable{{
     {Errc::kValidation, {400, "ValidationException"}, {400, "ValidationError"},
      {400, "InvalidArgument"}, {400, "InvalidParameter"}},
     {Errc::kSerialization, {400, "SerializationException"}, {400, "ValidationError"},
@@ -49,6 +49,10 @@ constexpr std::array<Row, 18> kTable{{
      {403, "AccessDenied"}, {403, "AuthorizationError"}},
     {Errc::kPayloadTooLarge, {413, "SerializationException"}, {413, "ValidationError"},
      {400, "EntityTooLarge"}, {400, "InvalidParameter"}},
+    {Errc::kPreconditionFailed, {400, "ValidationException"}, {400, "ValidationError"},
+     {412, "PreconditionFailed"}, {400, "InvalidParameter"}},
+    {Errc::kRangeNotSatisfiable, {400, "ValidationException"}, {400, "ValidationError"},
+     {416, "InvalidRange"}, {400, "InvalidParameter"}},
     {Errc::kModelError, {500, "InternalFailure"}, {424, "ModelError"}, {500, "InternalError"},
      {500, "InternalError"}},
     {Errc::kUnavailable, {503, "ServiceUnavailable"}, {503, "ServiceUnavailable"},

@@ -37,26 +37,45 @@ Protocol Classify(const http::Request& req) {
     }
     if (HasActionParam(req.query)) return Protocol::kSns;
   }
+  // S3 bucket names are lower case, so this path can never name a bucket.
+  if (req.method == "GET" && StartsWith(req.path, "/SimpleNotificationService-")) {
+    return Protocol::kSns;
+  }
   return Protocol::kS3;
 }
 
 Router::Router(const http::sigv4::Verifier& verifier, Apis apis)
     : verifier_(verifier), apis_(apis) {}
 
+ApiHandler* Router::ApiFor(Protocol protocol) const {
+  switch (protocol) {
+    case Protocol::kSageMaker: return apis_.sagemaker;
+    case Protocol::kRuntime: return apis_.runtime;
+    case Protocol::kSns: return apis_.sns;
+    case Protocol::kS3: return apis_.s3;
+  }
+  return apis_.s3;
+}
+
+bool Router::StreamBody(const http::Request& head) {
+  return ApiFor(Classify(head))->StreamBody(head);
+}
+
 void Router::Handle(http::Request request, http::Responder respond) {
   Protocol protocol = Classify(request);
-  auto identity = verifier_.Verify(request);
-  if (!identity.ok()) {
-    http::Response r = MakeErrorResponse(protocol, identity.error(), request.request_id);
-    r.operation = std::string(ProtocolName(protocol)) + ".Auth";
-    respond(std::move(r));
-    return;
+  ApiHandler* api = ApiFor(protocol);
+  http::sigv4::Identity identity;
+  if (api->RequiresAuth(request)) {
+    auto verified = verifier_.Verify(request);
+    if (!verified.ok()) {
+      http::Response r = MakeErrorResponse(protocol, verified.error(), request.request_id);
+      r.operation = std::string(ProtocolName(protocol)) + ".Auth";
+      respond(std::move(r));
+      return;
+    }
+    identity = std::move(verified).value();
   }
-  ApiHandler* api = protocol == Protocol::kSageMaker ? apis_.sagemaker
-                    : protocol == Protocol::kRuntime ? apis_.runtime
-                    : protocol == Protocol::kSns     ? apis_.sns
-                                                     : apis_.s3;
-  api->Handle(std::move(request), *identity, std::move(respond));
+  api->Handle(std::move(request), identity, std::move(respond));
 }
 
 http::Response Router::ErrorResponse(const http::Request& request, const Error& error) {

@@ -4,7 +4,8 @@
 //
 //   X-Amz-Target present                          → SageMaker control plane (JSON 1.1)
 //   POST /endpoints/{name}/(async-)invocations    → runtime (REST-JSON)
-//   POST / form-encoded, or ?Action= on /         → SNS (Query)
+//   POST / form-encoded, or ?Action= on /,
+//   GET /SimpleNotificationService-<id>.pem       → SNS (Query; the signing certificate)
 //   anything else                                 → S3 (REST-XML)
 //
 // Thread-safety: Handle() runs on I/O threads concurrently; the router holds no mutable state.
@@ -24,6 +25,12 @@ class ApiHandler {
   virtual ~ApiHandler() = default;
   virtual void Handle(http::Request request, const http::sigv4::Identity& identity,
                       http::Responder respond) = 0;
+  // Whether the request must carry a valid signature. Unsigned requests an API accepts (SNS's
+  // SubscribeURL/UnsubscribeURL links and signing certificate, S3 anonymous reads…) reach Handle()
+  // with an empty Identity.
+  virtual bool RequiresAuth(const http::Request& request) const { return true; }
+  // See http::Handler::StreamBody.
+  virtual bool StreamBody(const http::Request& head) { return false; }
 };
 
 Protocol Classify(const http::Request& request);
@@ -39,10 +46,13 @@ class Router final : public http::Handler {
   Router(const http::sigv4::Verifier& verifier, Apis apis);
 
   void Handle(http::Request request, http::Responder respond) override;
+  bool StreamBody(const http::Request& head) override;
   http::Response ErrorResponse(const http::Request& request, const Error& error) override;
 
  private:
   const http::sigv4::Verifier& verifier_;
+  ApiHandler* ApiFor(Protocol protocol) const;
+
   Apis apis_;
 };
 

@@ -19,6 +19,8 @@ std::string_view ErrcName(Errc code) {
     case Errc::kClockSkew: return "clock-skew";
     case Errc::kAccessDenied: return "access-denied";
     case Errc::kPayloadTooLarge: return "payload-too-large";
+    case Errc::kPreconditionFailed: return "precondition-failed";
+    case Errc::kRangeNotSatisfiable: return "range-not-satisfiable";
     case Errc::kModelError: return "model-error";
     case Errc::kUnavailable: return "unavailable";
     case Errc::kInternal: return "internal";

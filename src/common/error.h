@@ -28,6 +28,8 @@ enum class Errc {
   kClockSkew,          // request time too far from server time
   kAccessDenied,       // authenticated but not allowed (e.g. expired presigned URL)
   kPayloadTooLarge,    // body above a limit
+  kPreconditionFailed, // a conditional request's condition does not hold (If-Match, ...)
+  kRangeNotSatisfiable,  // a byte range outside the object
   kModelError,         // the model container answered with an error
   kUnavailable,        // a dependency is temporarily unavailable
   kInternal,           // a bug or an environment failure on our side

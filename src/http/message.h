@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,8 @@
 #include "common/error.h"
 
 namespace inferd::http {
+
+class BodyPipe;  // body_pipe.h
 
 struct Header {
   std::string name;
@@ -43,7 +46,10 @@ struct Request {
   std::string path;     // the target's path, still percent-encoded
   std::string query;    // the target's query without '?', still percent-encoded ("" if none)
   Headers headers;
-  std::string body;
+  std::string body;  // the whole body, unless it is streamed
+  // Set instead of `body` when the handler chose to stream it (Handler::StreamBody): the server
+  // feeds it while Handle() runs; the handler reads it (blocking, from the pool) to the end.
+  std::shared_ptr<BodyPipe> body_stream;
   std::string request_id;  // generated per request; the server echoes it as x-amzn-RequestId
   std::string remote;      // peer "ip:port"
   std::chrono::steady_clock::time_point received;
@@ -53,6 +59,10 @@ struct Response {
   int status = 200;
   Headers headers;
   std::string body;
+  // When set, the body is streamed from it instead of `body`: the handler must set Content-Length,
+  // call the Responder, then write exactly that many bytes into the pipe and Close() it (or Fail()
+  // it, which makes the server close the connection mid-body).
+  std::shared_ptr<BodyPipe> body_stream;
   // What the access log names this request as, e.g. "SageMaker.CreateModel" (set by the API).
   std::string operation;
 };
@@ -66,6 +76,10 @@ class Handler {
  public:
   virtual ~Handler() = default;
   virtual void Handle(Request request, Responder respond) = 0;
+  // Called with the request head before any body byte is read. true: the body is streamed through
+  // request.body_stream (no max_body_bytes limit) and Handle() is called right away; false: the
+  // body is buffered into request.body (up to max_body_bytes) before Handle().
+  virtual bool StreamBody(const Request& head) { return false; }
   // Formats a transport-level failure (body too large, malformed request) in the protocol the
   // request was aimed at. `request` has headers but possibly no body.
   virtual Response ErrorResponse(const Request& request, const Error& error) = 0;

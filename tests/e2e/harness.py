@@ -9,6 +9,7 @@ Everything is hermetic: port 0, temp dirs, AWS_* variables of the calling enviro
 up as the error it is.
 """
 
+import atexit
 import contextlib
 import datetime
 import json
@@ -47,6 +48,7 @@ LISTEN_RE = re.compile(r"^inferd listening on http://(\[[^\]]+\]|[^\s:/]+):(\d+)
 
 # Keep the user's / machine's AWS configuration out of every client made by this process.
 _ISOLATION_DIR = tempfile.mkdtemp(prefix="inferd-e2e-aws-")
+atexit.register(shutil.rmtree, _ISOLATION_DIR, True)
 for _name in ("config", "credentials"):
     Path(_ISOLATION_DIR, _name).write_text("")
 for _var in [v for v in os.environ if v.startswith("AWS_")]:

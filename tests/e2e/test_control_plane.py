@@ -653,6 +653,12 @@ class EndpointTest(ControlPlaneTestCase):
                 DesiredWeightsAndCapacities=[{"VariantName": "NoSuchVariant",
                                               "DesiredWeight": 1.0}]),
             "ValidationException")
+        self.assertAwsError(
+            lambda: self.client.update_endpoint_weights_and_capacities(
+                EndpointName=name,
+                DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredWeight": 1.0},
+                                             {"VariantName": "AllTraffic", "DesiredWeight": 2.0}]),
+            "ValidationException")
 
     def test_update_missing_endpoint(self):
         config = self.create_config()

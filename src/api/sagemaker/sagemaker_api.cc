@@ -70,6 +70,12 @@ void SageMakerApi::Handle(http::Request request, const http::sigv4::Identity& id
   std::string op(target.substr(kPrefix.size()));
   std::string label = "SageMaker." + op;
   auto it = Operations().find(op);
+  const auto& validator = EmbeddedValidator();
+  if (it == Operations().end() && !(validator.ok() && validator->IsKnownOperation(op))) {
+    return fail(Error(Errc::kUnknownOperation,
+                      "Unknown operation " + std::string(target) + " for service SageMaker."),
+                label);
+  }
   if (it == Operations().end()) {
     return fail(Error(Errc::kNotImplemented,
                       "inferd does not implement the SageMaker operation " + op + "."),

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -235,6 +236,7 @@ void AddUnique(std::vector<std::string>& into, const std::vector<std::string>& i
 struct Validator::Schema {
   std::vector<Shape> shapes;
   std::map<std::string, int, std::less<>> operations;  // operation name -> input shape
+  std::set<std::string, std::less<>> known_operations;  // every SageMaker operation
   std::size_t pattern_count = 0;
 };
 
@@ -473,6 +475,12 @@ Result<Validator> Validator::Load(std::string_view shapes_json) {
       schema->operations.emplace(std::string(op), it->second);
     }
   }
+  if (const json::value* known = doc.get_object().if_contains("known_operations");
+      known && known->is_array()) {
+    for (const auto& name : known->get_array()) {
+      if (name.is_string()) schema->known_operations.emplace(name.get_string());
+    }
+  }
   if (!errors.empty()) {
     return Error(Errc::kInternal, "SageMaker shapes: " + Join(errors, "; "));
   }
@@ -494,6 +502,11 @@ Status Validator::Validate(std::string_view operation, const json::value& input)
   std::string head = v.size() == 1 ? "1 validation error detected: "
                                    : std::to_string(v.size()) + " validation errors detected: ";
   return Error(Errc::kValidation, head + Join(v, "; "));
+}
+
+bool Validator::IsKnownOperation(std::string_view operation) const {
+  return schema_->operations.count(operation) > 0 ||
+         schema_->known_operations.count(operation) > 0;
 }
 
 std::size_t Validator::OperationCount() const { return schema_->operations.size(); }

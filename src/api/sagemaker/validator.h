@@ -46,6 +46,10 @@ class Validator {
   //   - Errc::kUnknownOperation: `operation` is not in the model subset.
   Status Validate(std::string_view operation, const boost::json::value& input) const;
 
+  // Whether SageMaker has this operation at all (validated here or not): inferd answers the
+  // others NotImplemented (501) and names it does not know UnknownOperationException (400).
+  bool IsKnownOperation(std::string_view operation) const;
+
   std::size_t OperationCount() const;
   std::size_t ShapeCount() const;
   std::size_t PatternCount() const;  // compiled patterns (one per shape that has one)

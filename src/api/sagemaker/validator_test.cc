@@ -354,3 +354,18 @@ TEST(SageMakerValidatorTest, UnknownOperation) {
 
 }  // namespace
 }  // namespace inferd::api::sagemaker
+
+namespace inferd::api::sagemaker {
+namespace {
+
+TEST(ValidatorKnownOperations, KnowsEverySageMakerOperation) {
+  const auto& v = EmbeddedValidator();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->IsKnownOperation("CreateModel"));
+  EXPECT_TRUE(v->IsKnownOperation("CreateTrainingJob"));  // real, not implemented by inferd
+  EXPECT_FALSE(v->IsKnownOperation("NoSuchOperation"));
+  EXPECT_FALSE(v->IsKnownOperation("createmodel"));
+}
+
+}  // namespace
+}  // namespace inferd::api::sagemaker

@@ -1,0 +1,46 @@
+// Pieces shared by filesystem_store.cc and filesystem_multipart.cc (internal to src/store).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+#include "common/result.h"
+#include "store/file_io.h"
+#include "store/filesystem_store.h"
+
+namespace inferd::store {
+
+// An in-progress multipart upload as the index holds it.
+struct FilesystemStore::UploadRow {
+  std::string bucket;
+  std::string key;
+  std::string upload_id;
+  double initiated = 0;
+  ObjectAttributes attributes;
+};
+
+// A data file written, fsynced and renamed into place, not yet referenced by the index.
+struct FilesystemStore::StagedFile {
+  std::string id;
+  std::filesystem::path path;
+  internal::WrittenFile written;
+};
+
+namespace internal {
+
+Error NoSuchBucket();
+Error NoSuchKey();
+Error NoSuchUpload();
+
+// Keys are 1..1024 bytes.
+Status ValidateKey(const std::string& key);
+
+// Attribute headers ↔ the index's JSON column (an array of [name, value] pairs; values may hold
+// any bytes).
+std::string HeadersToJson(const std::vector<http::Header>& headers);
+std::vector<http::Header> HeadersFromJson(std::string_view json);
+
+}  // namespace internal
+}  // namespace inferd::store
