@@ -1,5 +1,4 @@
 #include <array>
-
 #include <boost/json.hpp>
 
 #include "api/protocol.h"
@@ -17,47 +16,105 @@ struct Row {
 
 // THE table. One row per Errc; columns per protocol.
 constexpr std::array<Row, 20> kTable{{
-    {Errc::kValidation, {400, "ValidationException"}, {400, "ValidationError"},
-     {400, "InvalidArgument"}, {400, "InvalidParameter"}},
-    {Errc::kSerialization, {400, "SerializationException"}, {400, "ValidationError"},
-     {400, "MalformedXML"}, {400, "MalformedQueryString"}},
-    {Errc::kNotFound, {400, "ValidationException"}, {400, "ValidationError"},
-     {404, "NoSuchKey"}, {404, "NotFound"}},
-    {Errc::kAlreadyExists, {400, "ValidationException"}, {400, "ValidationError"},
-     {409, "BucketAlreadyOwnedByYou"}, {400, "InvalidParameter"}},
-    {Errc::kInvalidState, {400, "ValidationException"}, {400, "ValidationError"},
-     {409, "OperationAborted"}, {400, "InvalidParameter"}},
-    {Errc::kResourceLimit, {400, "ResourceLimitExceeded"}, {400, "ValidationError"},
-     {400, "TooManyBuckets"}, {403, "LimitExceeded"}},
-    {Errc::kThrottled, {400, "ThrottlingException"}, {429, "ThrottlingException"},
-     {503, "SlowDown"}, {400, "Throttling"}},
-    {Errc::kUnknownOperation, {400, "UnknownOperationException"}, {404, "UnknownOperationException"},
-     {400, "InvalidRequest"}, {400, "InvalidAction"}},
-    {Errc::kNotImplemented, {501, "NotImplemented"}, {501, "NotImplemented"},
-     {501, "NotImplemented"}, {501, "NotImplemented"}},
-    {Errc::kMissingAuth, {403, "MissingAuthenticationTokenException"},
-     {403, "MissingAuthenticationTokenException"}, {403, "AccessDenied"},
+    {Errc::kValidation,
+     {400, "ValidationException"},
+     {400, "ValidationError"},
+     {400, "InvalidArgument"},
+     {400, "InvalidParameter"}},
+    {Errc::kSerialization,
+     {400, "SerializationException"},
+     {400, "ValidationError"},
+     {400, "MalformedXML"},
+     {400, "MalformedQueryString"}},
+    {Errc::kNotFound,
+     {400, "ValidationException"},
+     {400, "ValidationError"},
+     {404, "NoSuchKey"},
+     {404, "NotFound"}},
+    {Errc::kAlreadyExists,
+     {400, "ValidationException"},
+     {400, "ValidationError"},
+     {409, "BucketAlreadyOwnedByYou"},
+     {400, "InvalidParameter"}},
+    {Errc::kInvalidState,
+     {400, "ValidationException"},
+     {400, "ValidationError"},
+     {409, "OperationAborted"},
+     {400, "InvalidParameter"}},
+    {Errc::kResourceLimit,
+     {400, "ResourceLimitExceeded"},
+     {400, "ValidationError"},
+     {400, "TooManyBuckets"},
+     {403, "LimitExceeded"}},
+    {Errc::kThrottled,
+     {400, "ThrottlingException"},
+     {429, "ThrottlingException"},
+     {503, "SlowDown"},
+     {400, "Throttling"}},
+    {Errc::kUnknownOperation,
+     {400, "UnknownOperationException"},
+     {404, "UnknownOperationException"},
+     {400, "InvalidRequest"},
+     {400, "InvalidAction"}},
+    {Errc::kNotImplemented,
+     {501, "NotImplemented"},
+     {501, "NotImplemented"},
+     {501, "NotImplemented"},
+     {501, "NotImplemented"}},
+    {Errc::kMissingAuth,
+     {403, "MissingAuthenticationTokenException"},
+     {403, "MissingAuthenticationTokenException"},
+     {403, "AccessDenied"},
      {403, "MissingAuthenticationToken"}},
-    {Errc::kUnknownAccessKey, {403, "UnrecognizedClientException"},
-     {403, "UnrecognizedClientException"}, {403, "InvalidAccessKeyId"},
+    {Errc::kUnknownAccessKey,
+     {403, "UnrecognizedClientException"},
+     {403, "UnrecognizedClientException"},
+     {403, "InvalidAccessKeyId"},
      {403, "InvalidClientTokenId"}},
-    {Errc::kBadSignature, {403, "InvalidSignatureException"}, {403, "InvalidSignatureException"},
-     {403, "SignatureDoesNotMatch"}, {403, "SignatureDoesNotMatch"}},
-    {Errc::kClockSkew, {403, "RequestTimeTooSkewed"}, {403, "RequestTimeTooSkewed"},
-     {403, "RequestTimeTooSkewed"}, {403, "RequestTimeTooSkewed"}},
-    {Errc::kAccessDenied, {403, "AccessDeniedException"}, {403, "AccessDeniedException"},
-     {403, "AccessDenied"}, {403, "AuthorizationError"}},
-    {Errc::kPayloadTooLarge, {413, "SerializationException"}, {413, "ValidationError"},
-     {400, "EntityTooLarge"}, {400, "InvalidParameter"}},
-    {Errc::kPreconditionFailed, {400, "ValidationException"}, {400, "ValidationError"},
-     {412, "PreconditionFailed"}, {400, "InvalidParameter"}},
-    {Errc::kRangeNotSatisfiable, {400, "ValidationException"}, {400, "ValidationError"},
-     {416, "InvalidRange"}, {400, "InvalidParameter"}},
-    {Errc::kModelError, {500, "InternalFailure"}, {424, "ModelError"}, {500, "InternalError"},
+    {Errc::kBadSignature,
+     {403, "InvalidSignatureException"},
+     {403, "InvalidSignatureException"},
+     {403, "SignatureDoesNotMatch"},
+     {403, "SignatureDoesNotMatch"}},
+    {Errc::kClockSkew,
+     {403, "RequestTimeTooSkewed"},
+     {403, "RequestTimeTooSkewed"},
+     {403, "RequestTimeTooSkewed"},
+     {403, "RequestTimeTooSkewed"}},
+    {Errc::kAccessDenied,
+     {403, "AccessDeniedException"},
+     {403, "AccessDeniedException"},
+     {403, "AccessDenied"},
+     {403, "AuthorizationError"}},
+    {Errc::kPayloadTooLarge,
+     {413, "SerializationException"},
+     {413, "ValidationError"},
+     {400, "EntityTooLarge"},
+     {400, "InvalidParameter"}},
+    {Errc::kPreconditionFailed,
+     {400, "ValidationException"},
+     {400, "ValidationError"},
+     {412, "PreconditionFailed"},
+     {400, "InvalidParameter"}},
+    {Errc::kRangeNotSatisfiable,
+     {400, "ValidationException"},
+     {400, "ValidationError"},
+     {416, "InvalidRange"},
+     {400, "InvalidParameter"}},
+    {Errc::kModelError,
+     {500, "InternalFailure"},
+     {424, "ModelError"},
+     {500, "InternalError"},
      {500, "InternalError"}},
-    {Errc::kUnavailable, {503, "ServiceUnavailable"}, {503, "ServiceUnavailable"},
-     {503, "ServiceUnavailable"}, {503, "ServiceUnavailable"}},
-    {Errc::kInternal, {500, "InternalFailure"}, {500, "InternalFailure"}, {500, "InternalError"},
+    {Errc::kUnavailable,
+     {503, "ServiceUnavailable"},
+     {503, "ServiceUnavailable"},
+     {503, "ServiceUnavailable"},
+     {503, "ServiceUnavailable"}},
+    {Errc::kInternal,
+     {500, "InternalFailure"},
+     {500, "InternalFailure"},
+     {500, "InternalError"},
      {500, "InternalError"}},
 }};
 
@@ -65,10 +122,14 @@ constexpr std::array<Row, 20> kTable{{
 
 std::string_view ProtocolName(Protocol p) {
   switch (p) {
-    case Protocol::kSageMaker: return "SageMaker";
-    case Protocol::kRuntime: return "SageMakerRuntime";
-    case Protocol::kSns: return "SNS";
-    case Protocol::kS3: return "S3";
+    case Protocol::kSageMaker:
+      return "SageMaker";
+    case Protocol::kRuntime:
+      return "SageMakerRuntime";
+    case Protocol::kSns:
+      return "SNS";
+    case Protocol::kS3:
+      return "S3";
   }
   return "?";
 }
@@ -85,10 +146,18 @@ AwsError LookupError(Protocol protocol, const Error& error) {
   for (const auto& row : kTable) {
     if (row.code != error.code) continue;
     switch (protocol) {
-      case Protocol::kSageMaker: found = row.sagemaker; break;
-      case Protocol::kRuntime: found = row.runtime; break;
-      case Protocol::kS3: found = row.s3; break;
-      case Protocol::kSns: found = row.sns; break;
+      case Protocol::kSageMaker:
+        found = row.sagemaker;
+        break;
+      case Protocol::kRuntime:
+        found = row.runtime;
+        break;
+      case Protocol::kS3:
+        found = row.s3;
+        break;
+      case Protocol::kSns:
+        found = row.sns;
+        break;
     }
     break;
   }
@@ -101,12 +170,23 @@ std::string XmlEscape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -121,8 +201,8 @@ http::Response MakeErrorResponse(Protocol protocol, const Error& error,
   switch (protocol) {
     case Protocol::kSageMaker:
       r.headers.Add("Content-Type", "application/x-amz-json-1.1");
-      r.body = boost::json::serialize(
-          boost::json::object{{"__type", code}, {"message", error.message}});
+      r.body =
+          boost::json::serialize(boost::json::object{{"__type", code}, {"message", error.message}});
       break;
     case Protocol::kRuntime:
       r.headers.Add("Content-Type", "application/json");
@@ -139,8 +219,9 @@ http::Response MakeErrorResponse(Protocol protocol, const Error& error,
       break;
     case Protocol::kSns:
       r.headers.Add("Content-Type", "text/xml");
-      r.body = std::string("<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\">"
-                           "<Error><Type>") +
+      r.body = std::string(
+                   "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\">"
+                   "<Error><Type>") +
                (aws.status >= 500 ? "Receiver" : "Sender") + "</Type><Code>" + XmlEscape(code) +
                "</Code><Message>" + XmlEscape(error.message) + "</Message></Error><RequestId>" +
                XmlEscape(request_id) + "</RequestId></ErrorResponse>";

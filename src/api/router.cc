@@ -49,10 +49,14 @@ Router::Router(const http::sigv4::Verifier& verifier, Apis apis)
 
 ApiHandler* Router::ApiFor(Protocol protocol) const {
   switch (protocol) {
-    case Protocol::kSageMaker: return apis_.sagemaker;
-    case Protocol::kRuntime: return apis_.runtime;
-    case Protocol::kSns: return apis_.sns;
-    case Protocol::kS3: return apis_.s3;
+    case Protocol::kSageMaker:
+      return apis_.sagemaker;
+    case Protocol::kRuntime:
+      return apis_.runtime;
+    case Protocol::kSns:
+      return apis_.sns;
+    case Protocol::kS3:
+      return apis_.s3;
   }
   return apis_.s3;
 }

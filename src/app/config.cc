@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 
 #include <boost/json.hpp>
-
 #include <fstream>
 #include <functional>
 #include <regex>
@@ -26,7 +25,7 @@ struct ConfigKey {
 
 template <typename T>
 std::function<Status(Config&, const json::value&)> IntSetter(T Config::*member, const char* name,
-                                                            int64_t min, int64_t max) {
+                                                             int64_t min, int64_t max) {
   return [member, name, min, max](Config& c, const json::value& v) -> Status {
     if (!v.is_int64() && !v.is_uint64()) {
       return Error(Errc::kValidation, std::string(name) + " must be an integer");
@@ -51,7 +50,8 @@ const std::vector<ConfigKey>& Keys() {
       {"account_id", "string", [](const Config& c) { return "\"" + c.account_id + "\""; },
        "The 12-digit AWS account id in the ARNs inferd mints.",
        [](Config& c, const json::value& v) -> Status {
-         if (!v.is_string() || !std::regex_match(std::string(v.get_string()), std::regex("[0-9]{12}"))) {
+         if (!v.is_string() ||
+             !std::regex_match(std::string(v.get_string()), std::regex("[0-9]{12}"))) {
            return Error(Errc::kValidation, "account_id must be a string of 12 digits");
          }
          c.account_id = std::string(v.get_string());
@@ -77,8 +77,8 @@ const std::vector<ConfigKey>& Keys() {
          }
          return OkStatus();
        }},
-      {"io_threads", "integer", IntDefault(&Config::io_threads),
-       "Threads running network I/O.", IntSetter(&Config::io_threads, "io_threads", 1, 64)},
+      {"io_threads", "integer", IntDefault(&Config::io_threads), "Threads running network I/O.",
+       IntSetter(&Config::io_threads, "io_threads", 1, 64)},
       {"blocking_threads", "integer", IntDefault(&Config::blocking_threads),
        "Threads for blocking work (database, files).",
        IntSetter(&Config::blocking_threads, "blocking_threads", 1, 256)},
@@ -150,8 +150,8 @@ Status Config::Validate() {
   std::smatch m;
   static const std::regex kListen(R"(^(\[([0-9a-fA-F:.]+)\]|([^:\[\]]+)):([0-9]{1,5})$)");
   if (!std::regex_match(listen, m, kListen)) {
-    return Error(Errc::kValidation, "--listen must be HOST:PORT (e.g. 127.0.0.1:8600), got \"" +
-                                        listen + "\"");
+    return Error(Errc::kValidation,
+                 "--listen must be HOST:PORT (e.g. 127.0.0.1:8600), got \"" + listen + "\"");
   }
   host = m[2].matched ? m[2].str() : m[3].str();
   int p = std::stoi(m[4].str());
@@ -163,8 +163,7 @@ Status Config::Validate() {
 
 std::string ConfigReference() {
   Config defaults;
-  std::string out =
-      "| key | type | default | meaning |\n| --- | --- | --- | --- |\n";
+  std::string out = "| key | type | default | meaning |\n| --- | --- | --- | --- |\n";
   for (const auto& k : Keys()) {
     out += std::string("| `") + k.name + "` | " + k.type + " | `" + k.default_text(defaults) +
            "` | " + k.help + " |\n";

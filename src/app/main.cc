@@ -1,6 +1,5 @@
 // inferd: SageMaker Asynchronous Inference on your own machines.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "app/config.h"
@@ -22,8 +21,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve->add_option("--config", config.config_file,
                     "JSON config file (keys: see `inferd config-reference`)");
-  serve->add_option("--log-level", config.log_level,
-                    "trace, debug, info, warn, error, critical or off")
+  serve
+      ->add_option("--log-level", config.log_level,
+                   "trace, debug, info, warn, error, critical or off")
       ->capture_default_str();
 
   app.add_subcommand("config-reference", "Print the config file's keys as a markdown table");

@@ -1,7 +1,6 @@
 #include "app/serve.h"
 
 #include <signal.h>
-
 #include <spdlog/spdlog.h>
 
 #include <cstdio>

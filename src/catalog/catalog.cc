@@ -2,8 +2,8 @@
 #include "catalog/catalog.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cctype>
+#include <cmath>
 #include <set>
 
 #include "catalog/json_util.h"
@@ -87,8 +87,8 @@ Result<json::object> Catalog::CreateModel(const std::string& region, const json:
                                    : "Either PrimaryContainer or Containers must be specified.");
   }
   double now = Now();
-  Resource r{Kind::kModel, region, name, Arn(ArnKind::kModel, region, name), now, now, "",
-             DocOf(in)};
+  Resource r{Kind::kModel, region, name, Arn(ArnKind::kModel, region, name),
+             now,          now,    "",   DocOf(in)};
   if (auto st = store_.Insert(r, TagsOf(in)); !st.ok()) {
     if (st.error().code == Errc::kAlreadyExists) {
       return ValidationError("Cannot create already existing model \"" + r.arn + "\".");
@@ -168,8 +168,14 @@ Result<json::object> Catalog::CreateEndpointConfig(const std::string& region,
     }
   }
   double now = Now();
-  Resource r{Kind::kEndpointConfig, region, name, Arn(ArnKind::kEndpointConfig, region, name),
-             now, now, "", DocOf(in)};
+  Resource r{Kind::kEndpointConfig,
+             region,
+             name,
+             Arn(ArnKind::kEndpointConfig, region, name),
+             now,
+             now,
+             "",
+             DocOf(in)};
   if (auto st = store_.Insert(r, TagsOf(in)); !st.ok()) {
     if (st.error().code == Errc::kAlreadyExists) {
       return ValidationError("Cannot create already existing endpoint configuration \"" + r.arn +
@@ -214,7 +220,7 @@ Result<json::object> Catalog::List(Kind kind, const std::string& region, const j
   q.modified_after = Num(in, "LastModifiedTimeAfter");
   q.status_equals = Str(in, "StatusEquals");
   std::string sort_by = Str(in, "SortBy");
-  q.sort_by = sort_by == "Name" ? SortBy::kName
+  q.sort_by = sort_by == "Name"     ? SortBy::kName
               : sort_by == "Status" ? SortBy::kStatus
                                     : SortBy::kCreationTime;
   q.descending = Str(in, "SortOrder") != "Ascending";
@@ -296,7 +302,8 @@ Result<json::object> Catalog::ListTags(const std::string&, const json::object& i
   auto page = store_.ListTags(arn, limit, Str(in, "NextToken"));
   if (!page.ok()) return std::move(page).error();
   json::array tags;
-  for (const auto& t : page->first) tags.push_back(json::object{{"Key", t.key}, {"Value", t.value}});
+  for (const auto& t : page->first)
+    tags.push_back(json::object{{"Key", t.key}, {"Value", t.value}});
   json::object out{{"Tags", std::move(tags)}};
   if (!page->second.empty()) out["NextToken"] = page->second;
   return out;

@@ -30,7 +30,8 @@ json::array InitialVariants(const json::object& config, const json::object& mode
     json::object state;
     state["VariantName"] = Str(pv, "VariantName");
     state["ModelName"] = Str(pv, "ModelName");
-    state["DesiredInstanceCount"] = static_cast<int64_t>(Num(pv, "InitialInstanceCount").value_or(0));
+    state["DesiredInstanceCount"] =
+        static_cast<int64_t>(Num(pv, "InitialInstanceCount").value_or(0));
     state["CurrentInstanceCount"] = 0;
     double weight = Num(pv, "InitialVariantWeight").value_or(1.0);
     state["DesiredWeight"] = weight;
@@ -114,8 +115,14 @@ Result<json::object> Catalog::CreateEndpoint(const std::string& region, const js
       tag_list.push_back({Str(t.as_object(), "Key"), Str(t.as_object(), "Value")});
     }
   }
-  Resource r{Kind::kEndpoint, region, name, arn, now, now,
-             std::string(ToString(EndpointStatus::kCreating)), json::serialize(doc)};
+  Resource r{Kind::kEndpoint,
+             region,
+             name,
+             arn,
+             now,
+             now,
+             std::string(ToString(EndpointStatus::kCreating)),
+             json::serialize(doc)};
   if (auto st = store_.Insert(r, tag_list); !st.ok()) {
     if (st.error().code == Errc::kAlreadyExists) {
       return ValidationError("Cannot create already existing endpoint " + Quote(arn) + ".");
@@ -141,7 +148,7 @@ Result<json::object> Catalog::DescribeEndpoint(const std::string& region, const 
   out["ProductionVariants"] = std::move(variants);
   if (auto* dc = Obj(config, "DataCaptureConfig")) {
     json::object summary{{"EnableCapture", dc->contains("EnableCapture") ? dc->at("EnableCapture")
-                                                                          : json::value(true)},
+                                                                         : json::value(true)},
                          {"CaptureStatus", "Stopped"},
                          {"CurrentSamplingPercentage",
                           static_cast<int64_t>(Num(*dc, "InitialSamplingPercentage").value_or(0))},
@@ -205,8 +212,9 @@ Result<json::object> Catalog::UpdateEndpoint(const std::string& region, const js
       if (!excluded.count("DesiredWeight")) nv["DesiredWeight"] = old->at("DesiredWeight");
     }
   }
-  for (auto& v : variants) v.as_object()["VariantStatus"] =
-      json::array{json::object{{"Status", "Updating"}, {"StartTime", now}}};
+  for (auto& v : variants)
+    v.as_object()["VariantStatus"] =
+        json::array{json::object{{"Status", "Updating"}, {"StartTime", now}}};
   json::object pending{{"EndpointConfigName", config->name},
                        {"Config", std::move(config_doc)},
                        {"Models", std::move(models)},
@@ -235,7 +243,8 @@ Result<json::object> Catalog::UpdateEndpointWeightsAndCapacities(const std::stri
   for (const auto& w : wanted ? *wanted : json::array{}) {
     std::string name = Str(w.as_object(), "VariantName");
     if (!seen.insert(name).second) {
-      return ValidationError("The variant name " + Quote(name) + " was non-unique within the request.");
+      return ValidationError("The variant name " + Quote(name) +
+                             " was non-unique within the request.");
     }
     if (!FindVariant(variants, name)) missing += (missing.empty() ? "" : ", ") + Quote(name);
   }

@@ -26,8 +26,10 @@ class CatalogTest : public ::testing::Test {
   static json::object J(const char* text) { return json::parse(text).as_object(); }
 
   void CreateModelAndConfig() {
-    ASSERT_TRUE(catalog_->CreateModel(kRegion, J(R"({"ModelName":"M1","PrimaryContainer":
-        {"Image":"img:1","ModelDataUrl":"s3://b/m.tar.gz"}})")).ok());
+    ASSERT_TRUE(catalog_
+                    ->CreateModel(kRegion, J(R"({"ModelName":"M1","PrimaryContainer":
+        {"Image":"img:1","ModelDataUrl":"s3://b/m.tar.gz"}})"))
+                    .ok());
     auto c = catalog_->CreateEndpointConfig(kRegion, J(R"({"EndpointConfigName":"C1",
         "ProductionVariants":[{"VariantName":"v1","ModelName":"M1","InstanceType":"ml.m5.large",
         "InitialInstanceCount":2}],
@@ -49,11 +51,14 @@ class CatalogTest : public ::testing::Test {
 };
 
 TEST_F(CatalogTest, ModelArnIsLowerCasedAndDuplicatesRefused) {
-  auto r = catalog_->CreateModel(kRegion, J(R"({"ModelName":"MyModel","PrimaryContainer":{"Image":"x"},
+  auto r =
+      catalog_->CreateModel(kRegion, J(R"({"ModelName":"MyModel","PrimaryContainer":{"Image":"x"},
                                               "Tags":[{"Key":"team","Value":"a"}]})"));
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->at("ModelArn").as_string(), "arn:aws:sagemaker:eu-west-1:123456789012:model/mymodel");
-  auto dup = catalog_->CreateModel(kRegion, J(R"({"ModelName":"MYMODEL","PrimaryContainer":{"Image":"x"}})"));
+  EXPECT_EQ(r->at("ModelArn").as_string(),
+            "arn:aws:sagemaker:eu-west-1:123456789012:model/mymodel");
+  auto dup = catalog_->CreateModel(
+      kRegion, J(R"({"ModelName":"MYMODEL","PrimaryContainer":{"Image":"x"}})"));
   ASSERT_FALSE(dup.ok());
   EXPECT_EQ(dup.error().message,
             "Cannot create already existing model "
@@ -72,8 +77,10 @@ TEST_F(CatalogTest, ModelArnIsLowerCasedAndDuplicatesRefused) {
 
 TEST_F(CatalogTest, ModelNeedsExactlyOneContainerForm) {
   EXPECT_FALSE(catalog_->CreateModel(kRegion, J(R"({"ModelName":"a"})")).ok());
-  EXPECT_FALSE(catalog_->CreateModel(kRegion, J(R"({"ModelName":"a","PrimaryContainer":{},
-      "Containers":[{}]})")).ok());
+  EXPECT_FALSE(catalog_
+                   ->CreateModel(kRegion, J(R"({"ModelName":"a","PrimaryContainer":{},
+      "Containers":[{}]})"))
+                   .ok());
 }
 
 TEST_F(CatalogTest, EndpointConfigChecks) {
@@ -83,7 +90,9 @@ TEST_F(CatalogTest, EndpointConfigChecks) {
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().message,
             "Could not find model \"arn:aws:sagemaker:eu-west-1:123456789012:model/nope\".");
-  ASSERT_TRUE(catalog_->CreateModel(kRegion, J(R"({"ModelName":"m","PrimaryContainer":{"Image":"x"}})")).ok());
+  ASSERT_TRUE(
+      catalog_->CreateModel(kRegion, J(R"({"ModelName":"m","PrimaryContainer":{"Image":"x"}})"))
+          .ok());
   auto no_output = catalog_->CreateEndpointConfig(kRegion, J(R"({"EndpointConfigName":"c",
       "ProductionVariants":[{"VariantName":"v","ModelName":"m","InstanceType":"ml.m5.large",
       "InitialInstanceCount":1}],"AsyncInferenceConfig":{"OutputConfig":{}}})"));
@@ -106,7 +115,8 @@ TEST_F(CatalogTest, EndpointConfigChecks) {
 
 TEST_F(CatalogTest, EndpointStartsCreatingAndEchoesConfig) {
   CreateModelAndConfig();
-  auto e = catalog_->CreateEndpoint(kRegion, J(R"({"EndpointName":"E1","EndpointConfigName":"c1"})"));
+  auto e =
+      catalog_->CreateEndpoint(kRegion, J(R"({"EndpointName":"E1","EndpointConfigName":"c1"})"));
   ASSERT_TRUE(e.ok()) << e.error().message;
   auto d = catalog_->DescribeEndpoint(kRegion, J(R"({"EndpointName":"e1"})"));
   ASSERT_TRUE(d.ok());
@@ -126,8 +136,11 @@ TEST_F(CatalogTest, EndpointStartsCreatingAndEchoesConfig) {
 
 TEST_F(CatalogTest, UpdatesNeedInService) {
   CreateModelAndConfig();
-  ASSERT_TRUE(catalog_->CreateEndpoint(kRegion, J(R"({"EndpointName":"E1","EndpointConfigName":"C1"})")).ok());
-  auto early = catalog_->UpdateEndpoint(kRegion, J(R"({"EndpointName":"E1","EndpointConfigName":"C1"})"));
+  ASSERT_TRUE(
+      catalog_->CreateEndpoint(kRegion, J(R"({"EndpointName":"E1","EndpointConfigName":"C1"})"))
+          .ok());
+  auto early =
+      catalog_->UpdateEndpoint(kRegion, J(R"({"EndpointName":"E1","EndpointConfigName":"C1"})"));
   ASSERT_FALSE(early.ok());
   EXPECT_EQ(early.error().message,
             "Cannot update in-progress endpoint "
@@ -158,7 +171,9 @@ TEST_F(CatalogTest, UpdatesNeedInService) {
 
 TEST_F(CatalogTest, DeleteEndpointThenNotFound) {
   CreateModelAndConfig();
-  ASSERT_TRUE(catalog_->CreateEndpoint(kRegion, J(R"({"EndpointName":"E1","EndpointConfigName":"C1"})")).ok());
+  ASSERT_TRUE(
+      catalog_->CreateEndpoint(kRegion, J(R"({"EndpointName":"E1","EndpointConfigName":"C1"})"))
+          .ok());
   ASSERT_TRUE(catalog_->DeleteEndpoint(kRegion, J(R"({"EndpointName":"E1"})")).ok());
   auto d = catalog_->DescribeEndpoint(kRegion, J(R"({"EndpointName":"E1"})"));
   ASSERT_FALSE(d.ok());

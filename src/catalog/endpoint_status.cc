@@ -37,10 +37,14 @@ std::optional<EndpointStatus> ParseEndpointStatus(std::string_view text) {
 
 std::string_view ToString(EndpointEvent event) {
   switch (event) {
-    case EndpointEvent::kUpdateRequested: return "UpdateRequested";
-    case EndpointEvent::kDeleteRequested: return "DeleteRequested";
-    case EndpointEvent::kFleetReady: return "FleetReady";
-    case EndpointEvent::kFleetFailed: return "FleetFailed";
+    case EndpointEvent::kUpdateRequested:
+      return "UpdateRequested";
+    case EndpointEvent::kDeleteRequested:
+      return "DeleteRequested";
+    case EndpointEvent::kFleetReady:
+      return "FleetReady";
+    case EndpointEvent::kFleetFailed:
+      return "FleetFailed";
   }
   return "Unknown";
 }

@@ -41,7 +41,8 @@ std::optional<EndpointStatus> ParseEndpointStatus(std::string_view text);
 std::string_view ToString(EndpointEvent event);
 
 // The status after `event` in `from`, or kInvalidState naming the illegal move. The message is for
-// logs; API handlers phrase their own user-facing errors (e.g. "Cannot update in-progress endpoint").
+// logs; API handlers phrase their own user-facing errors (e.g. "Cannot update in-progress
+// endpoint").
 Result<EndpointStatus> Transition(EndpointStatus from, EndpointEvent event);
 
 }  // namespace inferd::catalog

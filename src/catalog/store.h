@@ -18,7 +18,9 @@
 
 #include "common/result.h"
 
-struct sqlite3;
+namespace inferd::db {
+class Database;
+}
 
 namespace inferd::catalog {
 
@@ -68,7 +70,8 @@ class CatalogStore {
   CatalogStore(const CatalogStore&) = delete;
   CatalogStore& operator=(const CatalogStore&) = delete;
 
-  // kAlreadyExists when (kind, region, lower(name)) exists. Tags are stored in the same transaction.
+  // kAlreadyExists when (kind, region, lower(name)) exists. Tags are stored in the same
+  // transaction.
   Status Insert(const Resource& resource, const std::vector<Tag>& tags = {});
   // kNotFound when absent.
   Result<Resource> Get(Kind kind, const std::string& region, const std::string& name);
@@ -90,13 +93,11 @@ class CatalogStore {
                                                             const std::string& next_token);
 
  private:
-  explicit CatalogStore(sqlite3* db) : db_(db) {}
-  Status Exec(const char* sql);
+  explicit CatalogStore(std::unique_ptr<db::Database> db);
   Status AddTagsLocked(const std::string& arn, const std::vector<Tag>& tags);
-  void Rollback() { (void)Exec("ROLLBACK"); }
 
   std::mutex mu_;
-  sqlite3* db_;
+  std::unique_ptr<db::Database> db_;
 };
 
 }  // namespace inferd::catalog

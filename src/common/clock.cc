@@ -1,7 +1,7 @@
 #include "common/clock.h"
 
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 
 namespace inferd {
 
@@ -16,7 +16,8 @@ double ToEpochSeconds(std::chrono::system_clock::time_point t) {
 
 std::chrono::system_clock::time_point FromEpochSeconds(double s) {
   return std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(s)));
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::duration<double>(s)));
 }
 
 std::string FormatIso8601Millis(std::chrono::system_clock::time_point t) {
@@ -26,7 +27,8 @@ std::string FormatIso8601Millis(std::chrono::system_clock::time_point t) {
   gmtime_r(&secs, &tm);
   char buf[64];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
   return buf;
 }
 

@@ -30,7 +30,8 @@ class SystemClock final : public Clock {
 // Thread-safe manual clock for tests.
 class FakeClock final : public Clock {
  public:
-  explicit FakeClock(std::chrono::system_clock::time_point start = {}) : now_(start.time_since_epoch().count()) {}
+  explicit FakeClock(std::chrono::system_clock::time_point start = {})
+      : now_(start.time_since_epoch().count()) {}
   std::chrono::system_clock::time_point Now() const override {
     return std::chrono::system_clock::time_point(std::chrono::system_clock::duration(now_.load()));
   }

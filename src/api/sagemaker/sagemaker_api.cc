@@ -1,9 +1,8 @@
 #include "api/sagemaker/sagemaker_api.h"
 
-#include <boost/json.hpp>
-
 #include <spdlog/spdlog.h>
 
+#include <boost/json.hpp>
 #include <string_view>
 #include <unordered_map>
 
@@ -103,9 +102,9 @@ void SageMakerApi::Handle(http::Request request, const http::sigv4::Identity& id
       spdlog::error("{} failed: {}", label, e.what());
       result = Error(Errc::kInternal, std::string("internal error: ") + e.what());
     }
-    http::Response r = result.ok() ? JsonResponse(*result)
-                                   : MakeErrorResponse(Protocol::kSageMaker, result.error(),
-                                                       request_id);
+    http::Response r = result.ok()
+                           ? JsonResponse(*result)
+                           : MakeErrorResponse(Protocol::kSageMaker, result.error(), request_id);
     r.operation = std::move(label);
     respond(std::move(r));
   });

@@ -1,0 +1,127 @@
+#include "db/sqlite.h"
+
+#include <sqlite3.h>
+
+static_assert(inferd::db::Stmt::kRow == SQLITE_ROW);
+static_assert(inferd::db::Stmt::kDone == SQLITE_DONE);
+static_assert(inferd::db::Stmt::kConstraint == SQLITE_CONSTRAINT);
+
+namespace inferd::db {
+
+Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& path,
+                                                 std::string label, const char* schema) {
+  sqlite3* raw = nullptr;
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = raw ? sqlite3_errmsg(raw) : "out of memory";
+    sqlite3_close(raw);
+    return Error(Errc::kUnavailable, "cannot open " + label + " " + path.string() + ": " + msg);
+  }
+  sqlite3_busy_timeout(raw, 5000);
+  std::unique_ptr<Database> db(new Database(raw, std::move(label)));
+  INFERD_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
+  if (schema) INFERD_RETURN_IF_ERROR(db->Exec(schema));
+  return db;
+}
+
+Database::~Database() { sqlite3_close(db_); }
+
+Status Database::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errmsg(db_);
+    sqlite3_free(err);
+    return Error(Errc::kInternal, label_ + ": " + msg);
+  }
+  return OkStatus();
+}
+
+int Database::Changes() const { return sqlite3_changes(db_); }
+
+Error Database::Fail(std::string_view what) const {
+  return Error(Errc::kInternal, label_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db_));
+}
+
+Stmt::Stmt(Database& db, std::string_view sql) : db_(db) {
+  if (sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) !=
+      SQLITE_OK) {
+    stmt_ = nullptr;
+  }
+}
+
+Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+
+Stmt& Stmt::Bind(std::string_view v) {
+  sqlite3_bind_text(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Stmt& Stmt::Bind(double v) {
+  sqlite3_bind_double(stmt_, ++n_, v);
+  return *this;
+}
+
+Stmt& Stmt::Bind(int64_t v) {
+  sqlite3_bind_int64(stmt_, ++n_, v);
+  return *this;
+}
+
+Stmt& Stmt::BindBlob(std::string_view v) {
+  static const char kEmpty = 0;
+  sqlite3_bind_blob(stmt_, ++n_, v.empty() ? &kEmpty : v.data(), static_cast<int>(v.size()),
+                    SQLITE_TRANSIENT);
+  return *this;
+}
+
+Stmt& Stmt::BindNull() {
+  sqlite3_bind_null(stmt_, ++n_);
+  return *this;
+}
+
+int Stmt::Step() { return stmt_ ? sqlite3_step(stmt_) : SQLITE_MISUSE; }
+
+Status Stmt::Run(std::string_view what) {
+  int rc;
+  while ((rc = Step()) == SQLITE_ROW) {
+  }
+  if (rc != SQLITE_DONE) return Fail(what);
+  return OkStatus();
+}
+
+void Stmt::Reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+  n_ = 0;
+}
+
+bool Stmt::IsNull(int col) { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+
+std::string Stmt::Text(int col) {
+  auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+  return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
+}
+
+std::string Stmt::Blob(int col) {
+  auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+  return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
+}
+
+double Stmt::Real(int col) { return sqlite3_column_double(stmt_, col); }
+int64_t Stmt::Int(int col) { return sqlite3_column_int64(stmt_, col); }
+
+Transaction::Transaction(Database& db) : db_(db), status_(db.Exec("BEGIN IMMEDIATE")) {}
+
+Transaction::~Transaction() {
+  if (status_.ok() && !done_) (void)db_.Exec("ROLLBACK");
+}
+
+Status Transaction::Commit() {
+  done_ = true;
+  Status st = db_.Exec("COMMIT");
+  if (!st.ok()) (void)db_.Exec("ROLLBACK");
+  return st;
+}
+
+}  // namespace inferd::db
