@@ -37,8 +37,8 @@ Result<size_t> PreadFull(int fd, char* buf, size_t n, uint64_t offset) {
     ssize_t r = ::pread(fd, buf + done, n - done, static_cast<off_t>(offset + done));
     if (r < 0) {
       if (errno == EINTR) continue;
-      return Error(Errc::kInternal, std::string("object store: read failed: ") +
-                                        std::strerror(errno));
+      return Error(Errc::kInternal,
+                   std::string("object store: read failed: ") + std::strerror(errno));
     }
     if (r == 0) break;
     done += static_cast<size_t>(r);
@@ -54,16 +54,16 @@ Status FsyncDir(const fs::path& dir) {
   return OkStatus();
 }
 
-Status EnsureDirDurable(const fs::path& dir, const fs::path& stop_at) {
+Status EnsureDir(const fs::path& dir, const fs::path& stop_at, bool sync) {
   if (dir == stop_at || dir.empty()) return OkStatus();
   struct stat st;
   if (::stat(dir.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) return OkStatus();
     return Error(Errc::kInternal, "object store: " + dir.string() + " is not a directory");
   }
-  INFERD_RETURN_IF_ERROR(EnsureDirDurable(dir.parent_path(), stop_at));
+  INFERD_RETURN_IF_ERROR(EnsureDir(dir.parent_path(), stop_at, sync));
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return IoError("create", dir, errno);
-  return FsyncDir(dir.parent_path());
+  return sync ? FsyncDir(dir.parent_path()) : OkStatus();
 }
 
 Md5::Md5() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_md5(), nullptr); }
@@ -106,7 +106,7 @@ std::optional<std::string> HexDecode(std::string_view hex) {
 }
 
 Result<WrittenFile> WriteNewFile(const fs::path& path, http::ByteSource& body, size_t buffer_bytes,
-                                 bool with_md5) {
+                                 bool with_md5, bool sync) {
   int raw = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (raw < 0) return IoError("create", path, errno);
   UniqueFd fd(raw);
@@ -135,7 +135,7 @@ Result<WrittenFile> WriteNewFile(const fs::path& path, http::ByteSource& body, s
     }
     out.size += *n;
   }
-  if (::fsync(fd.get()) != 0) return fail(IoError("fsync", path, errno));
+  if (sync && ::fsync(fd.get()) != 0) return fail(IoError("fsync", path, errno));
   if (::close(fd.Release()) != 0) return fail(IoError("close", path, errno));
   if (md5) out.md5 = md5->Final();
   return out;

@@ -62,9 +62,9 @@ Result<size_t> PreadFull(int fd, char* buf, size_t n, uint64_t offset);
 // fsync of a directory, making renames and unlinks inside it durable.
 Status FsyncDir(const std::filesystem::path& dir);
 
-// Creates `dir` and any missing parents up to (not including) `stop_at`, fsyncing each parent
-// whose entries changed, so a later rename into `dir` survives a crash.
-Status EnsureDirDurable(const std::filesystem::path& dir, const std::filesystem::path& stop_at);
+// Creates `dir` and any missing parents up to (not including) `stop_at`; with `sync`, fsyncs each
+// parent whose entries changed, so a later rename into `dir` survives a crash.
+Status EnsureDir(const std::filesystem::path& dir, const std::filesystem::path& stop_at, bool sync);
 
 // Incremental MD5 (OpenSSL EVP).
 class Md5 {
@@ -91,11 +91,11 @@ struct WrittenFile {
 };
 
 // Streams `body` to its end into a new file at `path` (created exclusively, mode 0644), computing
-// the MD5 when `with_md5`, then fsyncs the file (not its directory). `buffer_bytes` is the only
-// memory used for the bytes. On any failure (the body's error, or an I/O error) the file is
-// removed and the error returned.
+// the MD5 when `with_md5`, then (with `sync`) fsyncs the file, not its directory. `buffer_bytes`
+// is the only memory used for the bytes. On any failure (the body's error, or an I/O error) the
+// file is removed and the error returned.
 Result<WrittenFile> WriteNewFile(const std::filesystem::path& path, http::ByteSource& body,
-                                 size_t buffer_bytes, bool with_md5);
+                                 size_t buffer_bytes, bool with_md5, bool sync);
 
 // A ByteSource over several open files, read one after another from their start.
 class ConcatSource final : public http::ByteSource {

@@ -41,7 +41,9 @@
 #include "common/result.h"
 #include "store/object_store.h"
 
-struct sqlite3;
+namespace inferd::db {
+class Database;
+}  // namespace inferd::db
 
 namespace inferd::store {
 
@@ -51,6 +53,9 @@ struct FilesystemStoreOptions {
   size_t buffer_bytes = 256 * 1024;  // per streaming put or multipart assembly: 4 KiB .. 16 MiB
   // Minimum size of every part but the last (S3: 5 MiB). Only tests lower it.
   uint64_t min_part_size = 5 * 1024 * 1024;
+  // false: never fsync (files, folders, index). Readers still never see partial objects and a
+  // crashed process loses nothing, but an OS crash or power loss may. Tests and scratch data only.
+  bool fsync = true;
 
   // kValidation naming the bad field.
   Status Validate() const;
@@ -140,13 +145,13 @@ class FilesystemStore final : public ObjectStore {
   // `options.before_commit` works as for Put. kNotFound "NoSuchUpload" unless the upload exists
   // for this bucket and key (also when it is aborted or completed while the part streams).
   Result<PartInfo> UploadPart(const std::string& bucket, const std::string& key,
-                              const std::string& upload_id, int part_number,
-                              http::ByteSource& body, const PutOptions& options = {});
+                              const std::string& upload_id, int part_number, http::ByteSource& body,
+                              const PutOptions& options = {});
   // Assembles the listed parts, in order, into the object (streamed into one new file, then
   // committed like a put) and ends the upload. ETag: hex(md5(concatenated binary part MD5s)) +
   // "-" + number of parts. S3's rules: parts strictly ascending ("InvalidPartOrder"), each one
-  // uploaded with that ETag ("InvalidPart"), all but the last >= 5 MiB ("EntityTooSmall"), at
-  // least one ("MalformedXML") — all kValidation.
+  // uploaded with that ETag ("InvalidPart"), all but the last at least options.min_part_size
+  // ("EntityTooSmall"), at least one part ("MalformedXML") — all kValidation.
   Result<ObjectInfo> CompleteMultipartUpload(const std::string& bucket, const std::string& key,
                                              const std::string& upload_id,
                                              const std::vector<CompletedPart>& parts);
@@ -164,9 +169,10 @@ class FilesystemStore final : public ObjectStore {
  private:
   struct UploadRow;
 
-  FilesystemStore(FilesystemStoreOptions options, sqlite3* db);
+  FilesystemStore(FilesystemStoreOptions options, std::unique_ptr<db::Database> db);
   Status Recover();
   double Now() const;
+  Status SyncDir(const std::filesystem::path& dir) const;  // FsyncDir unless options_.fsync off
   std::filesystem::path ObjectDir(const std::string& bucket, const std::string& id) const;
   std::filesystem::path ObjectPath(const std::string& bucket, const std::string& id) const;
   std::filesystem::path UploadDir(const std::string& upload_id) const;
@@ -191,7 +197,7 @@ class FilesystemStore final : public ObjectStore {
   std::filesystem::path data_dir_;
   std::filesystem::path uploads_dir_;
   std::mutex mu_;  // guards db_
-  sqlite3* db_;
+  std::unique_ptr<db::Database> db_;
 };
 
 }  // namespace inferd::store

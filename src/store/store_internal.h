@@ -30,6 +30,13 @@ struct FilesystemStore::StagedFile {
 
 namespace internal {
 
+// Suffix of files being written; Open() removes them.
+inline constexpr const char* kTmpSuffix = ".tmp";
+
+inline bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
 Error NoSuchBucket();
 Error NoSuchKey();
 Error NoSuchUpload();

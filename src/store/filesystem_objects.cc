@@ -1,0 +1,356 @@
+// FilesystemStore: object operations (put, head, get, delete, list). See filesystem_store.h.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "common/ids.h"
+#include "db/sqlite.h"
+#include "store/file_io.h"
+#include "store/filesystem_store.h"
+#include "store/store_internal.h"
+
+namespace inferd::store {
+
+namespace fs = std::filesystem;
+using db::Stmt;
+using db::Transaction;
+
+namespace {
+
+// Columns read by ReadObject, in order.
+constexpr const char* kObjectColumns =
+    "key, size, etag, last_modified, content_type, headers, file";
+
+ObjectInfo ReadObject(Stmt& s, const std::string& bucket, std::string* file = nullptr) {
+  ObjectInfo info;
+  info.bucket = bucket;
+  info.key = s.Blob(0);
+  info.size = static_cast<uint64_t>(s.Int(1));
+  info.etag = s.Text(2);
+  info.last_modified = s.Real(3);
+  info.attributes.content_type = s.Text(4);
+  info.attributes.headers = internal::HeadersFromJson(s.Text(5));
+  if (file) *file = s.Text(6);
+  return info;
+}
+
+// The smallest byte string greater than every string starting with `prefix`; nullopt when there
+// is none (empty prefix, or only 0xFF bytes).
+std::optional<std::string> PrefixSuccessor(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xFF) prefix.pop_back();
+  if (prefix.empty()) return std::nullopt;
+  prefix.back() = static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
+  return prefix;
+}
+
+// Reads an object's bytes [first, first + length) through a descriptor opened while the index
+// pointed at the file, so later overwrites and deletes do not affect it.
+class FileReader final : public ObjectReader {
+ public:
+  FileReader(internal::UniqueFd fd, ObjectInfo info, uint64_t first, uint64_t length)
+      : fd_(std::move(fd)), info_(std::move(info)), first_(first), length_(length), pos_(first) {}
+
+  const ObjectInfo& info() const override { return info_; }
+  uint64_t first() const override { return first_; }
+  uint64_t length() const override { return length_; }
+
+  Result<size_t> Read(char* buf, size_t n) override {
+    uint64_t remaining = first_ + length_ - pos_;
+    if (remaining == 0 || n == 0) return size_t{0};
+    size_t want = static_cast<size_t>(std::min<uint64_t>(n, remaining));
+    auto r = internal::PreadFull(fd_.get(), buf, want, pos_);
+    if (!r.ok()) return r;
+    if (*r == 0) {
+      return Error(Errc::kInternal, "object store: the file of \"" + info_.bucket + "/" +
+                                        info_.key + "\" is shorter than its index entry");
+    }
+    pos_ += *r;
+    return r;
+  }
+
+ private:
+  internal::UniqueFd fd_;
+  ObjectInfo info_;
+  uint64_t first_;
+  uint64_t length_;
+  uint64_t pos_;
+};
+
+Error InvalidRange(uint64_t size) {
+  return Error(Errc::kRangeNotSatisfiable,
+               "The requested range is not satisfiable: the object is " + std::to_string(size) +
+                   " bytes long.",
+               "InvalidRange");
+}
+
+}  // namespace
+
+// ---- objects ----
+
+Result<FilesystemStore::StagedFile> FilesystemStore::StageObjectFile(const std::string& bucket,
+                                                                     http::ByteSource& body,
+                                                                     bool with_md5,
+                                                                     const PutOptions& options) {
+  StagedFile staged;
+  staged.id = NewUuid();
+  fs::path dir = ObjectDir(bucket, staged.id);
+  INFERD_RETURN_IF_ERROR(internal::EnsureDir(dir, data_dir_, options_.fsync));
+  fs::path tmp = dir / (staged.id + internal::kTmpSuffix);
+  auto written = internal::WriteNewFile(tmp, body, options_.buffer_bytes, with_md5, options_.fsync);
+  if (!written.ok()) return std::move(written).error();
+  staged.written = std::move(written).value();
+  if (options.before_commit) {
+    if (auto st = options.before_commit(); !st.ok()) {
+      internal::RemoveQuietly(tmp);
+      return std::move(st).error();
+    }
+  }
+  staged.path = dir / staged.id;
+  if (::rename(tmp.c_str(), staged.path.c_str()) != 0) {
+    int err = errno;
+    internal::RemoveQuietly(tmp);
+    return internal::IoError("rename into", staged.path, err);
+  }
+  if (auto st = SyncDir(dir); !st.ok()) {
+    internal::RemoveQuietly(staged.path);
+    return std::move(st).error();
+  }
+  return staged;
+}
+
+Result<ObjectInfo> FilesystemStore::CommitObject(const std::string& bucket, const std::string& key,
+                                                 const ObjectAttributes& attributes,
+                                                 const StagedFile& staged, const std::string& etag,
+                                                 const std::string& upload_id) {
+  ObjectInfo info;
+  info.bucket = bucket;
+  info.key = key;
+  info.size = staged.written.size;
+  info.etag = etag;
+  info.attributes = attributes;
+  std::string old_file;
+  auto fail = [&](Error error) -> Error {
+    internal::RemoveQuietly(staged.path);
+    return error;
+  };
+  {
+    std::lock_guard lock(mu_);
+    Transaction tx(*db_);
+    if (!tx.status().ok()) return fail(tx.status().error());
+    if (auto st = CheckBucketLocked(bucket); !st.ok()) return fail(std::move(st).error());
+    // DeleteBucket removes the bucket's folder under mu_: if it ran (and the bucket was created
+    // again) since the file was staged, the file is gone and the put lost its bucket.
+    if (::access(staged.path.c_str(), F_OK) != 0) return fail(internal::NoSuchBucket());
+    if (!upload_id.empty()) {
+      auto upload = FindUploadLocked(bucket, key, upload_id);
+      if (!upload.ok()) return fail(std::move(upload).error());
+    }
+    Stmt old(*db_, "SELECT file FROM objects WHERE bucket=? AND key=?");
+    old.Bind(bucket).BindBlob(key);
+    int rc = old.Step();
+    if (rc == Stmt::kRow) {
+      old_file = old.Text(0);
+    } else if (rc != Stmt::kDone) {
+      return fail(old.Fail("put"));
+    }
+    info.last_modified = Now();
+    Stmt ins(*db_,
+             "INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, "
+             "content_type, headers, file) VALUES (?,?,?,?,?,?,?,?)");
+    ins.Bind(bucket).BindBlob(key).Bind(static_cast<int64_t>(info.size)).Bind(etag);
+    ins.Bind(info.last_modified).Bind(attributes.content_type);
+    ins.Bind(internal::HeadersToJson(attributes.headers)).Bind(staged.id);
+    if (auto st = ins.Run("put"); !st.ok()) return fail(std::move(st).error());
+    if (!upload_id.empty()) {
+      Stmt parts(*db_, "DELETE FROM parts WHERE upload_id=?");
+      parts.Bind(upload_id);
+      if (auto st = parts.Run("complete upload"); !st.ok()) return fail(std::move(st).error());
+      Stmt up(*db_, "DELETE FROM uploads WHERE upload_id=?");
+      up.Bind(upload_id);
+      if (auto st = up.Run("complete upload"); !st.ok()) return fail(std::move(st).error());
+    }
+    if (auto st = tx.Commit(); !st.ok()) return fail(std::move(st).error());
+  }
+  if (!old_file.empty() && old_file != staged.id) {
+    internal::RemoveQuietly(ObjectPath(bucket, old_file));
+  }
+  if (!upload_id.empty()) {
+    std::error_code ec;
+    fs::remove_all(UploadDir(upload_id), ec);
+  }
+  return info;
+}
+
+Result<ObjectInfo> FilesystemStore::Put(const std::string& bucket, const std::string& key,
+                                        const ObjectAttributes& attributes, http::ByteSource& body,
+                                        const PutOptions& options) {
+  INFERD_RETURN_IF_ERROR(internal::ValidateKey(key));
+  {
+    std::lock_guard lock(mu_);
+    INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));  // fail before reading the body
+  }
+  auto staged = StageObjectFile(bucket, body, /*with_md5=*/true, options);
+  if (!staged.ok()) return std::move(staged).error();
+  return CommitObject(bucket, key, attributes, *staged, internal::HexEncode(staged->written.md5),
+                      /*upload_id=*/"");
+}
+
+Result<ObjectInfo> FilesystemStore::Head(const std::string& bucket, const std::string& key) {
+  std::lock_guard lock(mu_);
+  INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));
+  Stmt s(*db_, std::string("SELECT ") + kObjectColumns + " FROM objects WHERE bucket=? AND key=?");
+  s.Bind(bucket).BindBlob(key);
+  int rc = s.Step();
+  if (rc == Stmt::kRow) return ReadObject(s, bucket);
+  if (rc == Stmt::kDone) return internal::NoSuchKey();
+  return s.Fail("head");
+}
+
+Result<std::unique_ptr<ObjectReader>> FilesystemStore::Get(const std::string& bucket,
+                                                           const std::string& key,
+                                                           std::optional<RangeSpec> range) {
+  ObjectInfo info;
+  internal::UniqueFd fd;
+  {
+    // The file is opened under mu_: a concurrent overwrite unlinks the old file only after its
+    // commit, which needs mu_, so the file named by the row read here still exists.
+    std::lock_guard lock(mu_);
+    INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));
+    Stmt s(*db_,
+           std::string("SELECT ") + kObjectColumns + " FROM objects WHERE bucket=? AND key=?");
+    s.Bind(bucket).BindBlob(key);
+    int rc = s.Step();
+    if (rc == Stmt::kDone) return internal::NoSuchKey();
+    if (rc != Stmt::kRow) return s.Fail("get");
+    std::string file;
+    info = ReadObject(s, bucket, &file);
+    auto opened = internal::OpenForRead(ObjectPath(bucket, file));
+    if (!opened.ok()) {
+      return Error(Errc::kInternal, "object store: cannot open the data of \"" + bucket + "/" +
+                                        key + "\": " + opened.error().message);
+    }
+    fd = std::move(opened).value();
+  }
+  uint64_t size = info.size;
+  uint64_t first = 0, length = size;
+  if (range) {
+    if (size == 0) return InvalidRange(size);
+    if (range->first) {
+      first = *range->first;
+      if (range->last && *range->last < first) return InvalidRange(size);
+      if (first >= size) return InvalidRange(size);
+      uint64_t last = range->last ? std::min(*range->last, size - 1) : size - 1;
+      length = last - first + 1;
+    } else {
+      if (!range->last || *range->last == 0) return InvalidRange(size);
+      length = std::min(*range->last, size);
+      first = size - length;
+    }
+  }
+  return std::unique_ptr<ObjectReader>(
+      std::make_unique<FileReader>(std::move(fd), std::move(info), first, length));
+}
+
+Status FilesystemStore::Delete(const std::string& bucket, const std::string& key) {
+  std::string file;
+  {
+    std::lock_guard lock(mu_);
+    INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));
+    Stmt s(*db_, "DELETE FROM objects WHERE bucket=? AND key=? RETURNING file");
+    s.Bind(bucket).BindBlob(key);
+    int rc = s.Step();
+    if (rc == Stmt::kRow) {
+      file = s.Text(0);
+      rc = s.Step();
+    }
+    if (rc != Stmt::kDone) return s.Fail("delete");
+  }
+  if (!file.empty()) internal::RemoveQuietly(ObjectPath(bucket, file));
+  return OkStatus();
+}
+
+// Walks the key range [max(prefix, start_after+), successor(prefix)) in index order. With a
+// delimiter, a key that rolls up into a common prefix makes the scan seek past every key under
+// that prefix, so a folder of a million objects costs one row, not a million.
+Result<ListResult> FilesystemStore::List(const std::string& bucket, const ListOptions& options) {
+  if (options.max_keys < 0) {
+    return Error(Errc::kValidation, "max-keys must be between 0 and 1000.", "InvalidArgument");
+  }
+  const size_t max_keys = static_cast<size_t>(std::min(options.max_keys, kMaxListKeys));
+  const std::string& prefix = options.prefix;
+  const std::string& delim = options.delimiter;
+  const std::string& start_after = options.start_after;
+
+  std::lock_guard lock(mu_);
+  INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));
+  ListResult out;
+  if (max_keys == 0) return out;
+
+  std::string lower = prefix;
+  if (!start_after.empty()) {
+    std::string after = start_after + '\0';  // the smallest key greater than start_after
+    if (after > lower) lower = std::move(after);
+  }
+  const std::optional<std::string> upper = PrefixSuccessor(prefix);
+  std::string sql = std::string("SELECT ") + kObjectColumns +
+                    " FROM objects WHERE bucket=? AND key>=?" + (upper ? " AND key<?" : "") +
+                    " ORDER BY key LIMIT ?";
+  Stmt s(*db_, sql);
+  if (!s.ok()) return s.Fail("list");
+
+  size_t count = 0;
+  std::string last;
+  bool done = false;
+  while (!done) {
+    s.Reset();
+    s.Bind(bucket).BindBlob(lower);
+    if (upper) s.BindBlob(*upper);
+    s.Bind(static_cast<int64_t>(max_keys - count + 1));  // one more tells "truncated"
+    bool seek = false;
+    int rc;
+    while ((rc = s.Step()) == Stmt::kRow) {
+      std::string key = s.Blob(0);
+      if (!delim.empty()) {
+        size_t pos = key.find(delim, prefix.size());
+        if (pos != std::string::npos) {
+          std::string common = key.substr(0, pos + delim.size());
+          bool skip = start_after.compare(0, common.size(), common) == 0;
+          if (!skip) {
+            if (count == max_keys) {
+              out.truncated = true;
+              done = true;
+              break;
+            }
+            out.common_prefixes.push_back(common);
+            ++count;
+            last = common;
+          }
+          auto next = PrefixSuccessor(common);
+          if (!next || (upper && *next >= *upper)) {
+            done = true;
+          } else {
+            lower = std::move(*next);
+            seek = true;
+          }
+          break;
+        }
+      }
+      if (count == max_keys) {
+        out.truncated = true;
+        done = true;
+        break;
+      }
+      out.objects.push_back(ReadObject(s, bucket));
+      ++count;
+      last = std::move(key);
+    }
+    if (rc != Stmt::kRow && rc != Stmt::kDone) return s.Fail("list");
+    if (!seek) done = true;
+  }
+  if (out.truncated) out.next_start_after = last;
+  return out;
+}
+
+}  // namespace inferd::store
