@@ -2,4 +2,5 @@
 // BOOST_BEAST_SEPARATE_COMPILATION are defined globally), so every other file only includes their
 // headers and the build pays for the implementation once.
 #include <boost/asio/impl/src.hpp>
+#include <boost/asio/ssl/impl/src.hpp>
 #include <boost/beast/src.hpp>

@@ -91,6 +91,7 @@ Status BodyPipe::Write(std::string_view data) {
     chunks_.emplace_back(data.substr(0, n));
     buffered_ += n;
     data.remove_prefix(n);
+    cv_.notify_all();  // data for a blocked Read()
     Wakeups w;
     SettleLocked(w);
     if (w.pop_done) {

@@ -1,5 +1,5 @@
-// BodyPipe tests: an I/O side on a real io_context thread against a blocking side on another thread,
-// moving 100 MB in random chunk sizes; plus the end-of-stream, failure and abandon paths.
+// BodyPipe tests: an I/O side on a real io_context thread against a blocking side on another
+// thread, moving 100 MB in random chunk sizes; plus the end-of-stream, failure and abandon paths.
 #include "http/body_pipe.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +10,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <future>
 #include <random>
 #include <string>
@@ -77,6 +79,7 @@ TEST(BodyPipeTest, BlockingProducerAsyncConsumer) {
 
   // The consumer: AsyncPop, bridged back to the I/O thread like the server does.
   struct Consumer {
+    Consumer(BodyPipe& p, asio::io_context& c) : pipe(p), ioc(c) {}
     BodyPipe& pipe;
     asio::io_context& ioc;
     Fnv hash;
@@ -98,7 +101,7 @@ TEST(BodyPipeTest, BlockingProducerAsyncConsumer) {
         });
       });
     }
-  } consumer{pipe, io.ioc()};
+  } consumer(pipe, io.ioc());
   std::future<Status> finished = consumer.done.get_future();
   asio::post(io.ioc(), [&] { consumer.Next(); });
 
@@ -130,6 +133,7 @@ TEST(BodyPipeTest, AsyncProducerBlockingConsumer) {
   IoThread io;
 
   struct Producer {
+    Producer(BodyPipe& p, asio::io_context& c) : pipe(p), ioc(c) {}
     BodyPipe& pipe;
     asio::io_context& ioc;
     std::mt19937 rng{2};
@@ -151,7 +155,7 @@ TEST(BodyPipeTest, AsyncProducerBlockingConsumer) {
         });
       });
     }
-  } producer{pipe, io.ioc()};
+  } producer(pipe, io.ioc());
   asio::post(io.ioc(), [&] { producer.Next(); });
 
   std::mt19937 rng(3);
@@ -177,7 +181,10 @@ TEST(BodyPipeTest, AsyncProducerBlockingConsumer) {
 TEST(BodyPipeTest, WriteLargerThanCapacityIsSplit) {
   BodyPipe pipe(10);
   const std::string data = Bytes(5).Next(1000);
-  std::thread writer([&] { EXPECT_TRUE(pipe.Write(data).ok()); pipe.Close(); });
+  std::thread writer([&] {
+    EXPECT_TRUE(pipe.Write(data).ok());
+    pipe.Close();
+  });
   std::string got;
   char buf[64];
   for (;;) {

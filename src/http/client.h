@@ -4,6 +4,13 @@
 //
 // Blocking: call from the blocking pool or a component's own threads, never an I/O thread.
 // Thread-safe: many threads may call Do() at once; each call uses its own pooled connection.
+//
+// Connections: idle keep-alive connections are pooled per (scheme, host, port) and reused (most
+// recently used first; ones the server has closed, or idle for over 30 s, are dropped). If a reused
+// connection fails before any byte of the response arrived (reset or EOF) and no byte of a
+// streamed body was taken from its source yet, the request is sent once more on a fresh
+// connection, whatever its method: that failure means the server closed the idle connection, not
+// that it processed the request.
 #pragma once
 
 #include <chrono>
@@ -30,11 +37,13 @@ struct Url {
 Result<Url> ParseUrl(std::string_view url);
 
 struct ClientOptions {
-  std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::milliseconds timeout{30000};  // whole exchange, per Do() unless overridden
+  std::chrono::milliseconds connect_timeout{5000};  // TCP connect + TLS handshake
+  // The whole exchange, per Do() unless the request overrides it (the socket is closed when it
+  // expires; time spent inside body_source/body_sink counts too).
+  std::chrono::milliseconds timeout{30000};
   size_t max_idle_per_host = 16;
   size_t max_response_body = 64 * 1024 * 1024;  // buffered responses only
-  bool verify_tls = true;
+  bool verify_tls = true;  // against the system CAs, with the URL's host name (or IP) and SNI
 };
 
 struct ClientRequest {
@@ -42,7 +51,9 @@ struct ClientRequest {
   std::string url;  // absolute http(s) URL
   Headers headers;  // Host is added when absent
   std::string body;
-  // When set, the body is read from here instead (Content-Length must then be in `headers`).
+  // When set, the body is read from here instead, in 64 KiB pieces, and never held whole. Give
+  // its Content-Length in `headers` (the source must then produce exactly that many bytes, else
+  // kValidation); without one the body is sent chunked, which not every server accepts.
   ByteSource* body_source = nullptr;
   std::optional<std::chrono::milliseconds> timeout;
 };
@@ -50,7 +61,7 @@ struct ClientRequest {
 struct ClientResponse {
   int status = 0;
   Headers headers;
-  std::string body;  // empty when streamed to a sink
+  std::string body;  // empty when streamed to a sink, and for HEAD
 };
 
 class Client {
@@ -61,10 +72,11 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // Sends the request and reads the response. With `body_sink`, the response body is passed to it
-  // in pieces as it arrives (an error from the sink aborts the exchange) instead of being
-  // buffered. Errors: kUnavailable (connect/reset/timeout, with what happened), kValidation (bad
-  // URL), kPayloadTooLarge (buffered body over max_response_body). An HTTP error status is not an
-  // Error: it is returned in the response.
+  // in pieces (at most 64 KiB) as it arrives, decoded if chunked, instead of being buffered; an
+  // error from the sink aborts the exchange and is returned. Errors: kUnavailable (connect, reset,
+  // timeout, TLS, with what happened: "connection refused connecting to 127.0.0.1:9"),
+  // kValidation (bad URL, method or header), kPayloadTooLarge (buffered body over
+  // max_response_body). An HTTP error status is not an Error: it is returned in the response.
   Result<ClientResponse> Do(const ClientRequest& request,
                             const std::function<Status(std::string_view)>& body_sink = {});
 
