@@ -3,9 +3,12 @@
 // may fire on any thread), write the response, repeat. Requests on a connection are therefore
 // answered strictly in order.
 //
-// Lifetimes: Core (options, acceptor, session registry) is shared by the Server, the accept loop and
-// every session; a Session is shared by its coroutine and the Responder of its current request. So
-// a Responder called after the Server is gone only posts to a strand and finds nobody waiting.
+// GCC 12.2 destroys a lambda temporary written inside a co_await expression twice (so a captured
+// shared_ptr is released twice): lambdas passed to awaited calls are always named locals first.
+//
+// Lifetimes: Core (options, acceptor, session registry) is shared by the Server, the accept loop
+// and every session; a Session is shared by its coroutine and the Responder of its current request.
+// So a Responder called after the Server is gone only posts to a strand and finds nobody waiting.
 #include "http/server.h"
 
 #include <fmt/format.h>
@@ -30,9 +33,11 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/ids.h"
+#include "http/body_pipe.h"
 #include "http/io_threads.h"
 
 namespace inferd::http {
@@ -46,6 +51,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kFirstReadBytes = 16 * 1024;
+constexpr size_t kBodyChunkBytes = 64 * 1024;  // streamed request bodies
 // How long a closing connection keeps discarding what the peer still sends (see LingeringClose).
 constexpr auto kLingerTime = std::chrono::seconds(1);
 // After the Stop() deadline sockets are force-closed; this is how long Stop() then waits for the
@@ -105,8 +111,7 @@ class Ticket {
  public:
   Ticket(std::shared_ptr<Core> core, Session* session)
       : core_(std::move(core)), session_(session) {}
-  Ticket(Ticket&& other) noexcept
-      : core_(std::move(other.core_)), session_(other.session_) {}
+  Ticket(Ticket&& other) noexcept : core_(std::move(other.core_)), session_(other.session_) {}
   Ticket(const Ticket&) = delete;
   Ticket& operator=(const Ticket&) = delete;
   Ticket& operator=(Ticket&&) = delete;
@@ -139,80 +144,123 @@ struct Session {
   beast::tcp_stream& s() { return *stream; }
   asio::any_io_executor executor() { return stream->get_executor(); }
 
-  // Strand only. Closes the socket (pending reads/writes complete with an error) and abandons the
-  // request being handled, if any.
+  // Strand only. Closes the socket (pending reads and writes fail), breaks the body streams, and
+  // abandons the request being handled, if any.
   void Close() {
     if (closed) return;
     closed = true;
     stream->close();
-    if (waiter) {
-      auto w = std::move(waiter);
-      waiter = nullptr;
-      w(std::nullopt);
+    if (request_pipe) {
+      request_pipe->Fail(
+          Error(Errc::kUnavailable, "The connection closed before the request body was read."));
     }
+    if (response_pipe) response_pipe->Abandon();
+    if (waiter) std::exchange(waiter, nullptr)(std::nullopt);
   }
 
   std::shared_ptr<Core> core;
   std::optional<beast::tcp_stream> stream;
   std::string remote;
   // Touched only on the session's strand.
-  bool busy = false;    // from the first byte of a request until its response is written
-  bool closed = false;  // Close() was called
+  bool busy = false;          // from the first byte of a request until its response is written
+  bool closed = false;        // Close() was called
+  bool unread_input = false;  // closing with part of a request unread (see LingeringClose)
+  uint64_t exchange = 0;      // numbers the requests, so a late Responder cannot answer a newer one
+  bool answered = false;      // the current exchange got its response (or lost its responder)
+  std::optional<std::optional<Response>> ready;  // the response, until the session awaits it
   // Resumes the coroutine waiting for the handler's response; nullopt = no response will come.
   std::function<void(std::optional<Response>)> waiter;
+  std::shared_ptr<BodyPipe> request_pipe;   // while a streamed request body is being fed
+  std::shared_ptr<BodyPipe> response_pipe;  // while a streamed response body is being sent
 };
 
-// Hands a response (or its absence) to the session's strand.
-void Deliver(std::shared_ptr<Session> s, std::optional<Response> response) {
+// Hands exchange `id`'s response (nullopt: the responder was dropped) to the session's strand.
+void Deliver(std::shared_ptr<Session> s, uint64_t id, std::optional<Response> response) {
   auto ex = s->executor();
-  asio::post(ex, [s = std::move(s), response = std::move(response)]() mutable {
-    if (!s->waiter) return;  // the session gave up on this request (e.g. Stop closed it)
-    auto w = std::move(s->waiter);
-    s->waiter = nullptr;
-    w(std::move(response));
+  asio::post(ex, [s = std::move(s), id, response = std::move(response)]() mutable {
+    if (id != s->exchange || s->answered || s->closed) return;
+    s->answered = true;
+    if (s->request_pipe) {
+      // Answered before the whole body arrived: stop feeding it (the connection then closes).
+      s->request_pipe->Fail(
+          Error(Errc::kUnavailable, "The request was answered before its body was read."));
+      beast::error_code ec;
+      s->s().socket().cancel(ec);
+    }
+    if (s->waiter) {
+      std::exchange(s->waiter, nullptr)(std::move(response));
+    } else {
+      s->ready.emplace(std::move(response));
+    }
   });
 }
 
 // Shared by every copy of one request's Responder. If the last copy goes away uncalled, the
 // session is told, so a handler that drops its responder cannot hang the connection.
 struct ResponderState {
-  explicit ResponderState(std::shared_ptr<Session> s) : session(std::move(s)) {}
+  ResponderState(std::shared_ptr<Session> s, uint64_t i) : session(std::move(s)), id(i) {}
   ~ResponderState() {
-    if (!called.load()) Deliver(std::move(session), std::nullopt);
+    if (!called.load()) Deliver(std::move(session), id, std::nullopt);
   }
   std::shared_ptr<Session> session;
+  const uint64_t id;
   std::atomic<bool> called{false};
 };
 
-Responder MakeResponder(std::shared_ptr<Session> s) {
-  auto state = std::make_shared<ResponderState>(std::move(s));
-  return [state](Response response) {
+// Starts a new exchange and calls the handler. Strand only.
+void StartHandle(const std::shared_ptr<Session>& s, Request request) {
+  s->answered = false;
+  s->ready.reset();
+  auto state = std::make_shared<ResponderState>(s, ++s->exchange);
+  Responder responder = [state](Response response) {
     if (state->called.exchange(true)) {
       spdlog::error("A request handler responded twice; the second response was dropped.");
       return;
     }
-    Deliver(state->session, std::move(response));
+    Deliver(state->session, state->id, std::move(response));
   };
+  state.reset();
+  try {
+    s->core->handler.Handle(std::move(request), std::move(responder));
+  } catch (const std::exception& e) {
+    // The responder, if the handler did not keep it, reports the missing response.
+    spdlog::error("Request handler threw: {}", e.what());
+  }
 }
 
-// Calls the handler and completes with its response (nullopt if the connection was closed or the
-// handler dropped the responder). Runs on the session's strand.
+// Completes with the current exchange's response; nullopt if the handler dropped its responder or
+// the connection was closed. Strand only.
 template <typename Token>
-auto AsyncHandle(std::shared_ptr<Session> session, Request request, Token&& token) {
+auto AsyncAwaitResponse(std::shared_ptr<Session> session, Token&& token) {
   return asio::async_initiate<Token, void(std::optional<Response>)>(
-      [](auto handler, std::shared_ptr<Session> s, Request req) {
+      [](auto handler, std::shared_ptr<Session> s) {
+        if (s->ready || s->closed) {
+          std::optional<Response> r = s->ready ? std::move(*s->ready) : std::nullopt;
+          s->ready.reset();
+          asio::post(s->executor(), [h = std::move(handler), r = std::move(r)]() mutable {
+            std::move(h)(std::move(r));
+          });
+          return;
+        }
         // std::function needs a copyable target; the completion handler is move-only.
         auto shared = std::make_shared<std::decay_t<decltype(handler)>>(std::move(handler));
         s->waiter = [shared](std::optional<Response> r) { (*shared)(std::move(r)); };
-        Handler& h = s->core->handler;
-        try {
-          h.Handle(std::move(req), MakeResponder(std::move(s)));
-        } catch (const std::exception& e) {
-          // The responder, if the handler did not keep it, reports the missing response.
-          spdlog::error("Request handler threw: {}", e.what());
-        }
       },
-      token, std::move(session), std::move(request));
+      token, std::move(session));
+}
+
+// Awaits a BodyPipe operation, whose callback may run on any thread, on the session's strand.
+// `start(callback)` begins the operation.
+template <typename Signature, typename Start>
+auto OnStrand(asio::any_io_executor ex, Start start) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, Signature>(
+      [](auto handler, asio::any_io_executor ex, Start start) {
+        auto h = std::make_shared<std::decay_t<decltype(handler)>>(std::move(handler));
+        start([ex, h](auto... args) {
+          asio::post(ex, [h, ... a = std::move(args)]() mutable { (*h)(std::move(a)...); });
+        });
+      },
+      asio::use_awaitable, std::move(ex), std::move(start));
 }
 
 Response SafeErrorResponse(Handler& handler, const Request& request, const Error& error) {
@@ -223,6 +271,15 @@ Response SafeErrorResponse(Handler& handler, const Request& request, const Error
     Response r;
     r.status = 500;
     return r;
+  }
+}
+
+bool SafeStreamBody(Handler& handler, const Request& head) {
+  try {
+    return handler.StreamBody(head);
+  } catch (const std::exception& e) {
+    spdlog::error("Handler::StreamBody threw: {}", e.what());
+    return false;
   }
 }
 
@@ -243,10 +300,8 @@ std::string_view Trim(std::string_view v) {
   return v;
 }
 
-using BeastRequest = bhttp::request<bhttp::string_body>;
-
 // The request as the handler sees it, without the body.
-Request MakeRequest(const BeastRequest& msg, const Session& s) {
+Request MakeRequest(const bhttp::request_header<>& msg, const Session& s) {
   Request r;
   r.method = std::string(msg.method_string());
   r.target = std::string(msg.target());
@@ -263,15 +318,31 @@ Request MakeRequest(const BeastRequest& msg, const Session& s) {
   return r;
 }
 
-bool Expects100Continue(const BeastRequest& msg) {
+bool Expects100Continue(const bhttp::request_header<>& msg) {
   auto it = msg.find(bhttp::field::expect);
-  return msg.version() >= 11 && it != msg.end() && EqualsIgnoreCase(Trim(it->value()), "100-continue");
+  return msg.version() >= 11 && it != msg.end() &&
+         EqualsIgnoreCase(Trim(it->value()), "100-continue");
 }
 
-bool IsParseError(const beast::error_code& ec) {
+// What to tell the client about a request that could not be read; nullopt when there is nobody
+// to tell (the peer went away, a timeout, or Stop() closed the socket).
+std::optional<Error> ReadFailure(const beast::error_code& ec, const ServerOptions& options) {
   static const auto& category = bhttp::make_error_code(bhttp::error::bad_method).category();
-  return ec.category() == category && ec != bhttp::error::end_of_stream &&
-         ec != bhttp::error::partial_message;
+  if (ec == bhttp::error::body_limit) {
+    return Error(Errc::kPayloadTooLarge,
+                 fmt::format("The request body is larger than the limit of {} bytes.",
+                             options.max_body_bytes));
+  }
+  if (ec == bhttp::error::header_limit) {
+    return Error(Errc::kValidation,
+                 fmt::format("The request header is larger than the limit of {} bytes.",
+                             options.max_header_bytes));
+  }
+  if (ec.category() == category && ec != bhttp::error::end_of_stream &&
+      ec != bhttp::error::partial_message) {
+    return Error(Errc::kValidation, fmt::format("Malformed HTTP request: {}.", ec.message()));
+  }
+  return std::nullopt;
 }
 
 // Writes `response` to `request` and logs the access line. Returns whether the connection may
@@ -279,13 +350,13 @@ bool IsParseError(const beast::error_code& ec) {
 asio::awaitable<bool> WriteResponse(std::shared_ptr<Session> s, const Request& request,
                                     Response response, unsigned version, bool keep_alive) {
   const int status = (response.status >= 100 && response.status <= 999) ? response.status : 500;
-  bhttp::response<bhttp::string_body> res;
+  bhttp::response<bhttp::empty_body> res;
   res.version(version == 10 ? 10 : 11);
   res.result(static_cast<unsigned>(status));
   std::optional<std::string> declared_length;
   for (const Header& h : response.headers.all()) {
     if (EqualsIgnoreCase(h.name, "Content-Length")) {
-      declared_length = h.value;  // used for HEAD and 304 only; otherwise we count the body
+      declared_length = h.value;  // for HEAD, 304 and streamed bodies; otherwise we count
     } else if (EqualsIgnoreCase(h.name, "Connection")) {
       if (EqualsIgnoreCase(Trim(h.value), "close")) keep_alive = false;
     } else if (!EqualsIgnoreCase(h.name, "Transfer-Encoding")) {
@@ -295,103 +366,204 @@ asio::awaitable<bool> WriteResponse(std::shared_ptr<Session> s, const Request& r
   if (!response.headers.Has("x-amzn-RequestId")) res.insert("x-amzn-RequestId", request.request_id);
   if (!response.headers.Has("Server")) res.set(bhttp::field::server, "inferd");
   if (!response.headers.Has("Date")) res.set(bhttp::field::date, HttpDate());
+
+  const bool no_content = status / 100 == 1 || status == 204;  // RFC 9110 §8.6: no length either
+  const bool no_body = no_content || status == 304 || request.method == "HEAD";
+  std::shared_ptr<BodyPipe> pipe = std::move(response.body_stream);
+  if (pipe && no_body) std::exchange(pipe, nullptr)->Abandon();
+  if (no_content) {
+  } else if (no_body || pipe) {
+    if (declared_length) {
+      res.set(bhttp::field::content_length, *declared_length);
+    } else if (pipe) {
+      keep_alive = false;  // a stream of unknown length ends when the connection closes
+    } else {
+      res.set(bhttp::field::content_length, std::to_string(response.body.size()));
+    }
+  } else {
+    res.set(bhttp::field::content_length, std::to_string(response.body.size()));
+  }
   if (s->core->stopping) keep_alive = false;
   res.keep_alive(keep_alive);
 
-  const bool head = request.method == "HEAD";
-  if (status / 100 == 1 || status == 204) {
-    // RFC 9110 §8.6: these responses carry neither a body nor Content-Length.
-  } else if (head || status == 304) {
-    res.set(bhttp::field::content_length,
-            declared_length ? *declared_length : std::to_string(response.body.size()));
+  const auto timeout = s->core->options.request_timeout;
+  s->s().expires_after(timeout);
+  beast::error_code ec;
+  size_t body_bytes = 0;
+  std::string stream_failure;
+  if (pipe) {
+    s->response_pipe = pipe;
+    bhttp::response_serializer<bhttp::empty_body> sr{res};
+    std::tie(ec, std::ignore) = co_await bhttp::async_write_header(s->s(), sr, kUseTuple);
+    while (!ec) {
+      auto pop = [pipe](auto done) { pipe->AsyncPop(std::move(done)); };  // named: see top
+      auto [st, chunk] = co_await OnStrand<void(Status, std::string)>(s->executor(), pop);
+      if (!st.ok()) {
+        stream_failure = st.error().message;
+        break;
+      }
+      if (chunk.empty()) break;
+      s->s().expires_after(timeout);
+      std::tie(ec, std::ignore) =
+          co_await asio::async_write(s->s(), asio::buffer(chunk), kUseTuple);
+      if (!ec) body_bytes += chunk.size();
+    }
+    s->response_pipe.reset();
+    if (ec) pipe->Abandon();  // unblocks the handler's writer
+    if (!stream_failure.empty() || !declared_length ||
+        *declared_length != std::to_string(body_bytes)) {
+      keep_alive = false;  // the framing is broken (or was close-delimited)
+    }
+  } else if (no_body) {
+    std::tie(ec, std::ignore) = co_await bhttp::async_write(s->s(), res, kUseTuple);
   } else {
-    res.set(bhttp::field::content_length, std::to_string(response.body.size()));
-    res.body() = std::move(response.body);
+    bhttp::response<bhttp::string_body> full{std::move(res.base()), std::move(response.body)};
+    body_bytes = full.body().size();
+    std::tie(ec, std::ignore) = co_await bhttp::async_write(s->s(), full, kUseTuple);
   }
-  const size_t body_bytes = res.body().size();
-
-  s->s().expires_after(s->core->options.request_timeout);
-  auto [ec, n] = co_await bhttp::async_write(s->s(), res, kUseTuple);
   const double latency_ms =
       std::chrono::duration<double, std::milli>(Clock::now() - request.received).count();
+  std::string note = ec                       ? " (write failed: " + ec.message() + ")"
+                     : stream_failure.empty() ? ""
+                                              : " (body stream failed: " + stream_failure + ")";
   spdlog::info("{} \"{} {}\" {} {} {} {:.1f}{}", request.remote, request.method, request.target,
-               response.operation.empty() ? "-" : response.operation, status,
-               ec ? 0 : body_bytes, latency_ms, ec ? " (write failed: " + ec.message() + ")" : "");
-  co_return !ec && keep_alive;
+               response.operation.empty() ? "-" : response.operation, status, body_bytes,
+               latency_ms, note);
+  co_return !ec && keep_alive && stream_failure.empty();
 }
 
-// Answers a request that could not be read completely: too large or malformed requests get the
-// handler's error response; a peer that went away, a timeout or a closed socket just end.
-asio::awaitable<bool> RejectRequest(std::shared_ptr<Session> s, BeastRequest& msg,
-                                    const beast::error_code& ec) {
-  const ServerOptions& options = s->core->options;
-  Error error;
-  if (ec == bhttp::error::body_limit) {
-    error = Error(Errc::kPayloadTooLarge,
-                  fmt::format("The request body is larger than the limit of {} bytes.",
-                              options.max_body_bytes));
-  } else if (ec == bhttp::error::header_limit) {
-    error = Error(Errc::kValidation,
-                  fmt::format("The request header is larger than the limit of {} bytes.",
-                              options.max_header_bytes));
-  } else if (IsParseError(ec)) {
-    error = Error(Errc::kValidation, fmt::format("Malformed HTTP request: {}.", ec.message()));
-  } else {
-    co_return false;
-  }
+// Sends the handler's rendering of `error` and asks for the connection to be closed.
+asio::awaitable<bool> SendError(std::shared_ptr<Session> s, const Request& request,
+                                unsigned version, const Error& error) {
   if (s->closed) co_return false;
-  Request request = MakeRequest(msg, *s);
+  s->unread_input = true;
   Response response = SafeErrorResponse(s->core->handler, request, error);
-  co_await WriteResponse(s, request, std::move(response), msg.version(), /*keep_alive=*/false);
+  co_await WriteResponse(s, request, std::move(response), version, /*keep_alive=*/false);
   co_return false;
 }
 
-// Reads one request (the first byte is already in `buffer`), has the handler answer it and writes
+// Feeds the rest of a request body into `pipe` (already in s->request_pipe) while the handler reads
+// it. Returns whether the whole body was read (so the connection can carry another request).
+asio::awaitable<bool> PumpBody(std::shared_ptr<Session> s, beast::flat_buffer& buffer,
+                               bhttp::request_parser<bhttp::buffer_body>& parser,
+                               std::shared_ptr<BodyPipe> pipe) {
+  std::string chunk;
+  bool complete = true;
+  while (!parser.is_done()) {
+    chunk.resize(kBodyChunkBytes);
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    // A streamed body may be large: the timeout limits each read, not the whole body.
+    s->s().expires_after(s->core->options.request_timeout);
+    auto [ec, n] = co_await bhttp::async_read(s->s(), buffer, parser, kUseTuple);
+    if (ec == bhttp::error::need_buffer) ec = {};
+    chunk.resize(kBodyChunkBytes - parser.get().body().size);
+    if (ec) {
+      std::optional<Error> failure = ReadFailure(ec, s->core->options);
+      pipe->Fail(failure
+                     ? *failure
+                     : Error(Errc::kUnavailable,
+                             fmt::format("Reading the request body failed: {}.", ec.message())));
+      complete = false;
+      break;
+    }
+    if (chunk.empty()) continue;
+    auto push = [&pipe, &chunk](auto done) { pipe->AsyncPush(std::move(chunk), done); };
+    Status pushed = co_await OnStrand<void(Status)>(s->executor(), push);  // named: see top
+    if (!pushed.ok()) {  // the handler stopped reading, or answered already
+      complete = false;
+      break;
+    }
+  }
+  if (complete) pipe->Close();
+  s->request_pipe.reset();
+  co_return complete;
+}
+
+// Reads one request (its first byte is already in `buffer`), has the handler answer it and writes
 // the answer. Returns whether the connection may carry another request.
 asio::awaitable<bool> ServeRequest(std::shared_ptr<Session> s, beast::flat_buffer& buffer) {
   const ServerOptions& options = s->core->options;
-  bhttp::request_parser<bhttp::string_body> parser;
-  parser.header_limit(static_cast<std::uint32_t>(
+  // The header is read on its own; the body parser is chosen once the handler has seen the head.
+  bhttp::request_parser<bhttp::empty_body> head_parser;
+  head_parser.header_limit(static_cast<std::uint32_t>(
       std::min<size_t>(options.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
-  parser.body_limit(options.max_body_bytes);
+  head_parser.body_limit(boost::none);  // checked below: streamed bodies have no limit
 
   s->s().expires_after(options.request_timeout);
-  beast::error_code ec;
-  std::tie(ec, std::ignore) = co_await bhttp::async_read_header(s->s(), buffer, parser, kUseTuple);
-  if (!ec && !parser.is_done()) {
-    if (Expects100Continue(parser.get())) {
-      std::tie(ec, std::ignore) =
-          co_await asio::async_write(s->s(), asio::buffer(kContinue), kUseTuple);
-      if (ec) co_return false;
-    }
-    std::tie(ec, std::ignore) = co_await bhttp::async_read(s->s(), buffer, parser, kUseTuple);
+  auto [ec, n] = co_await bhttp::async_read_header(s->s(), buffer, head_parser, kUseTuple);
+  const bhttp::request_header<>& head_msg = head_parser.get();
+  const unsigned version = head_msg.version();
+  const bool keep_alive = !ec && head_parser.get().keep_alive();
+  Request request = MakeRequest(head_msg, *s);
+  if (ec) {
+    std::optional<Error> failure = ReadFailure(ec, options);
+    if (!failure) co_return false;
+    co_return co_await SendError(s, request, version, *failure);
   }
-  if (ec) co_return co_await RejectRequest(s, parser.get(), ec);
 
-  BeastRequest& msg = parser.get();
-  const bool keep_alive = msg.keep_alive();
-  const unsigned version = msg.version();
-  // `meta` (the request without its body) outlives the handler call: the access log and a
-  // fallback error response need it.
-  Request meta = MakeRequest(msg, *s);
-  Request request = meta;
-  request.body = std::move(msg.body());
-  std::optional<Response> response =
-      co_await AsyncHandle(s, std::move(request), asio::use_awaitable);
+  const bool has_body = !head_parser.is_done();
+  const bool stream = has_body && SafeStreamBody(s->core->handler, request);
+  if (has_body && !stream && head_parser.content_length().value_or(0) > options.max_body_bytes) {
+    // Refused before 100 Continue, so a polite client never sends the body.
+    const Error too_large = *ReadFailure(bhttp::error::body_limit, options);
+    co_return co_await SendError(s, request, version, too_large);
+  }
+  if (has_body && Expects100Continue(head_msg)) {
+    std::tie(ec, std::ignore) =
+        co_await asio::async_write(s->s(), asio::buffer(kContinue), kUseTuple);
+    if (ec) co_return false;
+  }
+
+  bool body_complete = true;
+  if (stream) {
+    bhttp::request_parser<bhttp::buffer_body> parser{std::move(head_parser)};
+    auto pipe = std::make_shared<BodyPipe>();
+    request.body_stream = pipe;
+    Request meta = request;
+    s->request_pipe = pipe;  // before Handle(): an early response must find it to stop the feed
+    StartHandle(s, std::move(request));
+    body_complete = co_await PumpBody(s, buffer, parser, pipe);
+    request = std::move(meta);
+    request.body_stream.reset();
+  } else if (has_body) {
+    bhttp::request_parser<bhttp::string_body> parser{std::move(head_parser)};
+    parser.body_limit(options.max_body_bytes);  // chunked bodies
+    std::tie(ec, std::ignore) = co_await bhttp::async_read(s->s(), buffer, parser, kUseTuple);
+    if (ec) {
+      std::optional<Error> failure = ReadFailure(ec, options);
+      if (!failure) co_return false;
+      co_return co_await SendError(s, request, version, *failure);
+    }
+    Request full = request;
+    full.body = std::move(parser.get().body());
+    StartHandle(s, std::move(full));
+  } else {
+    StartHandle(s, request);
+  }
+  // `request` (without its body) outlives the handler call: the log and fallbacks need it.
+  std::optional<Response> response = co_await AsyncAwaitResponse(s, asio::use_awaitable);
   if (s->closed) co_return false;  // Stop() gave up waiting
+  if (!body_complete) s->unread_input = true;
   if (!response) {
     response = SafeErrorResponse(
-        s->core->handler, meta,
+        s->core->handler, request,
         Error(Errc::kInternal, "The request handler finished without producing a response."));
   }
-  co_return co_await WriteResponse(s, meta, std::move(*response), version, keep_alive);
+  co_return co_await WriteResponse(s, request, std::move(*response), version,
+                                   keep_alive && body_complete);
 }
 
-// Half-closes, then discards what the peer still sends for a short while, so that the peer reads
-// our last response instead of a reset caused by request bytes we never read (e.g. after 413).
+// Closing a socket with unread input makes the kernel send a reset, which can destroy our last
+// response before the peer reads it (e.g. a 413 while the client is still sending). So if input
+// may be pending, half-close and discard what the peer still sends for a short while first.
 asio::awaitable<void> LingeringClose(std::shared_ptr<Session> s) {
   if (s->closed) co_return;
   beast::error_code ec;
+  if (!s->unread_input && s->s().socket().available(ec) == 0) {
+    s->Close();
+    co_return;
+  }
   s->s().socket().shutdown(tcp::socket::shutdown_send, ec);
   if (!ec) {
     s->s().expires_after(kLingerTime);
@@ -479,8 +651,7 @@ Status ServerOptions::Validate() const {
     return Error(Errc::kValidation, "The server's idle_timeout must be greater than 0 seconds.");
   }
   if (request_timeout.count() <= 0) {
-    return Error(Errc::kValidation,
-                 "The server's request_timeout must be greater than 0 seconds.");
+    return Error(Errc::kValidation, "The server's request_timeout must be greater than 0 seconds.");
   }
   return OkStatus();
 }
@@ -536,8 +707,8 @@ Status Server::Start() {
     std::lock_guard lock(core.mu);
     ++core.live;
   }
-  asio::co_spawn(core.acceptor.get_executor(), AcceptLoop(impl_->core, Ticket(impl_->core, nullptr)),
-                 [](std::exception_ptr e) {
+  asio::co_spawn(core.acceptor.get_executor(),
+                 AcceptLoop(impl_->core, Ticket(impl_->core, nullptr)), [](std::exception_ptr e) {
                    if (e) spdlog::error("The accept loop ended with an exception.");
                  });
   spdlog::info("HTTP server listening on {}", FormatEndpoint(bound));

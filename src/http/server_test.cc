@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "common/blocking_pool.h"
+#include "http/body_pipe.h"
 #include "http/io_threads.h"
 
 namespace inferd::http {
@@ -36,9 +37,16 @@ using ClientResponse = bhttp::response<bhttp::string_body>;
 // Echoes the request; a few paths behave differently:
 //   /later  — answers from a pool thread after 50 ms;
 //   /hold   — keeps the responder until the test calls Release();
-//   /head   — declares Content-Length 1234 (for HEAD).
+//   /head   — declares Content-Length 1234 (for HEAD);
+//   /stream-in  — streams the request body; answers with its size and a checksum;
+//   /early      — streams the request body but answers 400 at once without reading it;
+//   /stream-out?N, /stream-fail?N — streams an N-byte response body (failing half-way).
 class TestHandler : public Handler {
  public:
+  bool StreamBody(const Request& head) override {
+    return head.path == "/stream-in" || head.path == "/early";
+  }
+
   void Handle(Request req, Responder respond) override {
     {
       std::lock_guard lock(mu_);
@@ -65,6 +73,58 @@ class TestHandler : public Handler {
       held_promise_.set_value();
       return;
     }
+    if (req.path == "/stream-in") {
+      pool_.Post([respond, pipe = req.body_stream] {
+        std::string buf(10000, '\0');
+        uint64_t total = 0, sum = 0;
+        for (;;) {
+          Result<size_t> n = pipe->Read(buf.data(), buf.size());
+          if (!n.ok()) {
+            Response r;
+            r.status = 500;
+            r.body = n.error().message;
+            respond(std::move(r));
+            return;
+          }
+          if (*n == 0) break;
+          for (size_t i = 0; i < *n; ++i) sum += static_cast<unsigned char>(buf[i]);
+          total += *n;
+        }
+        Response r;
+        r.body = std::to_string(total) + ":" + std::to_string(sum);
+        respond(std::move(r));
+      });
+      return;
+    }
+    if (req.path == "/early") {
+      Response r;
+      r.status = 400;
+      r.body = "rejected early";
+      respond(std::move(r));
+      return;
+    }
+    if (req.path == "/stream-out" || req.path == "/stream-fail") {
+      const size_t n = std::stoul(req.query);
+      auto pipe = std::make_shared<BodyPipe>(4096);
+      r.body.clear();
+      r.body_stream = pipe;
+      r.headers.Add("Content-Length", std::to_string(n));
+      respond(std::move(r));
+      pool_.Post([pipe, n, fail = req.path == "/stream-fail"] {
+        for (size_t sent = 0; sent < n;) {
+          if (fail && sent >= n / 2) {
+            pipe->Fail(Error(Errc::kInternal, "disk on fire"));
+            return;
+          }
+          const size_t k = std::min<size_t>(1000, n - sent);
+          std::string chunk(k, static_cast<char>('a' + (sent / 1000) % 26));
+          if (!pipe->Write(chunk).ok()) return;
+          sent += k;
+        }
+        pipe->Close();
+      });
+      return;
+    }
     if (req.path == "/own-id") r.headers.Add("x-amzn-RequestId", "handler-chosen");
     if (req.path == "/head") r.headers.Add("Content-Length", "1234");
     respond(std::move(r));
@@ -72,8 +132,9 @@ class TestHandler : public Handler {
 
   Response ErrorResponse(const Request& req, const Error& error) override {
     Response r;
-    r.status = error.code == Errc::kPayloadTooLarge ? 413 : error.code == Errc::kValidation ? 400
-                                                                                            : 500;
+    r.status = error.code == Errc::kPayloadTooLarge ? 413
+               : error.code == Errc::kValidation    ? 400
+                                                    : 500;
     r.body = std::string(ErrcName(error.code)) + ": " + error.message;
     r.operation = "Test.Error";
     std::lock_guard lock(mu_);
@@ -131,9 +192,8 @@ class Client {
     bhttp::response_parser<bhttp::string_body> parser;
     parser.skip(head);
     parser.body_limit(boost::none);
-    beast::error_code ec = Run(timeout, [&](auto done) {
-      bhttp::async_read(socket_, buffer_, parser, done);
-    });
+    beast::error_code ec =
+        Run(timeout, [&](auto done) { bhttp::async_read(socket_, buffer_, parser, done); });
     if (ec) return std::nullopt;
     return parser.release();
   }
@@ -265,8 +325,9 @@ TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
   Client c(server_->port());
   std::string all;
   for (std::string path : {"/later", "/second", "/third"}) {  // the first one answers slowest
-    all += "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: " +
-           std::to_string(path.size()) + "\r\n\r\n" + path;
+    all += "POST " + path +
+           " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(path.size()) + "\r\n\r\n" +
+           path;
   }
   c.Send(all);
   for (std::string path : {"/later", "/second", "/third"}) {
@@ -432,6 +493,65 @@ TEST_F(ServerTest, ConnectionCloseAndHttp10CloseAfterResponse) {
     ASSERT_TRUE(res);
     EXPECT_EQ((*res)["X-Path"], "/two");
   }
+}
+
+TEST_F(ServerTest, StreamedRequestBodyIsFedToHandlerWithoutBodyLimit) {
+  ServerOptions o;
+  o.max_body_bytes = 1024;  // applies to buffered bodies only
+  StartServer(o);
+  Client c(server_->port());
+  std::string body(3 * 1024 * 1024 + 17, '\0');
+  uint64_t sum = 0;
+  for (size_t i = 0; i < body.size(); ++i) {
+    body[i] = static_cast<char>(i * 7);
+    sum += static_cast<unsigned char>(body[i]);
+  }
+  const std::string expected = std::to_string(body.size()) + ":" + std::to_string(sum);
+  EXPECT_EQ(c.RoundTrip("PUT", "/stream-in", body).body(), expected);
+  // Chunked, on the same connection.
+  c.Send(
+      "PUT /stream-in HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+  auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body(), "5:" + std::to_string('a' + 'b' + 'c' + 'd' + 'e'));
+  EXPECT_TRUE(res->keep_alive());
+}
+
+TEST_F(ServerTest, EarlyAnswerToStreamedRequestClosesConnection) {
+  StartServer();
+  Client c(server_->port());
+  c.Send("PUT /early HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" +
+         std::string(100000, 'x'));
+  auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 400);
+  EXPECT_FALSE(res->keep_alive());
+  EXPECT_TRUE(c.ReadsEof());
+}
+
+TEST_F(ServerTest, StreamedResponseBody) {
+  StartServer();
+  Client c(server_->port());
+  ClientResponse res = c.RoundTrip("GET", "/stream-out?100500");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res["Content-Length"], "100500");
+  ASSERT_EQ(res.body().size(), 100500u);
+  EXPECT_EQ(res.body()[0], 'a');
+  EXPECT_EQ(res.body()[100499], static_cast<char>('a' + 100 % 26));
+  EXPECT_TRUE(res.keep_alive());
+  EXPECT_EQ(c.RoundTrip("GET", "/after").result_int(), 200);  // the connection is reusable
+  // HEAD: the declared length, no body, and the pipe is abandoned.
+  ClientResponse head = c.RoundTrip("HEAD", "/stream-out?777");
+  EXPECT_EQ(head["Content-Length"], "777");
+  EXPECT_EQ(c.RoundTrip("GET", "/after").result_int(), 200);
+}
+
+TEST_F(ServerTest, FailedResponseStreamCutsTheConnection) {
+  StartServer();
+  Client c(server_->port());
+  c.Send("GET /stream-fail?10000 HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_FALSE(c.Read().has_value());  // the body ends early: the client sees a short message
 }
 
 TEST_F(ServerTest, StopLetsInFlightRequestFinish) {
