@@ -101,6 +101,47 @@ const std::vector<ConfigKey>& Keys() {
        "Signed requests whose time differs more from the server's are refused "
        "(RequestTimeTooSkewed).",
        IntSetter(&Config::max_clock_skew_seconds, "max_clock_skew_seconds", 1, 86400)},
+      {"sns_auto_confirm", "boolean",
+       [](const Config& c) { return std::string(c.sns_auto_confirm ? "true" : "false"); },
+       "Confirm HTTP/HTTPS subscriptions at once, without sending a SubscriptionConfirmation "
+       "(for local development). Off: subscribers confirm by visiting the SubscribeURL, as with "
+       "SNS.",
+       [](Config& c, const json::value& v) -> Status {
+         if (!v.is_bool()) {
+           return Error(Errc::kValidation, "sns_auto_confirm must be true or false");
+         }
+         c.sns_auto_confirm = v.get_bool();
+         return OkStatus();
+       }},
+      {"sns_public_url", "string",
+       [](const Config& c) { return "\"" + c.sns_public_url + "\""; },
+       "Base URL subscribers reach inferd at, used in SubscribeURL, UnsubscribeURL and "
+       "SigningCertURL. Empty: http://HOST:PORT of the listen address (127.0.0.1 when listening "
+       "on all interfaces).",
+       [](Config& c, const json::value& v) -> Status {
+         static const std::regex kUrl("https?://[^/?#\\s]+/?");
+         if (!v.is_string() || (!v.get_string().empty() &&
+                                !std::regex_match(std::string(v.get_string()), kUrl))) {
+           return Error(Errc::kValidation,
+                        "sns_public_url must be an http(s) URL without a path, e.g. "
+                        "\"http://inferd.example:8600\"");
+         }
+         c.sns_public_url = std::string(v.get_string());
+         return OkStatus();
+       }},
+      {"sns_delivery_threads", "integer", IntDefault(&Config::sns_delivery_threads),
+       "Threads delivering SNS messages to HTTP/HTTPS subscribers.",
+       IntSetter(&Config::sns_delivery_threads, "sns_delivery_threads", 1, 64)},
+      {"sns_delivery_timeout_seconds", "integer",
+       IntDefault(&Config::sns_delivery_timeout_seconds),
+       "How long one SNS delivery attempt may take before it counts as failed (SNS: 15).",
+       IntSetter(&Config::sns_delivery_timeout_seconds, "sns_delivery_timeout_seconds", 1, 300)},
+      {"sns_max_inflight_per_subscription", "integer",
+       IntDefault(&Config::sns_max_inflight_per_subscription),
+       "SNS delivery attempts in flight at once to one subscription: bounds how many delivery "
+       "threads a slow subscriber can hold.",
+       IntSetter(&Config::sns_max_inflight_per_subscription,
+                 "sns_max_inflight_per_subscription", 1, 64)},
   };
   return kKeys;
 }

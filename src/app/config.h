@@ -30,6 +30,11 @@ struct Config {
   int request_timeout_seconds = 300;
   int shutdown_grace_seconds = 10;
   int max_clock_skew_seconds = 900;
+  bool sns_auto_confirm = false;
+  std::string sns_public_url;  // "" = http://<listen host>:<bound port>
+  int sns_delivery_threads = 4;
+  int sns_delivery_timeout_seconds = 15;
+  int sns_max_inflight_per_subscription = 1;
 
   // Host and port of `listen`.
   std::string host;

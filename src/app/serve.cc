@@ -10,6 +10,7 @@
 #include "api/router.h"
 #include "api/sagemaker/sagemaker_api.h"
 #include "api/sagemaker/validator.h"
+#include "api/sns/sns_api.h"
 #include "catalog/catalog.h"
 #include "catalog/store.h"
 #include "common/blocking_pool.h"
@@ -18,6 +19,8 @@
 #include "http/io_threads.h"
 #include "http/server.h"
 #include "http/sigv4.h"
+#include "notify/http_send.h"
+#include "notify/notifier.h"
 
 namespace inferd::app {
 
@@ -59,11 +62,29 @@ int Serve(Config config) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   const Clock& clock = SystemClock::Instance();
+  notify::NotifyOptions notify_options;
+  notify_options.data_dir = config.data_dir;
+  notify_options.account_id = config.account_id;
+  notify_options.public_url = config.sns_public_url;  // "" until the port is known (below)
+  notify_options.auto_confirm = config.sns_auto_confirm;
+  notify_options.delivery.threads = config.sns_delivery_threads;
+  notify_options.delivery.max_inflight_per_subscription = config.sns_max_inflight_per_subscription;
+  notify_options.delivery.attempt_timeout =
+      std::chrono::seconds(config.sns_delivery_timeout_seconds);
+  http::ClientOptions delivery_client;
+  delivery_client.connect_timeout = std::min<std::chrono::milliseconds>(
+      delivery_client.connect_timeout, notify_options.delivery.attempt_timeout);
+  auto notifier =
+      notify::Notifier::Open(notify_options, clock, notify::MakeHttpSend(delivery_client));
+  if (!notifier.ok()) {
+    std::cerr << "inferd: " << notifier.error().message << "\n";
+    return 1;
+  }
   BlockingPool pool(config.blocking_threads);
   catalog::Catalog catalog(**store, clock, config.account_id);
   api::sagemaker::SageMakerApi sagemaker(catalog, pool);
   api::NotImplementedApi runtime(api::Protocol::kRuntime, "SageMaker Runtime");
-  api::NotImplementedApi sns(api::Protocol::kSns, "SNS");
+  api::sns::SnsApi sns(**notifier, pool);
   api::NotImplementedApi s3(api::Protocol::kS3, "S3");
   http::sigv4::VerifierOptions verifier_options;
   verifier_options.credentials = config.credentials;
@@ -91,6 +112,14 @@ int Serve(Config config) {
   io.Start();
   std::string shown_host =
       config.host.find(':') != std::string::npos ? "[" + config.host + "]" : config.host;
+  if (config.sns_public_url.empty()) {
+    // Links in SNS envelopes must reach this server: a wildcard address is not reachable.
+    std::string link_host = config.host == "0.0.0.0" ? "127.0.0.1"
+                            : config.host == "::"    ? "[::1]"
+                                                     : shown_host;
+    (*notifier)->SetPublicUrl("http://" + link_host + ":" + std::to_string(server.port()));
+  }
+  (*notifier)->Start();
   std::printf("inferd listening on http://%s:%u\n", shown_host.c_str(), server.port());
   std::fflush(stdout);
   spdlog::info("serving on {}:{} with data in {}{}", config.host, server.port(), config.data_dir,
@@ -100,7 +129,12 @@ int Serve(Config config) {
   sigwait(&signals, &sig);
   spdlog::info("received {}, stopping (grace {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                config.shutdown_grace_seconds);
+  auto stop_started = std::chrono::steady_clock::now();
   server.Stop(std::chrono::seconds(config.shutdown_grace_seconds));
+  // Delivery attempts in flight get at most 2 s (within the grace period) to finish; the rest are
+  // abandoned and stay in the outbox, retried after the next start.
+  (*notifier)->Stop(std::min(stop_started + std::chrono::seconds(config.shutdown_grace_seconds),
+                             std::chrono::steady_clock::now() + std::chrono::seconds(2)));
   io.Stop();
   pool.Stop();
   spdlog::info("stopped");

@@ -39,8 +39,8 @@ struct Subscription {
   std::string endpoint;  // the URL deliveries are POSTed to
   std::string owner;     // account id
   SubscriptionStatus status = SubscriptionStatus::kPending;
-  std::string token;         // confirmation token ("" when none is outstanding)
-  double token_expires = 0;  // epoch seconds
+  std::string token;           // confirmation token ("" when none is outstanding)
+  double token_expires = 0;    // epoch seconds
   bool authenticated = false;  // ConfirmationWasAuthenticated (AuthenticateOnUnsubscribe)
   AttributeMap attributes;     // RawMessageDelivery, DeliveryPolicy (only those set)
   double changed = 0;          // epoch seconds of the last status change

@@ -338,7 +338,7 @@ class AuthTest(RequestIdMixin, InferdTestCase):
         sns = self.good("sns")
         with skewed_clock(SKEW):
             self.assertAwsError(lambda: sns.list_topics(), "RequestTimeTooSkewed", status=403)
-        self.assertAwsError(lambda: sns.list_topics(), "NotImplemented", status=501)
+        self.assertIn("Topics", sns.list_topics())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,8 +398,7 @@ class FrontDoorTest(RequestIdMixin, InferdTestCase):
                                    status=501)
         self.assertRequestId(resp)
 
-    # These three are the not-implemented answers of this issue; update them when the runtime,
-    # S3 and SNS land.
+    # The not-implemented answers of the APIs still to come; update them when they land.
     def test_runtime_not_implemented(self):
         runtime = self.server.client("sagemaker-runtime")
         resp = self.assertAwsError(
@@ -419,11 +418,12 @@ class FrontDoorTest(RequestIdMixin, InferdTestCase):
         self.assertAwsError(lambda: s3.create_bucket(Bucket="bucket"), "NotImplemented",
                             status=501)
 
-    def test_sns_not_implemented(self):
+    def test_sns_request_ids(self):
         sns = self.server.client("sns")
-        resp = self.assertAwsError(lambda: sns.list_topics(), "NotImplemented", status=501)
+        self.assertTrue(sns.list_topics()["ResponseMetadata"]["RequestId"])
+        resp = self.assertAwsError(lambda: sns.get_topic_attributes(
+            TopicArn="arn:aws:sns:us-east-1:000000000000:absent"), "NotFound", status=404)
         self.assertRequestId(resp)
-        self.assertAwsError(lambda: sns.create_topic(Name="topic"), "NotImplemented", status=501)
 
     def test_keep_alive_many_sequential_calls(self):
         client = self.sm()

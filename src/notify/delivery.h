@@ -1,0 +1,88 @@
+// DeliveryWorker: sends the outbox's deliveries to HTTP/S subscribers and retries them by the
+// delivery policy until they succeed or the policy gives up.
+//
+// Threads (its own, started by Start()):
+//   - one scheduler: picks due deliveries from the store and queues them for the workers. A
+//     delivery being sent is "in flight" (tracked in memory only): it is never picked twice at
+//     once, and at most `max_inflight_per_subscription` deliveries of one subscription are in
+//     flight, so a slow or dead subscriber ties up at most that many workers and never delays the
+//     others.
+//   - `threads` workers: each builds and signs one delivery's POST, sends it through `send` (per
+//     attempt timeout), and records the outcome: 2xx → delivered, row removed; 4xx → the endpoint
+//     refused the message, given up (as SNS does); anything else (5xx, other statuses, connection
+//     errors, timeouts) → the next attempt is scheduled after the policy's delay, measured from
+//     the end of the failed attempt, or the delivery is given up when the retries are used up.
+//     Give-ups are logged.
+// Outcomes are written before the delivery leaves the in-flight set, so a later scheduling round
+// reads the updated row. A crash loses only in-flight bookkeeping: those rows are due again after
+// a restart (at-least-once).
+//
+// Stop(deadline) stops scheduling, lets in-flight attempts finish until the deadline, then
+// abandons the rest: their threads are detached, finish their HTTP exchange on their own and exit
+// without touching the store (the rows stay due and are retried after a restart). So a
+// subscriber that never answers cannot hold up shutdown.
+//
+// Time comes from the injected Clock. RunOnce() runs one scheduling round and its attempts on the
+// calling thread, so tests drive the schedule with a FakeClock and no threads.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "http/client.h"
+#include "notify/signer.h"
+#include "notify/store.h"
+
+namespace inferd::notify {
+
+// Sends one HTTP request (blocking). The production one wraps http::Client (http_send.h).
+using SendFn = std::function<Result<http::ClientResponse>(const http::ClientRequest&)>;
+
+struct DeliveryOptions {
+  int threads = 4;
+  int max_inflight_per_subscription = 1;
+  std::chrono::milliseconds attempt_timeout{15000};
+  // How often deleted and expired subscriptions are purged from the store.
+  std::chrono::seconds purge_interval{3600};
+  Status Validate() const;
+};
+
+class DeliveryWorker {
+ public:
+  // `store`, `signer` and `clock` must outlive the worker (or, after Stop(), its abandoned
+  // threads, which no longer touch them). `public_url` returns the base of the links in
+  // envelopes; it is called on worker threads.
+  DeliveryWorker(NotifyStore& store, const Signer& signer, const Clock& clock,
+                 DeliveryOptions options, SendFn send, std::function<std::string()> public_url);
+  ~DeliveryWorker();  // Stop(now) when still running.
+  DeliveryWorker(const DeliveryWorker&) = delete;
+  DeliveryWorker& operator=(const DeliveryWorker&) = delete;
+
+  void Start();
+  void Stop(std::chrono::steady_clock::time_point deadline);
+  // New deliveries were committed: schedule now rather than at the next poll.
+  void Wake();
+
+  // One scheduling round and its attempts, on the calling thread (not with Start()). Returns
+  // the number of attempts made.
+  int RunOnce();
+
+ private:
+  struct State;
+  static void WorkerMain(std::shared_ptr<State> state, size_t index);
+  void SchedulerMain();
+
+  std::shared_ptr<State> state_;
+  std::thread scheduler_;
+  std::vector<std::thread> workers_;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace inferd::notify

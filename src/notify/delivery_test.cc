@@ -1,0 +1,216 @@
+#include "notify/delivery.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+
+#include "notify/notifier.h"
+#include "notify/testing.h"
+
+namespace inferd::notify {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::FakeSender;
+using testing::TempDir;
+
+// A sender that holds requests to endpoints containing "slow" until opened.
+struct Gate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  int in_flight_slow = 0;
+  int max_in_flight_slow = 0;
+  std::vector<std::string> slow_bodies, fast_bodies;
+
+  SendFn fn(std::shared_ptr<Gate> self) {
+    return [self](const http::ClientRequest& r) -> Result<http::ClientResponse> {
+      std::unique_lock lock(self->mu);
+      if (r.url.find("slow") != std::string::npos) {
+        ++self->in_flight_slow;
+        self->max_in_flight_slow = std::max(self->max_in_flight_slow, self->in_flight_slow);
+        self->cv.notify_all();
+        self->cv.wait(lock, [&] { return self->open; });
+        --self->in_flight_slow;
+        self->slow_bodies.push_back(r.body);
+      } else {
+        self->fast_bodies.push_back(r.body);
+      }
+      self->cv.notify_all();
+      http::ClientResponse resp;
+      resp.status = 200;
+      return resp;
+    };
+  }
+  template <typename Pred>
+  bool WaitUntil(Pred pred, milliseconds timeout = seconds(10)) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, timeout, pred);
+  }
+  void Open() {
+    std::lock_guard lock(mu);
+    open = true;
+    cv.notify_all();
+  }
+};
+
+class DeliveryTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Notifier> Make(SendFn send, const Clock& clock, int threads = 4) {
+    NotifyOptions options;
+    options.data_dir = dir_.path();
+    options.public_url = "http://127.0.0.1:8600";
+    options.auto_confirm = true;
+    options.delivery.threads = threads;
+    auto n = Notifier::Open(options, clock, std::move(send));
+    EXPECT_TRUE(n.ok()) << n.error().message;
+    return std::move(n).value();
+  }
+  std::string Topic(Notifier& n) {
+    auto arn = n.CreateTopic({"us-east-1", true}, "t", {}, {});
+    EXPECT_TRUE(arn.ok());
+    return *arn;
+  }
+  std::string Subscribe(Notifier& n, const std::string& topic, const std::string& endpoint,
+                        const std::string& policy = "") {
+    SubscribeRequest req{topic, "http", endpoint, {}, false};
+    if (!policy.empty()) req.attributes["DeliveryPolicy"] = policy;
+    auto arn = n.Subscribe({"us-east-1", true}, req);
+    EXPECT_TRUE(arn.ok()) << arn.error().message;
+    return *arn;
+  }
+  std::string Publish(Notifier& n, const std::string& topic, const std::string& message) {
+    auto id = n.Publish({topic, message, std::nullopt, {}, ""});
+    EXPECT_TRUE(id.ok()) << id.error().message;
+    return *id;
+  }
+
+  TempDir dir_;
+  FakeClock clock_{std::chrono::system_clock::time_point(seconds(1'800'000'000))};
+};
+
+TEST_F(DeliveryTest, RetriesFollowThePolicyThenGiveUp) {
+  FakeSender sender;
+  sender.Script({500, 500, 500, 500});
+  auto n = Make(sender.fn(), clock_);
+  std::string topic = Topic(*n);
+  Subscribe(*n, topic, "http://127.0.0.1:1/hook");  // SNS's default: 3 retries, 20 s apart
+  Publish(*n, topic, "hello");
+
+  EXPECT_EQ(n->delivery().RunOnce(), 1);
+  for (int retry = 1; retry <= 3; ++retry) {
+    EXPECT_EQ(n->delivery().RunOnce(), 0);
+    clock_.Advance(milliseconds(19'999));
+    EXPECT_EQ(n->delivery().RunOnce(), 0) << "retry " << retry << " too early";
+    clock_.Advance(milliseconds(1));
+    EXPECT_EQ(n->delivery().RunOnce(), 1) << "retry " << retry;
+  }
+  EXPECT_EQ(sender.count(), 4u);
+  EXPECT_EQ(*n->store().CountDeliveries(), 0);  // given up
+  clock_.Advance(seconds(3600));
+  EXPECT_EQ(n->delivery().RunOnce(), 0);
+}
+
+TEST_F(DeliveryTest, CustomPolicyAndEventualSuccessSendTheSameMessage) {
+  FakeSender sender;
+  sender.Script({503, 0 /* connection refused */, 200});
+  auto n = Make(sender.fn(), clock_);
+  std::string topic = Topic(*n);
+  Subscribe(*n, topic, "http://127.0.0.1:1/hook",
+            R"({"healthyRetryPolicy":{"numRetries":5,"numNoDelayRetries":1,"minDelayTarget":3,)"
+            R"("maxDelayTarget":3}})");
+  std::string id = Publish(*n, topic, "hello");
+  EXPECT_EQ(n->delivery().RunOnce(), 1);
+  EXPECT_EQ(n->delivery().RunOnce(), 1);  // the no-delay retry
+  EXPECT_EQ(n->delivery().RunOnce(), 0);
+  clock_.Advance(seconds(3));
+  EXPECT_EQ(n->delivery().RunOnce(), 1);
+  EXPECT_EQ(*n->store().CountDeliveries(), 0);
+  auto requests = sender.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  for (const auto& r : requests) {
+    EXPECT_EQ(r.headers.Get("x-amz-sns-message-id").value_or(""), id);
+    EXPECT_EQ(r.body, requests[0].body);  // the same envelope, signature included
+  }
+}
+
+TEST_F(DeliveryTest, ClientErrorsAreNotRetried) {
+  FakeSender sender;
+  sender.Script({404});
+  auto n = Make(sender.fn(), clock_);
+  std::string topic = Topic(*n);
+  Subscribe(*n, topic, "http://127.0.0.1:1/hook");
+  Publish(*n, topic, "hello");
+  EXPECT_EQ(n->delivery().RunOnce(), 1);
+  EXPECT_EQ(*n->store().CountDeliveries(), 0);
+}
+
+TEST_F(DeliveryTest, OnlyOneDeliveryPerSubscriptionAtATimeInOrder) {
+  FakeSender sender;
+  auto n = Make(sender.fn(), clock_);
+  std::string topic = Topic(*n);
+  Subscribe(*n, topic, "http://127.0.0.1:1/a");
+  Subscribe(*n, topic, "http://127.0.0.1:1/b");
+  Publish(*n, topic, "one");
+  Publish(*n, topic, "two");
+  EXPECT_EQ(n->delivery().RunOnce(), 2);  // one per subscription
+  EXPECT_EQ(n->delivery().RunOnce(), 2);
+  EXPECT_EQ(n->delivery().RunOnce(), 0);
+  auto requests = sender.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  auto message = [&](size_t i) {
+    return std::string(boost::json::parse(requests[i].body).at("Message").as_string());
+  };
+  EXPECT_EQ(message(0), "one");
+  EXPECT_EQ(message(2), "two");
+}
+
+TEST_F(DeliveryTest, InFlightDeliveriesAreRetriedAfterACrash) {
+  auto gate = std::make_shared<Gate>();
+  std::string id;
+  {
+    auto a = Make(gate->fn(gate), SystemClock::Instance());
+    std::string topic = Topic(*a);
+    Subscribe(*a, topic, "http://127.0.0.1:1/slow");
+    a->Start();
+    id = Publish(*a, topic, "survives");
+    ASSERT_TRUE(gate->WaitUntil([&] { return gate->in_flight_slow == 1; }));
+    // "Crash": the attempt never completes as far as the store knows.
+    auto start = std::chrono::steady_clock::now();
+    a->Stop(std::chrono::steady_clock::now() + milliseconds(50));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(2));  // not held up
+  }
+  FakeSender sender;
+  auto b = Make(sender.fn(), clock_);
+  EXPECT_EQ(b->delivery().RunOnce(), 1);
+  ASSERT_EQ(sender.count(), 1u);
+  EXPECT_EQ(sender.requests()[0].headers.Get("x-amz-sns-message-id").value_or(""), id);
+  EXPECT_EQ(*b->store().CountDeliveries(), 0);
+  gate->Open();  // the abandoned attempt ends; it must not touch the (closed) store
+  ASSERT_TRUE(gate->WaitUntil([&] { return gate->slow_bodies.size() == 1; }));
+}
+
+TEST_F(DeliveryTest, SlowSubscriberDoesNotDelayOthers) {
+  auto gate = std::make_shared<Gate>();
+  auto n = Make(gate->fn(gate), SystemClock::Instance());
+  std::string topic = Topic(*n);
+  Subscribe(*n, topic, "http://127.0.0.1:1/slow");
+  Subscribe(*n, topic, "http://127.0.0.1:1/fast");
+  n->Start();
+  for (int i = 0; i < 3; ++i) Publish(*n, topic, "m" + std::to_string(i));
+  EXPECT_TRUE(gate->WaitUntil([&] { return gate->fast_bodies.size() == 3; }));
+  {
+    std::lock_guard lock(gate->mu);
+    EXPECT_EQ(gate->max_in_flight_slow, 1);  // never the same subscription twice at once
+    EXPECT_TRUE(gate->slow_bodies.empty());
+  }
+  gate->Open();
+  EXPECT_TRUE(gate->WaitUntil([&] { return gate->slow_bodies.size() == 3; }));
+  n->Stop(std::chrono::steady_clock::now() + seconds(5));
+  EXPECT_EQ(*n->store().CountDeliveries(), 0);
+}
+
+}  // namespace
+}  // namespace inferd::notify

@@ -1,0 +1,185 @@
+// Notifier: inferd's SNS — topics, HTTP/S subscriptions with SNS's confirmation handshake, and a
+// durable outbox delivered by a DeliveryWorker. The SNS API front end (api/sns) maps each Query
+// action onto one method here; the async inference pipeline calls Publish() directly.
+//
+// Rules kept here (SNS's): topic names and ARNs (arn:aws:sns:<region>:<account>:<name>, regional:
+// a signed caller may only name ARNs of its own region), CreateTopic idempotent by name,
+// DeleteTopic idempotent, attribute names and values, subscriptions pending until confirmed
+// (unless `auto_confirm`), the SubscriptionConfirmation / UnsubscribeConfirmation messages,
+// message and message-attribute validation, PublishBatch's entry rules. Errors are
+// Error{Errc, message, aws_code} with SNS's codes and texts (NotFound "Topic does not exist",
+// InvalidParameter "Invalid parameter: ...", ParameterValueInvalid, ...).
+//
+// Durability: Publish() returns once the message and its deliveries are committed (fsync'd); a
+// message to a topic without confirmed subscriptions is accepted and dropped, as SNS does.
+//
+// Lifecycle: Open() → [SetPublicUrl()] → Start() (delivery threads) → Stop(deadline). API methods
+// work before Start() and after Stop() (they only touch the store). Every method blocks on disk
+// I/O: call from the blocking pool, never an I/O thread. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "notify/delivery.h"
+#include "notify/signer.h"
+#include "notify/store.h"
+#include "notify/types.h"
+
+namespace inferd::notify {
+
+struct NotifyOptions {
+  std::filesystem::path data_dir;  // notify.db and notify/ (signing key) go here
+  std::string account_id = "000000000000";
+  // Base URL of the links in envelopes (SubscribeURL, UnsubscribeURL, SigningCertURL), e.g.
+  // "http://127.0.0.1:8600"; may be set after the server has bound its port (SetPublicUrl).
+  std::string public_url;
+  // true: http(s) subscriptions are confirmed at once, no SubscriptionConfirmation is sent.
+  bool auto_confirm = false;
+  DeliveryOptions delivery;
+  Status Validate() const;
+};
+
+// Who is calling: `region` of the signature ("" for unsigned links and in-process callers: no
+// region check), and whether the request was signed.
+struct Caller {
+  std::string region;
+  bool authenticated = false;
+};
+
+struct PublishRequest {
+  std::string topic_arn;
+  std::string message;
+  std::optional<std::string> subject;
+  MessageAttributes message_attributes;
+  std::string message_structure;  // "" or "json"
+};
+
+struct PublishBatchEntry {
+  std::string id;
+  PublishRequest request;  // topic_arn is the batch's
+};
+
+struct PublishBatchResult {
+  struct Success {
+    std::string id;
+    std::string message_id;
+  };
+  struct Failure {
+    std::string id;
+    std::string code;
+    std::string message;
+    bool sender_fault = true;
+  };
+  std::vector<Success> successful;
+  std::vector<Failure> failed;
+};
+
+struct SubscribeRequest {
+  std::string topic_arn;
+  std::string protocol;
+  std::string endpoint;
+  AttributeMap attributes;
+  bool return_subscription_arn = false;
+};
+
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::string next_token;  // "" = last page
+};
+
+class Notifier {
+ public:
+  static constexpr int kPageSize = 100;
+  static constexpr size_t kMaxMessageBytes = 256 * 1024;
+  static constexpr const char* kPendingConfirmation = "pending confirmation";
+
+  static Result<std::unique_ptr<Notifier>> Open(NotifyOptions options, const Clock& clock,
+                                                SendFn send);
+  ~Notifier();
+  Notifier(const Notifier&) = delete;
+  Notifier& operator=(const Notifier&) = delete;
+
+  void SetPublicUrl(std::string url);
+  std::string public_url() const;
+  void Start();
+  void Stop(std::chrono::steady_clock::time_point deadline);
+
+  // ---- topics ----
+  Result<std::string> CreateTopic(const Caller& caller, const std::string& name,
+                                  const AttributeMap& attributes, const TagMap& tags);
+  Status DeleteTopic(const Caller& caller, const std::string& topic_arn);
+  Result<Page<std::string>> ListTopics(const Caller& caller, const std::string& next_token);
+  Result<AttributeMap> GetTopicAttributes(const Caller& caller, const std::string& topic_arn);
+  Status SetTopicAttribute(const Caller& caller, const std::string& topic_arn,
+                           const std::string& name, const std::string& value);
+  Status TagResource(const Caller& caller, const std::string& arn, const TagMap& tags);
+  Status UntagResource(const Caller& caller, const std::string& arn,
+                       const std::vector<std::string>& keys);
+  Result<TagMap> ListTagsForResource(const Caller& caller, const std::string& arn);
+
+  // ---- subscriptions ----
+  // The subscription ARN, or kPendingConfirmation while unconfirmed (unless
+  // return_subscription_arn).
+  Result<std::string> Subscribe(const Caller& caller, const SubscribeRequest& request);
+  Result<std::string> ConfirmSubscription(const Caller& caller, const std::string& topic_arn,
+                                          const std::string& token,
+                                          bool authenticate_on_unsubscribe);
+  Status Unsubscribe(const Caller& caller, const std::string& subscription_arn);
+  // Of one topic, or of every topic in the caller's region when `topic_arn` is empty.
+  Result<Page<Subscription>> ListSubscriptions(const Caller& caller, const std::string& topic_arn,
+                                               const std::string& next_token);
+  Result<AttributeMap> GetSubscriptionAttributes(const Caller& caller,
+                                                 const std::string& subscription_arn);
+  Status SetSubscriptionAttribute(const Caller& caller, const std::string& subscription_arn,
+                                  const std::string& name, const std::string& value);
+
+  // ---- publishing ----
+  // The MessageId. Durable when it returns.
+  Result<std::string> Publish(const PublishRequest& request, const Caller& caller = {});
+  Result<PublishBatchResult> PublishBatch(const Caller& caller, const std::string& topic_arn,
+                                          const std::vector<PublishBatchEntry>& entries);
+
+  const Signer& signer() const { return *signer_; }
+  DeliveryWorker& delivery() { return *delivery_; }
+  NotifyStore& store() { return *store_; }
+
+ private:
+  Notifier(NotifyOptions options, const Clock& clock, std::unique_ptr<NotifyStore> store,
+           std::unique_ptr<Signer> signer, SendFn send);
+  Result<Topic> FindTopic(const Caller& caller, const std::string& topic_arn);
+  Result<Subscription> FindSubscription(const Caller& caller, const std::string& arn);
+  Result<OutboxMessage> MakeNotification(const PublishRequest& request);
+  OutboxMessage MakeConfirmation(MessageType type, const Subscription& sub);
+  double Now() const;
+
+  NotifyOptions options_;
+  const Clock& clock_;
+  std::unique_ptr<NotifyStore> store_;
+  std::unique_ptr<Signer> signer_;
+  std::unique_ptr<DeliveryWorker> delivery_;
+  mutable std::mutex url_mu_;
+  std::string public_url_;
+};
+
+// ---- helpers shared by the front end and tests ----
+
+struct ParsedArn {
+  std::string region;
+  std::string account;
+  std::string topic;         // topic name
+  std::string subscription;  // the id after the topic, for subscription ARNs
+};
+// Parses arn:aws:sns:<region>:<account>:<topic>[:<subscription id>]; nullopt when malformed.
+std::optional<ParsedArn> ParseSnsArn(const std::string& arn);
+bool ValidTopicName(const std::string& name);
+
+}  // namespace inferd::notify

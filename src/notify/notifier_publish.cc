@@ -1,0 +1,208 @@
+// Notifier: Publish and PublishBatch.
+#include <boost/json.hpp>
+#include <cctype>
+#include <regex>
+#include <set>
+
+#include "common/base64.h"
+#include "common/ids.h"
+#include "notify/notifier.h"
+
+namespace inferd::notify {
+
+namespace json = boost::json;
+
+namespace {
+
+Error InvalidParameter(const std::string& what) {
+  return Error(Errc::kValidation, "Invalid parameter: " + what, "InvalidParameter");
+}
+
+Error InvalidValue(const std::string& what) {
+  return Error(Errc::kValidation, what, "ParameterValueInvalid");
+}
+
+bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Status CheckAttribute(const std::string& name, const MessageAttribute& a) {
+  static const std::regex kName("[A-Za-z0-9_.-]{1,256}");
+  if (!std::regex_match(name, kName) || name.front() == '.' || name.back() == '.' ||
+      name.find("..") != std::string::npos || IEquals(name.substr(0, 4), "aws.") ||
+      IEquals(name.substr(0, 7), "amazon.")) {
+    return InvalidValue("The message attribute name '" + name +
+                        "' is invalid: use 1 to 256 letters, digits, '_', '-' and '.', not "
+                        "starting with AWS. or Amazon., without '..' or a leading/trailing '.'.");
+  }
+  std::string base = a.data_type.substr(0, a.data_type.find('.'));
+  if (a.data_type.rfind("String.Array", 0) == 0) base = "String.Array";
+  if (base != "String" && base != "Number" && base != "Binary" && base != "String.Array") {
+    return InvalidValue("The message attribute '" + name +
+                        "' has an invalid message attribute "
+                        "type, the set of supported type prefixes is Binary, Number, and String.");
+  }
+  if (a.value.empty()) {
+    return InvalidValue("The message attribute '" + name +
+                        "' must contain non-empty message "
+                        "attribute value for message attribute type '" +
+                        base + "'.");
+  }
+  if (base == "Number") {
+    static const std::regex kNumber(R"([+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)");
+    if (!std::regex_match(a.value, kNumber)) {
+      return InvalidValue("The message attribute '" + name +
+                          "' has an invalid numeric value: " + a.value);
+    }
+  } else if (base == "Binary") {
+    if (!Base64Decode(a.value)) {
+      return InvalidValue("The message attribute '" + name + "' must have a base64 BinaryValue.");
+    }
+  } else if (base == "String.Array") {
+    boost::system::error_code ec;
+    json::value v = json::parse(a.value, ec);
+    if (ec || !v.is_array()) {
+      return InvalidValue("The message attribute '" + name +
+                          "' with type 'String.Array' must be a JSON array.");
+    }
+  }
+  return OkStatus();
+}
+
+// Validates what SNS validates of one message; returns its size for the batch limit.
+Result<size_t> CheckMessage(const PublishRequest& r) {
+  if (r.message.empty()) return InvalidParameter("Empty message");
+  size_t size = r.message.size();
+  for (const auto& [name, a] : r.message_attributes) {
+    INFERD_RETURN_IF_ERROR(CheckAttribute(name, a));
+    size += name.size() + a.data_type.size() + a.value.size();
+  }
+  if (size > Notifier::kMaxMessageBytes) return InvalidParameter("Message too long");
+  if (r.subject) {
+    unsigned char first = r.subject->empty() ? 0 : r.subject->front();
+    bool ok = !r.subject->empty() && r.subject->size() < 100 &&
+              (std::isalnum(first) || std::ispunct(first));
+    for (unsigned char c : *r.subject) ok = ok && c >= 0x20 && c < 0x7F;
+    if (!ok) {
+      return InvalidParameter(
+          "Subject Reason: must be ASCII text that begins with a letter, number or punctuation "
+          "mark, has no line breaks or control characters, and is less than 100 characters");
+    }
+  }
+  if (r.message_structure == "json") {
+    boost::system::error_code ec;
+    json::value v = json::parse(r.message, ec);
+    if (ec || !v.is_object()) {
+      return InvalidParameter("Message Structure - JSON message body failed to parse");
+    }
+    const auto* d = v.get_object().if_contains("default");
+    if (!d || !d->is_string()) {
+      return InvalidParameter("Message Structure - No default entry in JSON message body");
+    }
+  } else if (!r.message_structure.empty()) {
+    return InvalidParameter("MessageStructure Reason: the only supported value is json");
+  }
+  return size;
+}
+
+}  // namespace
+
+Result<OutboxMessage> Notifier::MakeNotification(const PublishRequest& request) {
+  auto checked = CheckMessage(request);
+  if (!checked.ok()) return std::move(checked).error();
+  OutboxMessage m;
+  m.message_id = NewUuid();
+  m.type = MessageType::kNotification;
+  m.topic_arn = request.topic_arn;
+  m.subject = request.subject;
+  m.message = request.message;
+  m.json_structure = request.message_structure == "json";
+  m.attributes = request.message_attributes;
+  m.timestamp = FormatIso8601Millis(clock_.Now());
+  return m;
+}
+
+Result<std::string> Notifier::Publish(const PublishRequest& request, const Caller& caller) {
+  if (request.topic_arn.empty()) {
+    return InvalidParameter("TopicArn or TargetArn Reason: no value for required parameter");
+  }
+  auto topic = FindTopic(caller, request.topic_arn);
+  if (!topic.ok()) return std::move(topic).error();
+  auto message = MakeNotification(request);
+  if (!message.ok()) return std::move(message).error();
+  auto written = store_->Publish({*message}, Now());
+  if (!written.ok()) return std::move(written).error();
+  if (*written > 0) delivery_->Wake();
+  return message->message_id;
+}
+
+Result<PublishBatchResult> Notifier::PublishBatch(const Caller& caller,
+                                                  const std::string& topic_arn,
+                                                  const std::vector<PublishBatchEntry>& entries) {
+  if (entries.empty()) {
+    return Error(Errc::kValidation, "The batch request doesn't contain any entries.",
+                 "EmptyBatchRequest");
+  }
+  if (entries.size() > 10) {
+    return Error(Errc::kValidation,
+                 "The batch request contains more entries than permissible (10).",
+                 "TooManyEntriesInBatchRequest");
+  }
+  static const std::regex kId("[A-Za-z0-9_-]{1,80}");
+  std::set<std::string> ids;
+  size_t total = 0;
+  for (const auto& e : entries) {
+    if (!std::regex_match(e.id, kId)) {
+      return Error(Errc::kValidation,
+                   "The Id of a batch entry in a batch request doesn't abide by the "
+                   "specification: 1 to 80 letters, digits, hyphens and underscores.",
+                   "InvalidBatchEntryId");
+    }
+    if (!ids.insert(e.id).second) {
+      return Error(Errc::kValidation, "Two or more batch entries in the request have the same Id.",
+                   "BatchEntryIdsNotDistinct");
+    }
+    total += e.request.message.size();
+    for (const auto& [name, a] : e.request.message_attributes) {
+      total += name.size() + a.data_type.size() + a.value.size();
+    }
+  }
+  if (total > kMaxMessageBytes) {
+    return Error(Errc::kValidation,
+                 "The length of all the messages put together is more than the limit.",
+                 "BatchRequestTooLong");
+  }
+  auto topic = FindTopic(caller, topic_arn);
+  if (!topic.ok()) return std::move(topic).error();
+
+  PublishBatchResult result;
+  std::vector<OutboxMessage> messages;
+  for (const auto& e : entries) {
+    PublishRequest r = e.request;
+    r.topic_arn = topic_arn;
+    auto m = MakeNotification(r);
+    if (!m.ok()) {
+      const Error& err = m.error();
+      result.failed.push_back(
+          {e.id, err.aws_code.empty() ? "InvalidParameter" : err.aws_code, err.message, true});
+      continue;
+    }
+    result.successful.push_back({e.id, m->message_id});
+    messages.push_back(std::move(m).value());
+  }
+  if (!messages.empty()) {
+    auto written = store_->Publish(messages, Now());
+    if (!written.ok()) return std::move(written).error();
+    if (*written > 0) delivery_->Wake();
+  }
+  return result;
+}
+
+}  // namespace inferd::notify

@@ -1,0 +1,324 @@
+#include "notify/notifier.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "http/uri.h"
+#include "notify/envelope.h"
+#include "notify/testing.h"
+
+namespace inferd::notify {
+namespace {
+
+namespace json = boost::json;
+using std::chrono::seconds;
+using testing::FakeSender;
+using testing::Str;
+using testing::TempDir;
+
+const Caller kCaller{"us-east-1", true};
+
+class NotifierTest : public ::testing::Test {
+ protected:
+  void Open(bool auto_confirm = false) {
+    NotifyOptions options;
+    options.data_dir = dir_.path();
+    options.public_url = "http://127.0.0.1:8600/";
+    options.auto_confirm = auto_confirm;
+    auto n = Notifier::Open(options, clock_, sender_.fn());
+    ASSERT_TRUE(n.ok()) << n.error().message;
+    n_ = std::move(n).value();
+  }
+  void SetUp() override { Open(); }
+  std::string Topic(const std::string& name = "t") {
+    return *n_->CreateTopic(kCaller, name, {}, {});
+  }
+  json::object LastBody() { return json::parse(sender_.requests().back().body).as_object(); }
+  std::string Param(const std::string& url, const std::string& name) {
+    auto params = http::ParseQuery(url.substr(url.find('?') + 1));
+    return std::string(http::FindParam(params, name).value_or(""));
+  }
+
+  TempDir dir_;
+  FakeClock clock_{std::chrono::system_clock::time_point(seconds(1'800'000'000))};
+  FakeSender sender_;
+  std::unique_ptr<Notifier> n_;
+};
+
+TEST_F(NotifierTest, CreateTopicIsIdempotentByName) {
+  auto a = n_->CreateTopic(kCaller, "orders", {{"DisplayName", "Orders"}}, {{"team", "x"}});
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(*a, "arn:aws:sns:us-east-1:000000000000:orders");
+  EXPECT_EQ(*n_->CreateTopic(kCaller, "orders", {}, {}), *a);
+  EXPECT_EQ(*n_->CreateTopic(kCaller, "orders", {{"DisplayName", "Orders"}}, {}), *a);
+  auto differ = n_->CreateTopic(kCaller, "orders", {{"DisplayName", "Other"}}, {});
+  ASSERT_FALSE(differ.ok());
+  EXPECT_EQ(differ.error().aws_code, "InvalidParameter");
+  EXPECT_FALSE(n_->CreateTopic(kCaller, "orders", {}, {{"team", "y"}}).ok());
+  // Regional: the same name elsewhere is another topic.
+  EXPECT_EQ(*n_->CreateTopic({"eu-west-1", true}, "orders", {}, {}),
+            "arn:aws:sns:eu-west-1:000000000000:orders");
+
+  for (const char* bad : {"", "has space", "x.fifo"}) {
+    auto r = n_->CreateTopic(kCaller, bad, {}, {});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().aws_code, "InvalidParameter");
+  }
+  EXPECT_NE(n_->CreateTopic(kCaller, "f", {{"FifoTopic", "true"}}, {}).error().message.find("FIFO"),
+            std::string::npos);
+  EXPECT_FALSE(n_->CreateTopic(kCaller, "k", {{"KmsMasterKeyId", "alias/x"}}, {}).ok());
+}
+
+TEST_F(NotifierTest, TopicAttributesAndErrors) {
+  std::string arn = Topic();
+  auto attrs = n_->GetTopicAttributes(kCaller, arn);
+  ASSERT_TRUE(attrs.ok());
+  EXPECT_EQ(attrs->at("TopicArn"), arn);
+  EXPECT_EQ(attrs->at("Owner"), "000000000000");
+  EXPECT_EQ(attrs->at("SubscriptionsConfirmed"), "0");
+  EXPECT_NE(attrs->at("Policy").find("__default_policy_ID"), std::string::npos);
+  EXPECT_NE(attrs->at("EffectiveDeliveryPolicy").find("defaultHealthyRetryPolicy"),
+            std::string::npos);
+  ASSERT_TRUE(n_->SetTopicAttribute(kCaller, arn, "DisplayName", "Shown").ok());
+  ASSERT_TRUE(n_->SetTopicAttribute(kCaller, arn, "SignatureVersion", "2").ok());
+  EXPECT_FALSE(n_->SetTopicAttribute(kCaller, arn, "SignatureVersion", "3").ok());
+  EXPECT_FALSE(n_->SetTopicAttribute(kCaller, arn, "DeliveryPolicy", "{bad").ok());
+  EXPECT_EQ(n_->GetTopicAttributes(kCaller, arn)->at("DisplayName"), "Shown");
+
+  auto missing = n_->GetTopicAttributes(kCaller, arn + "x");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, Errc::kNotFound);
+  EXPECT_EQ(missing.error().message, "Topic does not exist");
+  EXPECT_EQ(n_->GetTopicAttributes(kCaller, "not-an-arn").error().aws_code, "InvalidParameter");
+  EXPECT_EQ(n_->GetTopicAttributes({"eu-west-1", true}, arn).error().aws_code, "InvalidParameter");
+  EXPECT_TRUE(n_->DeleteTopic(kCaller, arn).ok());
+  EXPECT_TRUE(n_->DeleteTopic(kCaller, arn).ok());  // idempotent
+}
+
+TEST_F(NotifierTest, ListTopicsPaginates) {
+  for (int i = 0; i < 205; ++i) Topic("t" + std::to_string(1000 + i));
+  std::string token;
+  size_t total = 0;
+  int pages = 0;
+  do {
+    auto page = n_->ListTopics(kCaller, token);
+    ASSERT_TRUE(page.ok()) << page.error().message;
+    total += page->items.size();
+    token = page->next_token;
+    ++pages;
+  } while (!token.empty());
+  EXPECT_EQ(total, 205u);
+  EXPECT_EQ(pages, 3);
+  EXPECT_FALSE(n_->ListTopics(kCaller, "garbage!").ok());
+}
+
+TEST_F(NotifierTest, SubscriptionHandshakeThenSignedNotification) {
+  std::string topic = Topic();
+  SubscribeRequest req{topic, "http", "http://127.0.0.1:9/hook", {}, false};
+  auto pending = n_->Subscribe(kCaller, req);
+  ASSERT_TRUE(pending.ok()) << pending.error().message;
+  EXPECT_EQ(*pending, "pending confirmation");
+  EXPECT_EQ(n_->GetTopicAttributes(kCaller, topic)->at("SubscriptionsPending"), "1");
+
+  ASSERT_EQ(n_->delivery().RunOnce(), 1);
+  auto request = sender_.requests().back();
+  EXPECT_EQ(request.headers.Get("x-amz-sns-message-type").value_or(""), "SubscriptionConfirmation");
+  json::object body = LastBody();
+  EXPECT_EQ(Str(body["Type"]), "SubscriptionConfirmation");
+  std::string url(body["SubscribeURL"].as_string());
+  EXPECT_EQ(url.rfind("http://127.0.0.1:8600/?Action=ConfirmSubscription&TopicArn=", 0), 0u);
+  std::string token(body["Token"].as_string());
+  EXPECT_EQ(Param(url, "Token"), token);
+  EXPECT_EQ(Param(url, "TopicArn"), topic);
+
+  // Nothing is delivered to a pending subscription.
+  ASSERT_TRUE(n_->Publish({topic, "early", std::nullopt, {}, ""}).ok());
+  EXPECT_EQ(*n_->store().CountDeliveries(), 0);
+
+  EXPECT_EQ(n_->ConfirmSubscription(kCaller, topic, "wrong", false).error().aws_code,
+            "InvalidParameter");
+  auto arn = n_->ConfirmSubscription({}, topic, token, false);  // the unsigned link
+  ASSERT_TRUE(arn.ok()) << arn.error().message;
+  EXPECT_EQ(arn->rfind(topic + ":", 0), 0u);
+  EXPECT_EQ(*n_->ConfirmSubscription({}, topic, token, false), *arn);  // visited twice
+  EXPECT_EQ(*n_->Subscribe(kCaller, req), *arn);  // subscribing again: the same subscription
+
+  MessageAttributes attributes{{"kind", {"String", "result"}}, {"n", {"Number", "42"}}};
+  auto id = n_->Publish({topic, "hello", "Subj", attributes, ""});
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  ASSERT_EQ(n_->delivery().RunOnce(), 1);
+  body = LastBody();
+  EXPECT_EQ(Str(body["Type"]), "Notification");
+  EXPECT_EQ(Str(body["MessageId"]), *id);
+  EXPECT_EQ(Str(body["Message"]), "hello");
+  EXPECT_EQ(Str(body["Subject"]), "Subj");
+  EXPECT_EQ(Str(body["MessageAttributes"].at("n").at("Type")), "Number");
+  OutboxMessage signed_fields;
+  signed_fields.type = MessageType::kNotification;
+  signed_fields.message_id = *id;
+  signed_fields.subject = "Subj";
+  signed_fields.timestamp = std::string(body["Timestamp"].as_string());
+  signed_fields.topic_arn = topic;
+  EXPECT_TRUE(Signer::Verify(n_->signer().cert_pem(), StringToSign(signed_fields, "hello", ""),
+                             body["Signature"].as_string(), 1)
+                  .ok());
+  EXPECT_EQ(sender_.requests().back().headers.Get("x-amz-sns-subscription-arn").value_or(""), *arn);
+}
+
+TEST_F(NotifierTest, UnsubscribeSendsConfirmationThatCanRestore) {
+  Open(/*auto_confirm=*/true);
+  std::string topic = Topic();
+  auto arn = n_->Subscribe(kCaller, {topic, "https", "https://example.com/x", {}, false});
+  ASSERT_TRUE(arn.ok());
+  EXPECT_NE(*arn, "pending confirmation");  // auto-confirmed, no handshake
+  EXPECT_EQ(n_->delivery().RunOnce(), 0);
+
+  ASSERT_TRUE(n_->Unsubscribe({}, *arn).ok());
+  EXPECT_TRUE(n_->Unsubscribe({}, *arn).ok());  // the link visited again
+  ASSERT_EQ(n_->delivery().RunOnce(), 1);
+  json::object body = LastBody();
+  EXPECT_EQ(Str(body["Type"]), "UnsubscribeConfirmation");
+  EXPECT_EQ(n_->GetSubscriptionAttributes(kCaller, *arn).error().code, Errc::kNotFound);
+  EXPECT_EQ(n_->GetTopicAttributes(kCaller, topic)->at("SubscriptionsDeleted"), "1");
+  ASSERT_TRUE(n_->Publish({topic, "nobody", std::nullopt, {}, ""}).ok());
+  EXPECT_EQ(*n_->store().CountDeliveries(), 0);
+
+  auto restored = n_->ConfirmSubscription({}, topic, std::string(body["Token"].as_string()), false);
+  ASSERT_TRUE(restored.ok()) << restored.error().message;
+  EXPECT_EQ(*restored, *arn);
+  EXPECT_EQ(n_->GetSubscriptionAttributes(kCaller, *arn)->at("PendingConfirmation"), "false");
+  EXPECT_EQ(n_->Unsubscribe(kCaller, topic + ":nope").error().code, Errc::kNotFound);
+}
+
+TEST_F(NotifierTest, AuthenticateOnUnsubscribe) {
+  std::string topic = Topic();
+  ASSERT_TRUE(n_->Subscribe(kCaller, {topic, "http", "http://h/x", {}, false}).ok());
+  ASSERT_EQ(n_->delivery().RunOnce(), 1);
+  std::string token(LastBody()["Token"].as_string());
+  auto arn = n_->ConfirmSubscription(kCaller, topic, token, true);
+  ASSERT_TRUE(arn.ok());
+  EXPECT_EQ(n_->GetSubscriptionAttributes(kCaller, *arn)->at("ConfirmationWasAuthenticated"),
+            "true");
+  EXPECT_EQ(n_->Unsubscribe({}, *arn).error().aws_code, "AuthorizationError");
+  EXPECT_TRUE(n_->Unsubscribe(kCaller, *arn).ok());
+}
+
+TEST_F(NotifierTest, SubscriptionAttributes) {
+  Open(true);
+  std::string topic = Topic();
+  EXPECT_FALSE(n_->Subscribe(kCaller, {topic, "sqs", "arn:aws:sqs:us-east-1:0:q", {}, false}).ok());
+  EXPECT_FALSE(n_->Subscribe(kCaller, {topic, "http", "https://mismatch/", {}, false}).ok());
+  EXPECT_TRUE(
+      n_->Subscribe(kCaller, {topic, "https", "https://user:pw@example.com/x", {}, false}).ok());
+  EXPECT_FALSE(
+      n_->Subscribe(kCaller, {topic, "http", "http://h/", {{"FilterPolicy", "{}"}}, false}).ok());
+  auto arn =
+      n_->Subscribe(kCaller, {topic, "http", "http://h/", {{"RawMessageDelivery", "true"}}, false});
+  ASSERT_TRUE(arn.ok());
+  EXPECT_EQ(*n_->Subscribe(kCaller, {topic, "http", "http://h/", {}, false}), *arn);
+  EXPECT_EQ(
+      n_->Subscribe(kCaller, {topic, "http", "http://h/", {{"RawMessageDelivery", "false"}}, false})
+          .error()
+          .aws_code,
+      "InvalidParameter");
+  auto attrs = n_->GetSubscriptionAttributes(kCaller, *arn);
+  EXPECT_EQ(attrs->at("RawMessageDelivery"), "true");
+  EXPECT_EQ(attrs->at("Protocol"), "http");
+  EXPECT_EQ(attrs->at("Endpoint"), "http://h/");
+  ASSERT_TRUE(n_->SetSubscriptionAttribute(kCaller, *arn, "DeliveryPolicy",
+                                           R"({"healthyRetryPolicy":{"numRetries":7}})")
+                  .ok());
+  EXPECT_NE(n_->GetSubscriptionAttributes(kCaller, *arn)
+                ->at("EffectiveDeliveryPolicy")
+                .find("\"numRetries\":7"),
+            std::string::npos);
+  EXPECT_FALSE(n_->SetSubscriptionAttribute(kCaller, *arn, "RawMessageDelivery", "yes").ok());
+  auto page = n_->ListSubscriptions(kCaller, topic, "");
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(n_->ListSubscriptions(kCaller, "", "")->items.size(), 2u);
+}
+
+TEST_F(NotifierTest, PublishValidation) {
+  Open(true);
+  std::string topic = Topic();
+  auto err = [&](PublishRequest r) {
+    r.topic_arn = r.topic_arn.empty() ? topic : r.topic_arn;
+    auto id = n_->Publish(r, kCaller);
+    return id.ok() ? std::string("ok") : id.error().aws_code + ": " + id.error().message;
+  };
+  EXPECT_EQ(err({"", "", std::nullopt, {}, ""}),
+            "InvalidParameter: Invalid parameter: Empty message");
+  EXPECT_EQ(err({"", std::string(256 * 1024 + 1, 'x'), std::nullopt, {}, ""}),
+            "InvalidParameter: Invalid parameter: Message too long");
+  EXPECT_EQ(err({"", std::string(256 * 1024, 'x'), std::nullopt, {}, ""}), "ok");
+  EXPECT_EQ(err({"", "m", std::string("line\nbreak"), {}, ""}).rfind("InvalidParameter", 0), 0u);
+  EXPECT_EQ(err({"", "m", std::nullopt, {{"AWS.x", {"String", "v"}}}, ""})
+                .rfind("ParameterValueInvalid", 0),
+            0u);
+  EXPECT_EQ(err({"", "m", std::nullopt, {{"x", {"Number", "abc"}}}, ""})
+                .rfind("ParameterValueInvalid", 0),
+            0u);
+  EXPECT_EQ(
+      err({"", "m", std::nullopt, {{"x", {"Kind", "v"}}}, ""}).rfind("ParameterValueInvalid", 0),
+      0u);
+  EXPECT_EQ(err({"", "m", std::nullopt, {{"x", {"String.Array", "[\"a\",1]"}}}, ""}), "ok");
+  EXPECT_EQ(err({"", R"({"http":"x"})", std::nullopt, {}, "json"}),
+            "InvalidParameter: Invalid parameter: Message Structure - No default entry in JSON "
+            "message body");
+  EXPECT_EQ(err({topic + "x", "m", std::nullopt, {}, ""}), "NotFound: Topic does not exist");
+}
+
+TEST_F(NotifierTest, MessageStructurePicksTheProtocolEntry) {
+  Open(true);
+  std::string topic = Topic();
+  ASSERT_TRUE(n_->Subscribe(kCaller, {topic, "http", "http://h/", {}, false}).ok());
+  ASSERT_TRUE(
+      n_->Publish({topic, R"({"default":"d","http":"for http"})", std::nullopt, {}, "json"}).ok());
+  ASSERT_EQ(n_->delivery().RunOnce(), 1);
+  EXPECT_EQ(Str(LastBody()["Message"]), "for http");
+}
+
+TEST_F(NotifierTest, PublishBatch) {
+  Open(true);
+  std::string topic = Topic();
+  ASSERT_TRUE(n_->Subscribe(kCaller, {topic, "http", "http://h/", {}, false}).ok());
+  auto entry = [](std::string id, std::string message) {
+    return PublishBatchEntry{std::move(id), {"", std::move(message), std::nullopt, {}, ""}};
+  };
+  auto result =
+      n_->PublishBatch(kCaller, topic, {entry("a", "one"), entry("b", ""), entry("c", "three")});
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  ASSERT_EQ(result->successful.size(), 2u);
+  ASSERT_EQ(result->failed.size(), 1u);
+  EXPECT_EQ(result->failed[0].id, "b");
+  EXPECT_EQ(result->failed[0].code, "InvalidParameter");
+  EXPECT_EQ(*n_->store().CountDeliveries(), 2);
+
+  EXPECT_EQ(n_->PublishBatch(kCaller, topic, {}).error().aws_code, "EmptyBatchRequest");
+  EXPECT_EQ(n_->PublishBatch(kCaller, topic, {entry("a", "x"), entry("a", "y")}).error().aws_code,
+            "BatchEntryIdsNotDistinct");
+  EXPECT_EQ(n_->PublishBatch(kCaller, topic, {entry("bad id", "x")}).error().aws_code,
+            "InvalidBatchEntryId");
+  std::vector<PublishBatchEntry> eleven;
+  for (int i = 0; i < 11; ++i) eleven.push_back(entry("e" + std::to_string(i), "x"));
+  EXPECT_EQ(n_->PublishBatch(kCaller, topic, eleven).error().aws_code,
+            "TooManyEntriesInBatchRequest");
+  EXPECT_EQ(
+      n_->PublishBatch(kCaller, topic,
+                       {entry("a", std::string(200000, 'x')), entry("b", std::string(200000, 'x'))})
+          .error()
+          .aws_code,
+      "BatchRequestTooLong");
+}
+
+TEST_F(NotifierTest, Tags) {
+  std::string topic = Topic();
+  ASSERT_TRUE(n_->TagResource(kCaller, topic, {{"a", "1"}, {"b", "2"}}).ok());
+  ASSERT_TRUE(n_->UntagResource(kCaller, topic, {"a"}).ok());
+  EXPECT_EQ(*n_->ListTagsForResource(kCaller, topic), (TagMap{{"b", "2"}}));
+  EXPECT_EQ(n_->ListTagsForResource(kCaller, topic + "x").error().aws_code, "ResourceNotFound");
+}
+
+}  // namespace
+}  // namespace inferd::notify

@@ -1,0 +1,217 @@
+#include "notify/signer.h"
+
+#include <fcntl.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "common/base64.h"
+
+namespace inferd::notify {
+
+namespace {
+
+constexpr const char* kKeyFile = "signing-key.pem";
+constexpr const char* kCertFile = "signing-cert.pem";
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+
+Error OpensslError(std::string what) {
+  unsigned long code = ERR_get_error();
+  char buf[256] = "unknown error";
+  if (code) ERR_error_string_n(code, buf, sizeof buf);
+  ERR_clear_error();
+  return Error(Errc::kInternal, "signing key: " + what + ": " + buf);
+}
+
+const EVP_MD* Digest(int version) { return version == 2 ? EVP_sha256() : EVP_sha1(); }
+
+std::string BioText(BIO* bio) {
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
+Result<std::string> ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error(Errc::kNotFound, path.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Writes `text` to `path` durably and atomically: a synced temporary file renamed into place.
+Status WriteFile(const std::filesystem::path& path, const std::string& text, mode_t mode) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return Error(Errc::kInternal, "cannot write " + tmp.string());
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  bool ok = done == text.size() && ::fsync(fd) == 0;
+  ::close(fd);
+  std::error_code ec;
+  if (ok) std::filesystem::rename(tmp, path, ec);
+  if (!ok || ec) return Error(Errc::kInternal, "cannot write " + path.string());
+  return OkStatus();
+}
+
+Result<X509Ptr> MakeCertificate(EVP_PKEY* key) {
+  X509Ptr cert(X509_new());
+  if (!cert) return OpensslError("X509_new");
+  X509_set_version(cert.get(), 2);  // v3
+  BIGNUM* serial = BN_new();
+  BN_rand(serial, 120, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY);
+  BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(cert.get()));
+  BN_free(serial);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -24L * 3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 20L * 365 * 24 * 3600);
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("inferd"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("sns.inferd.local"), -1, -1, 0);
+  X509_set_issuer_name(cert.get(), name);
+  if (X509_set_pubkey(cert.get(), key) != 1) return OpensslError("X509_set_pubkey");
+  if (X509_sign(cert.get(), key, EVP_sha256()) <= 0) return OpensslError("X509_sign");
+  return cert;
+}
+
+Result<std::string> CertId(X509* cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (X509_digest(cert, EVP_sha256(), md, &n) != 1) return OpensslError("X509_digest");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (unsigned int i = 0; i < 16 && i < n; ++i) {
+    id.push_back(kHex[md[i] >> 4]);
+    id.push_back(kHex[md[i] & 0xF]);
+  }
+  return id;
+}
+
+}  // namespace
+
+struct Signer::Key {
+  PkeyPtr pkey;
+};
+
+Signer::Signer(std::unique_ptr<Key> key, std::string cert_pem, std::string cert_id)
+    : key_(std::move(key)), cert_pem_(std::move(cert_pem)), cert_id_(std::move(cert_id)) {}
+
+Signer::~Signer() = default;
+
+Result<std::unique_ptr<Signer>> Signer::Open(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Error(Errc::kInternal, "cannot create " + dir.string() + ": " + ec.message());
+  auto key_pem = ReadFile(dir / kKeyFile);
+  auto cert_pem = ReadFile(dir / kCertFile);
+  if (key_pem.ok() && cert_pem.ok()) {
+    BioPtr kb(BIO_new_mem_buf(key_pem->data(), static_cast<int>(key_pem->size())));
+    PkeyPtr pkey(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
+    BioPtr cb(BIO_new_mem_buf(cert_pem->data(), static_cast<int>(cert_pem->size())));
+    X509Ptr cert(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
+    if (!pkey || !cert || X509_check_private_key(cert.get(), pkey.get()) != 1) {
+      return OpensslError("the key and certificate in " + dir.string() +
+                          " are unreadable or do not belong together; remove both to make new "
+                          "ones");
+    }
+    auto id = CertId(cert.get());
+    if (!id.ok()) return std::move(id).error();
+    auto key = std::make_unique<Key>();
+    key->pkey = std::move(pkey);
+    return std::unique_ptr<Signer>(new Signer(std::move(key), *cert_pem, *id));
+  }
+
+  // First start (or a half-written pair): make both.
+  PkeyPtr pkey(EVP_RSA_gen(2048));
+  if (!pkey) return OpensslError("EVP_RSA_gen");
+  auto cert = MakeCertificate(pkey.get());
+  if (!cert.ok()) return std::move(cert).error();
+  BioPtr kb(BIO_new(BIO_s_mem()));
+  BioPtr cb(BIO_new(BIO_s_mem()));
+  if (PEM_write_bio_PrivateKey(kb.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1 ||
+      PEM_write_bio_X509(cb.get(), cert->get()) != 1) {
+    return OpensslError("PEM encoding");
+  }
+  std::string new_key = BioText(kb.get()), new_cert = BioText(cb.get());
+  INFERD_RETURN_IF_ERROR(WriteFile(dir / kKeyFile, new_key, 0600));
+  INFERD_RETURN_IF_ERROR(WriteFile(dir / kCertFile, new_cert, 0644));
+  auto id = CertId(cert->get());
+  if (!id.ok()) return std::move(id).error();
+  auto key = std::make_unique<Key>();
+  key->pkey = std::move(pkey);
+  return std::unique_ptr<Signer>(new Signer(std::move(key), std::move(new_cert), *id));
+}
+
+Result<std::string> Signer::Sign(std::string_view data, int version) const {
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx ||
+      EVP_DigestSignInit(ctx.get(), nullptr, Digest(version), nullptr, key_->pkey.get()) != 1) {
+    return OpensslError("EVP_DigestSignInit");
+  }
+  size_t len = 0;
+  if (EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size()) != 1) {
+    return OpensslError("EVP_DigestSign");
+  }
+  std::string sig(len, '\0');
+  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
+                     reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1) {
+    return OpensslError("EVP_DigestSign");
+  }
+  sig.resize(len);
+  return Base64Encode(sig);
+}
+
+Status Signer::Verify(std::string_view cert_pem, std::string_view data, std::string_view signature,
+                      int version) {
+  BioPtr cb(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
+  X509Ptr cert(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
+  if (!cert) return Error(Errc::kValidation, "not a PEM certificate");
+  PkeyPtr pub(X509_get_pubkey(cert.get()));
+  auto raw = Base64Decode(signature);
+  if (!pub || !raw) return Error(Errc::kValidation, "no public key or signature not base64");
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, Digest(version), nullptr, pub.get()) != 1) {
+    ERR_clear_error();
+    return Error(Errc::kValidation, "cannot initialise verification");
+  }
+  int rc =
+      EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(raw->data()), raw->size(),
+                       reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  ERR_clear_error();
+  if (rc != 1) return Error(Errc::kValidation, "signature does not verify");
+  return OkStatus();
+}
+
+}  // namespace inferd::notify

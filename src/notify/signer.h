@@ -1,0 +1,51 @@
+// Signer: the key inferd signs SNS messages with, and its certificate.
+//
+// At first start an RSA 2048 key and a self-signed X.509 certificate are generated (OpenSSL) and
+// kept under <data-dir>/notify/ (signing-key.pem, mode 0600, and signing-cert.pem); later starts
+// load them, so signatures verify across restarts. Subscribers fetch the certificate from
+// SigningCertURL (<public url>/SimpleNotificationService-<CertId()>.pem) and verify a message's
+// Signature over its string-to-sign with the certificate's public key:
+//   SignatureVersion 1 = SHA1withRSA, 2 = SHA256withRSA (PKCS#1 v1.5), base64.
+//
+// Thread-safe after Open (signing uses a fresh context per call).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace inferd::notify {
+
+class Signer {
+ public:
+  // Loads the key and certificate from `dir`, generating (and writing) them when absent.
+  static Result<std::unique_ptr<Signer>> Open(const std::filesystem::path& dir);
+  ~Signer();
+  Signer(const Signer&) = delete;
+  Signer& operator=(const Signer&) = delete;
+
+  // Base64 signature of `data`; `version` 1 (SHA1withRSA) or 2 (SHA256withRSA).
+  Result<std::string> Sign(std::string_view data, int version) const;
+
+  const std::string& cert_pem() const { return cert_pem_; }
+  // 32 lower-case hex digits identifying the certificate (from its SHA-256 fingerprint).
+  const std::string& cert_id() const { return cert_id_; }
+
+  // Verifies a base64 `signature` of `data` with the public key of the PEM certificate (for
+  // tests and tools). kValidation when it does not verify.
+  static Status Verify(std::string_view cert_pem, std::string_view data, std::string_view signature,
+                       int version);
+
+ private:
+  struct Key;
+  Signer(std::unique_ptr<Key> key, std::string cert_pem, std::string cert_id);
+
+  std::unique_ptr<Key> key_;
+  std::string cert_pem_;
+  std::string cert_id_;
+};
+
+}  // namespace inferd::notify

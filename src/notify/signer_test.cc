@@ -1,0 +1,183 @@
+#include "notify/signer.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <boost/json.hpp>
+
+#include "notify/envelope.h"
+#include "notify/testing.h"
+
+namespace inferd::notify {
+namespace {
+
+namespace json = boost::json;
+using testing::Str;
+using testing::TempDir;
+
+OutboxMessage Notification() {
+  OutboxMessage m;
+  m.message_id = "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324";
+  m.type = MessageType::kNotification;
+  m.topic_arn = "arn:aws:sns:us-west-2:123456789012:MyTopic";
+  m.subject = "My First Message";
+  m.message = "Hello world!";
+  m.timestamp = "2012-05-02T00:54:06.655Z";
+  return m;
+}
+
+TEST(SignerTest, StringToSignIsAwsDocumentedForm) {
+  OutboxMessage m = Notification();
+  EXPECT_EQ(StringToSign(m, m.message, ""),
+            "Message\nHello world!\nMessageId\n22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324\n"
+            "Subject\nMy First Message\nTimestamp\n2012-05-02T00:54:06.655Z\n"
+            "TopicArn\narn:aws:sns:us-west-2:123456789012:MyTopic\nType\nNotification\n");
+  m.subject.reset();
+  EXPECT_EQ(StringToSign(m, m.message, ""),
+            "Message\nHello world!\nMessageId\n22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324\n"
+            "Timestamp\n2012-05-02T00:54:06.655Z\n"
+            "TopicArn\narn:aws:sns:us-west-2:123456789012:MyTopic\nType\nNotification\n");
+  OutboxMessage c = Notification();
+  c.type = MessageType::kSubscriptionConfirmation;
+  c.token = "tok";
+  c.message = "You have chosen to subscribe.";
+  EXPECT_EQ(StringToSign(c, c.message, "https://x/?Action=ConfirmSubscription"),
+            "Message\nYou have chosen to subscribe.\nMessageId\n"
+            "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324\nSubscribeURL\n"
+            "https://x/?Action=ConfirmSubscription\nTimestamp\n2012-05-02T00:54:06.655Z\n"
+            "Token\ntok\nTopicArn\narn:aws:sns:us-west-2:123456789012:MyTopic\n"
+            "Type\nSubscriptionConfirmation\n");
+}
+
+TEST(SignerTest, SignaturesVerifyWithTheCertificateInBothVersions) {
+  TempDir dir;
+  auto signer = Signer::Open(dir.path());
+  ASSERT_TRUE(signer.ok()) << signer.error().message;
+  OutboxMessage m = Notification();
+  std::string data = StringToSign(m, m.message, "");
+  for (int version : {1, 2}) {
+    auto sig = (*signer)->Sign(data, version);
+    ASSERT_TRUE(sig.ok()) << sig.error().message;
+    EXPECT_TRUE(Signer::Verify((*signer)->cert_pem(), data, *sig, version).ok()) << version;
+    EXPECT_FALSE(Signer::Verify((*signer)->cert_pem(), data + "x", *sig, version).ok());
+    EXPECT_FALSE(Signer::Verify((*signer)->cert_pem(), data, *sig, 3 - version).ok());
+  }
+  EXPECT_EQ((*signer)->cert_id().size(), 32u);
+  EXPECT_NE((*signer)->cert_pem().find("BEGIN CERTIFICATE"), std::string::npos);
+}
+
+TEST(SignerTest, KeyIsKeptAcrossRestartsAndPrivate) {
+  TempDir dir;
+  std::string id, pem, sig;
+  {
+    auto signer = Signer::Open(dir.path());
+    ASSERT_TRUE(signer.ok());
+    id = (*signer)->cert_id();
+    pem = (*signer)->cert_pem();
+    sig = *(*signer)->Sign("data", 2);
+  }
+  auto again = Signer::Open(dir.path());
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ((*again)->cert_id(), id);
+  EXPECT_EQ((*again)->cert_pem(), pem);
+  EXPECT_TRUE(Signer::Verify(pem, "data", *(*again)->Sign("data", 2), 2).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat((dir.path() / "signing-key.pem").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST(SignerTest, EnvelopeCarriesSignedFieldsInSnsOrder) {
+  TempDir dir;
+  auto signer = Signer::Open(dir.path());
+  ASSERT_TRUE(signer.ok());
+  Delivery d;
+  d.message = Notification();
+  d.message.attributes["color"] = {"String", "blue"};
+  d.message.attributes["bin"] = {"Binary", "AAE="};
+  Subscription sub;
+  sub.arn = d.message.topic_arn + ":sub-1";
+  sub.topic_arn = d.message.topic_arn;
+  sub.protocol = "http";
+  sub.endpoint = "http://user:p%40ss@127.0.0.1:9/hook";
+  sub.status = SubscriptionStatus::kConfirmed;
+  d.subscription = sub;
+  d.topic_attributes["SignatureVersion"] = "2";
+  auto req = BuildDeliveryRequest(d, **signer, "http://127.0.0.1:8600", EffectivePolicy{},
+                                  std::chrono::seconds(15));
+  ASSERT_TRUE(req.ok()) << req.error().message;
+  EXPECT_EQ(req->method, "POST");
+  EXPECT_EQ(req->url, "http://127.0.0.1:9/hook");
+  EXPECT_EQ(req->headers.Get("Authorization").value_or(""), "Basic dXNlcjpwQHNz");
+  EXPECT_EQ(req->headers.Get("Content-Type").value_or(""), "text/plain; charset=UTF-8");
+  EXPECT_EQ(req->headers.Get("x-amz-sns-message-type").value_or(""), "Notification");
+  EXPECT_EQ(req->headers.Get("x-amz-sns-message-id").value_or(""), d.message.message_id);
+  EXPECT_EQ(req->headers.Get("x-amz-sns-topic-arn").value_or(""), d.message.topic_arn);
+  EXPECT_EQ(req->headers.Get("x-amz-sns-subscription-arn").value_or(""), sub.arn);
+  EXPECT_EQ(req->headers.Get("User-Agent").value_or(""),
+            "Amazon Simple Notification Service Agent");
+
+  json::object body = json::parse(req->body).as_object();
+  std::vector<std::string> keys;
+  for (const auto& kv : body) keys.emplace_back(kv.key());
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"Type", "MessageId", "TopicArn", "Subject", "Message",
+                                      "Timestamp", "SignatureVersion", "Signature",
+                                      "SigningCertURL", "UnsubscribeURL", "MessageAttributes"}));
+  EXPECT_EQ(Str(body["SignatureVersion"]), "2");
+  EXPECT_EQ(Str(body["SigningCertURL"]),
+            "http://127.0.0.1:8600/SimpleNotificationService-" + (*signer)->cert_id() + ".pem");
+  EXPECT_EQ(Str(body["UnsubscribeURL"]),
+            "http://127.0.0.1:8600/?Action=Unsubscribe&SubscriptionArn="
+            "arn%3Aaws%3Asns%3Aus-west-2%3A123456789012%3AMyTopic%3Asub-1");
+  EXPECT_EQ(Str(body["MessageAttributes"].at("color").at("Value")), "blue");
+  EXPECT_EQ(Str(body["MessageAttributes"].at("bin").at("Type")), "Binary");
+  EXPECT_TRUE(Signer::Verify((*signer)->cert_pem(), StringToSign(d.message, "Hello world!", ""),
+                             body["Signature"].as_string(), 2)
+                  .ok());
+
+  // Raw delivery: the bare message.
+  d.subscription->attributes["RawMessageDelivery"] = "true";
+  req = BuildDeliveryRequest(d, **signer, "http://h", EffectivePolicy{}, std::chrono::seconds(1));
+  ASSERT_TRUE(req.ok());
+  EXPECT_EQ(req->body, "Hello world!");
+  EXPECT_EQ(req->headers.Get("x-amz-sns-rawdelivery").value_or(""), "true");
+}
+
+TEST(SignerTest, ConfirmationEnvelope) {
+  TempDir dir;
+  auto signer = Signer::Open(dir.path());
+  ASSERT_TRUE(signer.ok());
+  Delivery d;
+  d.message = Notification();
+  d.message.type = MessageType::kSubscriptionConfirmation;
+  d.message.subject.reset();
+  d.message.token = "abc123";
+  d.message.message = "You have chosen to subscribe to the topic x.";
+  Subscription sub;
+  sub.arn = d.message.topic_arn + ":sub-1";
+  sub.protocol = "https";
+  sub.endpoint = "https://example.com/";
+  sub.attributes["RawMessageDelivery"] = "true";  // never applies to confirmations
+  d.subscription = sub;
+  auto req =
+      BuildDeliveryRequest(d, **signer, "http://h:1", EffectivePolicy{}, std::chrono::seconds(1));
+  ASSERT_TRUE(req.ok());
+  EXPECT_FALSE(req->headers.Has("x-amz-sns-subscription-arn"));
+  json::object body = json::parse(req->body).as_object();
+  std::vector<std::string> keys;
+  for (const auto& kv : body) keys.emplace_back(kv.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"Type", "MessageId", "Token", "TopicArn", "Message",
+                                            "SubscribeURL", "Timestamp", "SignatureVersion",
+                                            "Signature", "SigningCertURL"}));
+  std::string subscribe_url(body["SubscribeURL"].as_string());
+  EXPECT_EQ(subscribe_url,
+            "http://h:1/?Action=ConfirmSubscription&TopicArn="
+            "arn%3Aaws%3Asns%3Aus-west-2%3A123456789012%3AMyTopic&Token=abc123");
+  EXPECT_TRUE(Signer::Verify((*signer)->cert_pem(),
+                             StringToSign(d.message, d.message.message, subscribe_url),
+                             body["Signature"].as_string(), 1)
+                  .ok());
+}
+
+}  // namespace
+}  // namespace inferd::notify

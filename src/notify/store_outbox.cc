@@ -1,0 +1,221 @@
+// NotifyStore: the outbox (messages and their pending deliveries).
+#include <boost/json.hpp>
+
+#include "db/sqlite.h"
+#include "notify/store.h"
+#include "notify/store_internal.h"
+
+namespace inferd::notify {
+
+namespace json = boost::json;
+using db::Stmt;
+using internal::MapFromJson;
+
+namespace {
+
+std::string AttributesToJson(const MessageAttributes& attributes) {
+  if (attributes.empty()) return "";
+  json::object o;
+  for (const auto& [name, a] : attributes) {
+    o[name] = json::object{{"Type", a.data_type}, {"Value", a.value}};
+  }
+  return json::serialize(o);
+}
+
+MessageAttributes AttributesFromJson(const std::string& text) {
+  MessageAttributes out;
+  if (text.empty()) return out;
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return out;
+  for (const auto& [name, a] : v.get_object()) {
+    const auto* o = a.if_object();
+    if (!o) continue;
+    const auto* type = o->if_contains("Type");
+    const auto* value = o->if_contains("Value");
+    if (type && value && type->is_string() && value->is_string()) {
+      out[std::string(name)] = {std::string(type->get_string()), std::string(value->get_string())};
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<int64_t> NotifyStore::InsertMessageLocked(const OutboxMessage& m) {
+  Stmt s(*db_,
+         "INSERT INTO messages (message_id, type, topic_arn, subject, message, json_structure, "
+         "attributes, token, timestamp) VALUES (?,?,?,?,?,?,?,?,?) RETURNING id");
+  s.Bind(m.message_id).Bind(TypeName(m.type)).Bind(m.topic_arn);
+  if (m.subject) {
+    s.Bind(*m.subject);
+  } else {
+    s.BindNull();
+  }
+  s.Bind(m.message).Bind(m.json_structure ? 1 : 0).Bind(AttributesToJson(m.attributes));
+  s.Bind(m.token).Bind(m.timestamp);
+  if (s.Step() != Stmt::kRow) return s.Fail("insert message");
+  int64_t id = s.Int(0);
+  if (s.Step() != Stmt::kDone) return s.Fail("insert message");
+  return id;
+}
+
+Status NotifyStore::DropDeliveriesLocked(const std::string& where, const std::string& arg) {
+  Stmt s(*db_, ("DELETE FROM deliveries WHERE " + where).c_str());
+  s.Bind(arg);
+  if (s.Step() != Stmt::kDone) return s.Fail("drop deliveries");
+  return DropOrphanMessagesLocked();
+}
+
+Status NotifyStore::DropOrphanMessagesLocked() {
+  Stmt s(*db_,
+         "DELETE FROM messages WHERE NOT EXISTS "
+         "(SELECT 1 FROM deliveries d WHERE d.message = messages.id)");
+  if (s.Step() != Stmt::kDone) return s.Fail("drop messages");
+  return OkStatus();
+}
+
+Result<int> NotifyStore::Publish(const std::vector<OutboxMessage>& messages, double now) {
+  std::lock_guard lock(mu_);
+  db::Transaction tx(*db_);
+  INFERD_RETURN_IF_ERROR(tx.status());
+  int total = 0;
+  for (const auto& m : messages) {
+    Stmt c(*db_, "SELECT count(*) FROM subscriptions WHERE topic_arn=? AND status='confirmed'");
+    c.Bind(m.topic_arn);
+    if (c.Step() != Stmt::kRow) {
+      return c.Fail("count subscribers");
+    }
+    if (c.Int(0) == 0) continue;
+    auto id = InsertMessageLocked(m);
+    if (!id.ok()) {
+      return std::move(id).error();
+    }
+    Stmt d(*db_,
+           "INSERT INTO deliveries (message, subscription_arn, attempts, next_attempt) "
+           "SELECT ?, arn, 0, ? FROM subscriptions WHERE topic_arn=? AND status='confirmed'");
+    d.Bind(*id).Bind(now).Bind(m.topic_arn);
+    if (d.Step() != Stmt::kDone) {
+      return d.Fail("fan out");
+    }
+    total += db_->Changes();
+  }
+  INFERD_RETURN_IF_ERROR(tx.Commit());
+  return total;
+}
+
+Result<std::vector<DeliveryHead>> NotifyStore::DeliveryHeads() {
+  std::lock_guard lock(mu_);
+  // One index probe per subscription (deliveries_due), not a scan of the outbox.
+  Stmt s(*db_,
+         "SELECT arn, (SELECT min(next_attempt) FROM deliveries d WHERE d.subscription_arn = "
+         "subscriptions.arn) AS due FROM subscriptions WHERE due IS NOT NULL");
+  std::vector<DeliveryHead> out;
+  int rc;
+  while ((rc = s.Step()) == Stmt::kRow) out.push_back({s.Text(0), s.Real(1)});
+  if (rc != Stmt::kDone) return s.Fail("delivery heads");
+  // Every delivery has its subscription row: they are removed together (DeleteTopic), and a
+  // subscription is purged only once it has no deliveries.
+  return out;
+}
+
+Result<std::vector<int64_t>> NotifyStore::DueDeliveries(const std::string& subscription_arn,
+                                                        double now, int limit) {
+  std::lock_guard lock(mu_);
+  Stmt s(*db_,
+         "SELECT id FROM deliveries WHERE subscription_arn=? AND next_attempt<=? "
+         "ORDER BY next_attempt, id LIMIT ?");
+  s.Bind(subscription_arn).Bind(now).Bind(limit);
+  std::vector<int64_t> out;
+  int rc;
+  while ((rc = s.Step()) == Stmt::kRow) out.push_back(s.Int(0));
+  if (rc != Stmt::kDone) return s.Fail("due deliveries");
+  return out;
+}
+
+Result<Delivery> NotifyStore::LoadDelivery(int64_t id) {
+  std::lock_guard lock(mu_);
+  Stmt s(*db_,
+         "SELECT d.id, d.subscription_arn, d.attempts, d.next_attempt, m.id, m.message_id, "
+         "m.type, m.topic_arn, m.subject, m.message, m.json_structure, m.attributes, m.token, "
+         "m.timestamp FROM deliveries d JOIN messages m ON m.id = d.message WHERE d.id=?");
+  s.Bind(id);
+  int rc = s.Step();
+  if (rc == Stmt::kDone) return Error(Errc::kNotFound, "delivery " + std::to_string(id));
+  if (rc != Stmt::kRow) return s.Fail("load delivery");
+  Delivery d;
+  d.id = s.Int(0);
+  d.subscription_arn = s.Text(1);
+  d.attempts = static_cast<int>(s.Int(2));
+  d.next_attempt = s.Real(3);
+  OutboxMessage& m = d.message;
+  m.id = s.Int(4);
+  m.message_id = s.Text(5);
+  m.type = ParseType(s.Text(6)).value_or(MessageType::kNotification);
+  m.topic_arn = s.Text(7);
+  if (!s.IsNull(8)) m.subject = s.Text(8);
+  m.message = s.Text(9);
+  m.json_structure = s.Int(10) != 0;
+  m.attributes = AttributesFromJson(s.Text(11));
+  m.token = s.Text(12);
+  m.timestamp = s.Text(13);
+
+  Stmt sub(*db_, (std::string("SELECT ") + internal::kSubscriptionColumns +
+                  " FROM subscriptions WHERE arn=?")
+                     .c_str());
+  sub.Bind(d.subscription_arn);
+  if ((rc = sub.Step()) == Stmt::kRow) {
+    d.subscription = internal::ReadSubscription(sub);
+  } else if (rc != Stmt::kDone) {
+    return sub.Fail("load subscription");
+  }
+  Stmt t(*db_, "SELECT attributes FROM topics WHERE arn=?");
+  t.Bind(m.topic_arn);
+  if ((rc = t.Step()) == Stmt::kRow) {
+    d.topic_attributes = MapFromJson(t.Text(0));
+  } else if (rc != Stmt::kDone) {
+    return t.Fail("load topic");
+  }
+  return d;
+}
+
+Status NotifyStore::FinishDelivery(int64_t id) {
+  std::lock_guard lock(mu_);
+  db::Transaction tx(*db_);
+  INFERD_RETURN_IF_ERROR(tx.status());
+  Stmt s(*db_, "DELETE FROM deliveries WHERE id=? RETURNING message");
+  s.Bind(id);
+  int rc = s.Step();
+  if (rc == Stmt::kDone) return tx.Commit();  // already gone (topic deleted meanwhile)
+  if (rc != Stmt::kRow) {
+    return s.Fail("finish delivery");
+  }
+  int64_t message = s.Int(0);
+  while (s.Step() == Stmt::kRow) {
+  }
+  Stmt m(*db_,
+         "DELETE FROM messages WHERE id=? AND NOT EXISTS "
+         "(SELECT 1 FROM deliveries WHERE message=?)");
+  m.Bind(message).Bind(message);
+  if (m.Step() != Stmt::kDone) {
+    return m.Fail("finish message");
+  }
+  return tx.Commit();
+}
+
+Status NotifyStore::RescheduleDelivery(int64_t id, int attempts, double next_attempt) {
+  std::lock_guard lock(mu_);
+  Stmt s(*db_, "UPDATE deliveries SET attempts=?, next_attempt=? WHERE id=?");
+  s.Bind(attempts).Bind(next_attempt).Bind(id);
+  if (s.Step() != Stmt::kDone) return s.Fail("reschedule delivery");
+  return OkStatus();
+}
+
+Result<int64_t> NotifyStore::CountDeliveries() {
+  std::lock_guard lock(mu_);
+  Stmt s(*db_, "SELECT count(*) FROM deliveries");
+  if (s.Step() != Stmt::kRow) return s.Fail("count deliveries");
+  return s.Int(0);
+}
+
+}  // namespace inferd::notify

@@ -1,0 +1,87 @@
+// Test helpers for notify/ unit tests: a temporary directory and a recording fake SendFn.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "notify/delivery.h"
+
+namespace inferd::notify::testing {
+
+// A JSON string value as std::string ("<not a string>" otherwise), for EXPECT_EQ.
+inline std::string Str(const boost::json::value& v) {
+  return v.is_string() ? std::string(v.get_string())
+                       : "<not a string: " + boost::json::serialize(v) + ">";
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = std::filesystem::temp_directory_path() /
+            ("inferd-notify-" + std::to_string(::getpid()) + "-" + info->test_suite_name() + "-" +
+             info->name());
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Records every request; answers with the next scripted status (200 once the script is used up),
+// or a connection error for status 0. Thread-safe.
+class FakeSender {
+ public:
+  SendFn fn() {
+    return [this](const http::ClientRequest& r) -> Result<http::ClientResponse> {
+      int status;
+      {
+        std::lock_guard lock(mu_);
+        requests_.push_back(r);
+        status = script_.empty() ? 200 : script_.front();
+        if (!script_.empty()) script_.pop_front();
+      }
+      cv_.notify_all();
+      if (status == 0) return Error(Errc::kUnavailable, "connection refused");
+      http::ClientResponse resp;
+      resp.status = status;
+      return resp;
+    };
+  }
+  void Script(std::vector<int> statuses) {
+    std::lock_guard lock(mu_);
+    script_.assign(statuses.begin(), statuses.end());
+  }
+  std::vector<http::ClientRequest> requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+  size_t count() {
+    std::lock_guard lock(mu_);
+    return requests_.size();
+  }
+  bool WaitFor(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return requests_.size() >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<int> script_;
+  std::vector<http::ClientRequest> requests_;
+};
+
+}  // namespace inferd::notify::testing
