@@ -1,0 +1,188 @@
+#include "inferd-echo/echo_handler.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <charconv>
+#include <map>
+#include <memory>
+#include <string_view>
+#include <utility>
+
+#include "model_server/model_server.h"
+
+extern char** environ;
+
+namespace inferd::echo {
+namespace {
+
+using containers::TextResponse;
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// A whole number in [min, max] from a header; nullopt when malformed.
+std::optional<int64_t> ParseInt(std::string_view text, int64_t min, int64_t max) {
+  text = Trim(text);
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v < min || v > max) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+bool Truthy(std::optional<std::string_view> v) {
+  if (!v) return false;
+  std::string_view t = Trim(*v);
+  return !t.empty() && t != "0" && !http::EqualsIgnoreCase(t, "false") &&
+         !http::EqualsIgnoreCase(t, "no");
+}
+
+[[noreturn]] void Crash(const std::string& why) {
+  std::string line = "inferd-echo: " + why + "\n";
+  ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
+  (void)ignored;
+  _exit(3);
+}
+
+std::string EnvironmentJson() {
+  std::map<std::string, std::string> vars;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    vars.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  boost::json::object o;
+  for (auto& [k, v] : vars) o[k] = v;
+  return boost::json::serialize(o);
+}
+
+}  // namespace
+
+EchoHandler::EchoHandler(EchoOptions options, BlockingPool& pool,
+                         std::chrono::steady_clock::time_point started)
+    : options_(options), pool_(pool), started_(started) {}
+
+void EchoHandler::Handle(http::Request request, http::Responder respond) {
+  const bool get = request.method == "GET" || request.method == "HEAD";
+  http::Response r;
+  if (request.path == "/ping" && get) {
+    if (options_.fail_ping) {
+      r = TextResponse(503, "echo: failing /ping as asked (ECHO_FAIL_PING)\n");
+    } else if (std::chrono::steady_clock::now() < started_ + options_.startup_delay) {
+      r = TextResponse(503, "echo: still starting (ECHO_STARTUP_DELAY_MS)\n");
+    } else {
+      r = TextResponse(200, "");
+    }
+    r.operation = "Ping";
+  } else if (request.path == "/stats" && get) {
+    r = TextResponse(200,
+                     "{\"requests\":" + std::to_string(requests_.load()) +
+                         ",\"in_flight\":" + std::to_string(in_flight_.load()) +
+                         ",\"max_in_flight\":" + std::to_string(max_in_flight_.load()) + "}",
+                     "application/json");
+    r.operation = "Stats";
+  } else if (request.path == "/invocations" && request.method == "POST") {
+    Invoke(request, std::move(respond));
+    return;
+  } else {
+    r = TextResponse(404, "inferd-echo serves GET /ping, POST /invocations and GET /stats.\n");
+  }
+  respond(std::move(r));
+}
+
+void EchoHandler::Invoke(const http::Request& request, http::Responder respond) {
+  const uint64_t n = ++requests_;
+  if (options_.crash_after > 0 && n > options_.crash_after) {
+    Crash("crashing on request " + std::to_string(n) +
+          " as asked (ECHO_CRASH_AFTER=" + std::to_string(options_.crash_after) + ")");
+  }
+  if (Truthy(request.headers.Get("X-Echo-Crash"))) Crash("crashing as asked (X-Echo-Crash)");
+
+  int status = options_.status;
+  if (auto h = request.headers.Get("X-Echo-Status")) {
+    auto v = ParseInt(*h, 200, 599);
+    if (!v) {
+      respond(TextResponse(400, "echo: X-Echo-Status must be a status code from 200 to 599\n"));
+      return;
+    }
+    status = static_cast<int>(*v);
+  }
+  std::chrono::milliseconds delay = options_.delay;
+  if (auto h = request.headers.Get("X-Echo-Delay-Ms")) {
+    auto v = ParseInt(*h, 0, 24LL * 3600 * 1000);
+    if (!v) {
+      respond(TextResponse(400, "echo: X-Echo-Delay-Ms must be a whole number of milliseconds\n"));
+      return;
+    }
+    delay = std::chrono::milliseconds(*v);
+  }
+
+  const int64_t now = ++in_flight_;
+  int64_t seen = max_in_flight_.load();
+  while (now > seen && !max_in_flight_.compare_exchange_weak(seen, now)) {
+  }
+  if (delay.count() == 0) {
+    http::Response r = Answer(request, status);
+    --in_flight_;
+    respond(std::move(r));
+    return;
+  }
+  auto shared = std::make_shared<http::Request>(request);
+  pool_.Post([this, shared, status, delay, respond = std::move(respond)] {
+    Sleep(delay);
+    http::Response r = Answer(*shared, status);
+    --in_flight_;
+    respond(std::move(r));
+  });
+}
+
+http::Response EchoHandler::Answer(const http::Request& request, int status) const {
+  http::Response r;
+  r.operation = "Invocations";
+  if (status < 200 || status > 299) {
+    r = TextResponse(status, "echo: failing with " + std::to_string(status) + " as asked");
+  } else if (Truthy(request.headers.Get("X-Echo-Env"))) {
+    r = TextResponse(status, EnvironmentJson(), "application/json");
+  } else {
+    r.status = status;
+    r.body = request.body;
+    r.headers.Set(
+        "Content-Type",
+        std::string(request.headers.Get("Content-Type").value_or("application/octet-stream")));
+  }
+  if (status == 204) r.body.clear();
+  if (auto attrs = request.headers.Get("X-Amzn-SageMaker-Custom-Attributes")) {
+    r.headers.Set("X-Amzn-SageMaker-Custom-Attributes", std::string(*attrs));
+  }
+  r.operation = "Invocations";
+  return r;
+}
+
+void EchoHandler::Sleep(std::chrono::milliseconds d) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, d, [this] { return stopping_; });
+}
+
+void EchoHandler::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+}
+
+http::Response EchoHandler::ErrorResponse(const http::Request& request, const Error& error) {
+  int status = error.code == Errc::kPayloadTooLarge ? 413
+               : error.code == Errc::kInternal      ? 500
+                                                    : 400;
+  return TextResponse(status, "echo: " + error.message + "\n");
+}
+
+}  // namespace inferd::echo
