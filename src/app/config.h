@@ -24,6 +24,7 @@ struct Config {
   std::map<std::string, std::string> credentials;  // access key id → secret access key
   int io_threads = 2;
   int blocking_threads = 4;
+  int s3_transfer_threads = 16;
   int64_t max_header_bytes = 64 * 1024;
   int64_t max_body_bytes = 8 * 1024 * 1024;
   int idle_timeout_seconds = 60;

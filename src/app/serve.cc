@@ -10,6 +10,7 @@
 #include "api/router.h"
 #include "api/sagemaker/sagemaker_api.h"
 #include "api/sagemaker/validator.h"
+#include "api/s3/s3_api.h"
 #include "api/sns/sns_api.h"
 #include "catalog/catalog.h"
 #include "catalog/store.h"
@@ -19,6 +20,7 @@
 #include "http/io_threads.h"
 #include "http/server.h"
 #include "http/sigv4.h"
+#include "store/filesystem_store.h"
 #include "notify/http_send.h"
 #include "notify/notifier.h"
 
@@ -52,7 +54,14 @@ int Serve(Config config) {
   if (!store.ok()) {
     std::cerr << "inferd: " << store.error().message << "\n";
     return 1;
+  }  store::FilesystemStoreOptions object_options;
+  object_options.root = std::filesystem::path(config.data_dir) / "objects";
+  auto objects = store::FilesystemStore::Open(object_options);
+  if (!objects.ok()) {
+    std::cerr << "inferd: " << objects.error().message << "\n";
+    return 1;
   }
+
 
   // Every thread started from here on inherits the blocked signals; main waits for them.
   sigset_t signals;
@@ -85,7 +94,22 @@ int Serve(Config config) {
   api::sagemaker::SageMakerApi sagemaker(catalog, pool);
   api::NotImplementedApi runtime(api::Protocol::kRuntime, "SageMaker Runtime");
   api::sns::SnsApi sns(**notifier, pool);
-  api::NotImplementedApi s3(api::Protocol::kS3, "S3");
+  // Transfers hold a thread for their duration: their own pool, so they never starve the
+  // control plane.
+  BlockingPool s3_pool(config.s3_transfer_threads);
+  api::s3::S3ApiOptions s3_options;
+  if (!config.credentials.empty()) {
+    s3_options.secret_lookup = [&config](std::string_view akid) -> std::optional<std::string> {
+      auto it = config.credentials.find(std::string(akid));
+      if (it == config.credentials.end()) return std::nullopt;
+      return it->second;
+    };
+  }
+  if (auto st = s3_options.Validate(); !st.ok()) {
+    std::cerr << "inferd: " << st.error().message << "\n";
+    return 2;
+  }
+  api::s3::S3Api s3(**objects, s3_pool, s3_options);
   http::sigv4::VerifierOptions verifier_options;
   verifier_options.credentials = config.credentials;
   verifier_options.max_clock_skew = std::chrono::seconds(config.max_clock_skew_seconds);
@@ -137,6 +161,7 @@ int Serve(Config config) {
                              std::chrono::steady_clock::now() + std::chrono::seconds(2)));
   io.Stop();
   pool.Stop();
+  s3_pool.Stop();
   spdlog::info("stopped");
   return 0;
 }
