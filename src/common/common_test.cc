@@ -80,3 +80,18 @@ TEST(Base64, RoundTripsAndRejectsGarbage) {
 
 }  // namespace
 }  // namespace inferd
+
+#include "common/strings.h"
+
+namespace inferd {
+namespace {
+
+TEST(Strings, LowerTrimHex) {
+  EXPECT_EQ(AsciiLower("AbC-Ä"), "abc-Ä");
+  EXPECT_EQ(TrimSpaces(" \t a b \t"), "a b");
+  EXPECT_EQ(TrimSpaces("   "), "");
+  EXPECT_EQ(HexEncode(std::string("\x00\xff\x10", 3)), "00ff10");
+}
+
+}  // namespace
+}  // namespace inferd

@@ -12,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "common/strings.h"
 #include "http/message.h"
 
 namespace inferd::http::sigv4 {
@@ -52,7 +53,7 @@ class Verifier {
 
 std::string Sha256Hex(std::string_view data);
 std::string HmacSha256(std::string_view key, std::string_view data);  // raw bytes
-std::string HexEncode(std::string_view bytes);
+using ::inferd::HexEncode;  // common/strings.h
 
 // The canonical request of SigV4. `double_encode_path` is true for every service but s3.
 // For presigned requests X-Amz-Signature is left out of the canonical query.

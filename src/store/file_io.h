@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/strings.h"
 #include "http/body_pipe.h"
 
 namespace inferd::store::internal {
@@ -81,7 +82,7 @@ class Md5 {
   EVP_MD_CTX* ctx_;
 };
 
-std::string HexEncode(std::string_view bytes);  // lower-case
+using ::inferd::HexEncode;  // common/strings.h
 // nullopt unless `hex` is an even number of hex digits.
 std::optional<std::string> HexDecode(std::string_view hex);
 

@@ -1,4 +1,5 @@
 #include "api/s3/chunked.h"
+#include "common/strings.h"
 
 #include <openssl/crypto.h>
 
@@ -17,17 +18,6 @@ constexpr size_t kMaxTrailers = 16;
 constexpr std::string_view kEmptySha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 Error Malformed(const std::string& why) {
   return Error(Errc::kValidation, "The aws-chunked request body is malformed: " + why + ".",
@@ -49,7 +39,7 @@ Error BadChunkSignature() {
 }
 
 bool SameSignature(std::string_view expected, std::string_view provided) {
-  std::string p = Lower(provided);
+  std::string p = AsciiLower(provided);
   return p.size() == expected.size() &&
          CRYPTO_memcmp(p.data(), expected.data(), expected.size()) == 0;
 }
@@ -59,8 +49,8 @@ std::optional<std::string_view> AuthParam(std::string_view header, std::string_v
   size_t start = 0;
   while (start < header.size()) {
     size_t comma = header.find(',', start);
-    std::string_view part = Trim(header.substr(start, comma - start));
-    if (part.substr(0, 17) == "AWS4-HMAC-SHA256 ") part = Trim(part.substr(17));
+    std::string_view part = TrimSpaces(header.substr(start, comma - start));
+    if (part.substr(0, 17) == "AWS4-HMAC-SHA256 ") part = TrimSpaces(part.substr(17));
     if (part.size() > key.size() && part.substr(0, key.size()) == key && part[key.size()] == '=') {
       return part.substr(key.size() + 1);
     }
@@ -101,7 +91,7 @@ std::optional<SigV4Params> FindSigV4Params(const http::Request& request) {
 
 ChunkSigner::ChunkSigner(std::string_view secret, std::string amz_date, std::string date,
                          std::string region, std::string service, std::string seed_signature)
-    : amz_date_(std::move(amz_date)), seed_signature_(Lower(seed_signature)) {
+    : amz_date_(std::move(amz_date)), seed_signature_(AsciiLower(seed_signature)) {
   namespace sigv4 = http::sigv4;
   signing_key_ = sigv4::HmacSha256("AWS4" + std::string(secret), date);
   signing_key_ = sigv4::HmacSha256(signing_key_, region);
@@ -208,7 +198,7 @@ Result<bool> AwsChunkedSource::ReadLine(std::string& line) {
 Status AwsChunkedSource::ParseChunkHeader(const std::string& line) {
   std::string_view rest = line;
   size_t semi = rest.find(';');
-  std::string_view hex = Trim(rest.substr(0, semi));
+  std::string_view hex = TrimSpaces(rest.substr(0, semi));
   if (hex.empty() || hex.size() > 15 || !std::all_of(hex.begin(), hex.end(), [](char c) {
         return std::isxdigit(static_cast<unsigned char>(c));
       })) {
@@ -219,7 +209,7 @@ Status AwsChunkedSource::ParseChunkHeader(const std::string& line) {
   while (semi != std::string_view::npos) {
     rest.remove_prefix(semi + 1);
     semi = rest.find(';');
-    std::string_view ext = Trim(rest.substr(0, semi));
+    std::string_view ext = TrimSpaces(rest.substr(0, semi));
     constexpr std::string_view kSig = "chunk-signature=";
     if (ext.substr(0, kSig.size()) == kSig) chunk_signature_ = std::string(ext.substr(kSig.size()));
   }
@@ -251,8 +241,8 @@ Status AwsChunkedSource::ReadTrailers() {
     if (colon == std::string::npos || colon == 0) {
       return Malformed("a trailing header has no name");
     }
-    std::string name = Lower(Trim(std::string_view(line).substr(0, colon)));
-    std::string value(Trim(std::string_view(line).substr(colon + 1)));
+    std::string name = AsciiLower(TrimSpaces(std::string_view(line).substr(0, colon)));
+    std::string value(TrimSpaces(std::string_view(line).substr(colon + 1)));
     if (name == "x-amz-trailer-signature") {
       trailer_signature = std::move(value);
       continue;

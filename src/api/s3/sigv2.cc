@@ -1,4 +1,5 @@
 #include "api/s3/sigv2.h"
+#include "common/strings.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -64,17 +65,6 @@ bool IsSignedSubresource(std::string_view name) {
          kSignedSubresources.end();
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // The raw (still encoded) query split into name and decoded value, for the signed subresources.
 std::vector<std::pair<std::string, std::string>> SignedSubresources(std::string_view query) {
@@ -105,16 +95,16 @@ bool HasSigV2QueryAuth(const http::Request& request) {
 
 std::string SigV2StringToSign(const http::Request& request, std::string_view expires) {
   std::string sts = request.method + "\n";
-  sts += std::string(Trim(request.headers.Get("content-md5").value_or(""))) + "\n";
-  sts += std::string(Trim(request.headers.Get("content-type").value_or(""))) + "\n";
+  sts += std::string(TrimSpaces(request.headers.Get("content-md5").value_or(""))) + "\n";
+  sts += std::string(TrimSpaces(request.headers.Get("content-type").value_or(""))) + "\n";
   sts += std::string(expires) + "\n";
   std::map<std::string, std::string> amz;  // sorted by lower-cased name; values joined by ','
   for (const http::Header& h : request.headers.all()) {
-    std::string name = Lower(h.name);
+    std::string name = AsciiLower(h.name);
     if (name.compare(0, 6, "x-amz-") != 0) continue;
     std::string& v = amz[name];
     if (!v.empty()) v += ",";
-    v += std::string(Trim(h.value));
+    v += std::string(TrimSpaces(h.value));
   }
   for (const auto& [name, value] : amz) sts += name + ":" + value + "\n";
   sts += request.path.empty() ? "/" : request.path;

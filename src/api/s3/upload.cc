@@ -1,4 +1,5 @@
 #include "api/s3/upload.h"
+#include "common/strings.h"
 
 #include <algorithm>
 #include <cctype>
@@ -10,20 +11,9 @@
 namespace inferd::api::s3 {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 std::optional<uint64_t> ParseUint(std::string_view s) {
-  s = Trim(s);
+  s = TrimSpaces(s);
   uint64_t v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
@@ -56,7 +46,7 @@ Error InvalidRequest(std::string message) {
 bool HasToken(std::string_view value, std::string_view token) {
   while (true) {
     size_t comma = value.find(',');
-    if (Lower(Trim(value.substr(0, comma))) == token) return true;
+    if (AsciiLower(TrimSpaces(value.substr(0, comma))) == token) return true;
     if (comma == std::string_view::npos) return false;
     value.remove_prefix(comma + 1);
   }
@@ -74,7 +64,7 @@ Error EntityTooLarge(uint64_t max_bytes) {
 Result<UploadSpec> UploadSpec::Parse(const http::Headers& headers, uint64_t max_bytes) {
   UploadSpec spec;
   if (auto sha = headers.Get("x-amz-content-sha256")) {
-    std::string v(Trim(*sha));
+    std::string v(TrimSpaces(*sha));
     if (v == "UNSIGNED-PAYLOAD") {
     } else if (v == "STREAMING-UNSIGNED-PAYLOAD-TRAILER") {
       spec.aws_chunked = true;
@@ -113,7 +103,7 @@ Result<UploadSpec> UploadSpec::Parse(const http::Headers& headers, uint64_t max_
     }
   }
   if (auto md5 = headers.Get("content-md5")) {
-    auto raw = Base64Decode(Trim(*md5));
+    auto raw = Base64Decode(TrimSpaces(*md5));
     if (!raw || raw->size() != 16) {
       return Error(Errc::kValidation, "The Content-MD5 you specified is not valid.",
                    "InvalidDigest");
@@ -127,7 +117,7 @@ Result<UploadSpec> UploadSpec::Parse(const http::Headers& headers, uint64_t max_
       return InvalidRequest(
           "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.");
     }
-    std::string value(Trim(h.value));
+    std::string value(TrimSpaces(h.value));
     auto raw = Base64Decode(value);
     if (!raw || raw->size() != ChecksumBytes(*algorithm)) {
       return InvalidRequest("Value for " + ChecksumHeader(*algorithm) + " header is invalid.");
@@ -139,7 +129,7 @@ Result<UploadSpec> UploadSpec::Parse(const http::Headers& headers, uint64_t max_
     std::string_view names = *trailer;
     while (true) {
       size_t comma = names.find(',');
-      if (auto algorithm = ChecksumFromHeader(Trim(names.substr(0, comma)))) {
+      if (auto algorithm = ChecksumFromHeader(TrimSpaces(names.substr(0, comma)))) {
         if (spec.algorithm) {
           return InvalidRequest(
               "Expecting a single x-amz-checksum- header. Multiple checksum Types are not "
@@ -160,7 +150,7 @@ Result<UploadSpec> UploadSpec::Parse(const http::Headers& headers, uint64_t max_
   for (const char* name : {"x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm"}) {
     auto value = headers.Get(name);
     if (!value) continue;
-    auto algorithm = ParseChecksumName(Trim(*value));
+    auto algorithm = ParseChecksumName(TrimSpaces(*value));
     if (!algorithm) {
       return InvalidRequest("Checksum algorithm \"" + std::string(*value) +
                             "\" is not supported: use CRC32, CRC32C, CRC64NVME, SHA1 or SHA256.");
