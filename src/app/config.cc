@@ -9,6 +9,8 @@
 #include <sstream>
 #include <vector>
 
+#include "store/store_router.h"
+
 namespace inferd::app {
 
 namespace json = boost::json;
@@ -85,6 +87,17 @@ const std::vector<ConfigKey>& Keys() {
       {"s3_transfer_threads", "integer", IntDefault(&Config::s3_transfer_threads),
        "Threads serving S3 object transfers (each upload or download in flight holds one).",
        IntSetter(&Config::s3_transfer_threads, "s3_transfer_threads", 1, 1024)},
+      {"object_stores", "object", [](const Config&) { return std::string("{}"); },
+       "Where buckets live: `{\"default\": \"embedded\" | S3, \"buckets\": {\"name\": "
+       "\"embedded\" | S3}}` with S3 = `{\"endpoint\": \"https://…\", \"region\": …, "
+       "\"access_key_id\": …, \"secret_access_key\": …, \"path_style\": true}`. Model "
+       "artifacts, inputs and results in a remote bucket are read and written there.",
+       [](Config& c, const json::value& v) -> Status {
+         auto parsed = store::RemoteStoresFromJson(v);
+         if (!parsed.ok()) return std::move(parsed).error();
+         c.object_stores_json = json::serialize(v);
+         return OkStatus();
+       }},
       {"max_header_bytes", "integer", IntDefault(&Config::max_header_bytes),
        "Largest request header block accepted.",
        IntSetter(&Config::max_header_bytes, "max_header_bytes", 1024, 1 << 20)},
@@ -116,15 +129,14 @@ const std::vector<ConfigKey>& Keys() {
          c.sns_auto_confirm = v.get_bool();
          return OkStatus();
        }},
-      {"sns_public_url", "string",
-       [](const Config& c) { return "\"" + c.sns_public_url + "\""; },
+      {"sns_public_url", "string", [](const Config& c) { return "\"" + c.sns_public_url + "\""; },
        "Base URL subscribers reach inferd at, used in SubscribeURL, UnsubscribeURL and "
        "SigningCertURL. Empty: http://HOST:PORT of the listen address (127.0.0.1 when listening "
        "on all interfaces).",
        [](Config& c, const json::value& v) -> Status {
          static const std::regex kUrl("https?://[^/?#\\s]+/?");
-         if (!v.is_string() || (!v.get_string().empty() &&
-                                !std::regex_match(std::string(v.get_string()), kUrl))) {
+         if (!v.is_string() ||
+             (!v.get_string().empty() && !std::regex_match(std::string(v.get_string()), kUrl))) {
            return Error(Errc::kValidation,
                         "sns_public_url must be an http(s) URL without a path, e.g. "
                         "\"http://inferd.example:8600\"");
@@ -135,16 +147,58 @@ const std::vector<ConfigKey>& Keys() {
       {"sns_delivery_threads", "integer", IntDefault(&Config::sns_delivery_threads),
        "Threads delivering SNS messages to HTTP/HTTPS subscribers.",
        IntSetter(&Config::sns_delivery_threads, "sns_delivery_threads", 1, 64)},
-      {"sns_delivery_timeout_seconds", "integer",
-       IntDefault(&Config::sns_delivery_timeout_seconds),
+      {"sns_delivery_timeout_seconds", "integer", IntDefault(&Config::sns_delivery_timeout_seconds),
        "How long one SNS delivery attempt may take before it counts as failed (SNS: 15).",
        IntSetter(&Config::sns_delivery_timeout_seconds, "sns_delivery_timeout_seconds", 1, 300)},
       {"sns_max_inflight_per_subscription", "integer",
        IntDefault(&Config::sns_max_inflight_per_subscription),
        "SNS delivery attempts in flight at once to one subscription: bounds how many delivery "
        "threads a slow subscriber can hold.",
-       IntSetter(&Config::sns_max_inflight_per_subscription,
-                 "sns_max_inflight_per_subscription", 1, 64)},
+       IntSetter(&Config::sns_max_inflight_per_subscription, "sns_max_inflight_per_subscription", 1,
+                 64)},
+      {"model_hosting", "boolean",
+       [](const Config& c) { return std::string(c.model_hosting ? "true" : "false"); },
+       "Start model servers for endpoints (CreateEndpoint → InService). false: endpoints stay "
+       "Creating and nothing is started (control plane only).",
+       [](Config& c, const json::value& v) -> Status {
+         if (!v.is_bool()) return Error(Errc::kValidation, "model_hosting must be true or false");
+         c.model_hosting = v.get_bool();
+         return OkStatus();
+       }},
+      {"image_runtimes", "array", [](const Config&) { return std::string("[]"); },
+       "Container images run as local processes: `[{\"pattern\": \"registry/img:*\", "
+       "\"command\": \"/path/to/server\"}]` (glob patterns, first match wins; a relative "
+       "command is in inferd's bin directory). Checked before the built-in rows: SageMaker "
+       "XGBoost images → inferd-xgboost, inferd-echo → inferd-echo.",
+       [](Config& c, const json::value& v) -> Status {
+         if (!v.is_array()) return Error(Errc::kValidation, "image_runtimes must be an array");
+         for (const auto& item : v.get_array()) {
+           const auto* o = item.if_object();
+           const json::value* pattern = o ? o->if_contains("pattern") : nullptr;
+           const json::value* command = o ? o->if_contains("command") : nullptr;
+           if (!pattern || !command || !pattern->is_string() || !command->is_string() ||
+               pattern->get_string().empty() || command->get_string().empty()) {
+             return Error(Errc::kValidation,
+                          "each image_runtimes entry needs non-empty pattern and command strings");
+           }
+           c.image_runtimes.emplace_back(std::string(pattern->get_string()),
+                                         std::string(command->get_string()));
+         }
+         return OkStatus();
+       }},
+      {"instance_stop_grace_seconds", "integer", IntDefault(&Config::instance_stop_grace_seconds),
+       "How long a model server gets to exit after SIGTERM before it is killed.",
+       IntSetter(&Config::instance_stop_grace_seconds, "instance_stop_grace_seconds", 0, 3600)},
+      {"container_startup_timeout_seconds", "integer",
+       IntDefault(&Config::container_startup_timeout_seconds),
+       "How long a new model server has to pass /ping. 0: the variant's "
+       "ContainerStartupHealthCheckTimeoutInSeconds, else 240 (SageMaker's default).",
+       IntSetter(&Config::container_startup_timeout_seconds, "container_startup_timeout_seconds", 0,
+                 3600)},
+      {"health_check_interval_seconds", "integer",
+       IntDefault(&Config::health_check_interval_seconds),
+       "How often a running model server is pinged; 3 failures in a row replace it.",
+       IntSetter(&Config::health_check_interval_seconds, "health_check_interval_seconds", 1, 3600)},
   };
   return kKeys;
 }

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/result.h"
 
@@ -25,6 +27,8 @@ struct Config {
   int io_threads = 2;
   int blocking_threads = 4;
   int s3_transfer_threads = 16;
+  // The "object_stores" value (JSON text; "" = everything in the embedded store). Checked by Load.
+  std::string object_stores_json;
   int64_t max_header_bytes = 64 * 1024;
   int64_t max_body_bytes = 8 * 1024 * 1024;
   int idle_timeout_seconds = 60;
@@ -36,6 +40,11 @@ struct Config {
   int sns_delivery_threads = 4;
   int sns_delivery_timeout_seconds = 15;
   int sns_max_inflight_per_subscription = 1;
+  bool model_hosting = true;
+  std::vector<std::pair<std::string, std::string>> image_runtimes;  // pattern → command
+  int instance_stop_grace_seconds = 30;
+  int container_startup_timeout_seconds = 0;  // 0 = the variant's, else 240
+  int health_check_interval_seconds = 5;
 
   // Host and port of `listen`.
   std::string host;

@@ -3,26 +3,29 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/json.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include "api/router.h"
+#include "api/s3/s3_api.h"
 #include "api/sagemaker/sagemaker_api.h"
 #include "api/sagemaker/validator.h"
-#include "api/s3/s3_api.h"
 #include "api/sns/sns_api.h"
 #include "catalog/catalog.h"
 #include "catalog/store.h"
 #include "common/blocking_pool.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "fleet/reconciler.h"
 #include "http/io_threads.h"
 #include "http/server.h"
 #include "http/sigv4.h"
-#include "store/filesystem_store.h"
 #include "notify/http_send.h"
 #include "notify/notifier.h"
+#include "store/filesystem_store.h"
+#include "store/store_router.h"
 
 namespace inferd::app {
 
@@ -54,14 +57,23 @@ int Serve(Config config) {
   if (!store.ok()) {
     std::cerr << "inferd: " << store.error().message << "\n";
     return 1;
-  }  store::FilesystemStoreOptions object_options;
+  }
+  store::FilesystemStoreOptions object_options;
   object_options.root = std::filesystem::path(config.data_dir) / "objects";
   auto objects = store::FilesystemStore::Open(object_options);
   if (!objects.ok()) {
     std::cerr << "inferd: " << objects.error().message << "\n";
     return 1;
   }
-
+  // The core's view of objects: each bucket in the embedded store or a configured remote one.
+  auto remote_stores = store::RemoteStoresFromJson(
+      config.object_stores_json.empty() ? boost::json::value(boost::json::object{})
+                                        : boost::json::parse(config.object_stores_json));
+  if (!remote_stores.ok()) {
+    std::cerr << "inferd: " << remote_stores.error().message << "\n";
+    return 2;
+  }
+  store::StoreRouter object_router(**objects, std::move(remote_stores).value());
 
   // Every thread started from here on inherits the blocked signals; main waits for them.
   sigset_t signals;
@@ -92,6 +104,27 @@ int Serve(Config config) {
   BlockingPool pool(config.blocking_threads);
   catalog::Catalog catalog(**store, clock, config.account_id);
   api::sagemaker::SageMakerApi sagemaker(catalog, pool);
+  // Model hosting: built-in image rows come after the configured ones.
+  fleet::FleetOptions fleet_options;
+  fleet_options.data_dir = config.data_dir;
+  fleet_options.host_models = config.model_hosting;
+  std::vector<fleet::ImageRuntime> runtimes;
+  for (const auto& [pattern, command] : config.image_runtimes) {
+    runtimes.push_back({pattern, command});
+  }
+  for (auto& row : fleet_options.image_runtimes) runtimes.push_back(std::move(row));
+  fleet_options.image_runtimes = std::move(runtimes);
+  fleet_options.stop_grace = std::chrono::seconds(config.instance_stop_grace_seconds);
+  fleet_options.health_check_interval = std::chrono::seconds(config.health_check_interval_seconds);
+  if (config.container_startup_timeout_seconds > 0) {
+    fleet_options.startup_timeout_override =
+        std::chrono::seconds(config.container_startup_timeout_seconds);
+  }
+  fleet::Reconciler reconciler(fleet_options, **store, catalog, object_router);
+  if (auto st = reconciler.Start(); !st.ok()) {
+    std::cerr << "inferd: " << st.error().message << "\n";
+    return 2;
+  }
   api::NotImplementedApi runtime(api::Protocol::kRuntime, "SageMaker Runtime");
   api::sns::SnsApi sns(**notifier, pool);
   // Transfers hold a thread for their duration: their own pool, so they never starve the
@@ -160,6 +193,7 @@ int Serve(Config config) {
   (*notifier)->Stop(std::min(stop_started + std::chrono::seconds(config.shutdown_grace_seconds),
                              std::chrono::steady_clock::now() + std::chrono::seconds(2)));
   io.Stop();
+  reconciler.Stop();  // model servers get instance_stop_grace_seconds to exit
   pool.Stop();
   s3_pool.Stop();
   spdlog::info("stopped");

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "catalog/endpoint_status.h"
 #include "catalog/store.h"
@@ -52,6 +54,24 @@ class Catalog {
   Result<Object> DeleteTags(const std::string& region, const Object& in);
   Result<Object> ListTags(const std::string& region, const Object& in);
 
+  // ---- reported by the fleet reconciler (fleet/) ----
+  // What a variant's fleet runs, for DescribeEndpoint.
+  struct VariantReport {
+    std::string variant_name;
+    int current_instance_count = 0;
+    std::vector<std::string> resolved_images;  // one per container, in DeployedImages order
+  };
+  // Applies kFleetReady or kFleetFailed to the endpoint through Transition() and persists it:
+  // on ready, an Updating endpoint's Pending configuration becomes its own, then variants take
+  // their current counts/weights and resolved images, VariantStatus empties and FailureReason
+  // goes; on failure, FailureReason = `failure_reason` (Updating: Pending is dropped). kNotFound
+  // when the endpoint is gone; kInvalidState when the endpoint moved on meanwhile (e.g. Deleting).
+  Status ReportFleet(const std::string& region, const std::string& name, EndpointEvent event,
+                     const std::string& failure_reason, const std::vector<VariantReport>& variants);
+  // Removes an endpoint in Deleting once its instances stopped. kInvalidState in any other
+  // status; kNotFound when absent.
+  Status RemoveDeleted(const std::string& region, const std::string& name);
+
   const std::string& account_id() const { return account_id_; }
 
  private:
@@ -65,6 +85,8 @@ class Catalog {
 
   CatalogStore& store_;
   const Clock& clock_;
+  // Serializes read-modify-write of endpoint documents (API calls vs. fleet reports).
+  std::mutex endpoint_mu_;
   std::string account_id_;
 };
 

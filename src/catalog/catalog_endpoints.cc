@@ -179,6 +179,7 @@ Result<json::object> Catalog::DescribeEndpoint(const std::string& region, const 
 }
 
 Result<json::object> Catalog::UpdateEndpoint(const std::string& region, const json::object& in) {
+  std::lock_guard lock(endpoint_mu_);
   auto r = GetOr404(Kind::kEndpoint, region, Str(in, "EndpointName"));
   if (!r.ok()) return std::move(r).error();
   INFERD_RETURN_IF_ERROR(CheckUpdatable(*r));
@@ -233,6 +234,7 @@ Result<json::object> Catalog::UpdateEndpoint(const std::string& region, const js
 
 Result<json::object> Catalog::UpdateEndpointWeightsAndCapacities(const std::string& region,
                                                                  const json::object& in) {
+  std::lock_guard lock(endpoint_mu_);
   auto r = GetOr404(Kind::kEndpoint, region, Str(in, "EndpointName"));
   if (!r.ok()) return std::move(r).error();
   json::object doc = json::parse(r->doc).as_object();
@@ -274,6 +276,7 @@ Result<json::object> Catalog::UpdateEndpointWeightsAndCapacities(const std::stri
 }
 
 Result<json::object> Catalog::DeleteEndpoint(const std::string& region, const json::object& in) {
+  std::lock_guard lock(endpoint_mu_);
   auto r = GetOr404(Kind::kEndpoint, region, Str(in, "EndpointName"));
   if (!r.ok()) return std::move(r).error();
   auto status = ParseEndpointStatus(r->status).value_or(EndpointStatus::kOutOfService);
@@ -281,10 +284,75 @@ Result<json::object> Catalog::DeleteEndpoint(const std::string& region, const js
     return ValidationError("Cannot delete endpoint " + Quote(r->arn) +
                            ": it is already being deleted.");
   }
-  // No instances run yet (model hosting is a later component), so there is nothing to drain:
-  // Deleting → gone happens at once.
-  INFERD_RETURN_IF_ERROR(store_.Remove(Kind::kEndpoint, region, r->name));
+  // The fleet reconciler stops the instances, then removes the endpoint (RemoveDeleted).
+  Resource updated = *r;
+  updated.status = std::string(ToString(EndpointStatus::kDeleting));
+  updated.last_modified_time = Now();
+  INFERD_RETURN_IF_ERROR(store_.Update(updated));
   return json::object{};
+}
+
+Status Catalog::ReportFleet(const std::string& region, const std::string& name, EndpointEvent event,
+                            const std::string& failure_reason,
+                            const std::vector<VariantReport>& reports) {
+  std::lock_guard lock(endpoint_mu_);
+  auto r = store_.Get(Kind::kEndpoint, region, name);
+  if (!r.ok()) return std::move(r).error();
+  auto from = ParseEndpointStatus(r->status).value_or(EndpointStatus::kOutOfService);
+  auto to = Transition(from, event);
+  if (!to.ok()) return std::move(to).error();
+  double now = Now();
+  json::object doc = json::parse(r->doc).as_object();
+  if (from == EndpointStatus::kUpdating && event == EndpointEvent::kFleetReady) {
+    // The new configuration's fleet took over: it becomes the endpoint's.
+    if (auto* pending = doc.if_contains("Pending"); pending && pending->is_object()) {
+      json::object p = pending->as_object();
+      for (const char* field : {"EndpointConfigName", "Config", "Models", "Variants"}) {
+        doc[field] = p[field];
+      }
+      if (auto* dc = Obj(p, "DeploymentConfig")) doc["DeploymentConfig"] = *dc;
+      doc.erase("Pending");
+    }
+  }
+  if (from == EndpointStatus::kUpdating && event == EndpointEvent::kFleetFailed) {
+    // The old fleet keeps serving; the update is abandoned.
+    doc.erase("Pending");
+    for (auto& v : doc.at("Variants").as_array()) v.as_object()["VariantStatus"] = json::array{};
+  }
+  if (event == EndpointEvent::kFleetReady) {
+    doc.erase("FailureReason");
+    json::array& variants = doc.at("Variants").as_array();
+    for (const VariantReport& report : reports) {
+      json::object* v = FindVariant(variants, report.variant_name);
+      if (!v) continue;
+      (*v)["CurrentInstanceCount"] = static_cast<int64_t>(report.current_instance_count);
+      (*v)["CurrentWeight"] = v->at("DesiredWeight");
+      (*v)["VariantStatus"] = json::array{};
+      json::array& images = (*v)["DeployedImages"].as_array();
+      for (size_t i = 0; i < images.size() && i < report.resolved_images.size(); ++i) {
+        images[i].as_object()["ResolvedImage"] = report.resolved_images[i];
+        images[i].as_object()["ResolutionTime"] = now;
+      }
+    }
+  } else if (event == EndpointEvent::kFleetFailed) {
+    doc["FailureReason"] = failure_reason;
+  }
+  Resource updated = *r;
+  updated.status = std::string(ToString(*to));
+  updated.last_modified_time = now;
+  updated.doc = json::serialize(doc);
+  return store_.Update(updated);
+}
+
+Status Catalog::RemoveDeleted(const std::string& region, const std::string& name) {
+  std::lock_guard lock(endpoint_mu_);
+  auto r = store_.Get(Kind::kEndpoint, region, name);
+  if (!r.ok()) return std::move(r).error();
+  if (r->status != ToString(EndpointStatus::kDeleting)) {
+    return Error(Errc::kInvalidState, "endpoint " + Quote(r->arn) + " is " + r->status +
+                                          ", not Deleting; it stays in the catalog.");
+  }
+  return store_.Remove(Kind::kEndpoint, region, r->name);
 }
 
 }  // namespace inferd::catalog

@@ -175,11 +175,60 @@ TEST_F(CatalogTest, DeleteEndpointThenNotFound) {
       catalog_->CreateEndpoint(kRegion, J(R"({"EndpointName":"E1","EndpointConfigName":"C1"})"))
           .ok());
   ASSERT_TRUE(catalog_->DeleteEndpoint(kRegion, J(R"({"EndpointName":"E1"})")).ok());
+  // Deleting until the fleet reconciler has stopped the instances and removes it.
+  auto deleting = catalog_->DescribeEndpoint(kRegion, J(R"({"EndpointName":"E1"})"));
+  ASSERT_TRUE(deleting.ok());
+  EXPECT_EQ(deleting->at("EndpointStatus").as_string(), "Deleting");
+  auto again = catalog_->DeleteEndpoint(kRegion, J(R"({"EndpointName":"E1"})"));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, Errc::kValidation);
+  ASSERT_TRUE(catalog_->RemoveDeleted(kRegion, "E1").ok());
   auto d = catalog_->DescribeEndpoint(kRegion, J(R"({"EndpointName":"E1"})"));
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.error().code, Errc::kValidation);
   EXPECT_EQ(d.error().message,
             "Could not find endpoint \"arn:aws:sagemaker:eu-west-1:123456789012:endpoint/e1\".");
+}
+
+TEST_F(CatalogTest, RemoveDeletedRefusesLiveEndpoint) {
+  CreateModelAndConfig();
+  ASSERT_TRUE(
+      catalog_->CreateEndpoint(kRegion, J(R"({"EndpointName":"E1","EndpointConfigName":"C1"})"))
+          .ok());
+  auto st = catalog_->RemoveDeleted(kRegion, "E1");
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kInvalidState);
+}
+
+TEST_F(CatalogTest, ReportFleetReadyAndFailed) {
+  CreateModelAndConfig();
+  ASSERT_TRUE(
+      catalog_->CreateEndpoint(kRegion, J(R"({"EndpointName":"E1","EndpointConfigName":"C1"})"))
+          .ok());
+  ASSERT_TRUE(catalog_
+                  ->ReportFleet(kRegion, "E1", EndpointEvent::kFleetReady, "",
+                                {{"v1", 2, {"/usr/bin/model"}}})
+                  .ok());
+  auto d = catalog_->DescribeEndpoint(kRegion, J(R"({"EndpointName":"E1"})"));
+  EXPECT_EQ(d->at("EndpointStatus").as_string(), "InService");
+  const auto& v = d->at("ProductionVariants").at(0).as_object();
+  EXPECT_EQ(v.at("CurrentInstanceCount").to_number<int>(), 2);
+  EXPECT_FALSE(v.contains("VariantStatus"));
+  EXPECT_EQ(v.at("DeployedImages").at(0).at("ResolvedImage").as_string(), "/usr/bin/model");
+  // An InService endpoint cannot be failed by a creation report.
+  auto st = catalog_->ReportFleet(kRegion, "E1", EndpointEvent::kFleetFailed, "x", {});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kInvalidState);
+
+  ASSERT_TRUE(
+      catalog_->CreateEndpoint(kRegion, J(R"({"EndpointName":"E2","EndpointConfigName":"C1"})"))
+          .ok());
+  ASSERT_TRUE(
+      catalog_->ReportFleet(kRegion, "E2", EndpointEvent::kFleetFailed, "/ping did not pass", {})
+          .ok());
+  d = catalog_->DescribeEndpoint(kRegion, J(R"({"EndpointName":"E2"})"));
+  EXPECT_EQ(d->at("EndpointStatus").as_string(), "Failed");
+  EXPECT_EQ(d->at("FailureReason").as_string(), "/ping did not pass");
 }
 
 }  // namespace

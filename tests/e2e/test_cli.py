@@ -37,6 +37,7 @@ CLIS = ("v1", "v2")
 
 
 class CliTest(InferdTestCase):
+    server_config = {"model_hosting": False}  # the catalog flows; hosting is test_fleet's
 
     def cli(self, version, *args, expect_ok=True):
         run = self.server.cli_v1 if version == "v1" else self.server.cli_v2

@@ -49,7 +49,10 @@ def variant(model, name="AllTraffic", count=1, weight=1.0, instance_type="ml.m5.
 
 
 class ControlPlaneTestCase(InferdTestCase):
-    """One server per class; helpers creating resources with unique names."""
+    """One server per class; helpers creating resources with unique names. Model hosting is off:
+    these tests are about the catalog, so endpoints stay Creating (test_fleet covers hosting)."""
+
+    server_config = {"model_hosting": False}
 
     @classmethod
     def setUpClass(cls):

@@ -152,7 +152,7 @@ class ProcessTest(unittest.TestCase):
             server.close()
 
     def test_restart_keeps_catalog(self):
-        server = InferdServer()
+        server = InferdServer(config={"model_hosting": False})  # the catalog, not the fleet
         try:
             server.start()
             client = server.client()

@@ -1,0 +1,518 @@
+#include "fleet/reconciler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cctype>
+
+#include "catalog/endpoint_status.h"
+#include "common/ids.h"
+#include "fleet/instance.h"
+
+namespace inferd::fleet {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using SteadyClock = std::chrono::steady_clock;
+using catalog::EndpointEvent;
+using catalog::EndpointStatus;
+
+namespace {
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::string Key(const std::string& region, const std::string& name) {
+  return region + "\n" + Lower(name);
+}
+
+std::string JStr(const json::object& o, std::string_view key) {
+  if (auto* v = o.if_contains(key); v && v->is_string()) return std::string(v->get_string());
+  return {};
+}
+
+int64_t JInt(const json::object& o, std::string_view key, int64_t fallback) {
+  auto* v = o.if_contains(key);
+  if (!v) return fallback;
+  if (v->is_int64()) return v->get_int64();
+  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
+  if (v->is_double()) return static_cast<int64_t>(v->get_double());
+  return fallback;
+}
+
+}  // namespace
+
+// One running instance and its health bookkeeping.
+struct Slot {
+  std::unique_ptr<Instance> instance;
+  SteadyClock::time_point startup_deadline;
+  SteadyClock::time_point next_ping;
+  int failed_pings = 0;
+};
+
+struct VariantFleet {
+  std::string name;
+  int desired = 0;
+  InstanceSpec spec;  // work_dir filled per instance
+  std::chrono::milliseconds startup_timeout{0};
+  std::vector<Slot> slots;
+  std::chrono::milliseconds backoff{0};
+  SteadyClock::time_point restart_not_before;
+};
+
+struct Reconciler::Fleet {
+  std::string region;
+  std::string name;
+  std::vector<VariantFleet> variants;
+};
+
+Reconciler::Reconciler(FleetOptions options, catalog::CatalogStore& catalog_store,
+                       catalog::Catalog& catalog, store::ObjectStore& objects)
+    : options_(std::move(options)), catalog_store_(catalog_store), catalog_(catalog) {
+  if (options_.bin_dir.empty()) options_.bin_dir = SelfBinDir();
+  artifacts_ = std::make_unique<ArtifactCache>(
+      objects, options_.data_dir / "models",
+      ExtractLimits{options_.max_artifact_bytes, options_.max_artifact_ratio});
+}
+
+Reconciler::~Reconciler() { Stop(); }
+
+Status Reconciler::Start() {
+  INFERD_RETURN_IF_ERROR(options_.Validate());
+  std::error_code ec;
+  for (const char* sub : {"models", "instances"}) {
+    fs::create_directories(options_.data_dir / sub, ec);
+    if (ec) {
+      return Error(Errc::kInternal,
+                   "cannot create " + (options_.data_dir / sub).string() + ": " + ec.message());
+    }
+  }
+  thread_ = std::thread([this] { Loop(); });
+  return OkStatus();
+}
+
+void Reconciler::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Reconciler::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::vector<InstanceInfo> Reconciler::HealthyInstances(const std::string& region,
+                                                       const std::string& endpoint) const {
+  std::lock_guard lock(healthy_mu_);
+  auto it = healthy_.find(Key(region, endpoint));
+  return it == healthy_.end() ? std::vector<InstanceInfo>{} : it->second;
+}
+
+void Reconciler::Loop() {
+  for (;;) {
+    ReconcileOnce();
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, options_.reconcile_interval, [this] { return stop_ || wake_; });
+    wake_ = false;
+    if (stop_) break;
+  }
+  // Children die with this thread (PDEATHSIG): stop them gracefully before it exits.
+  for (auto& [key, fleet] : pending_fleets_) StopFleet(*fleet);
+  pending_fleets_.clear();
+  for (auto& [key, fleet] : fleets_) StopFleet(*fleet);
+  fleets_.clear();
+  PublishHealthy();
+}
+
+void Reconciler::ReconcileOnce() {
+  auto all = catalog_store_.All(catalog::Kind::kEndpoint);
+  if (!all.ok()) {
+    spdlog::warn("fleet: cannot read the endpoints: {}", all.error().message);
+    return;
+  }
+  std::map<std::string, bool> seen;
+  std::map<std::string, bool> updating;  // endpoints whose pending fleet may live on
+  for (const catalog::Resource& r : *all) {
+    std::string key = Key(r.region, r.name);
+    seen[key] = true;
+    auto status = catalog::ParseEndpointStatus(r.status).value_or(EndpointStatus::kOutOfService);
+    if (status == EndpointStatus::kUpdating) updating[key] = true;
+    if (!options_.host_models && status != EndpointStatus::kDeleting) continue;
+    switch (status) {
+      case EndpointStatus::kCreating:
+        ReconcileCreating(r);
+        break;
+      case EndpointStatus::kUpdating:
+        ReconcileUpdating(r);
+        break;
+      case EndpointStatus::kInService:
+      case EndpointStatus::kSystemUpdating:
+      case EndpointStatus::kRollingBack:
+        ReconcileRunning(r);
+        break;
+      case EndpointStatus::kDeleting: {
+        if (auto it = pending_fleets_.find(key); it != pending_fleets_.end()) {
+          StopFleet(*it->second);
+          pending_fleets_.erase(it);
+        }
+        if (auto it = fleets_.find(key); it != fleets_.end()) {
+          StopFleet(*it->second);
+          fleets_.erase(it);
+        }
+        Status st = catalog_.RemoveDeleted(r.region, r.name);
+        if (!st.ok() && st.error().code != Errc::kNotFound) {
+          spdlog::warn("fleet: cannot remove endpoint {}: {}", r.name, st.error().message);
+        }
+        break;
+      }
+      default:
+        if (auto it = fleets_.find(key); it != fleets_.end()) {
+          StopFleet(*it->second);
+          fleets_.erase(it);
+        }
+        break;
+    }
+  }
+  for (auto it = pending_fleets_.begin(); it != pending_fleets_.end();) {
+    if (updating.count(it->first)) {
+      ++it;
+      continue;
+    }
+    StopFleet(*it->second);
+    it = pending_fleets_.erase(it);
+  }
+  for (auto it = fleets_.begin(); it != fleets_.end();) {
+    if (seen.count(it->first)) {
+      ++it;
+      continue;
+    }
+    StopFleet(*it->second);
+    it = fleets_.erase(it);
+  }
+  PublishHealthy();
+}
+
+Result<std::unique_ptr<Reconciler::Fleet>> Reconciler::BuildFleet(const catalog::Resource& r,
+                                                                  const json::object& doc) {
+  auto fleet = std::make_unique<Fleet>();
+  fleet->region = r.region;
+  fleet->name = r.name;
+  const json::object& models = doc.at("Models").as_object();
+  const json::object& config = doc.at("Config").as_object();
+  for (const auto& v : doc.at("Variants").as_array()) {
+    const json::object& variant = v.as_object();
+    VariantFleet vf;
+    vf.name = JStr(variant, "VariantName");
+    vf.desired = static_cast<int>(JInt(variant, "DesiredInstanceCount", 0));
+    std::string model_name = JStr(variant, "ModelName");
+    const json::value* model = models.if_contains(model_name);
+    const json::object* container = nullptr;
+    if (model && model->is_object()) {
+      if (auto* p = model->as_object().if_contains("PrimaryContainer"); p && p->is_object()) {
+        container = &p->as_object();
+      } else if (auto* c = model->as_object().if_contains("Containers");
+                 c && c->is_array() && !c->as_array().empty()) {
+        container = &c->as_array().front().as_object();
+      }
+    }
+    if (!container) {
+      return Error(Errc::kValidation, "model " + model_name + " has no container to run");
+    }
+    auto command = ResolveImage(options_, JStr(*container, "Image"));
+    if (!command.ok()) return std::move(command).error();
+    vf.spec.command = *command;
+    if (std::string url = JStr(*container, "ModelDataUrl"); !url.empty()) {
+      auto dir = artifacts_->Get(url);
+      if (!dir.ok()) return std::move(dir).error();
+      vf.spec.model_dir = *dir;
+    } else {
+      vf.spec.model_dir = options_.data_dir / "models" / "empty";
+      std::error_code ec;
+      fs::create_directories(vf.spec.model_dir, ec);
+    }
+    if (auto* env = container->if_contains("Environment"); env && env->is_object()) {
+      for (const auto& [k, val] : env->as_object()) {
+        if (val.is_string()) vf.spec.environment[std::string(k)] = std::string(val.get_string());
+      }
+    }
+    int64_t timeout_s = options_.default_startup_timeout.count();
+    if (auto* pvs = config.if_contains("ProductionVariants"); pvs && pvs->is_array()) {
+      for (const auto& pv : pvs->as_array()) {
+        if (JStr(pv.as_object(), "VariantName") == vf.name) {
+          timeout_s =
+              JInt(pv.as_object(), "ContainerStartupHealthCheckTimeoutInSeconds", timeout_s);
+        }
+      }
+    }
+    vf.startup_timeout = options_.startup_timeout_override.value_or(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::seconds(timeout_s)));
+    vf.backoff = options_.restart_backoff_initial;
+    fleet->variants.push_back(std::move(vf));
+  }
+  return fleet;
+}
+
+void Reconciler::StopFleet(Fleet& fleet) {
+  for (auto& v : fleet.variants) {
+    for (auto& s : v.slots) s.instance->BeginStop();
+  }
+  for (auto& v : fleet.variants) {
+    for (auto& s : v.slots) s.instance->FinishStop(options_.stop_grace);
+    v.slots.clear();
+  }
+}
+
+namespace {
+
+std::string Seconds(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000);
+  return std::to_string(d.count() / 1000.0);
+}
+
+std::string ExitReason(const Instance& inst) {
+  std::string reason =
+      "the model server exited with code " + std::to_string(inst.exit_code().value_or(-1));
+  std::string tail = inst.LogTail(10);
+  return tail.empty() ? reason : reason + ": " + tail;
+}
+
+struct TickResult {
+  int healthy = 0;
+  std::vector<std::string> failures;  // instances removed this tick, with why
+};
+
+}  // namespace
+
+// Starts missing instances (when the restart backoff allows), pings the due ones and collects
+// failures (exited, /ping timeout at startup, too many failed pings). With `replace`, failed
+// instances are stopped and removed (restarted next pass, after the backoff); without it the
+// caller fails the endpoint.
+static TickResult TickVariant(VariantFleet& v, const FleetOptions& o, const fs::path& instances,
+                              const std::string& id_prefix, uint64_t& next_id, bool replace) {
+  TickResult result;
+  auto now = SteadyClock::now();
+  while (static_cast<int>(v.slots.size()) < v.desired && now >= v.restart_not_before) {
+    InstanceSpec spec = v.spec;
+    // Unique across inferd restarts: a new instance never appends to an old one's log.
+    spec.work_dir =
+        instances / (id_prefix + "-" + std::to_string(next_id++) + "-" + NewUuid().substr(0, 8));
+    auto inst = Instance::Start(spec);
+    if (!inst.ok()) {
+      result.failures.push_back("the model server could not be started: " + inst.error().message);
+      break;
+    }
+    spdlog::info("fleet: started {} (pid {}, port {}) in {}", spec.command.string(), (*inst)->pid(),
+                 (*inst)->port(), spec.work_dir.string());
+    v.slots.push_back(Slot{std::move(*inst), now + v.startup_timeout, now, 0});
+  }
+  // Scale down (UpdateEndpointWeightsAndCapacities): the newest instances go first.
+  while (static_cast<int>(v.slots.size()) > v.desired) {
+    v.slots.back().instance->Stop(o.stop_grace);
+    v.slots.pop_back();
+  }
+  for (auto it = v.slots.begin(); it != v.slots.end();) {
+    Instance& inst = *it->instance;
+    std::string failure;
+    if (!inst.Poll()) {
+      failure = ExitReason(inst);
+    } else if (SteadyClock::now() >= it->next_ping) {
+      bool ok = inst.Ping(o.ping_timeout);
+      bool starting = inst.state() == InstanceState::kStarting;
+      it->next_ping =
+          SteadyClock::now() + (starting ? o.startup_poll_interval : o.health_check_interval);
+      if (ok) {
+        it->failed_pings = 0;
+        v.backoff = o.restart_backoff_initial;
+      } else if (inst.state() == InstanceState::kExited) {
+        failure = ExitReason(inst);
+      } else if (starting && SteadyClock::now() >= it->startup_deadline) {
+        failure = "/ping did not pass within " + Seconds(v.startup_timeout) + " s";
+      } else if (!starting && ++it->failed_pings >= o.unhealthy_threshold) {
+        failure = "/ping failed " + std::to_string(it->failed_pings) + " times in a row";
+      }
+    }
+    if (failure.empty()) {
+      if (inst.state() == InstanceState::kHealthy) ++result.healthy;
+      ++it;
+      continue;
+    }
+    result.failures.push_back(failure);
+    if (!replace) {
+      ++it;
+      continue;
+    }
+    spdlog::warn("fleet: replacing instance {} of variant {}: {}", inst.work_dir().string(), v.name,
+                 failure);
+    inst.Stop(o.stop_grace);
+    it = v.slots.erase(it);
+    v.restart_not_before = SteadyClock::now() + v.backoff;
+    v.backoff = std::min(v.backoff * 2, o.restart_backoff_max);
+  }
+  return result;
+}
+
+void Reconciler::ReconcileCreating(const catalog::Resource& r) {
+  std::string key = Key(r.region, r.name);
+  auto it = fleets_.find(key);
+  if (it == fleets_.end()) {
+    auto fleet = BuildFleet(r, json::parse(r.doc).as_object());
+    if (!fleet.ok()) {
+      spdlog::warn("fleet: endpoint {} failed: {}", r.name, fleet.error().message);
+      (void)catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetFailed,
+                                 fleet.error().message, {});
+      return;
+    }
+    it = fleets_.emplace(key, std::move(*fleet)).first;
+  }
+  Fleet& fleet = *it->second;
+  bool ready = true;
+  std::string failure;
+  std::vector<catalog::Catalog::VariantReport> reports;
+  for (auto& v : fleet.variants) {
+    TickResult t = TickVariant(v, options_, options_.data_dir / "instances",
+                               Lower(r.name) + "-" + v.name, next_instance_, false);
+    if (!t.failures.empty()) {
+      failure = t.failures.front();
+      break;
+    }
+    if (t.healthy < v.desired) ready = false;
+    reports.push_back({v.name, t.healthy, {v.spec.command.string()}});
+  }
+  if (!failure.empty()) {
+    spdlog::warn("fleet: endpoint {} failed: {}", r.name, failure);
+    StopFleet(fleet);
+    fleets_.erase(it);
+    (void)catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetFailed, failure, {});
+    return;
+  }
+  if (!ready) return;
+  Status st = catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetReady, "", reports);
+  if (st.ok()) spdlog::info("fleet: endpoint {} is InService", r.name);
+}
+
+void Reconciler::ReconcileRunning(const catalog::Resource& r) {
+  std::string key = Key(r.region, r.name);
+  auto it = fleets_.find(key);
+  if (it == fleets_.end()) {
+    auto now = SteadyClock::now();
+    if (auto nb = rebuild_not_before_.find(key);
+        nb != rebuild_not_before_.end() && now < nb->second) {
+      return;
+    }
+    auto fleet = BuildFleet(r, json::parse(r.doc).as_object());
+    if (!fleet.ok()) {
+      spdlog::warn("fleet: cannot bring back endpoint {}: {}", r.name, fleet.error().message);
+      rebuild_not_before_[key] = now + options_.restart_backoff_max;
+      return;
+    }
+    rebuild_not_before_.erase(key);
+    it = fleets_.emplace(key, std::move(*fleet)).first;
+  }
+  for (auto& v : it->second->variants) {
+    TickVariant(v, options_, options_.data_dir / "instances", Lower(r.name) + "-" + v.name,
+                next_instance_, true);
+  }
+}
+
+void Reconciler::ReconcileUpdating(const catalog::Resource& r) {
+  std::string key = Key(r.region, r.name);
+  json::object doc = json::parse(r.doc).as_object();
+  const json::value* pending = doc.if_contains("Pending");
+  if (!pending || !pending->is_object()) {
+    // UpdateEndpointWeightsAndCapacities: the current fleet moves to the new desired counts.
+    auto it = fleets_.find(key);
+    if (it != fleets_.end()) {
+      const json::array& variants = doc.at("Variants").as_array();
+      for (auto& v : it->second->variants) {
+        for (const auto& dv : variants) {
+          if (JStr(dv.as_object(), "VariantName") == v.name) {
+            v.desired = static_cast<int>(JInt(dv.as_object(), "DesiredInstanceCount", v.desired));
+          }
+        }
+      }
+    }
+    ReconcileRunning(r);
+    it = fleets_.find(key);
+    if (it == fleets_.end()) return;
+    std::vector<catalog::Catalog::VariantReport> reports;
+    for (const auto& v : it->second->variants) {
+      int healthy = 0;
+      for (const auto& s : v.slots) healthy += s.instance->state() == InstanceState::kHealthy;
+      if (healthy != v.desired || static_cast<int>(v.slots.size()) != v.desired) return;
+      reports.push_back({v.name, healthy, {v.spec.command.string()}});
+    }
+    (void)catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetReady, "", reports);
+    return;
+  }
+  // UpdateEndpoint: blue/green. The current fleet keeps serving while the new one starts.
+  ReconcileRunning(r);
+  auto it = pending_fleets_.find(key);
+  if (it == pending_fleets_.end()) {
+    auto fleet = BuildFleet(r, pending->as_object());
+    if (!fleet.ok()) {
+      spdlog::warn("fleet: update of endpoint {} failed: {}", r.name, fleet.error().message);
+      (void)catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetFailed,
+                                 fleet.error().message, {});
+      return;
+    }
+    it = pending_fleets_.emplace(key, std::move(*fleet)).first;
+  }
+  Fleet& fleet = *it->second;
+  bool ready = true;
+  std::string failure;
+  std::vector<catalog::Catalog::VariantReport> reports;
+  for (auto& v : fleet.variants) {
+    TickResult t = TickVariant(v, options_, options_.data_dir / "instances",
+                               Lower(r.name) + "-" + v.name, next_instance_, false);
+    if (!t.failures.empty()) {
+      failure = t.failures.front();
+      break;
+    }
+    if (t.healthy < v.desired) ready = false;
+    reports.push_back({v.name, t.healthy, {v.spec.command.string()}});
+  }
+  if (!failure.empty()) {
+    spdlog::warn("fleet: update of endpoint {} failed: {}", r.name, failure);
+    StopFleet(fleet);
+    pending_fleets_.erase(it);
+    (void)catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetFailed, failure, {});
+    return;
+  }
+  if (!ready) return;
+  if (!catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetReady, "", reports).ok()) {
+    return;
+  }
+  spdlog::info("fleet: endpoint {} now runs {}", r.name,
+               JStr(pending->as_object(), "EndpointConfigName"));
+  if (auto old = fleets_.find(key); old != fleets_.end()) StopFleet(*old->second);
+  fleets_[key] = std::move(it->second);
+  pending_fleets_.erase(it);
+}
+
+void Reconciler::PublishHealthy() {
+  std::map<std::string, std::vector<InstanceInfo>> healthy;
+  for (const auto& [key, fleet] : fleets_) {
+    auto& list = healthy[key];
+    for (const auto& v : fleet->variants) {
+      for (const auto& s : v.slots) {
+        if (s.instance->state() == InstanceState::kHealthy) {
+          list.push_back({v.name, "127.0.0.1", s.instance->port(), s.instance->pid()});
+        }
+      }
+    }
+  }
+  std::lock_guard lock(healthy_mu_);
+  healthy_ = std::move(healthy);
+}
+
+}  // namespace inferd::fleet

@@ -1,0 +1,261 @@
+// The reconciler against a real CatalogStore, FilesystemStore and inferd-echo processes.
+#include "fleet/reconciler.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/json.hpp>
+#include <thread>
+
+#include "common/clock.h"
+#include "fleet/instance.h"
+#include "fleet/test_util.h"
+#include "store/filesystem_store.h"
+#include "store/store_test_util.h"
+
+namespace inferd::fleet {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+constexpr const char* kRegion = "us-east-1";
+
+std::filesystem::path EchoBin() {
+  if (const char* env = std::getenv("INFERD_ECHO_BIN")) return env;
+  return INFERD_ECHO_BIN;
+}
+
+template <typename F>
+bool WaitFor(F cond, std::chrono::milliseconds limit = 20s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return cond();
+}
+
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto cs = catalog::CatalogStore::Open(tmp_.path() / "catalog.db");
+    ASSERT_TRUE(cs.ok());
+    catalog_store_ = std::move(*cs);
+    catalog_ = std::make_unique<catalog::Catalog>(*catalog_store_, clock_, "123456789012");
+    auto objects = store::FilesystemStore::Open({.root = tmp_.path() / "objects", .fsync = false});
+    ASSERT_TRUE(objects.ok());
+    objects_ = std::move(*objects);
+    ASSERT_TRUE(objects_->CreateBucket("models").ok());
+    store::testing::StringSource body(testing::MakeTarGz({{.path = "model.bin", .content = "w"}}));
+    ASSERT_TRUE(objects_->Put("models", "echo.tar.gz", {}, body).ok());
+  }
+  void TearDown() override {
+    if (reconciler_) reconciler_->Stop();
+  }
+
+  FleetOptions Options() {
+    FleetOptions o;
+    o.data_dir = tmp_.path() / "data";
+    o.image_runtimes = {{"inferd-echo", EchoBin().string()}};
+    o.stop_grace = 5000ms;
+    o.startup_poll_interval = 100ms;
+    o.health_check_interval = 200ms;
+    o.unhealthy_threshold = 2;
+    o.startup_timeout_override = 10000ms;
+    o.reconcile_interval = 50ms;
+    o.restart_backoff_initial = 100ms;
+    o.restart_backoff_max = 1000ms;
+    return o;
+  }
+  void StartReconciler(FleetOptions o) {
+    reconciler_ = std::make_unique<Reconciler>(std::move(o), *catalog_store_, *catalog_, *objects_);
+    ASSERT_TRUE(reconciler_->Start().ok());
+  }
+
+  // Model + config + endpoint named `name` running `image` from `url` on `count` instances.
+  void CreateEndpoint(const std::string& name, const std::string& image, const std::string& url,
+                      int count, const std::string& env = "{}") {
+    std::string model = R"({"ModelName":")" + name + R"(","PrimaryContainer":{"Image":")" + image +
+                        R"(","ModelDataUrl":")" + url + R"(","Environment":)" + env + "}}";
+    ASSERT_TRUE(catalog_->CreateModel(kRegion, json::parse(model).as_object()).ok());
+    std::string config = R"({"EndpointConfigName":")" + name +
+                         R"(","ProductionVariants":[{"VariantName":"v1","ModelName":")" + name +
+                         R"(","InstanceType":"ml.m5.large","InitialInstanceCount":)" +
+                         std::to_string(count) + "}]}";
+    auto c = catalog_->CreateEndpointConfig(kRegion, json::parse(config).as_object());
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    auto e = catalog_->CreateEndpoint(
+        kRegion, json::object{{"EndpointName", name}, {"EndpointConfigName", name}});
+    ASSERT_TRUE(e.ok()) << e.error().message;
+  }
+  json::object Describe(const std::string& name) {
+    auto d = catalog_->DescribeEndpoint(kRegion, json::object{{"EndpointName", name}});
+    return d.ok() ? *d : json::object{};
+  }
+  std::string Status(const std::string& name) {
+    auto d = Describe(name);
+    return d.contains("EndpointStatus") ? std::string(d.at("EndpointStatus").as_string()) : "";
+  }
+  bool WaitStatus(const std::string& name, const std::string& status) {
+    return WaitFor([&] {
+      reconciler_->Wake();
+      return Status(name) == status;
+    });
+  }
+
+  testing::TempDir tmp_;
+  SystemClock clock_;
+  std::unique_ptr<catalog::CatalogStore> catalog_store_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<store::FilesystemStore> objects_;
+  std::unique_ptr<Reconciler> reconciler_;
+};
+
+TEST_F(ReconcilerTest, EndpointGoesInServiceAndDeleteStopsIt) {
+  StartReconciler(Options());
+  CreateEndpoint("E1", "inferd-echo", "s3://models/echo.tar.gz", 2);
+  ASSERT_TRUE(WaitStatus("E1", "InService")) << Status("E1");
+  json::object d = Describe("E1");
+  const auto& v = d.at("ProductionVariants").at(0).as_object();
+  EXPECT_EQ(v.at("CurrentInstanceCount").to_number<int>(), 2);
+  EXPECT_EQ(v.at("DeployedImages").at(0).at("ResolvedImage").as_string(), EchoBin().string());
+  ASSERT_TRUE(WaitFor([&] { return reconciler_->HealthyInstances(kRegion, "e1").size() == 2; }));
+  auto instances = reconciler_->HealthyInstances(kRegion, "E1");
+  EXPECT_EQ(instances[0].variant, "v1");
+  EXPECT_EQ(instances[0].host, "127.0.0.1");
+  EXPECT_TRUE(PingOnce(instances[0].port, 2000ms));
+
+  ASSERT_TRUE(catalog_->DeleteEndpoint(kRegion, json::object{{"EndpointName", "E1"}}).ok());
+  reconciler_->Wake();
+  ASSERT_TRUE(WaitFor([&] { return Describe("E1").empty(); }));
+  EXPECT_TRUE(reconciler_->HealthyInstances(kRegion, "E1").empty());
+  EXPECT_FALSE(PingOnce(instances[0].port, 500ms));
+  EXPECT_FALSE(PingOnce(instances[1].port, 500ms));
+}
+
+TEST_F(ReconcilerTest, FailingPingFailsTheEndpoint) {
+  FleetOptions o = Options();
+  o.startup_timeout_override = 1000ms;
+  StartReconciler(o);
+  CreateEndpoint("E1", "inferd-echo", "s3://models/echo.tar.gz", 1, R"({"ECHO_FAIL_PING":"1"})");
+  ASSERT_TRUE(WaitStatus("E1", "Failed")) << Status("E1");
+  EXPECT_EQ(Describe("E1").at("FailureReason").as_string(), "/ping did not pass within 1 s");
+}
+
+TEST_F(ReconcilerTest, MissingArtifactAndUnknownImageFailWithReasons) {
+  StartReconciler(Options());
+  CreateEndpoint("E1", "inferd-echo", "s3://models/missing.tar.gz", 1);
+  CreateEndpoint("E2", "registry.example/pytorch:2", "s3://models/echo.tar.gz", 1);
+  ASSERT_TRUE(WaitStatus("E1", "Failed"));
+  EXPECT_THAT(std::string(Describe("E1").at("FailureReason").as_string()),
+              HasSubstr("model artifact s3://models/missing.tar.gz could not be fetched: "));
+  ASSERT_TRUE(WaitStatus("E2", "Failed"));
+  EXPECT_EQ(Describe("E2").at("FailureReason").as_string(),
+            "no runtime for image registry.example/pytorch:2 (configure one in image_runtimes)");
+}
+
+TEST_F(ReconcilerTest, ServerExitFailsTheEndpointWithItsLog) {
+  FleetOptions o = Options();
+  o.image_runtimes = {{"inferd-echo", "/bin/false"}};
+  StartReconciler(o);
+  CreateEndpoint("E1", "inferd-echo", "s3://models/echo.tar.gz", 1);
+  ASSERT_TRUE(WaitStatus("E1", "Failed"));
+  EXPECT_THAT(std::string(Describe("E1").at("FailureReason").as_string()),
+              HasSubstr("the model server exited with code 1"));
+}
+
+TEST_F(ReconcilerTest, KilledInstanceIsReplacedAndRestartBringsFleetBack) {
+  StartReconciler(Options());
+  CreateEndpoint("E1", "inferd-echo", "s3://models/echo.tar.gz", 1);
+  ASSERT_TRUE(WaitStatus("E1", "InService"));
+  ASSERT_TRUE(WaitFor([&] { return reconciler_->HealthyInstances(kRegion, "E1").size() == 1; }));
+  uint16_t first = reconciler_->HealthyInstances(kRegion, "E1")[0].port;
+  ASSERT_EQ(::kill(reconciler_->HealthyInstances(kRegion, "E1")[0].pid, SIGKILL), 0);
+  ASSERT_TRUE(WaitFor([&] {
+    auto h = reconciler_->HealthyInstances(kRegion, "E1");
+    return h.size() == 1 && h[0].port != first;
+  }));
+  EXPECT_EQ(Status("E1"), "InService");
+
+  // An inferd restart: a new reconciler brings the InService endpoint's instances back.
+  reconciler_->Stop();
+  EXPECT_TRUE(reconciler_->HealthyInstances(kRegion, "E1").empty());
+  StartReconciler(Options());
+  ASSERT_TRUE(WaitFor([&] { return reconciler_->HealthyInstances(kRegion, "E1").size() == 1; }));
+}
+
+TEST_F(ReconcilerTest, WithoutHostingEndpointsStayCreatingAndDeletesComplete) {
+  FleetOptions o = Options();
+  o.host_models = false;
+  StartReconciler(o);
+  CreateEndpoint("E1", "inferd-echo", "s3://models/echo.tar.gz", 1);
+  reconciler_->Wake();
+  std::this_thread::sleep_for(300ms);  // several passes: asserting that nothing happens
+  EXPECT_EQ(Status("E1"), "Creating");
+  ASSERT_TRUE(catalog_->DeleteEndpoint(kRegion, json::object{{"EndpointName", "E1"}}).ok());
+  ASSERT_TRUE(WaitFor([&] { return Describe("E1").empty(); }));
+}
+
+TEST_F(ReconcilerTest, CapacityChangesStartAndStopInstances) {
+  StartReconciler(Options());
+  CreateEndpoint("E1", "inferd-echo", "s3://models/echo.tar.gz", 1);
+  ASSERT_TRUE(WaitStatus("E1", "InService"));
+  auto up = catalog_->UpdateEndpointWeightsAndCapacities(
+      kRegion, json::parse(R"({"EndpointName":"E1","DesiredWeightsAndCapacities":[
+          {"VariantName":"v1","DesiredInstanceCount":3}]})")
+                   .as_object());
+  ASSERT_TRUE(up.ok()) << up.error().message;
+  ASSERT_TRUE(WaitStatus("E1", "InService"));
+  EXPECT_EQ(
+      Describe("E1").at("ProductionVariants").at(0).at("CurrentInstanceCount").to_number<int>(), 3);
+  EXPECT_EQ(reconciler_->HealthyInstances(kRegion, "E1").size(), 3u);
+  up = catalog_->UpdateEndpointWeightsAndCapacities(
+      kRegion, json::parse(R"({"EndpointName":"E1","DesiredWeightsAndCapacities":[
+          {"VariantName":"v1","DesiredInstanceCount":1}]})")
+                   .as_object());
+  ASSERT_TRUE(up.ok());
+  ASSERT_TRUE(WaitStatus("E1", "InService"));
+  EXPECT_EQ(reconciler_->HealthyInstances(kRegion, "E1").size(), 1u);
+}
+
+TEST_F(ReconcilerTest, UpdateEndpointIsBlueGreenAndAFailedUpdateKeepsTheOldFleet) {
+  StartReconciler(Options());
+  CreateEndpoint("E1", "inferd-echo", "s3://models/echo.tar.gz", 1);
+  ASSERT_TRUE(WaitStatus("E1", "InService"));
+  ASSERT_TRUE(WaitFor([&] { return reconciler_->HealthyInstances(kRegion, "E1").size() == 1; }));
+  uint16_t old_port = reconciler_->HealthyInstances(kRegion, "E1")[0].port;
+
+  // A new configuration with 2 instances: the new fleet replaces the old one.
+  CreateEndpoint("E2", "inferd-echo", "s3://models/echo.tar.gz", 2);
+  auto up = catalog_->UpdateEndpoint(
+      kRegion, json::object{{"EndpointName", "E1"}, {"EndpointConfigName", "E2"}});
+  ASSERT_TRUE(up.ok()) << up.error().message;
+  ASSERT_TRUE(WaitStatus("E1", "InService"));
+  json::object d = Describe("E1");
+  EXPECT_EQ(d.at("EndpointConfigName").as_string(), "E2");
+  EXPECT_FALSE(d.contains("PendingDeploymentSummary"));
+  EXPECT_EQ(d.at("ProductionVariants").at(0).at("CurrentInstanceCount").to_number<int>(), 2);
+  ASSERT_TRUE(WaitFor([&] { return reconciler_->HealthyInstances(kRegion, "E1").size() == 2; }));
+  EXPECT_FALSE(PingOnce(old_port, 500ms));  // the old fleet was stopped
+
+  // A configuration whose image has no runtime: back to InService, old fleet still serving.
+  CreateEndpoint("E3", "registry.example/pytorch:2", "s3://models/echo.tar.gz", 1);
+  up = catalog_->UpdateEndpoint(kRegion,
+                                json::object{{"EndpointName", "E1"}, {"EndpointConfigName", "E3"}});
+  ASSERT_TRUE(up.ok());
+  ASSERT_TRUE(WaitFor([&] {
+    reconciler_->Wake();
+    return Describe("E1").contains("FailureReason");
+  }));
+  d = Describe("E1");
+  EXPECT_EQ(d.at("EndpointStatus").as_string(), "InService");
+  EXPECT_EQ(d.at("EndpointConfigName").as_string(), "E2");
+  EXPECT_THAT(std::string(d.at("FailureReason").as_string()), HasSubstr("no runtime for image"));
+  EXPECT_EQ(reconciler_->HealthyInstances(kRegion, "E1").size(), 2u);
+}
+
+}  // namespace
+}  // namespace inferd::fleet

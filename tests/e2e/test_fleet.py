@@ -1,0 +1,217 @@
+"""Model hosting with the `process` runtime, driven with boto3: CreateEndpoint fetches and unpacks
+the artifact from inferd's own S3, starts `inferd-echo` instances (the built-in contract server in
+inferd's bin directory), health-checks them and moves the endpoint to InService, or to Failed with
+a FailureReason the user can act on; DeleteEndpoint stops them (spec §1.4, §7.1; src/fleet).
+"""
+
+import io
+import tarfile
+import time
+import unittest
+
+import botocore.exceptions
+
+from harness import InferdTestCase, unique_name
+
+ROLE = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole-20240101T000000"
+STARTUP_TIMEOUT = 3  # container_startup_timeout_seconds in the server config below
+
+
+def model_tar_gz(files):
+    """A .tar.gz holding `files` (name -> bytes)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class FleetTest(InferdTestCase):
+    server_config = {
+        "container_startup_timeout_seconds": STARTUP_TIMEOUT,
+        "instance_stop_grace_seconds": 5,
+    }
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.s3 = cls.server.client("s3", s3={"addressing_style": "path"})
+        cls.bucket = unique_name("models")
+        cls.s3.create_bucket(Bucket=cls.bucket)
+        cls.s3.put_object(Bucket=cls.bucket, Key="echo/model.tar.gz",
+                          Body=model_tar_gz({"model.bin": b"weights", "code/inference.py": b"#"}))
+        cls.s3.put_object(Bucket=cls.bucket, Key="broken/model.tar.gz", Body=b"not a tar.gz")
+
+    def setUp(self):
+        super().setUp()
+        self.client = self.sm()
+
+    def create_endpoint(self, image="inferd-echo", key="echo/model.tar.gz", count=1,
+                        environment=None):
+        name = unique_name("fleet")
+        container = {"Image": image, "ModelDataUrl": f"s3://{self.bucket}/{key}"}
+        if environment:
+            container["Environment"] = environment
+        self.client.create_model(ModelName=name, PrimaryContainer=container,
+                                 ExecutionRoleArn=ROLE)
+        self.client.create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": name,
+                                 "InstanceType": "ml.m5.large", "InitialInstanceCount": count}])
+        self.client.create_endpoint(EndpointName=name, EndpointConfigName=name)
+        return name
+
+    def wait_in_service(self, name):
+        self.client.get_waiter("endpoint_in_service").wait(
+            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        return self.client.describe_endpoint(EndpointName=name)
+
+    def wait_failed(self, name):
+        with self.assertRaises(botocore.exceptions.WaiterError):
+            self.client.get_waiter("endpoint_in_service").wait(
+                EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        desc = self.client.describe_endpoint(EndpointName=name)
+        self.assertEqual(desc["EndpointStatus"], "Failed", desc)
+        return desc
+
+    def delete_and_wait(self, name):
+        self.client.delete_endpoint(EndpointName=name)
+        self.client.get_waiter("endpoint_deleted").wait(
+            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+    def instance_dirs(self, name):
+        root = self.server.data_dir / "instances"
+        return sorted(p for p in root.glob(name.lower() + "-*")) if root.exists() else []
+
+    # ---- tests -----------------------------------------------------------------------------------
+
+    def test_endpoint_in_service_then_deleted(self):
+        name = self.create_endpoint(count=2, environment={"ECHO_DELAY_MS": "0"})
+        self.assertEqual(self.client.describe_endpoint(EndpointName=name)["EndpointStatus"],
+                         "Creating")
+        desc = self.wait_in_service(name)
+        self.assertEqual(desc["EndpointStatus"], "InService")
+        self.assertNotIn("FailureReason", desc)
+        variant = desc["ProductionVariants"][0]
+        self.assertEqual(variant["VariantName"], "AllTraffic")
+        self.assertEqual(variant["CurrentInstanceCount"], 2)
+        self.assertEqual(variant["DesiredInstanceCount"], 2)
+        self.assertEqual(variant["CurrentWeight"], 1.0)
+        self.assertNotIn("VariantStatus", variant)
+        image = variant["DeployedImages"][0]
+        self.assertEqual(image["SpecifiedImage"], "inferd-echo")
+        self.assertTrue(image["ResolvedImage"].endswith("/inferd-echo"), image)
+        self.assertIn("ResolutionTime", image)
+        # Each instance logs in its own directory: the contract server announced its port.
+        dirs = self.instance_dirs(name)
+        self.assertEqual(len(dirs), 2, dirs)
+        for d in dirs:
+            self.assertIn("inferd-echo listening on 127.0.0.1:", (d / "log").read_text())
+
+        self.delete_and_wait(name)
+        self.assertEqual(self.client.list_endpoints(NameContains=name)["Endpoints"], [])
+
+    def test_failing_ping_fails_the_endpoint(self):
+        name = self.create_endpoint(environment={"ECHO_FAIL_PING": "1"})
+        desc = self.wait_failed(name)
+        self.assertEqual(desc["FailureReason"],
+                         f"/ping did not pass within {STARTUP_TIMEOUT} s")
+        self.delete_and_wait(name)
+
+    def test_missing_artifact_is_named(self):
+        name = self.create_endpoint(key="nope/model.tar.gz")
+        desc = self.wait_failed(name)
+        self.assertTrue(desc["FailureReason"].startswith(
+            f"model artifact s3://{self.bucket}/nope/model.tar.gz could not be fetched: "),
+            desc["FailureReason"])
+        self.delete_and_wait(name)
+
+    def test_broken_artifact_is_named(self):
+        name = self.create_endpoint(key="broken/model.tar.gz")
+        desc = self.wait_failed(name)
+        self.assertTrue(desc["FailureReason"].startswith(
+            f"model artifact s3://{self.bucket}/broken/model.tar.gz is not a valid .tar.gz: "),
+            desc["FailureReason"])
+
+    def test_unknown_image_is_named(self):
+        name = self.create_endpoint(image="registry.example.com/pytorch:2")
+        desc = self.wait_failed(name)
+        self.assertEqual(desc["FailureReason"],
+                         "no runtime for image registry.example.com/pytorch:2 "
+                         "(configure one in image_runtimes)")
+
+    def test_updates_roll_out(self):
+        name = self.create_endpoint()
+        self.wait_in_service(name)
+        self.client.update_endpoint_weights_and_capacities(
+            EndpointName=name,
+            DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic",
+                                          "DesiredInstanceCount": 2}])
+        self.assertEqual(self.client.describe_endpoint(EndpointName=name)["EndpointStatus"],
+                         "Updating")
+        desc = self.wait_in_service(name)
+        self.assertEqual(desc["ProductionVariants"][0]["CurrentInstanceCount"], 2)
+
+        # UpdateEndpoint to another configuration: blue/green, then the new one is current.
+        other = self.create_endpoint()
+        self.wait_in_service(other)
+        self.client.update_endpoint(EndpointName=name, EndpointConfigName=other)
+        desc = self.wait_in_service(name)
+        self.assertEqual(desc["EndpointConfigName"], other)
+        self.assertNotIn("PendingDeploymentSummary", desc)
+        self.assertEqual(desc["ProductionVariants"][0]["CurrentInstanceCount"], 1)
+
+        # An update that cannot start leaves the endpoint InService on its current configuration.
+        broken = unique_name("broken")
+        self.client.create_model(ModelName=broken, ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": "inferd-echo", "ModelDataUrl": f"s3://{self.bucket}/broken/model.tar.gz"})
+        self.client.create_endpoint_config(
+            EndpointConfigName=broken,
+            ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": broken,
+                                 "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+        self.client.update_endpoint(EndpointName=name, EndpointConfigName=broken)
+        desc = self.wait_in_service(name)
+        self.assertEqual(desc["EndpointConfigName"], other)
+        self.assertIn("is not a valid .tar.gz", desc["FailureReason"])
+        self.delete_and_wait(name)
+        self.delete_and_wait(other)
+
+
+class FleetRestartTest(InferdTestCase):
+    """A restarted inferd brings back the instances of its InService endpoints."""
+
+    server_config = {"instance_stop_grace_seconds": 5}
+
+    def test_restart_restarts_instances(self):
+        s3 = self.server.client("s3", s3={"addressing_style": "path"})
+        bucket = unique_name("models")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="m.tar.gz", Body=model_tar_gz({"model.bin": b"w"}))
+        sm = self.sm()
+        name = unique_name("fleet")
+        sm.create_model(ModelName=name, ExecutionRoleArn=ROLE,
+                        PrimaryContainer={"Image": "inferd-echo",
+                                          "ModelDataUrl": f"s3://{bucket}/m.tar.gz"})
+        sm.create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[{"VariantName": "v", "ModelName": name,
+                                 "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        root = self.server.data_dir / "instances"
+        before = set(root.iterdir())
+        self.server.restart()
+        sm = self.sm()
+
+        def restarted():
+            new = [d for d in root.iterdir() if d not in before]
+            return new and "listening on" in (new[0] / "log").read_text()
+        self.poll_until(restarted, timeout=30, what="the instance to be started again")
+        self.assertEqual(sm.describe_endpoint(EndpointName=name)["EndpointStatus"], "InService")
+
+
+if __name__ == "__main__":
+    unittest.main()
