@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "app/config.h"
+#include "app/logs.h"
 #include "app/serve.h"
 
 int main(int argc, char** argv) {
@@ -28,8 +29,16 @@ int main(int argc, char** argv) {
 
   app.add_subcommand("config-reference", "Print the config file's keys as a markdown table");
 
+  inferd::app::LogsOptions logs_options;
+  auto* logs = app.add_subcommand("logs", "Print the logs of an endpoint's model-server instances");
+  logs->add_option("endpoint", logs_options.endpoint, "Endpoint name")->required();
+  logs->add_option("--data-dir", logs_options.data_dir, "The server's data directory")
+      ->capture_default_str();
+  logs->add_option("--tail", logs_options.tail, "Only the last N lines of each instance's log");
+
   CLI11_PARSE(app, argc, argv);
 
+  if (app.got_subcommand("logs")) return inferd::app::PrintLogs(logs_options);
   if (app.got_subcommand("config-reference")) {
     std::cout << inferd::app::ConfigReference();
     return 0;

@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "fleet/instance.h"
 #include "fleet/test_util.h"
+#include "http/client.h"
 #include "store/filesystem_store.h"
 #include "store/store_test_util.h"
 
@@ -255,6 +256,39 @@ TEST_F(ReconcilerTest, UpdateEndpointIsBlueGreenAndAFailedUpdateKeepsTheOldFleet
   EXPECT_EQ(d.at("EndpointConfigName").as_string(), "E2");
   EXPECT_THAT(std::string(d.at("FailureReason").as_string()), HasSubstr("no runtime for image"));
   EXPECT_EQ(reconciler_->HealthyInstances(kRegion, "E1").size(), 2u);
+}
+
+}  // namespace
+}  // namespace inferd::fleet
+
+namespace inferd::fleet {
+namespace {
+
+// The ContainerDefinition's Environment reaches the model server verbatim, with the contract's own
+// variables (the seed's TorchServe knobs are what users set for long async work).
+TEST_F(ReconcilerTest, EnvironmentReachesTheModelServer) {
+  StartReconciler(Options());
+  CreateEndpoint("Env1", "inferd-echo", "s3://models/echo.tar.gz", 1,
+                 R"({"TS_MAX_REQUEST_SIZE":"100000000","TS_MAX_RESPONSE_SIZE":"100000000",
+                     "TS_DEFAULT_RESPONSE_TIMEOUT":"1000","WITH SPACE":"a b"})");
+  ASSERT_TRUE(WaitStatus("Env1", "InService")) << Status("Env1");
+  auto instances = reconciler_->HealthyInstances(kRegion, "Env1");
+  ASSERT_EQ(instances.size(), 1u);
+  http::Client client;
+  http::ClientRequest req;
+  req.method = "POST";
+  req.url = "http://127.0.0.1:" + std::to_string(instances[0].port) + "/invocations";
+  req.headers.Add("X-Echo-Env", "1");
+  auto resp = client.Do(req);
+  ASSERT_TRUE(resp.ok()) << resp.error().message;
+  ASSERT_EQ(resp->status, 200) << resp->body;
+  json::object env = json::parse(resp->body).as_object();
+  EXPECT_EQ(env.at("TS_MAX_REQUEST_SIZE").as_string(), "100000000");
+  EXPECT_EQ(env.at("TS_MAX_RESPONSE_SIZE").as_string(), "100000000");
+  EXPECT_EQ(env.at("TS_DEFAULT_RESPONSE_TIMEOUT").as_string(), "1000");
+  EXPECT_EQ(env.at("WITH SPACE").as_string(), "a b");
+  EXPECT_EQ(env.at("SAGEMAKER_BIND_TO_PORT").as_string(), std::to_string(instances[0].port));
+  EXPECT_TRUE(env.contains("SM_MODEL_DIR"));
 }
 
 }  // namespace

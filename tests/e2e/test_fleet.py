@@ -4,6 +4,7 @@ inferd's bin directory), health-checks them and moves the endpoint to InService,
 a FailureReason the user can act on; DeleteEndpoint stops them (spec §1.4, §7.1; src/fleet).
 """
 
+import subprocess
 import io
 import tarfile
 import time
@@ -11,7 +12,7 @@ import unittest
 
 import botocore.exceptions
 
-from harness import InferdTestCase, unique_name
+from harness import InferdTestCase, inferd_bin, unique_name
 
 ROLE = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole-20240101T000000"
 STARTUP_TIMEOUT = 3  # container_startup_timeout_seconds in the server config below
@@ -109,6 +110,17 @@ class FleetTest(InferdTestCase):
         self.assertEqual(len(dirs), 2, dirs)
         for d in dirs:
             self.assertIn("inferd-echo listening on 127.0.0.1:", (d / "log").read_text())
+        # `inferd logs ENDPOINT` shows both instances' logs, while the server runs.
+        logs = subprocess.run([inferd_bin(), "logs", name, "--data-dir", str(self.server.data_dir)],
+                              capture_output=True, text=True, timeout=30)
+        self.assertEqual(logs.returncode, 0, logs.stderr)
+        self.assertEqual(logs.stdout.count("==> "), 2, logs.stdout)
+        self.assertEqual(logs.stdout.count("inferd-echo listening on 127.0.0.1:"), 2, logs.stdout)
+        missing = subprocess.run([inferd_bin(), "logs", "no-such-endpoint", "--data-dir",
+                                  str(self.server.data_dir)], capture_output=True, text=True,
+                                 timeout=30)
+        self.assertEqual(missing.returncode, 1)
+        self.assertIn("no endpoint named no-such-endpoint", missing.stderr)
 
         self.delete_and_wait(name)
         self.assertEqual(self.client.list_endpoints(NameContains=name)["Endpoints"], [])
