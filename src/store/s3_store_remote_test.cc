@@ -23,28 +23,12 @@ using testing::S3Server;
 using testing::StringSource;
 using namespace std::chrono_literals;
 
-const auto kNow = FromEpochSeconds(1700000000);
-
-S3StoreOptions BaseOptions() {
-  S3StoreOptions o;
-  o.endpoint = "http://127.0.0.1:9000";
-  o.access_key_id = "AKID";
-  o.secret_access_key = "secret";
-  return o;
-}
-
 ListOptions Opts(std::string prefix, std::string delimiter, std::string start_after, int max_keys) {
   ListOptions o;
   o.prefix = std::move(prefix);
   o.delimiter = std::move(delimiter);
   o.start_after = std::move(start_after);
   o.max_keys = max_keys;
-  return o;
-}
-
-http::sigv4::VerifierOptions Credentials(std::string id, std::string secret) {
-  http::sigv4::VerifierOptions o;
-  o.credentials[std::move(id)] = std::move(secret);
   return o;
 }
 

@@ -32,15 +32,6 @@ S3StoreOptions BaseOptions() {
   return o;
 }
 
-ListOptions Opts(std::string prefix, std::string delimiter, std::string start_after, int max_keys) {
-  ListOptions o;
-  o.prefix = std::move(prefix);
-  o.delimiter = std::move(delimiter);
-  o.start_after = std::move(start_after);
-  o.max_keys = max_keys;
-  return o;
-}
-
 http::sigv4::VerifierOptions Credentials(std::string id, std::string secret) {
   http::sigv4::VerifierOptions o;
   o.credentials[std::move(id)] = std::move(secret);
