@@ -361,23 +361,27 @@ static TickResult TickVariant(VariantFleet& v, const FleetOptions& o, const fs::
   return result;
 }
 
-void Reconciler::ReconcileCreating(const catalog::Resource& r) {
+// Builds (on first call) and ticks the fleet kept in `fleets` under the endpoint's key until every
+// desired instance is healthy. On a failure the fleet is stopped and dropped, and kFleetFailed is
+// reported with the reason. `what` names the rollout in logs ("endpoint", "update of endpoint").
+Reconciler::BringUp Reconciler::BringUpFleet(
+    const catalog::Resource& r, const json::object& doc, FleetMap& fleets, const char* what,
+    std::vector<catalog::Catalog::VariantReport>& reports) {
   std::string key = Key(r.region, r.name);
-  auto it = fleets_.find(key);
-  if (it == fleets_.end()) {
-    auto fleet = BuildFleet(r, json::parse(r.doc).as_object());
+  auto it = fleets.find(key);
+  if (it == fleets.end()) {
+    auto fleet = BuildFleet(r, doc);
     if (!fleet.ok()) {
-      spdlog::warn("fleet: endpoint {} failed: {}", r.name, fleet.error().message);
+      spdlog::warn("fleet: {} {} failed: {}", what, r.name, fleet.error().message);
       (void)catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetFailed,
                                  fleet.error().message, {});
-      return;
+      return BringUp::kFailed;
     }
-    it = fleets_.emplace(key, std::move(*fleet)).first;
+    it = fleets.emplace(key, std::move(*fleet)).first;
   }
   Fleet& fleet = *it->second;
   bool ready = true;
   std::string failure;
-  std::vector<catalog::Catalog::VariantReport> reports;
   for (auto& v : fleet.variants) {
     TickResult t = TickVariant(v, options_, options_.data_dir / "instances",
                                Lower(r.name) + "-" + v.name, next_instance_, false);
@@ -389,13 +393,21 @@ void Reconciler::ReconcileCreating(const catalog::Resource& r) {
     reports.push_back({v.name, t.healthy, {v.spec.command.string()}});
   }
   if (!failure.empty()) {
-    spdlog::warn("fleet: endpoint {} failed: {}", r.name, failure);
+    spdlog::warn("fleet: {} {} failed: {}", what, r.name, failure);
     StopFleet(fleet);
-    fleets_.erase(it);
+    fleets.erase(it);
     (void)catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetFailed, failure, {});
+    return BringUp::kFailed;
+  }
+  return ready ? BringUp::kReady : BringUp::kPending;
+}
+
+void Reconciler::ReconcileCreating(const catalog::Resource& r) {
+  std::vector<catalog::Catalog::VariantReport> reports;
+  if (BringUpFleet(r, json::parse(r.doc).as_object(), fleets_, "endpoint", reports) !=
+      BringUp::kReady) {
     return;
   }
-  if (!ready) return;
   Status st = catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetReady, "", reports);
   if (st.ok()) spdlog::info("fleet: endpoint {} is InService", r.name);
 }
@@ -456,44 +468,17 @@ void Reconciler::ReconcileUpdating(const catalog::Resource& r) {
   }
   // UpdateEndpoint: blue/green. The current fleet keeps serving while the new one starts.
   ReconcileRunning(r);
-  auto it = pending_fleets_.find(key);
-  if (it == pending_fleets_.end()) {
-    auto fleet = BuildFleet(r, pending->as_object());
-    if (!fleet.ok()) {
-      spdlog::warn("fleet: update of endpoint {} failed: {}", r.name, fleet.error().message);
-      (void)catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetFailed,
-                                 fleet.error().message, {});
-      return;
-    }
-    it = pending_fleets_.emplace(key, std::move(*fleet)).first;
-  }
-  Fleet& fleet = *it->second;
-  bool ready = true;
-  std::string failure;
   std::vector<catalog::Catalog::VariantReport> reports;
-  for (auto& v : fleet.variants) {
-    TickResult t = TickVariant(v, options_, options_.data_dir / "instances",
-                               Lower(r.name) + "-" + v.name, next_instance_, false);
-    if (!t.failures.empty()) {
-      failure = t.failures.front();
-      break;
-    }
-    if (t.healthy < v.desired) ready = false;
-    reports.push_back({v.name, t.healthy, {v.spec.command.string()}});
-  }
-  if (!failure.empty()) {
-    spdlog::warn("fleet: update of endpoint {} failed: {}", r.name, failure);
-    StopFleet(fleet);
-    pending_fleets_.erase(it);
-    (void)catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetFailed, failure, {});
+  if (BringUpFleet(r, pending->as_object(), pending_fleets_, "update of endpoint", reports) !=
+      BringUp::kReady) {
     return;
   }
-  if (!ready) return;
   if (!catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetReady, "", reports).ok()) {
     return;
   }
   spdlog::info("fleet: endpoint {} now runs {}", r.name,
                JStr(pending->as_object(), "EndpointConfigName"));
+  auto it = pending_fleets_.find(key);
   if (auto old = fleets_.find(key); old != fleets_.end()) StopFleet(*old->second);
   fleets_[key] = std::move(it->second);
   pending_fleets_.erase(it);

@@ -92,8 +92,14 @@ class Reconciler {
   std::unique_ptr<ArtifactCache> artifacts_;
 
   // Owned by the loop thread.
-  std::map<std::string, std::unique_ptr<Fleet>> fleets_;  // key: region + '\n' + lower(name)
-  std::map<std::string, std::unique_ptr<Fleet>> pending_fleets_;  // UpdateEndpoint rollouts
+  using FleetMap = std::map<std::string, std::unique_ptr<Fleet>>;
+  enum class BringUp { kPending, kReady, kFailed };
+  BringUp BringUpFleet(const catalog::Resource& endpoint, const boost::json::object& doc,
+                       FleetMap& fleets, const char* what,
+                       std::vector<catalog::Catalog::VariantReport>& reports);
+
+  FleetMap fleets_;          // key: region + '\n' + lower(name)
+  FleetMap pending_fleets_;  // UpdateEndpoint rollouts
   std::map<std::string, std::chrono::steady_clock::time_point> rebuild_not_before_;
   uint64_t next_instance_ = 0;
 
