@@ -370,7 +370,6 @@ Status CheckPresignedTime(const Auth& auth, SysTime now, std::chrono::seconds ma
 
 // ---- primitives ----
 
-
 std::string Sha256Hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -528,7 +527,8 @@ Result<Identity> Verifier::Verify(const Request& request) const {
         cred.date + "/" + cred.region + "/" + cred.service + "/" + std::string(kTerminator);
     std::string expected = Signature(*secret, cred.date, cred.region, cred.service,
                                      StringToSign(auth.amz_date, scope, canonical));
-    std::string provided = ToLower(auth.signature);
+    // Exactly as computed: lower-case hex (an upper-cased copy is not the signature we made).
+    const std::string& provided = auth.signature;
     if (provided.size() != expected.size() ||
         CRYPTO_memcmp(provided.data(), expected.data(), expected.size()) != 0) {
       return Error(Errc::kBadSignature,

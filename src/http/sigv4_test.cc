@@ -642,6 +642,19 @@ TEST_F(VerifierTest, RejectsWrongSecret) {
             0u);
 }
 
+TEST_F(VerifierTest, RejectsAnUpperCasedSignature) {
+  Request r = Signed();
+  std::string auth(*r.headers.Get("Authorization"));
+  auto at = auth.find("Signature=") + 10;
+  for (size_t i = at; i < auth.size(); ++i) {
+    auth[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(auth[i])));
+  }
+  r.headers.Set("Authorization", auth);
+  auto result = verifier_.Verify(r);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, Errc::kBadSignature);
+}
+
 TEST_F(VerifierTest, RejectsUnknownAccessKey) {
   Request r = Signed();
   SignRequest(r, "AKIDOTHER", kSecret, "us-west-2", "sagemaker", kNow);
