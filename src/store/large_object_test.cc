@@ -14,15 +14,7 @@ namespace {
 using testing::PatternSource;
 using testing::StoreFixture;
 
-// VmRSS of this process in KiB.
-long RssKiB() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
+using testing::RssKiB;
 
 class LargeObjectTest : public StoreFixture {};
 

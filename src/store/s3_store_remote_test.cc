@@ -1,8 +1,6 @@
 // S3Store's ObjectStore behaviour against real S3-compatible servers, started by the test:
 // moto_server (an independent implementation) and inferd's own S3 API (INFERD_BIN names the
 // binary). Each backend is one instantiation of the same tests. Label e2e: they start processes.
-#include "store/s3_store.h"
-
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -10,6 +8,7 @@
 #include <map>
 
 #include "http/sigv4.h"
+#include "store/s3_store.h"
 #include "store/s3_store_internal.h"
 #include "store/s3_test_servers.h"
 #include "store/store_test_util.h"
@@ -63,14 +62,7 @@ S3Server& ServerFor(const std::string& name) {
   return *slot;
 }
 
-long RssKiB() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
+using testing::RssKiB;
 
 class RemoteStoreTest : public ::testing::TestWithParam<std::string> {
  protected:

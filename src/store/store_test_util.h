@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -127,5 +128,15 @@ class StoreFixture : public ::testing::Test {
   bool fsync_ = true;
   std::unique_ptr<FilesystemStore> store_;
 };
+
+// VmRSS of this process in KiB (-1 if unknown), for memory-flatness checks.
+inline long RssKiB() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
 
 }  // namespace inferd::store::testing
