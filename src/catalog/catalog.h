@@ -11,6 +11,7 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -23,6 +24,16 @@
 namespace inferd::catalog {
 
 enum class ArnKind { kModel, kEndpointConfig, kEndpoint };
+
+// What happened to an endpoint, as told to the endpoint observer (see SetEndpointObserver).
+enum class EndpointChange {
+  kCreated,          // CreateEndpoint (status Creating)
+  kUpdated,          // UpdateEndpoint (status Updating, doc["Pending"] holds the new config)
+  kCapacityUpdated,  // UpdateEndpointWeightsAndCapacities (status Updating)
+  kDeleting,         // DeleteEndpoint (status Deleting)
+  kFleetReported,    // ReportFleet: InService / Failed (an update's config may now be current)
+  kRemoved,          // RemoveDeleted: gone from the catalog (`resource` is its last state)
+};
 
 // arn:aws:sagemaker:<region>:<account>:<kind>/<lower-cased name>
 std::string MakeArn(ArnKind kind, const std::string& region, const std::string& account,
@@ -74,6 +85,13 @@ class Catalog {
 
   const std::string& account_id() const { return account_id_; }
 
+  // Called after every committed change of an endpoint with the endpoint as stored (for
+  // kRemoved, as it was before removal), under the catalog's endpoint lock: changes reach the
+  // observer in commit order. Keep it short and never call back into the Catalog from it. Set
+  // once, before the catalog is shared between threads.
+  using EndpointObserver = std::function<void(EndpointChange change, const Resource& endpoint)>;
+  void SetEndpointObserver(EndpointObserver observer) { observer_ = std::move(observer); }
+
  private:
   std::string Arn(ArnKind kind, const std::string& region, const std::string& name) const {
     return MakeArn(kind, region, account_id_, name);
@@ -88,6 +106,10 @@ class Catalog {
   // Serializes read-modify-write of endpoint documents (API calls vs. fleet reports).
   std::mutex endpoint_mu_;
   std::string account_id_;
+  EndpointObserver observer_;
+  void Notify(EndpointChange change, const Resource& endpoint) const {
+    if (observer_) observer_(change, endpoint);
+  }
 };
 
 }  // namespace inferd::catalog

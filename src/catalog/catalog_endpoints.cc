@@ -88,6 +88,7 @@ Status Catalog::CheckUpdatable(const Resource& endpoint) {
 }
 
 Result<json::object> Catalog::CreateEndpoint(const std::string& region, const json::object& in) {
+  std::lock_guard lock(endpoint_mu_);
   std::string name = Str(in, "EndpointName");
   std::string arn = Arn(ArnKind::kEndpoint, region, name);
   auto config = GetOr404(Kind::kEndpointConfig, region, Str(in, "EndpointConfigName"));
@@ -129,6 +130,7 @@ Result<json::object> Catalog::CreateEndpoint(const std::string& region, const js
     }
     return std::move(st).error();
   }
+  Notify(EndpointChange::kCreated, r);
   return json::object{{"EndpointArn", arn}};
 }
 
@@ -229,6 +231,7 @@ Result<json::object> Catalog::UpdateEndpoint(const std::string& region, const js
   updated.last_modified_time = now;
   updated.doc = json::serialize(doc);
   INFERD_RETURN_IF_ERROR(store_.Update(updated));
+  Notify(EndpointChange::kUpdated, updated);
   return json::object{{"EndpointArn", r->arn}};
 }
 
@@ -272,6 +275,7 @@ Result<json::object> Catalog::UpdateEndpointWeightsAndCapacities(const std::stri
   updated.last_modified_time = now;
   updated.doc = json::serialize(doc);
   INFERD_RETURN_IF_ERROR(store_.Update(updated));
+  Notify(EndpointChange::kCapacityUpdated, updated);
   return json::object{{"EndpointArn", r->arn}};
 }
 
@@ -289,6 +293,7 @@ Result<json::object> Catalog::DeleteEndpoint(const std::string& region, const js
   updated.status = std::string(ToString(EndpointStatus::kDeleting));
   updated.last_modified_time = Now();
   INFERD_RETURN_IF_ERROR(store_.Update(updated));
+  Notify(EndpointChange::kDeleting, updated);
   return json::object{};
 }
 
@@ -341,7 +346,9 @@ Status Catalog::ReportFleet(const std::string& region, const std::string& name, 
   updated.status = std::string(ToString(*to));
   updated.last_modified_time = now;
   updated.doc = json::serialize(doc);
-  return store_.Update(updated);
+  INFERD_RETURN_IF_ERROR(store_.Update(updated));
+  Notify(EndpointChange::kFleetReported, updated);
+  return OkStatus();
 }
 
 Status Catalog::RemoveDeleted(const std::string& region, const std::string& name) {
@@ -352,7 +359,9 @@ Status Catalog::RemoveDeleted(const std::string& region, const std::string& name
     return Error(Errc::kInvalidState, "endpoint " + Quote(r->arn) + " is " + r->status +
                                           ", not Deleting; it stays in the catalog.");
   }
-  return store_.Remove(Kind::kEndpoint, region, r->name);
+  INFERD_RETURN_IF_ERROR(store_.Remove(Kind::kEndpoint, region, r->name));
+  Notify(EndpointChange::kRemoved, *r);
+  return OkStatus();
 }
 
 }  // namespace inferd::catalog

@@ -190,6 +190,39 @@ TEST_F(CatalogTest, DeleteEndpointThenNotFound) {
             "Could not find endpoint \"arn:aws:sagemaker:eu-west-1:123456789012:endpoint/e1\".");
 }
 
+TEST_F(CatalogTest, EndpointObserverSeesEveryCommittedChangeInOrder) {
+  std::vector<std::pair<EndpointChange, std::string>> seen;  // change, status as stored
+  catalog_->SetEndpointObserver([&](EndpointChange change, const Resource& endpoint) {
+    seen.emplace_back(change, endpoint.status);
+  });
+  CreateModelAndConfig();
+  ASSERT_TRUE(
+      catalog_->CreateEndpoint(kRegion, J(R"({"EndpointName":"E1","EndpointConfigName":"C1"})"))
+          .ok());
+  // A refused call commits nothing and tells nobody.
+  ASSERT_FALSE(
+      catalog_->UpdateEndpoint(kRegion, J(R"({"EndpointName":"E1","EndpointConfigName":"C1"})"))
+          .ok());
+  ASSERT_TRUE(catalog_->ReportFleet(kRegion, "E1", EndpointEvent::kFleetReady, "", {}).ok());
+  ASSERT_TRUE(
+      catalog_->UpdateEndpoint(kRegion, J(R"({"EndpointName":"E1","EndpointConfigName":"C1"})"))
+          .ok());
+  ASSERT_TRUE(catalog_->ReportFleet(kRegion, "E1", EndpointEvent::kFleetReady, "", {}).ok());
+  ASSERT_TRUE(catalog_
+                  ->UpdateEndpointWeightsAndCapacities(kRegion, J(R"({"EndpointName":"E1",
+      "DesiredWeightsAndCapacities":[{"VariantName":"v1","DesiredInstanceCount":0}]})"))
+                  .ok());
+  ASSERT_TRUE(catalog_->DeleteEndpoint(kRegion, J(R"({"EndpointName":"E1"})")).ok());
+  ASSERT_TRUE(catalog_->RemoveDeleted(kRegion, "E1").ok());
+  std::vector<std::pair<EndpointChange, std::string>> want = {
+      {EndpointChange::kCreated, "Creating"},         {EndpointChange::kFleetReported, "InService"},
+      {EndpointChange::kUpdated, "Updating"},         {EndpointChange::kFleetReported, "InService"},
+      {EndpointChange::kCapacityUpdated, "Updating"}, {EndpointChange::kDeleting, "Deleting"},
+      {EndpointChange::kRemoved, "Deleting"},
+  };
+  EXPECT_EQ(seen, want);
+}
+
 TEST_F(CatalogTest, RemoveDeletedRefusesLiveEndpoint) {
   CreateModelAndConfig();
   ASSERT_TRUE(
