@@ -41,6 +41,8 @@ using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr size_t kPieceBytes = 64 * 1024;
+// How often a cancellable exchange looks at its cancel flag.
+constexpr auto kCancelPoll = std::chrono::milliseconds(50);
 constexpr std::uint32_t kMaxResponseHeaderBytes = 64 * 1024;
 // Idle connections older than this are not reused: servers close idle connections after a while
 // (often 60 s), and reusing one just as the server closes it costs a retry or, for a request that
@@ -91,7 +93,17 @@ struct Connection {
       done = true;
     });
     ioc.restart();
-    ioc.run();
+    if (cancel == nullptr) {
+      ioc.run();
+    } else {
+      // Closing the socket completes the pending operation with operation_aborted.
+      while (!done) {
+        ioc.run_for(kCancelPoll);
+        if (!done && cancel->load()) {
+          tcp().close();
+        }
+      }
+    }
     assert(done);
     return result;
   }
@@ -110,6 +122,7 @@ struct Connection {
   std::optional<ssl::stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;  // bytes read past the last response (empty when pooled)
   bool reused = false;        // taken from the pool: may have been closed by the peer meanwhile
+  const std::atomic<bool>* cancel = nullptr;         // the current Do()'s ClientRequest::cancel
   std::chrono::steady_clock::time_point idle_since;  // when it went back to the pool
 };
 
@@ -293,6 +306,10 @@ Attempt Exchange(Stream& stream, Connection& c, Call& call, size_t max_body, Cli
   for (const auto& field : res) {
     out.headers.Add(std::string(field.name_string()), std::string(field.value()));
   }
+  if (req.on_head) {
+    Status s = req.on_head(out);
+    if (!s.ok()) return {std::move(s)};
+  }
 
   // ---- response body ----
   const bool buffered = !call.sink;
@@ -429,6 +446,7 @@ struct Client::Impl {
 
   void Release(std::unique_ptr<Connection> c) {
     c->idle_since = SteadyClock::now();
+    c->cancel = nullptr;
     std::unique_ptr<Connection> evicted;  // closed outside the lock
     std::lock_guard lock(mu);
     auto& list = idle[c->key];
@@ -443,6 +461,7 @@ struct Client::Impl {
   Result<std::unique_ptr<Connection>> Connect(const Call& call) {
     const Url& url = call.url;
     auto c = std::make_unique<Connection>(call.key);
+    c->cancel = call.request.cancel;
     beast::error_code ec;
     tcp::resolver resolver(c->ioc);
     auto endpoints =
@@ -533,10 +552,19 @@ Result<ClientResponse> Client::Do(const ClientRequest& request,
 
   for (int attempt = 0;; ++attempt) {
     // The retry always uses a fresh connection: other idle ones may be just as stale.
+    auto cancelled = [&] {
+      return Error(Errc::kUnavailable,
+                   fmt::format("the request to {} was cancelled", call.host_port));
+    };
+    if (request.cancel && request.cancel->load()) return cancelled();
     std::unique_ptr<Connection> c = attempt == 0 ? impl_->TakeIdle(call.key) : nullptr;
+    if (c) c->cancel = request.cancel;
     if (!c) {
       Result<std::unique_ptr<Connection>> fresh = impl_->Connect(call);
-      if (!fresh.ok()) return std::move(fresh).error();
+      if (!fresh.ok()) {
+        if (request.cancel && request.cancel->load()) return cancelled();
+        return std::move(fresh).error();
+      }
       c = std::move(*fresh);
     }
     ClientResponse response;
@@ -547,6 +575,7 @@ Result<ClientResponse> Client::Do(const ClientRequest& request,
       if (a.keep_alive) impl_->Release(std::move(c));
       return response;
     }
+    if (request.cancel && request.cancel->load()) return cancelled();
     if (attempt == 0 && c->reused && a.retryable) {
       spdlog::debug("Retrying {} {} on a fresh connection: {}", request.method, call.key,
                     a.status.error().message);

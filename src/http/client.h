@@ -13,6 +13,7 @@
 // that it processed the request.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -46,6 +47,8 @@ struct ClientOptions {
   bool verify_tls = true;  // against the system CAs, with the URL's host name (or IP) and SNI
 };
 
+struct ClientResponse;
+
 struct ClientRequest {
   std::string method = "GET";
   std::string url;  // absolute http(s) URL
@@ -56,6 +59,15 @@ struct ClientRequest {
   // kValidation); without one the body is sent chunked, which not every server accepts.
   ByteSource* body_source = nullptr;
   std::optional<std::chrono::milliseconds> timeout;
+  // Called once with the final response's status and headers (`body` empty), after the head was
+  // read and before any body byte is read or handed to body_sink: a caller streaming the body
+  // can decide where it goes (and with which Content-Type). An error from it aborts the
+  // exchange (the connection is not reused) and is what Do() returns.
+  std::function<Status(const ClientResponse& head)> on_head;
+  // When set, the exchange is abandoned soon (within ~50 ms) after *cancel becomes true, in any
+  // phase (connect, send, wait, body): Do() returns kUnavailable "... was cancelled" and never
+  // retries. For owners that must stop long calls (shutdown).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct ClientResponse {

@@ -642,5 +642,102 @@ TEST(ClientTest, Https) {
                         " failed: certificate verification failed: self-signed certificate"));
 }
 
+TEST(ClientTest, OnHeadSeesTheHeadBeforeAnyBodyByte) {
+  const std::string payload(300 * 1024, 'p');
+  TestServer server([&](const RawRequest& r, int) {
+    if (r.target() == "/chunked") {
+      return Reply{
+          "HTTP/1.1 503 X\r\nContent-Type: text/x-err\r\nTransfer-Encoding: chunked"
+          "\r\n\r\n3\r\nerr\r\n0\r\n\r\n"};
+    }
+    return Ok(payload, "Content-Type: application/x-big\r\n", 201);
+  });
+  Client client;
+  for (const char* path : {"/big", "/chunked"}) {
+    int heads = 0;
+    size_t body_before_head = 0, body_after_head = 0;
+    ClientResponse seen;
+    ClientRequest req = Req(server.Url(path));
+    req.on_head = [&](const ClientResponse& head) {
+      ++heads;
+      seen = head;
+      return OkStatus();
+    };
+    Result<ClientResponse> res = client.Do(req, [&](std::string_view piece) {
+      (heads == 0 ? body_before_head : body_after_head) += piece.size();
+      return OkStatus();
+    });
+    ASSERT_TRUE(res.ok()) << res.error().message;
+    EXPECT_EQ(heads, 1) << path;
+    EXPECT_EQ(body_before_head, 0u) << path;
+    if (std::string_view(path) == "/big") {
+      EXPECT_EQ(seen.status, 201);
+      EXPECT_EQ(seen.headers.Get("Content-Type").value_or(""), "application/x-big");
+      EXPECT_EQ(seen.headers.Get("Content-Length").value_or(""), std::to_string(payload.size()));
+      EXPECT_EQ(body_after_head, payload.size());
+    } else {
+      EXPECT_EQ(seen.status, 503);
+      EXPECT_EQ(seen.headers.Get("Content-Type").value_or(""), "text/x-err");
+      EXPECT_FALSE(seen.headers.Has("Content-Length"));
+      EXPECT_EQ(body_after_head, 3u);
+    }
+  }
+}
+
+TEST(ClientTest, OnHeadErrorAbortsBeforeTheBody) {
+  const std::string payload(4 * 1024 * 1024, 'x');
+  TestServer server([&](const RawRequest&, int) { return Ok(payload); });
+  Client client;
+  ClientRequest req = Req(server.Url("/"));
+  req.on_head = [](const ClientResponse& head) {
+    return Status(Error(Errc::kPayloadTooLarge, "too big: " + std::to_string(head.status)));
+  };
+  size_t got = 0;
+  Result<ClientResponse> res = client.Do(req, [&](std::string_view piece) {
+    got += piece.size();
+    return OkStatus();
+  });
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().code, Errc::kPayloadTooLarge);
+  EXPECT_EQ(res.error().message, "too big: 200");
+  EXPECT_EQ(got, 0u);
+  ASSERT_TRUE(client.Do(Req(server.Url("/"))).ok());
+  EXPECT_EQ(server.connections(), 2);  // the aborted connection was not reused
+}
+
+TEST(ClientTest, CancelAbandonsAWaitingExchange) {
+  TestServer server([](const RawRequest&, int) { return Reply{"", Reply::kHang}; });
+  Client client(ClientOptions{.timeout = 30s});
+  std::atomic<bool> cancel{false};
+  ClientRequest req = Req(server.Url("/hang"));
+  req.cancel = &cancel;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(150ms);
+    cancel = true;
+  });
+  const auto start = std::chrono::steady_clock::now();
+  Result<ClientResponse> res = client.Do(req);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  canceller.join();
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().code, Errc::kUnavailable);
+  EXPECT_EQ(res.error().message,
+            "the request to 127.0.0.1:" + std::to_string(server.port()) + " was cancelled");
+  EXPECT_GE(elapsed, 140ms);
+  EXPECT_LT(elapsed, 2s);
+  // Already cancelled: nothing is sent.
+  Result<ClientResponse> again = client.Do(req);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(server.requests().size(), 1u);
+  // An uncancelled flag changes nothing.
+  TestServer ok([](const RawRequest&, int) { return Ok("fine"); });
+  std::atomic<bool> never{false};
+  ClientRequest fine = Req(ok.Url("/"));
+  fine.cancel = &never;
+  Result<ClientResponse> r = client.Do(fine);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->body, "fine");
+}
+
 }  // namespace
 }  // namespace inferd::http

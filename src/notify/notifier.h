@@ -44,6 +44,8 @@ struct NotifyOptions {
   // true: http(s) subscriptions are confirmed at once, no SubscriptionConfirmation is sent.
   bool auto_confirm = false;
   DeliveryOptions delivery;
+  // How long a PublishRequest::dedup_id is remembered (see Publish).
+  std::chrono::hours dedup_retention{24 * 7};
   Status Validate() const;
 };
 
@@ -60,6 +62,11 @@ struct PublishRequest {
   std::optional<std::string> subject;
   MessageAttributes message_attributes;
   std::string message_structure;  // "" or "json"
+  // Idempotency key (Publish only; in-process callers, not the SNS API): a Publish whose
+  // dedup_id was already published within NotifyOptions::dedup_retention writes nothing and
+  // returns the earlier MessageId. The key is stored in the transaction that writes the message,
+  // so a caller that crashed between publishing and recording it can simply publish again.
+  std::string dedup_id = {};
 };
 
 struct PublishBatchEntry {

@@ -137,6 +137,18 @@ Result<std::string> Notifier::Publish(const PublishRequest& request, const Calle
   if (!topic.ok()) return std::move(topic).error();
   auto message = MakeNotification(request);
   if (!message.ok()) return std::move(message).error();
+  if (!request.dedup_id.empty()) {
+    const double now = Now();
+    const double forget_before =
+        now -
+        static_cast<double>(
+            std::chrono::duration_cast<std::chrono::seconds>(options_.dedup_retention).count());
+    int deliveries = 0;
+    auto id = store_->PublishOnce(*message, request.dedup_id, now, forget_before, &deliveries);
+    if (!id.ok()) return std::move(id).error();
+    if (deliveries > 0) delivery_->Wake();
+    return id;
+  }
   auto written = store_->Publish({*message}, Now());
   if (!written.ok()) return std::move(written).error();
   if (*written > 0) delivery_->Wake();

@@ -279,6 +279,57 @@ TEST_F(NotifierTest, MessageStructurePicksTheProtocolEntry) {
   EXPECT_EQ(Str(LastBody()["Message"]), "for http");
 }
 
+TEST_F(NotifierTest, PublishWithDedupIdIsDeliveredOnceAcrossRestarts) {
+  Open(/*auto_confirm=*/true);
+  std::string topic = Topic();
+  ASSERT_TRUE(n_->Subscribe(kCaller, {topic, "http", "http://127.0.0.1:9/hook", {}, false}).ok());
+  PublishRequest req{topic, "result of invocation 1", std::nullopt, {}, ""};
+  req.dedup_id = "out-1";
+  auto first = n_->Publish(req);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  auto again = n_->Publish(req);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(*again, *first);
+  EXPECT_EQ(*n_->store().CountDeliveries(), 1);
+
+  // The key is durable: a new Notifier on the same data dir (a restart) remembers it.
+  n_.reset();
+  Open(/*auto_confirm=*/true);
+  req.message = "published again after a crash";
+  EXPECT_EQ(*n_->Publish(req), *first);
+  EXPECT_EQ(*n_->store().CountDeliveries(), 1);
+
+  // Other keys, and publishes without one, are independent.
+  req.dedup_id = "out-2";
+  auto second = n_->Publish(req);
+  ASSERT_TRUE(second.ok());
+  EXPECT_NE(*second, *first);
+  PublishRequest plain{topic, "no key", std::nullopt, {}, ""};
+  EXPECT_NE(*n_->Publish(plain), *n_->Publish(plain));
+  EXPECT_EQ(*n_->store().CountDeliveries(), 4);
+  int attempts = 0;
+  for (int round = 0; round < 10 && attempts < 4; ++round) attempts += n_->delivery().RunOnce();
+  EXPECT_EQ(attempts, 4);
+  EXPECT_EQ(sender_.count(), 4u);
+
+  // A key is remembered for dedup_retention, then forgotten.
+  clock_.Advance(std::chrono::hours(24 * 7 + 1));
+  req.dedup_id = "out-3";
+  ASSERT_TRUE(n_->Publish(req).ok());  // forgets out-1 and out-2 on the way
+  req.dedup_id = "out-1";
+  auto later = n_->Publish(req);
+  ASSERT_TRUE(later.ok());
+  EXPECT_NE(*later, *first);
+
+  // Without subscribers nothing is stored, but the key still answers with the same MessageId.
+  std::string lonely = Topic("lonely");
+  PublishRequest nobody{lonely, "x", std::nullopt, {}, ""};
+  nobody.dedup_id = "out-9";
+  auto id = n_->Publish(nobody);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(*n_->Publish(nobody), *id);
+}
+
 TEST_F(NotifierTest, PublishBatch) {
   Open(true);
   std::string topic = Topic();

@@ -103,6 +103,12 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(subscription_arn, next_attempt, id);
 CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries(message);
+CREATE TABLE IF NOT EXISTS published (
+  dedup_id TEXT PRIMARY KEY,
+  message_id TEXT NOT NULL,
+  created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS published_created ON published(created);
 )sql";
 
 constexpr const char* kTopicColumns = "arn, region, name, attributes, tags, created";

@@ -93,6 +93,13 @@ class NotifyStore {
   // all in one transaction. Messages nobody is subscribed to are not stored. Returns the number
   // of deliveries written.
   Result<int> Publish(const std::vector<OutboxMessage>& messages, double now);
+  // Publish of one message keyed by `dedup_id`, in one transaction: when the key is known the
+  // earlier MessageId is returned and nothing is written; otherwise the message (and its
+  // deliveries, if any) and the key are written and `message.message_id` is returned. Keys
+  // recorded before `forget_before` are forgotten on the way. `deliveries` (optional) gets the
+  // number of deliveries written.
+  Result<std::string> PublishOnce(const OutboxMessage& message, const std::string& dedup_id,
+                                  double now, double forget_before, int* deliveries = nullptr);
   // Per subscription with pending deliveries, the earliest one.
   Result<std::vector<DeliveryHead>> DeliveryHeads();
   // Ids of a subscription's deliveries due at `now`, earliest first, at most `limit`.
@@ -107,6 +114,9 @@ class NotifyStore {
  private:
   explicit NotifyStore(std::unique_ptr<db::Database> db);
   Result<int64_t> InsertMessageLocked(const OutboxMessage& message);
+  // The message and one delivery per confirmed subscription (none: nothing written); the number
+  // of deliveries. Inside the caller's transaction.
+  Result<int> PublishLocked(const OutboxMessage& message, double now);
   Status DropDeliveriesLocked(const std::string& where, const std::string& arg);
   Status DropOrphanMessagesLocked();
 

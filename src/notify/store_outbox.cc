@@ -75,33 +75,67 @@ Status NotifyStore::DropOrphanMessagesLocked() {
   return OkStatus();
 }
 
+Result<int> NotifyStore::PublishLocked(const OutboxMessage& m, double now) {
+  Stmt c(*db_, "SELECT count(*) FROM subscriptions WHERE topic_arn=? AND status='confirmed'");
+  c.Bind(m.topic_arn);
+  if (c.Step() != Stmt::kRow) {
+    return c.Fail("count subscribers");
+  }
+  if (c.Int(0) == 0) return 0;
+  auto id = InsertMessageLocked(m);
+  if (!id.ok()) {
+    return std::move(id).error();
+  }
+  Stmt d(*db_,
+         "INSERT INTO deliveries (message, subscription_arn, attempts, next_attempt) "
+         "SELECT ?, arn, 0, ? FROM subscriptions WHERE topic_arn=? AND status='confirmed'");
+  d.Bind(*id).Bind(now).Bind(m.topic_arn);
+  if (d.Step() != Stmt::kDone) {
+    return d.Fail("fan out");
+  }
+  return db_->Changes();
+}
+
 Result<int> NotifyStore::Publish(const std::vector<OutboxMessage>& messages, double now) {
   std::lock_guard lock(mu_);
   db::Transaction tx(*db_);
   INFERD_RETURN_IF_ERROR(tx.status());
   int total = 0;
   for (const auto& m : messages) {
-    Stmt c(*db_, "SELECT count(*) FROM subscriptions WHERE topic_arn=? AND status='confirmed'");
-    c.Bind(m.topic_arn);
-    if (c.Step() != Stmt::kRow) {
-      return c.Fail("count subscribers");
-    }
-    if (c.Int(0) == 0) continue;
-    auto id = InsertMessageLocked(m);
-    if (!id.ok()) {
-      return std::move(id).error();
-    }
-    Stmt d(*db_,
-           "INSERT INTO deliveries (message, subscription_arn, attempts, next_attempt) "
-           "SELECT ?, arn, 0, ? FROM subscriptions WHERE topic_arn=? AND status='confirmed'");
-    d.Bind(*id).Bind(now).Bind(m.topic_arn);
-    if (d.Step() != Stmt::kDone) {
-      return d.Fail("fan out");
-    }
-    total += db_->Changes();
+    auto n = PublishLocked(m, now);
+    if (!n.ok()) return std::move(n).error();
+    total += *n;
   }
   INFERD_RETURN_IF_ERROR(tx.Commit());
   return total;
+}
+
+Result<std::string> NotifyStore::PublishOnce(const OutboxMessage& m, const std::string& dedup_id,
+                                             double now, double forget_before, int* deliveries) {
+  if (deliveries) *deliveries = 0;
+  std::lock_guard lock(mu_);
+  db::Transaction tx(*db_);
+  INFERD_RETURN_IF_ERROR(tx.status());
+  Stmt forget(*db_, "DELETE FROM published WHERE created < ?");
+  forget.Bind(forget_before);
+  if (forget.Step() != Stmt::kDone) return forget.Fail("forget dedup ids");
+  Stmt known(*db_, "SELECT message_id FROM published WHERE dedup_id=?");
+  known.Bind(dedup_id);
+  int rc = known.Step();
+  if (rc == Stmt::kRow) {
+    std::string earlier = known.Text(0);
+    INFERD_RETURN_IF_ERROR(tx.Commit());
+    return earlier;
+  }
+  if (rc != Stmt::kDone) return known.Fail("find dedup id");
+  auto n = PublishLocked(m, now);
+  if (!n.ok()) return std::move(n).error();
+  Stmt remember(*db_, "INSERT INTO published (dedup_id, message_id, created) VALUES (?,?,?)");
+  remember.Bind(dedup_id).Bind(m.message_id).Bind(now);
+  if (remember.Step() != Stmt::kDone) return remember.Fail("remember dedup id");
+  INFERD_RETURN_IF_ERROR(tx.Commit());
+  if (deliveries) *deliveries = *n;
+  return m.message_id;
 }
 
 Result<std::vector<DeliveryHead>> NotifyStore::DeliveryHeads() {

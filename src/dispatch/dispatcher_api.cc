@@ -1,0 +1,221 @@
+// Dispatcher: InvokeEndpoint (real-time) and the /inferd/ invocation API.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "dispatch/dispatcher_impl.h"
+
+namespace inferd::dispatch {
+
+namespace {
+
+using queue::InvocationState;
+
+Error NotFound(const std::string& endpoint, const std::string& id) {
+  return Error(Errc::kNotFound,
+               fmt::format("Invocation {} of endpoint {} not found.", id, endpoint));
+}
+
+bool IsTimeout(const Error& e) {
+  return e.code == Errc::kUnavailable && e.message.rfind("timed out after", 0) == 0 &&
+         e.message.find(" waiting for ") != std::string::npos;
+}
+
+}  // namespace
+
+Result<SyncResponse> Dispatcher::InvokeSync(const SyncRequest& request) {
+  Impl& d = *impl_;
+  auto view = d.directory.Find(request.region, request.endpoint);
+  if (!view || view->deleting) {
+    return Error(Errc::kValidation, fmt::format("Endpoint {} of account {} not found.",
+                                                request.endpoint, d.options.account_id));
+  }
+  if (view->async) {
+    return Error(Errc::kValidation,
+                 fmt::format("Endpoint {} of account {} is configured for asynchronous inference "
+                             "(it has an AsyncInferenceConfig) and accepts only "
+                             "InvokeEndpointAsync.",
+                             view->name, d.options.account_id));
+  }
+  if (!request.target_variant.empty() && !view->HasVariant(request.target_variant)) {
+    return Error(Errc::kValidation,
+                 fmt::format("The target variant {} is not a production variant of endpoint {}.",
+                             request.target_variant, view->name));
+  }
+  const std::string key = EndpointKey(view->region, view->name);
+  Capacity cap;
+  cap.instances = d.instances_fn(view->region, view->name);
+  cap.max_per_instance = d.options.default_max_concurrency_per_instance;
+  for (const VariantView& v : view->variants) cap.weights[v.name] = v.weight;
+  const bool any = std::any_of(cap.instances.begin(), cap.instances.end(), [&](const auto& i) {
+    return request.target_variant.empty() || i.variant == request.target_variant;
+  });
+  if (!any) {
+    return Error(
+        Errc::kThrottled,
+        fmt::format("Endpoint {} has no healthy instance{} to serve the request yet. "
+                    "Retry once it is InService.",
+                    view->name,
+                    request.target_variant.empty() ? "" : " of variant " + request.target_variant),
+        "ModelNotReadyException");
+  }
+  // A slot on the least busy instance; wait a while when every instance is at its cap.
+  std::optional<std::pair<InstanceRef, SlotLease>> slot;
+  const auto give_up = std::chrono::steady_clock::now() + d.options.sync_slot_wait;
+  for (;;) {
+    slot = d.scheduler.AcquireDirect(key, cap, request.target_variant, d.NowMs());
+    if (slot) break;
+    std::unique_lock lock(d.mu);
+    if (d.idle_cv.wait_until(lock, give_up) == std::cv_status::timeout) {
+      return Error(Errc::kThrottled,
+                   fmt::format("Every instance of endpoint {} is serving its maximum of {} "
+                               "concurrent requests. Retry later.",
+                               view->name, cap.max_per_instance));
+    }
+  }
+  const InstanceRef instance = slot->first;
+
+  http::ClientRequest req;
+  req.method = "POST";
+  req.url = fmt::format("http://{}:{}/invocations", instance.host, instance.port);
+  req.body = request.body;
+  if (!request.content_type.empty()) req.headers.Add("Content-Type", request.content_type);
+  if (!request.accept.empty()) req.headers.Add("Accept", request.accept);
+  if (!request.custom_attributes.empty()) {
+    req.headers.Add("X-Amzn-SageMaker-Custom-Attributes", request.custom_attributes);
+  }
+  if (!request.inference_id.empty()) {
+    req.headers.Add("X-Amzn-SageMaker-Inference-Id", request.inference_id);
+  }
+  req.timeout = d.options.sync_timeout;
+  req.cancel = &d.cancel;
+  const auto started = std::chrono::steady_clock::now();
+  auto res = d.client.Do(req);
+  slot->second.Release();
+  if (!res.ok()) {
+    const Error& e = res.error();
+    if (IsTimeout(e)) {
+      return Error(Errc::kModelError,
+                   "Your invocation timed out while waiting for a response from container "
+                   "primary. Review the latency metrics for each container in Amazon CloudWatch, "
+                   "resolve the issue, and try again.",
+                   "ModelError");
+    }
+    d.scheduler.CoolDown(InstanceKey(instance),
+                         d.NowMs() + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         d.options.failed_instance_cooldown)
+                                         .count());
+    return Error(Errc::kUnavailable,
+                 fmt::format("The model instance {} of endpoint {} failed before answering ({}). "
+                             "Retry the request.",
+                             InstanceKey(instance), view->name, e.message));
+  }
+  d.metrics.Observe(Summary::kModelLatency, view->name, instance.variant,
+                    static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                            std::chrono::steady_clock::now() - started)
+                                            .count()));
+  const int status = res->status;
+  if (status >= 400 && status < 500) {
+    d.metrics.Add(Counter::kInvocation4xxErrors, view->name, instance.variant);
+  } else if (status >= 500) {
+    d.metrics.Add(Counter::kInvocation5xxErrors, view->name, instance.variant);
+  }
+  if (status < 200 || status >= 300) {
+    return Error(Errc::kModelError,
+                 fmt::format("Received {} error ({}) from primary with message \"{}\". See the "
+                             "logs of endpoint {} (inferd logs {}) in account {} for more "
+                             "information.",
+                             status >= 500 ? "server" : "client", status, res->body, view->name,
+                             view->name, d.options.account_id),
+                 "ModelError");
+  }
+  SyncResponse out;
+  out.status = status;
+  out.content_type = std::string(res->headers.Get("Content-Type").value_or(""));
+  out.body = std::move(res->body);
+  out.variant = instance.variant;
+  out.custom_attributes =
+      std::string(res->headers.Get("X-Amzn-SageMaker-Custom-Attributes").value_or(""));
+  return out;
+}
+
+Result<InvocationStatus> Dispatcher::Describe(const std::string& region,
+                                              const std::string& endpoint,
+                                              const std::string& inference_id) {
+  Impl& d = *impl_;
+  auto rec = d.queue.Get(region, endpoint, inference_id);
+  if (!rec.ok()) return std::move(rec).error();
+  if (!*rec) return NotFound(endpoint, inference_id);
+  InvocationStatus status;
+  status.invocation = std::move(**rec);
+  const queue::Invocation& inv = status.invocation;
+  if (inv.state == InvocationState::kQueued) {
+    status.queue_position = d.scheduler.Position(EndpointKey(inv.region, inv.endpoint), inv.seq);
+  } else if (inv.state == InvocationState::kStarted) {
+    std::lock_guard lock(d.mu);
+    auto it = d.running.find(inv.seq);
+    status.instance = it != d.running.end() ? it->second : inv.instance;
+  }
+  return status;
+}
+
+Result<std::vector<InvocationStatus>> Dispatcher::List(
+    const std::string& region, const std::string& endpoint,
+    const std::vector<queue::InvocationState>& states, int64_t after_seq, int limit) {
+  Impl& d = *impl_;
+  queue::InvocationStore::ListQuery query;
+  query.region = region;
+  query.endpoint = endpoint;
+  query.states = states.empty() ? std::vector<InvocationState>{InvocationState::kQueued,
+                                                               InvocationState::kStarted}
+                                : states;
+  query.after_seq = after_seq;
+  query.limit = limit;
+  auto list = d.queue.List(query);
+  if (!list.ok()) return std::move(list).error();
+  std::vector<InvocationStatus> out;
+  out.reserve(list->size());
+  const std::string key = EndpointKey(region, endpoint);
+  for (queue::Invocation& inv : *list) {
+    InvocationStatus s;
+    if (inv.state == InvocationState::kQueued) {
+      s.queue_position = d.scheduler.Position(key, inv.seq);
+    } else if (inv.state == InvocationState::kStarted) {
+      std::lock_guard lock(d.mu);
+      auto it = d.running.find(inv.seq);
+      s.instance = it != d.running.end() ? it->second : inv.instance;
+    }
+    s.invocation = std::move(inv);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<InvocationStatus> Dispatcher::Cancel(const std::string& region, const std::string& endpoint,
+                                            const std::string& inference_id) {
+  Impl& d = *impl_;
+  auto rec = d.queue.Get(region, endpoint, inference_id);
+  if (!rec.ok()) return std::move(rec).error();
+  if (!*rec) return NotFound(endpoint, inference_id);
+  queue::Invocation inv = std::move(**rec);
+  auto not_queued = [&](std::string_view state) {
+    return Error(Errc::kInvalidState,
+                 fmt::format("Invocation {} of endpoint {} is {}: only queued invocations can be "
+                             "cancelled.",
+                             inference_id, endpoint, state));
+  };
+  if (inv.state != InvocationState::kQueued) return not_queued(queue::ToString(inv.state));
+  const std::string key = EndpointKey(inv.region, inv.endpoint);
+  if (!d.scheduler.Remove(key, inv.seq)) return not_queued("being dispatched");
+  const int64_t seq = inv.seq;
+  if (!d.EndQueued(std::move(inv), d.directory.FindKey(key), EndKind::kCancelled)) {
+    return not_queued("no longer queued");
+  }
+  auto after = d.queue.GetBySeq(seq);
+  if (!after.ok()) return std::move(after).error();
+  if (!*after) return NotFound(endpoint, inference_id);
+  InvocationStatus status;
+  status.invocation = std::move(**after);
+  return status;
+}
+
+}  // namespace inferd::dispatch

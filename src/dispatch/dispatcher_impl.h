@@ -1,0 +1,152 @@
+// Dispatcher::Impl, shared by the dispatcher_*.cc files (internal to dispatch/).
+//
+// Threads (all owned here):
+//   loop      one thread: expiry sweeps, asks the fleet for capacity, turns queued entries into
+//             run jobs while workers and slots are free, hands ended-without-running entries
+//             (expired, endpoint deleted) to the aux pool, schedules notification retries.
+//   workers   options.worker_threads threads, each running one invocation at a time (Run).
+//   aux       a BlockingPool (options.aux_threads): ends queued invocations without running them,
+//             publishes owed notifications and TestNotifications, completes Accept errors.
+//
+// Ownership of a queued invocation (exactly one at a time): the scheduler's queue → a run job
+// (holding a slot lease) or a fail batch → the thread ending it; Cancel takes it out of the
+// queue itself. A Requeue puts it back in the queue once durable.
+//
+// Locking: `mu` guards everything below it; the scheduler and the directory have their own
+// locks. Never destroy a RunJob (its lease) while holding `mu`: releasing a lease calls Kick(),
+// which takes `mu`.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/blocking_pool.h"
+#include "dispatch/dispatcher.h"
+#include "dispatch/endpoint_directory.h"
+#include "dispatch/metrics.h"
+#include "dispatch/pipeline.h"
+#include "dispatch/scheduler.h"
+#include "http/client.h"
+
+namespace inferd::dispatch {
+
+enum class EndKind { kExpired, kDeleted, kCancelled };
+
+struct RunJob {
+  std::string key;
+  QueueEntry entry;
+  InstanceRef instance;
+  SlotLease lease;
+  std::shared_ptr<const EndpointView> view;
+};
+
+struct FailBatch {
+  std::string key;
+  std::shared_ptr<const EndpointView> view;  // null: the endpoint is gone (no notification)
+  EndKind kind = EndKind::kExpired;
+  std::deque<QueueEntry> entries;
+};
+
+struct NotifyRetry {
+  int64_t seq = 0;
+  std::chrono::steady_clock::time_point due;
+  std::chrono::milliseconds backoff{1000};
+  std::chrono::steady_clock::time_point give_up;
+};
+
+struct Dispatcher::Impl {
+  Impl(DispatchOptions options, queue::InvocationStore& queue, catalog::CatalogStore& catalog,
+       store::ObjectStore& objects, notify::Notifier& notifier, InstancesFn instances,
+       const Clock& clock);
+
+  const DispatchOptions options;
+  queue::InvocationStore& queue;
+  catalog::CatalogStore& catalog;
+  store::ObjectStore& objects;
+  notify::Notifier& notifier;
+  const InstancesFn instances_fn;
+  const Clock& clock;
+
+  EndpointDirectory directory;
+  Scheduler scheduler;
+  Metrics metrics;
+  http::Client client;
+  std::atomic<bool> cancel{false};  // abandons model calls still running at Stop's deadline
+  Pipeline pipeline;
+  BlockingPool aux;
+
+  std::mutex mu;
+  std::condition_variable loop_cv;  // the loop's wake-ups (dirty)
+  std::condition_variable work_cv;  // run jobs for workers
+  std::condition_variable idle_cv;  // active_runs went down; a slot may be free (InvokeSync)
+  bool started = false;
+  bool stopping = false;
+  bool stopped = false;
+  bool workers_exit = false;
+  bool dirty = false;
+  std::deque<RunJob> run_jobs;
+  int active_runs = 0;  // run jobs queued or running
+  std::deque<FailBatch> fail_batches;
+  int drainers = 0;         // aux tasks draining fail_batches
+  int store_callbacks = 0;  // Insert/Requeue callbacks not yet run (they use this object)
+  std::vector<NotifyRetry> retries;
+  std::map<int64_t, std::string> running;  // seq → "host:port", while a model call runs
+  std::chrono::steady_clock::time_point next_sweep{};
+  std::chrono::steady_clock::time_point next_prune{};
+  size_t rotation = 0;  // fairness between endpoints
+  std::thread loop_thread;
+  std::vector<std::thread> workers;
+
+  int64_t NowMs() const;
+  // The loop has something to look at.
+  void Kick();
+  // Runs `task` on the aux pool (inline once stopped).
+  void Post(std::function<void()> task);
+  // Around a store write whose callback uses this object: Stop() waits for the callbacks.
+  void CallbackIssued();
+  void CallbackDone();
+  std::string Label(const std::shared_ptr<const EndpointView>& view,
+                    const std::string& endpoint) const {
+    return view ? view->name : endpoint;
+  }
+
+  // ---- dispatcher_loop.cc ----
+  void Loop();
+  void Pass();
+  void AddFailBatch(std::string key, std::shared_ptr<const EndpointView> view, EndKind kind,
+                    std::deque<QueueEntry> entries);
+  void Drain();
+  void Worker();
+
+  // ---- dispatcher_run.cc ----
+  void Run(RunJob job);
+  // Queued → Failed without running (expired, endpoint deleted, cancelled): Finish, failure
+  // object, notification. false when it was no longer Queued.
+  bool EndQueued(queue::Invocation inv, const std::shared_ptr<const EndpointView>& view,
+                 EndKind kind);
+  Status FinishSync(const queue::Invocation& finished);
+  // Publishes the invocation's notification (if its endpoint has the topic) with the
+  // invocation as idempotency key, then MarkNotified. false when the publish failed (counted,
+  // logged): the caller schedules a retry.
+  bool Notify(const queue::Invocation& inv, const std::shared_ptr<const EndpointView>& view,
+              std::optional<std::string> body);
+  // For a finished invocation loaded from the store (restart, retry): makes sure its failure
+  // object exists, then Notify with the body read back when it is to be embedded.
+  void NotifyFromStore(int64_t seq, std::optional<NotifyRetry> retry);
+  void ScheduleRetry(int64_t seq, std::optional<NotifyRetry> previous);
+
+  // ---- dispatcher_recovery.cc ----
+  Status Recover();
+  void RecoverStarted(int64_t seq, std::vector<int64_t>& owed);
+};
+
+}  // namespace inferd::dispatch

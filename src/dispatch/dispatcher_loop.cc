@@ -1,0 +1,217 @@
+// Dispatcher: the scheduling loop, the workers and the aux drainers.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "dispatch/dispatcher_impl.h"
+
+namespace inferd::dispatch {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Ends-without-running an aux drainer handles before it yields the pool to other tasks.
+constexpr int kDrainChunk = 32;
+constexpr auto kPruneInterval = std::chrono::minutes(10);
+
+}  // namespace
+
+void Dispatcher::Impl::Loop() {
+  std::unique_lock lock(mu);
+  for (;;) {
+    if (stopping) return;
+    dirty = false;
+    lock.unlock();
+    Pass();
+    lock.lock();
+    if (stopping) return;
+    // With backlog, look at the capacity again soon; otherwise at the next sweep or retry.
+    auto wait = options.expiry_sweep_interval;
+    if (!scheduler.KeysWithBacklog().empty() || !fail_batches.empty() || !retries.empty()) {
+      wait = std::min(wait, options.capacity_poll_interval);
+    }
+    loop_cv.wait_for(lock, wait, [&] { return stopping || dirty; });
+  }
+}
+
+void Dispatcher::Impl::AddFailBatch(std::string key, std::shared_ptr<const EndpointView> view,
+                                    EndKind kind, std::deque<QueueEntry> entries) {
+  if (entries.empty()) return;
+  bool post = false;
+  {
+    std::lock_guard lock(mu);
+    if (stopping) return;  // still Queued in the store: the next Start takes them
+    fail_batches.push_back({std::move(key), std::move(view), kind, std::move(entries)});
+    if (drainers < options.aux_threads) {
+      ++drainers;
+      post = true;
+    }
+  }
+  if (post) Post([this] { Drain(); });
+}
+
+void Dispatcher::Impl::Pass() {
+  const int64_t now = NowMs();
+  const auto mono = clock.Monotonic();
+
+  // Expiry sweep: queued invocations older than their RequestTTLSeconds end now, capacity or
+  // not.
+  if (mono >= next_sweep) {
+    next_sweep = mono + options.expiry_sweep_interval;
+    for (auto& [key, entries] : scheduler.TakeExpired(now)) {
+      AddFailBatch(key, directory.FindKey(key), EndKind::kExpired, std::move(entries));
+    }
+  }
+  if (mono >= next_prune) {
+    next_prune = mono + kPruneInterval;
+    const int64_t before =
+        now - std::chrono::duration_cast<std::chrono::milliseconds>(options.retention).count();
+    Post([this, before] {
+      auto pruned = queue.PruneFinished(before);
+      if (!pruned.ok()) {
+        spdlog::warn("dispatch: pruning finished invocations failed: {}", pruned.error().message);
+      } else if (*pruned > 0) {
+        spdlog::info("dispatch: pruned {} finished invocation(s)", *pruned);
+      }
+    });
+  }
+
+  // Capacity of every endpoint with backlog; queues of deleted endpoints end.
+  std::vector<std::pair<std::string, std::shared_ptr<const EndpointView>>> live;
+  for (const std::string& key : scheduler.KeysWithBacklog()) {
+    auto view = directory.FindKey(key);
+    if (!view || view->deleting) {
+      AddFailBatch(key, view, EndKind::kDeleted, scheduler.TakeAll(key));
+      continue;
+    }
+    Capacity cap;
+    cap.instances = instances_fn(view->region, view->name);
+    cap.max_per_instance = view->async && view->async->max_concurrency > 0
+                               ? view->async->max_concurrency
+                               : options.default_max_concurrency_per_instance;
+    for (const VariantView& v : view->variants) cap.weights[v.name] = v.weight;
+    scheduler.SetCapacity(key, std::move(cap));
+    live.emplace_back(key, std::move(view));
+  }
+
+  // Hand out work, one invocation per endpoint per round, while workers are free.
+  if (!live.empty()) {
+    const size_t start = rotation++ % live.size();
+    std::rotate(live.begin(), live.begin() + static_cast<long>(start), live.end());
+  }
+  bool full = false;  // every worker has a job, or stopping
+  for (bool progress = true; progress && !full;) {
+    progress = false;
+    for (const auto& [key, view] : live) {
+      {
+        std::lock_guard lock(mu);
+        full = stopping || active_runs >= options.worker_threads;
+      }
+      if (full) break;
+      Scheduler::Next next = scheduler.Assign(key, now);
+      if (next.kind == Scheduler::Next::kExpired) {
+        AddFailBatch(key, view, EndKind::kExpired, std::deque<QueueEntry>{next.entry});
+        progress = true;
+      } else if (next.kind == Scheduler::Next::kRun) {
+        bool queued = false;
+        {
+          std::lock_guard lock(mu);
+          if (!stopping) {
+            ++active_runs;
+            run_jobs.push_back(
+                {key, next.entry, std::move(next.instance), std::move(next.lease), view});
+            queued = true;
+          }
+        }
+        // Stopping: `next` (its lease) goes outside the lock; the entry stays Queued in the
+        // store for the next Start.
+        if (!queued) return;
+        work_cv.notify_one();
+        progress = true;
+      }
+    }
+  }
+
+  // Notification retries that are due.
+  std::vector<NotifyRetry> due;
+  {
+    std::lock_guard lock(mu);
+    for (auto it = retries.begin(); it != retries.end();) {
+      if (it->due <= mono) {
+        due.push_back(*it);
+        it = retries.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (NotifyRetry& r : due) {
+    Post([this, r] { NotifyFromStore(r.seq, r); });
+  }
+}
+
+void Dispatcher::Impl::Drain() {
+  for (int i = 0; i < kDrainChunk; ++i) {
+    QueueEntry entry;
+    FailBatch* batch = nullptr;
+    std::shared_ptr<const EndpointView> view;
+    EndKind kind = EndKind::kExpired;
+    std::string key;
+    {
+      std::lock_guard lock(mu);
+      while (!fail_batches.empty() && fail_batches.front().entries.empty()) {
+        fail_batches.pop_front();
+      }
+      if (stopping || fail_batches.empty()) {
+        --drainers;
+        return;
+      }
+      batch = &fail_batches.front();
+      entry = batch->entries.front();
+      batch->entries.pop_front();
+      view = batch->view;
+      kind = batch->kind;
+      key = batch->key;
+    }
+    auto rec = queue.GetBySeq(entry.seq);
+    if (!rec.ok()) {
+      spdlog::error("dispatch: cannot read invocation #{}: {}", entry.seq, rec.error().message);
+      continue;
+    }
+    if (!*rec || (*rec)->state != queue::InvocationState::kQueued) continue;
+    if (!view) {
+      spdlog::warn(
+          "dispatch: invocation {} of endpoint {} ends as failed: the endpoint no longer exists, "
+          "so no notification can be sent",
+          (*rec)->inference_id, (*rec)->endpoint);
+    }
+    EndQueued(std::move(**rec), view, kind);
+  }
+  // Yield the pool to other tasks, then carry on.
+  Post([this] { Drain(); });
+}
+
+void Dispatcher::Impl::Worker() {
+  for (;;) {
+    std::optional<RunJob> job;
+    {
+      std::unique_lock lock(mu);
+      work_cv.wait(lock, [&] { return workers_exit || !run_jobs.empty(); });
+      if (run_jobs.empty()) return;
+      job.emplace(std::move(run_jobs.front()));
+      run_jobs.pop_front();
+    }
+    Run(std::move(*job));
+    job.reset();
+    {
+      std::lock_guard lock(mu);
+      --active_runs;
+      dirty = true;
+    }
+    loop_cv.notify_one();
+    idle_cv.notify_all();
+  }
+}
+
+}  // namespace inferd::dispatch

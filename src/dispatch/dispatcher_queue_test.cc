@@ -1,0 +1,236 @@
+// Queueing, capacity and the API around the pipeline: concurrency caps, backlog and expiry,
+// cancel, endpoint deletion and update, acceptance errors, InvokeEndpoint (see test_util.h).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "dispatch/dispatcher.h"
+#include "dispatch/test_util.h"
+
+namespace inferd::dispatch {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using namespace testing;
+using queue::InvocationState;
+
+TEST_F(DispatcherTest, TheConcurrencyCapIsObservedByTheInstance) {
+  h_.CreateEndpoint("ep", AsyncConfig(ok_, err_, "", /*max_concurrency=*/2));
+  h_.StartDispatcher();
+  InstanceRef echo = h_.StartEcho("AllTraffic", {{"ECHO_DELAY_MS", "150"}});
+  h_.SetInstances("ep", {echo});
+  std::vector<Accepted> accepted;
+  for (int i = 0; i < 8; ++i) accepted.push_back(h_.InvokeWith("ep", "n" + std::to_string(i)));
+  for (const Accepted& a : accepted) {
+    EXPECT_EQ(h_.WaitDone("ep", a.inference_id).state, InvocationState::kCompleted);
+  }
+  json::object stats = h_.Stats(echo);
+  EXPECT_EQ(stats["requests"].as_int64(), 8);
+  EXPECT_EQ(stats["max_in_flight"].as_int64(), 2);
+}
+
+TEST_F(DispatcherTest, DefaultCapAppliesWithoutClientConfig) {
+  h_.options.default_max_concurrency_per_instance = 3;
+  h_.CreateEndpoint("ep", AsyncConfig(ok_, err_));
+  h_.StartDispatcher();
+  InstanceRef echo = h_.StartEcho("AllTraffic", {{"ECHO_DELAY_MS", "150"}});
+  h_.SetInstances("ep", {echo});
+  std::vector<Accepted> accepted;
+  for (int i = 0; i < 9; ++i) accepted.push_back(h_.InvokeWith("ep", "n"));
+  for (const Accepted& a : accepted) h_.WaitDone("ep", a.inference_id);
+  EXPECT_EQ(h_.Stats(echo)["max_in_flight"].as_int64(), 3);
+}
+
+TEST_F(DispatcherTest, QueuedWorkWaitsForCapacityThenExpires) {
+  h_.CreateEndpoint("ep", AsyncConfig(ok_, err_));
+  h_.StartDispatcher();
+  AcceptRequest r;
+  r.ttl_seconds = 60;
+  Accepted a = h_.InvokeWith("ep", "x", r);
+  h_.clock.Advance(30s);
+  auto queued = h_.dispatcher->Describe(kRegion, "ep", a.inference_id);
+  ASSERT_TRUE(queued.ok());
+  EXPECT_EQ(queued->invocation.state, InvocationState::kQueued);
+  EXPECT_EQ(queued->queue_position, 0);
+  std::string metrics = h_.dispatcher->RenderMetrics();
+  EXPECT_THAT(metrics, HasSubstr("inferd_has_backlog_without_capacity{endpoint=\"ep\"} 1\n"));
+  EXPECT_THAT(metrics,
+              HasSubstr("inferd_approximate_age_of_oldest_request_seconds{endpoint=\"ep\"} 30\n"));
+  EXPECT_THAT(metrics, HasSubstr("inferd_approximate_backlog_size{endpoint=\"ep\"} 1\n"));
+  EXPECT_THAT(metrics,
+              HasSubstr("inferd_approximate_backlog_size_per_instance{endpoint=\"ep\"} 1\n"));
+
+  h_.clock.Advance(31s);
+  h_.dispatcher->Wake();
+  queue::Invocation done = h_.WaitDone("ep", a.inference_id);
+  EXPECT_EQ(done.state, InvocationState::kFailed);
+  EXPECT_EQ(done.failure_reason,
+            "Request expired: it waited longer than RequestTTLSeconds (60 s) in the queue before "
+            "a model instance was free. Add capacity to the endpoint or invoke with a longer "
+            "RequestTTLSeconds.");
+  EXPECT_EQ(h_.Get(a.failure_location)->first, done.failure_reason);
+  EXPECT_EQ(Str(h_.WaitMessages(err_, 1)[0]["failureReason"]), done.failure_reason);
+  EXPECT_THAT(h_.dispatcher->RenderMetrics(),
+              HasSubstr("inferd_expired_requests_total{endpoint=\"ep\",variant=\"\"} 1\n"));
+}
+
+TEST_F(DispatcherTest, BacklogDrainsInOrderWhenCapacityReturns) {
+  h_.CreateEndpoint("ep", AsyncConfig(ok_, err_, "", /*max_concurrency=*/1));
+  h_.StartDispatcher();
+  std::vector<Accepted> accepted;
+  for (int i = 0; i < 5; ++i) accepted.push_back(h_.InvokeWith("ep", std::to_string(i)));
+  auto listed = h_.dispatcher->List(kRegion, "ep", {}, 0, 100);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 5u);
+  EXPECT_EQ((*listed)[4].queue_position, 4);
+  h_.SetInstances("ep", {h_.StartEcho("AllTraffic")});
+  int64_t previous_start = 0;
+  for (const Accepted& a : accepted) {
+    queue::Invocation done = h_.WaitDone("ep", a.inference_id);
+    EXPECT_EQ(done.state, InvocationState::kCompleted);
+    EXPECT_GE(done.started_ms, previous_start);
+    previous_start = done.started_ms;
+  }
+  EXPECT_TRUE(h_.dispatcher->List(kRegion, "ep", {}, 0, 100)->empty());
+}
+
+TEST_F(DispatcherTest, CancelEndsAQueuedInvocationWithItsNotification) {
+  h_.CreateEndpoint("ep", AsyncConfig(ok_, err_));
+  h_.StartDispatcher();
+  Accepted a = h_.InvokeWith("ep", "x");
+  Accepted b = h_.InvokeWith("ep", "y");
+  EXPECT_EQ(h_.dispatcher->Describe(kRegion, "ep", b.inference_id)->queue_position, 1);
+  auto cancelled = h_.dispatcher->Cancel(kRegion, "ep", a.inference_id);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.error().message;
+  EXPECT_EQ(cancelled->invocation.state, InvocationState::kFailed);
+  EXPECT_THAT(cancelled->invocation.failure_reason, StartsWith("Cancelled: "));
+  EXPECT_EQ(h_.dispatcher->Describe(kRegion, "ep", b.inference_id)->queue_position, 0);
+  EXPECT_EQ(h_.Get(a.failure_location)->first, cancelled->invocation.failure_reason);
+  EXPECT_EQ(Str(h_.WaitMessages(err_, 1)[0]["inferenceId"]), a.inference_id);
+
+  auto again = h_.dispatcher->Cancel(kRegion, "ep", a.inference_id);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, Errc::kInvalidState);
+  EXPECT_EQ(again.error().message, "Invocation " + a.inference_id +
+                                       " of endpoint ep is Failed: only queued invocations can "
+                                       "be cancelled.");
+  auto unknown = h_.dispatcher->Cancel(kRegion, "ep", "nope");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, Errc::kNotFound);
+  EXPECT_EQ(unknown.error().message, "Invocation nope of endpoint ep not found.");
+
+  // The other one still runs once there is capacity.
+  h_.SetInstances("ep", {h_.StartEcho("AllTraffic")});
+  EXPECT_EQ(h_.WaitDone("ep", b.inference_id).state, InvocationState::kCompleted);
+  auto finished = h_.dispatcher->Cancel(kRegion, "ep", b.inference_id);
+  EXPECT_EQ(finished.error().code, Errc::kInvalidState);
+}
+
+TEST_F(DispatcherTest, DeletingTheEndpointFailsItsQueuedInvocations) {
+  h_.CreateEndpoint("ep", AsyncConfig(ok_, err_));
+  h_.StartDispatcher();
+  std::vector<Accepted> accepted;
+  for (int i = 0; i < 3; ++i) accepted.push_back(h_.InvokeWith("ep", "x"));
+  ASSERT_TRUE(h_.catalog->DeleteEndpoint(kRegion, json::object{{"EndpointName", "ep"}}).ok());
+  for (const Accepted& a : accepted) {
+    queue::Invocation done = h_.WaitDone("ep", a.inference_id);
+    EXPECT_EQ(done.state, InvocationState::kFailed);
+    EXPECT_THAT(done.failure_reason,
+                StartsWith("Endpoint ep was deleted before the invocation ran"));
+  }
+  EXPECT_EQ(h_.WaitMessages(err_, 3).size(), 3u);
+  AcceptRequest r;
+  r.endpoint = "ep";
+  r.inline_body = "x";
+  auto refused = h_.Invoke(r);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::kValidation);
+  EXPECT_EQ(refused.error().message, "Endpoint ep of account 123456789012 not found.");
+}
+
+TEST_F(DispatcherTest, UpdateEndpointSendsTheTestNotificationOfTheNewConfiguration) {
+  const std::string other = h_.Topic("other");
+  h_.StartDispatcher();
+  h_.CreateEndpoint("ep", AsyncConfig(ok_, err_));
+  h_.WaitMessages(ok_, 1, "TestNotification");
+  h_.InService("ep");
+  h_.CreateEndpoint("ep", AsyncConfig(other, other), {{"AllTraffic", 1}}, "ep-config-2");
+  auto up = h_.catalog->UpdateEndpoint(
+      kRegion, json::object{{"EndpointName", "ep"}, {"EndpointConfigName", "ep-config-2"}});
+  ASSERT_TRUE(up.ok()) << up.error().message;
+  auto test = h_.WaitMessages(other, 1, "TestNotification");  // one per distinct topic
+  EXPECT_EQ(
+      json::serialize(test[0]),
+      R"({"eventVersion":"1.0","eventSource":"aws:sagemaker","eventName":"TestNotification"})");
+  // Queued work is kept across the update.
+  Accepted a = h_.InvokeWith("ep", "kept");
+  h_.SetInstances("ep", {h_.StartEcho("AllTraffic")});
+  EXPECT_EQ(h_.WaitDone("ep", a.inference_id).state, InvocationState::kCompleted);
+}
+
+TEST_F(DispatcherTest, AcceptRefusesWhatSageMakerRefuses) {
+  h_.CreateEndpoint("rt", "");
+  h_.StartDispatcher();
+  AcceptRequest r;
+  r.endpoint = "missing";
+  r.inline_body = "x";
+  auto missing = h_.Invoke(r);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, Errc::kValidation);
+  EXPECT_EQ(missing.error().aws_code, "");
+  EXPECT_EQ(missing.error().message, "Endpoint missing of account 123456789012 not found.");
+  r.endpoint = "rt";
+  auto real_time = h_.Invoke(r);
+  ASSERT_FALSE(real_time.ok());
+  EXPECT_EQ(real_time.error().code, Errc::kValidation);
+  EXPECT_THAT(real_time.error().message,
+              StartsWith("Endpoint rt of account 123456789012 is not configured for asynchronous "
+                         "inference"));
+}
+
+TEST_F(DispatcherTest, InvokeSyncOnARealTimeEndpoint) {
+  h_.CreateEndpoint("rt", "", {{"a", 1}, {"b", 1}});
+  h_.CreateEndpoint("async", AsyncConfig(ok_, err_));
+  h_.StartDispatcher();
+  SyncRequest r;
+  r.region = kRegion;
+  r.endpoint = "rt";
+  r.body = "ping";
+  r.content_type = "text/plain";
+  r.custom_attributes = "c=1";
+  auto none = h_.dispatcher->InvokeSync(r);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, Errc::kThrottled);
+  EXPECT_EQ(none.error().aws_code, "ModelNotReadyException");
+
+  h_.SetInstances("rt", {h_.StartEcho("a"), h_.StartEcho("b", {{"ECHO_STATUS", "400"}})});
+  r.target_variant = "a";
+  auto ok = h_.dispatcher->InvokeSync(r);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->body, "ping");
+  EXPECT_EQ(ok->content_type, "text/plain");
+  EXPECT_EQ(ok->variant, "a");
+  EXPECT_EQ(ok->custom_attributes, "c=1");
+
+  r.target_variant = "b";
+  auto model_error = h_.dispatcher->InvokeSync(r);
+  ASSERT_FALSE(model_error.ok());
+  EXPECT_EQ(model_error.error().code, Errc::kModelError);
+  EXPECT_EQ(model_error.error().aws_code, "ModelError");
+  EXPECT_THAT(model_error.error().message,
+              StartsWith("Received client error (400) from primary with message \"echo: failing "
+                         "with 400 as asked\". See "));
+
+  r.target_variant = "c";
+  EXPECT_EQ(h_.dispatcher->InvokeSync(r).error().code, Errc::kValidation);
+  r.target_variant = "";
+  r.endpoint = "async";
+  auto async = h_.dispatcher->InvokeSync(r);
+  ASSERT_FALSE(async.ok());
+  EXPECT_EQ(async.error().code, Errc::kValidation);
+  EXPECT_THAT(async.error().message, HasSubstr("accepts only InvokeEndpointAsync"));
+}
+
+}  // namespace
+}  // namespace inferd::dispatch

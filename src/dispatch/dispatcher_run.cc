@@ -1,0 +1,358 @@
+// Dispatcher: running one invocation, ending queued ones, notifications.
+#include <spdlog/spdlog.h>
+
+#include <future>
+#include <thread>
+
+#include "dispatch/dispatcher_impl.h"
+#include "dispatch/notification.h"
+#include "dispatch/reasons.h"
+#include "notify/notifier.h"
+
+namespace inferd::dispatch {
+
+namespace {
+
+using queue::InvocationState;
+
+constexpr auto kMaxRetryBackoff = std::chrono::seconds(60);
+
+// The object at `location` when it is at most kMaxEmbeddedResponse bytes.
+std::optional<std::string> ReadSmall(store::ObjectStore& objects, const std::string& location) {
+  auto loc = store::ParseS3Uri(location);
+  if (!loc.ok()) return std::nullopt;
+  auto head = objects.Head(loc->bucket, loc->key);
+  if (!head.ok() || head->size > kMaxEmbeddedResponse) return std::nullopt;
+  auto reader = objects.Get(loc->bucket, loc->key);
+  if (!reader.ok()) return std::nullopt;
+  std::string out;
+  char buf[16 * 1024];
+  for (;;) {
+    auto n = (*reader)->Read(buf, sizeof buf);
+    if (!n.ok()) return std::nullopt;
+    if (*n == 0) break;
+    out.append(buf, *n);
+    if (out.size() > kMaxEmbeddedResponse) return std::nullopt;
+  }
+  return out;
+}
+
+}  // namespace
+
+Status Dispatcher::Impl::FinishSync(const queue::Invocation& finished) {
+  auto promise = std::make_shared<std::promise<Status>>();
+  auto future = promise->get_future();
+  queue.Finish(finished, [promise](Status s) { promise->set_value(std::move(s)); });
+  return future.get();
+}
+
+void Dispatcher::Impl::Run(RunJob job) {
+  const QueueEntry entry = job.entry;
+  auto rec = queue.GetBySeq(entry.seq);
+  if (!rec.ok()) {
+    spdlog::error("dispatch: cannot read invocation #{}: {}; trying again in a second", entry.seq,
+                  rec.error().message);
+    job.lease.Release();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    scheduler.Push(job.key, entry);
+    Kick();
+    return;
+  }
+  if (!*rec || (*rec)->state != InvocationState::kQueued) {
+    spdlog::warn("dispatch: invocation #{} was dequeued but is not Queued in the store; skipped",
+                 entry.seq);
+    return;
+  }
+  queue::Invocation inv = std::move(**rec);
+  const std::shared_ptr<const EndpointView> view = job.view;
+  const std::string label = Label(view, inv.endpoint);
+  const int64_t now = NowMs();
+  if (entry.ExpiredAt(now)) {
+    job.lease.Release();
+    EndQueued(std::move(inv), view, EndKind::kExpired);
+    return;
+  }
+  if (inv.attempts == 0) {
+    metrics.Observe(Summary::kTimeInBacklog, label, job.instance.variant,
+                    static_cast<double>(now - inv.received_ms));
+  }
+  inv.attempts += 1;
+  inv.variant = job.instance.variant;
+  inv.instance = InstanceKey(job.instance);
+  inv.started_ms = now;
+  inv.state = InvocationState::kStarted;
+  // Durable before any result object commits (the pipeline's puts wait for the gate), overlapped
+  // with the model call.
+  auto gate = std::make_shared<StartGate>();
+  queue.MarkStarted(inv.seq, inv.attempts, inv.variant, inv.instance, now,
+                    [gate](Status s) { gate->Set(std::move(s)); });
+  {
+    std::lock_guard lock(mu);
+    running[inv.seq] = inv.instance;
+  }
+  AttemptOutcome out = pipeline.Attempt(inv, job.instance, *gate);
+  job.lease.Release();
+  {
+    std::lock_guard lock(mu);
+    running.erase(inv.seq);
+  }
+  if (out.status != 0) {
+    metrics.Observe(Summary::kModelLatency, label, inv.variant,
+                    static_cast<double>(out.model_latency_us));
+  }
+
+  switch (out.kind) {
+    case AttemptOutcome::kAbandoned:
+      spdlog::info("dispatch: invocation {} abandoned at shutdown; it runs again at the next start",
+                   inv.inference_id);
+      return;
+    case AttemptOutcome::kNotStarted:
+      spdlog::error("dispatch: invocation {}: could not record its start ({}); queued again",
+                    inv.inference_id, out.detail);
+      if (gate->Wait().error().code == Errc::kInvalidState) return;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      scheduler.Push(job.key, entry);
+      Kick();
+      return;
+    case AttemptOutcome::kConnection:
+      scheduler.CoolDown(inv.instance,
+                         NowMs() + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       options.failed_instance_cooldown)
+                                       .count());
+      if (inv.attempts < options.max_attempts) {
+        spdlog::warn(
+            "dispatch: invocation {} of {}: instance {} failed before answering ({}); attempt "
+            "{} of {}, running it again on another instance",
+            inv.inference_id, label, inv.instance, out.detail, inv.attempts, options.max_attempts);
+        CallbackIssued();
+        queue.Requeue(inv.seq, [this, key = job.key, entry, id = inv.inference_id](Status s) {
+          if (!s.ok()) {
+            // Stays Started: recovered at the next start.
+            spdlog::error("dispatch: invocation {} could not be queued again: {}", id,
+                          s.error().message);
+          } else {
+            scheduler.Push(key, entry);
+            Kick();
+          }
+          CallbackDone();
+        });
+        return;
+      }
+      out.reason = reasons::Connection(label, inv.attempts, out.detail);
+      break;
+    default:
+      break;
+  }
+
+  const bool success = out.kind == AttemptOutcome::kCompleted;
+  // What the failure object holds (the model's answer, or the reason), for the notification.
+  std::optional<std::string> failure_content;
+  if (!success) {
+    if (out.kind == AttemptOutcome::kModelError &&
+        (out.failure_object_written || inv.failure_location.empty())) {
+      failure_content = out.body;
+    } else if (!inv.failure_location.empty()) {
+      Status st = pipeline.WriteFailureObject(inv, out.reason, gate.get());
+      if (st.ok()) {
+        failure_content = out.reason;
+      } else {
+        out.upload_failed = true;
+        spdlog::warn("dispatch: invocation {}: could not write the failure object {}: {}",
+                     inv.inference_id, inv.failure_location, st.error().message);
+      }
+    }
+    metrics.Add(Counter::kInvocationFailures, label, inv.variant);
+    if (out.kind == AttemptOutcome::kInputUnreadable) {
+      metrics.Add(Counter::kRequestDownloadFailures, label, inv.variant);
+    }
+    if (out.status >= 400 && out.status < 500) {
+      metrics.Add(Counter::kInvocation4xxErrors, label, inv.variant);
+    } else if (out.status >= 500) {
+      metrics.Add(Counter::kInvocation5xxErrors, label, inv.variant);
+    }
+    spdlog::info("dispatch: invocation {} of {} failed on {}: {}", inv.inference_id, label,
+                 inv.instance, out.reason);
+  }
+  if (out.upload_failed) metrics.Add(Counter::kResponseUploadFailures, label, inv.variant);
+
+  queue::Invocation finished = inv;
+  finished.state = success ? InvocationState::kCompleted : InvocationState::kFailed;
+  finished.finished_ms = NowMs();
+  finished.failure_reason = success ? "" : out.reason;
+  finished.response_content_type = out.content_type;
+  finished.notified = false;
+  Status st = FinishSync(finished);
+  if (!st.ok()) {
+    spdlog::error("dispatch: invocation {}: could not record its end: {}", inv.inference_id,
+                  st.error().message);
+    return;  // Started in the store: the next start finishes it from its result object
+  }
+  metrics.Add(Counter::kInvocationsProcessed, label, inv.variant);
+
+  auto current = directory.FindKey(job.key);
+  if (!current) current = view;
+  std::optional<std::string> embed;
+  if (current && current->async) {
+    if (success && current->async->include_success) embed = out.body;
+    if (!success && current->async->include_error) embed = failure_content;
+  }
+  if (!Notify(finished, current, std::move(embed))) ScheduleRetry(finished.seq, std::nullopt);
+  metrics.Observe(Summary::kTotalProcessingTime, label, inv.variant,
+                  static_cast<double>(NowMs() - inv.received_ms));
+}
+
+bool Dispatcher::Impl::EndQueued(queue::Invocation inv,
+                                 const std::shared_ptr<const EndpointView>& view, EndKind kind) {
+  const std::string label = Label(view, inv.endpoint);
+  std::string reason = kind == EndKind::kExpired   ? reasons::Expired(inv.ttl_seconds)
+                       : kind == EndKind::kDeleted ? reasons::EndpointDeleted(label)
+                                                   : reasons::Cancelled();
+  queue::Invocation finished = std::move(inv);
+  finished.state = InvocationState::kFailed;
+  finished.finished_ms = NowMs();
+  finished.failure_reason = reason;
+  finished.notified = false;
+  Status st = FinishSync(finished);
+  if (!st.ok()) {
+    if (st.error().code != Errc::kInvalidState) {
+      spdlog::error("dispatch: invocation {}: could not record its end: {}", finished.inference_id,
+                    st.error().message);
+    }
+    return false;
+  }
+  metrics.Add(Counter::kInvocationFailures, label, "");
+  if (kind == EndKind::kExpired) metrics.Add(Counter::kExpiredRequests, label, "");
+  // The record is final: a crash from here on is repaired by NotifyFromStore (failure object
+  // written if missing, notification published).
+  std::optional<std::string> embed;
+  Status written = pipeline.WriteFailureObject(finished, reason, nullptr);
+  if (!written.ok()) {
+    metrics.Add(Counter::kResponseUploadFailures, label, "");
+    spdlog::warn("dispatch: invocation {}: could not write the failure object {}: {}",
+                 finished.inference_id, finished.failure_location, written.error().message);
+  } else if (!finished.failure_location.empty() && view && view->async &&
+             view->async->include_error) {
+    embed = reason;
+  }
+  if (!Notify(finished, view, std::move(embed))) ScheduleRetry(finished.seq, std::nullopt);
+  metrics.Observe(Summary::kTotalProcessingTime, label, "",
+                  static_cast<double>(NowMs() - finished.received_ms));
+  return true;
+}
+
+bool Dispatcher::Impl::Notify(const queue::Invocation& inv,
+                              const std::shared_ptr<const EndpointView>& view,
+                              std::optional<std::string> body) {
+  const bool success = inv.state == InvocationState::kCompleted;
+  if (!view || !view->async) {
+    queue.MarkNotified(inv.seq);
+    return true;
+  }
+  const AsyncConfig& config = *view->async;
+  const std::string& topic = success ? config.success_topic : config.error_topic;
+  if (topic.empty()) {
+    queue.MarkNotified(inv.seq);
+    return true;
+  }
+  NotificationFacts f;
+  f.region = inv.region;
+  f.received_ms = inv.received_ms;
+  f.event_ms = inv.finished_ms;
+  f.success = success;
+  f.failure_reason = inv.failure_reason;
+  f.accept = inv.accept;
+  f.content_type = inv.content_type;
+  f.custom_attributes = inv.custom_attributes;
+  f.endpoint_name = inv.endpoint;
+  f.input_location = inv.input_location;
+  f.response_content_type = inv.response_content_type;
+  f.output_location = inv.output_location;
+  f.failure_location = inv.failure_location;
+  f.inference_id = inv.inference_id;
+  f.response_body = std::move(body);
+
+  notify::PublishRequest req;
+  req.topic_arn = topic;
+  req.message = success ? SuccessMessage(f) : ErrorMessage(f);
+  req.dedup_id = inv.output_id;
+  auto published = notifier.Publish(req);
+  if (published.ok()) {
+    queue.MarkNotified(inv.seq);
+    return true;
+  }
+  metrics.Add(Counter::kNotificationFailures, Label(view, inv.endpoint), inv.variant);
+  spdlog::warn("dispatch: invocation {}: publishing its notification to {} failed ({}); retrying",
+               inv.inference_id, topic, published.error().message);
+  return false;
+}
+
+void Dispatcher::Impl::NotifyFromStore(int64_t seq, std::optional<NotifyRetry> retry) {
+  auto rec = queue.GetBySeq(seq);
+  if (!rec.ok()) {
+    spdlog::error("dispatch: cannot read invocation #{}: {}", seq, rec.error().message);
+    ScheduleRetry(seq, retry);
+    return;
+  }
+  if (!*rec || (*rec)->notified) return;
+  const queue::Invocation& inv = **rec;
+  const bool success = inv.state == InvocationState::kCompleted;
+  if (!success && inv.state != InvocationState::kFailed) return;
+  auto view = directory.Find(inv.region, inv.endpoint);
+  if (!success && !inv.failure_location.empty()) {
+    // An invocation ended without running may have stopped before its failure object.
+    auto loc = store::ParseS3Uri(inv.failure_location);
+    if (loc.ok()) {
+      auto head = objects.Head(loc->bucket, loc->key);
+      if (!head.ok() && head.error().code == Errc::kNotFound) {
+        Status st = pipeline.WriteFailureObject(inv, inv.failure_reason, nullptr);
+        if (!st.ok()) {
+          spdlog::warn("dispatch: invocation {}: could not write the failure object {}: {}",
+                       inv.inference_id, inv.failure_location, st.error().message);
+        }
+      }
+    }
+  }
+  if (!view) {
+    spdlog::warn(
+        "dispatch: invocation {}: endpoint {} no longer exists, so its notification "
+        "cannot be sent",
+        inv.inference_id, inv.endpoint);
+  }
+  std::optional<std::string> body;
+  if (view && view->async) {
+    if (success && view->async->include_success) body = ReadSmall(objects, inv.output_location);
+    if (!success && view->async->include_error && !inv.failure_location.empty()) {
+      body = ReadSmall(objects, inv.failure_location);
+    }
+  }
+  if (!Notify(inv, view, std::move(body))) ScheduleRetry(seq, retry);
+}
+
+void Dispatcher::Impl::ScheduleRetry(int64_t seq, std::optional<NotifyRetry> previous) {
+  const auto now = clock.Monotonic();
+  NotifyRetry r;
+  if (previous) {
+    r = *previous;
+    r.backoff = std::min<std::chrono::milliseconds>(r.backoff * 2, kMaxRetryBackoff);
+  } else {
+    r.give_up = now + options.notification_retry_for;
+  }
+  if (now >= r.give_up) {
+    spdlog::error(
+        "dispatch: giving up the notification of invocation #{} after {} ms of failed publishes",
+        seq, options.notification_retry_for.count());
+    queue.MarkNotified(seq);
+    return;
+  }
+  r.seq = seq;
+  r.due = now + r.backoff;
+  {
+    std::lock_guard lock(mu);
+    if (stopping) return;  // not notified in the store: the next Start publishes it
+    retries.push_back(r);
+    dirty = true;
+  }
+  loop_cv.notify_one();
+}
+
+}  // namespace inferd::dispatch

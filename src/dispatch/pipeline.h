@@ -1,0 +1,103 @@
+// Pipeline: one attempt of one invocation against one instance, and the result objects.
+//
+//   input: the InputLocation object opened in the store (streamed, never held whole) or the
+//          inline body
+//   → POST http://<instance>/invocations (Content-Type, Accept, X-Amzn-SageMaker-Custom-
+//     Attributes, X-Amzn-SageMaker-Inference-Id, Content-Length), limited as a whole to
+//     InvocationTimeoutSeconds
+//   → once the answer's head arrives: 2xx → the output object, else → the failure object (when
+//     the endpoint has S3FailurePath), with the container's Content-Type. Answers with a
+//     Content-Length up to `memory_response_bytes` are held and stored after the call; larger
+//     or chunked (accepted) ones stream into the store through a BodyPipe while they arrive.
+//
+// Exactly once: every object put waits (PutOptions::before_commit) for the StartGate — the
+// invocation's durable MarkStarted — so a result object never exists for an invocation the
+// store does not know started. Puts are atomic: an aborted call leaves nothing visible.
+// Result objects carry x-amz-meta-inferd-output-id (recovery checks it is theirs) and failure
+// objects x-amz-meta-failure-reason.
+//
+// Thread-safety: Attempt() may run on many threads at once; it blocks (network, store).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+#include "dispatch/dispatcher.h"
+#include "http/client.h"
+#include "queue/invocation_store.h"
+#include "store/object_store.h"
+
+namespace inferd::dispatch {
+
+inline constexpr const char* kOutputIdHeader = "x-amz-meta-inferd-output-id";
+inline constexpr const char* kFailureReasonHeader = "x-amz-meta-failure-reason";
+inline constexpr const char* kReasonContentType = "text/plain; charset=utf-8";
+
+// Set once (by MarkStarted's callback); Wait() blocks until then.
+class StartGate {
+ public:
+  void Set(Status status);
+  Status Wait();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<Status> status_;
+};
+
+struct AttemptOutcome {
+  enum Kind {
+    kCompleted,        // 2xx; the output object is written
+    kModelError,       // non-2xx answer; failure object written if failure_object_written
+    kInputUnreadable,  // the input object could not be opened or read
+    kTimeout,          // InvocationTimeoutSeconds elapsed before a complete answer
+    kOversize,         // the answer is larger than max_response_bytes
+    kUploadFailed,     // a 2xx answer could not be stored
+    kConnection,       // refused / reset / closed before a complete answer: retry elsewhere
+    kAbandoned,        // cancelled (Stop): nothing written, the invocation stays Started
+    kNotStarted,       // MarkStarted failed: nothing written
+  };
+  Kind kind = kConnection;
+  int status = 0;            // the container's status, when it answered
+  std::string content_type;  // the container's Content-Type
+  std::string reason;        // the failure reason (all but kCompleted/kConnection/kAbandoned)
+  std::string detail;        // what went wrong below (for logs and retry reasons)
+  std::optional<std::string> body;  // the answer when ≤ kMaxEmbeddedResponse bytes
+  bool failure_object_written = false;
+  bool upload_failed = false;  // an object put failed (ResponseUploadFailures)
+  int64_t model_latency_us = 0;
+};
+
+class Pipeline {
+ public:
+  Pipeline(const DispatchOptions& options, store::ObjectStore& objects, http::Client& client,
+           const std::atomic<bool>& cancel);
+
+  // One attempt (see the file comment). `gate` is the attempt's MarkStarted.
+  AttemptOutcome Attempt(const queue::Invocation& invocation, const InstanceRef& instance,
+                         StartGate& gate);
+
+  // Writes the failure object of `invocation` holding `reason` (text/plain), after `gate`
+  // (nullptr: no wait). OK without a failure location.
+  Status WriteFailureObject(const queue::Invocation& invocation, const std::string& reason,
+                            StartGate* gate);
+
+  // Puts `body` at `location` (s3://bucket/key) with the invocation's metadata; waits for
+  // `gate` before the object becomes visible.
+  Status PutResult(const std::string& location, const std::string& output_id,
+                   const std::string& content_type, const std::string& failure_reason,
+                   http::ByteSource& body, StartGate* gate);
+
+ private:
+  const DispatchOptions& options_;
+  store::ObjectStore& objects_;
+  http::Client& client_;
+  const std::atomic<bool>& cancel_;
+};
+
+}  // namespace inferd::dispatch

@@ -1,0 +1,190 @@
+// Internal to queue/: InvocationStore::Impl, shared by invocation_store.cc (open, glue),
+// writer.cc (the group-commit writer thread) and reads.cc (the read-connection pool).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "db/sqlite.h"
+#include "queue/invocation_store.h"
+
+namespace inferd::queue::internal {
+
+// The table. Small fixed columns first and inline_body last, so that LoadPending and the
+// transition checks decode a row without touching a large body's overflow pages.
+//
+// Indexes, each paid by every Insert, so only those a query needs:
+// - invocations_by_id: Get, on id_hash = IdHash(region, endpoint_key, inference_id) rather than
+//   the three strings: InferenceIds are random, so every insert lands on a random page of this
+//   index; an 8-byte key keeps it about five times smaller (in the writer's cache for a backlog
+//   of millions). Get compares the strings on the rows it finds; newest first via the rowid.
+// - invocations_by_endpoint: List (region, endpoint_key) in seq order (the rowid is the tail).
+// - invocations_pending: partial, on seq, holding only rows LoadPending returns; rows leave it
+//   when they are finished and notified, so it stays as small as the backlog.
+inline constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS invocations (
+  seq INTEGER PRIMARY KEY,
+  state INTEGER NOT NULL,
+  notified INTEGER NOT NULL,
+  received_ms INTEGER NOT NULL,
+  ttl_seconds INTEGER NOT NULL,
+  region TEXT NOT NULL,
+  endpoint_key TEXT NOT NULL,
+  id_hash INTEGER NOT NULL,
+  endpoint TEXT NOT NULL,
+  inference_id TEXT NOT NULL,
+  output_id TEXT NOT NULL,
+  invocation_timeout_seconds INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL,
+  variant TEXT NOT NULL,
+  instance TEXT NOT NULL,
+  failure_reason TEXT NOT NULL,
+  response_content_type TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  accept TEXT NOT NULL,
+  custom_attributes TEXT NOT NULL,
+  input_location TEXT NOT NULL,
+  output_location TEXT NOT NULL,
+  failure_location TEXT NOT NULL,
+  inline_body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invocations_by_id ON invocations(id_hash);
+CREATE INDEX IF NOT EXISTS invocations_by_endpoint ON invocations(region, endpoint_key);
+CREATE INDEX IF NOT EXISTS invocations_pending ON invocations(seq) WHERE state < 2 OR notified = 0;
+)sql";
+
+// The columns ReadInvocation expects, in its order.
+inline constexpr const char* kColumns =
+    "seq, state, notified, received_ms, ttl_seconds, region, endpoint, inference_id, output_id, "
+    "invocation_timeout_seconds, attempts, started_ms, finished_ms, variant, instance, "
+    "failure_reason, response_content_type, content_type, accept, custom_attributes, "
+    "input_location, output_location, failure_location, inline_body";
+Invocation ReadInvocation(db::Stmt& s);
+InvocationState StateFromInt(int64_t v);
+
+// FNV-1a (64 bits) of region, endpoint_key and inference_id, each followed by a NUL. Stored in
+// the table: never change it.
+inline int64_t IdHash(std::string_view region, std::string_view endpoint_key,
+                      std::string_view inference_id) {
+  uint64_t h = 14695981039346656037ull;
+  for (std::string_view s : {region, endpoint_key, inference_id}) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    h *= 1099511628211ull;  // the NUL separator (h ^= 0)
+  }
+  return static_cast<int64_t>(h);
+}
+
+// Rows one prune write deletes at most (inserts are committed between chunks).
+inline constexpr int kPruneChunk = 2000;
+// The writer's page cache: a batch of thousands of inserts dirties a page of the random
+// inference-id index per row; with SQLite's 2 MiB default those pages would be spilled and read
+// back within the transaction.
+inline constexpr const char* kWriterPragmas = "PRAGMA cache_size = -65536;";  // 64 MiB
+
+enum class OpKind { kInsert, kStart, kRequeue, kFinish, kNotified, kPrune };
+
+// One queued write. `inv` carries the record (kInsert), the start (kStart: attempts, variant,
+// instance, started_ms), the outcome (kFinish) or, for kPrune, finished_ms = before_ms.
+struct Op {
+  OpKind kind = OpKind::kInsert;
+  Invocation inv;
+  std::string endpoint_key;                         // kInsert
+  int64_t id_hash = 0;                              // kInsert
+  std::function<void(Result<int64_t>)> done_value;  // kInsert (seq), kPrune (rows deleted)
+  InvocationStore::Done done;                       // kStart, kRequeue, kFinish
+  std::vector<int64_t> seqs;                        // kPrune: the rows to delete
+};
+
+// A read connection and its prepared statements (reset after every use, so that no read
+// transaction stays open and blocks checkpoints).
+struct Reader {
+  std::unique_ptr<db::Database> db;
+  std::unique_ptr<db::Stmt> by_seq, by_id, list, pending, max_seq, prune_select;
+};
+
+// The writer's connection and cached statements (used only by the writer thread after Open).
+struct WriterConn {
+  std::unique_ptr<db::Database> db;
+  std::unique_ptr<db::Stmt> insert, start, requeue, finish, notified, state_of, prune_delete;
+};
+
+}  // namespace inferd::queue::internal
+
+namespace inferd::queue {
+
+struct InvocationStore::Impl {
+  ~Impl();  // stops the writer after it drained the queue
+
+  Status OpenWriter(const std::filesystem::path& path);
+  Status OpenReaders(const std::filesystem::path& path, int count);
+  void StartWriter();
+
+  // ---- writer (writer.cc) ----
+  void Submit(internal::Op op);
+  void WriterLoop();
+  void RunBatch(std::vector<internal::Op>& batch);
+  // One write inside the open transaction: its own result (a logical failure such as
+  // kInvalidState leaves the others alone); `sql_failed` set when SQLite failed (the batch then
+  // rolls back).
+  Result<int64_t> Apply(internal::Op& op, bool& sql_failed);
+  Result<int64_t> ApplyPrune(internal::Op& op, bool& sql_failed);
+  // Why an UPDATE guarded by state changed nothing: kNotFound or kInvalidState.
+  Result<int64_t> Explain(int64_t seq, const char* what, bool& sql_failed);
+
+  // ---- readers (reads.cc) ----
+  template <typename F>
+  auto WithReader(F&& f) {
+    internal::Reader* r;
+    {
+      std::unique_lock lock(readers_mu_);
+      readers_cv_.wait(lock, [&] { return !free_readers_.empty(); });
+      r = free_readers_.back();
+      free_readers_.pop_back();
+    }
+    struct Return {
+      Impl* impl;
+      internal::Reader* r;
+      ~Return() {
+        {
+          std::lock_guard lock(impl->readers_mu_);
+          impl->free_readers_.push_back(r);
+        }
+        impl->readers_cv_.notify_one();
+      }
+    } back{this, r};
+    return f(*r);
+  }
+
+  int max_batch = 4096;
+  internal::WriterConn writer_conn;
+  std::vector<std::unique_ptr<internal::Reader>> readers;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<internal::Op> queue_;  // guarded by mu_
+  bool stopping_ = false;           // guarded by mu_
+  bool writer_exited_ = false;      // guarded by mu_
+  std::thread writer_;
+
+  std::mutex readers_mu_;
+  std::condition_variable readers_cv_;
+  std::vector<internal::Reader*> free_readers_;  // guarded by readers_mu_
+
+  std::atomic<int64_t> commits_{0}, writes_{0}, failed_batches_{0};
+};
+
+}  // namespace inferd::queue

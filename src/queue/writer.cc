@@ -1,0 +1,252 @@
+// The group-commit writer: one thread owns the write connection; every write is queued, and the
+// thread commits whatever is waiting (up to max_batch) in one transaction, then runs the
+// callbacks. While it syncs, new writes pile up for the next transaction, so the number of
+// fsyncs follows the disk, not the request rate.
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+#include <cassert>
+#include <string>
+
+#include "queue/store_internal.h"
+
+namespace inferd::queue {
+
+using internal::Op;
+using internal::OpKind;
+
+Status InvocationStore::Impl::OpenWriter(const std::filesystem::path& path) {
+  auto db = db::Database::Open(path, "invocation queue database", internal::kSchema);
+  if (!db.ok()) return std::move(db).error();
+  auto& w = writer_conn;
+  w.db = std::move(db).value();
+  INFERD_RETURN_IF_ERROR(w.db->Exec(internal::kWriterPragmas));
+  auto prepare = [&](std::unique_ptr<db::Stmt>& s, const char* sql) -> Status {
+    s = std::make_unique<db::Stmt>(*w.db, sql);
+    if (!s->ok()) return w.db->Fail(std::string("prepare ") + sql);
+    return OkStatus();
+  };
+  INFERD_RETURN_IF_ERROR(prepare(w.insert,
+                                 "INSERT INTO invocations (state, notified, received_ms, "
+                                 "ttl_seconds, region, endpoint_key, id_hash, endpoint, "
+                                 "inference_id, output_id, invocation_timeout_seconds, attempts, "
+                                 "started_ms, finished_ms, variant, instance, failure_reason, "
+                                 "response_content_type, content_type, accept, custom_attributes, "
+                                 "input_location, output_location, failure_location, inline_body) "
+                                 "VALUES (0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, '', '', '', "
+                                 "'', ?, ?, ?, ?, ?, ?, ?)"));
+  INFERD_RETURN_IF_ERROR(
+      prepare(w.start,
+              "UPDATE invocations SET state = 1, attempts = ?, variant = ?, instance = ?, "
+              "started_ms = ? WHERE seq = ? AND state = 0"));
+  INFERD_RETURN_IF_ERROR(
+      prepare(w.requeue, "UPDATE invocations SET state = 0 WHERE seq = ? AND state = 1"));
+  INFERD_RETURN_IF_ERROR(
+      prepare(w.finish,
+              "UPDATE invocations SET state = ?, finished_ms = ?, failure_reason = ?, "
+              "response_content_type = ?, notified = ? WHERE seq = ? AND state < 2"));
+  INFERD_RETURN_IF_ERROR(
+      prepare(w.notified, "UPDATE invocations SET notified = 1 WHERE seq = ? AND state >= 2"));
+  INFERD_RETURN_IF_ERROR(prepare(w.state_of, "SELECT state FROM invocations WHERE seq = ?"));
+  INFERD_RETURN_IF_ERROR(prepare(w.prune_delete,
+                                 "DELETE FROM invocations WHERE seq = ? AND state >= 2 AND "
+                                 "notified = 1 AND finished_ms < ?"));
+  return OkStatus();
+}
+
+void InvocationStore::Impl::StartWriter() {
+  writer_ = std::thread([this] { WriterLoop(); });
+}
+
+InvocationStore::Impl::~Impl() {
+  if (writer_.joinable()) {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    writer_.join();
+  }
+}
+
+void InvocationStore::Impl::Submit(Op op) {
+  {
+    std::unique_lock lock(mu_);
+    if (!writer_exited_) {
+      queue_.push_back(std::move(op));
+      lock.unlock();
+      cv_.notify_one();
+      return;
+    }
+  }
+  // Only reachable by a write submitted while the store is being destroyed (a programming error):
+  // fail it rather than leave its caller waiting forever.
+  assert(false && "InvocationStore write after destruction began");
+  Error e(Errc::kUnavailable, "the invocation queue is shut down; restart inferd");
+  if (op.done_value) op.done_value(e);
+  if (op.done) op.done(e);
+}
+
+void InvocationStore::Impl::WriterLoop() {
+  std::vector<Op> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) {  // stopping, and everything submitted has been committed
+        writer_exited_ = true;
+        return;
+      }
+      size_t n = std::min(queue_.size(), static_cast<size_t>(max_batch));
+      batch.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    RunBatch(batch);
+    batch.clear();
+  }
+}
+
+void InvocationStore::Impl::RunBatch(std::vector<Op>& batch) {
+  std::vector<Result<int64_t>> results;
+  results.reserve(batch.size());
+  Status failed;  // the batch's SQLite failure, if any
+  {
+    db::Transaction tx(*writer_conn.db);
+    if (!tx.status().ok()) {
+      failed = tx.status();
+    } else {
+      bool sql_failed = false;
+      for (auto& op : batch) {
+        results.push_back(Apply(op, sql_failed));
+        if (sql_failed) {
+          failed = results.back().error();
+          break;
+        }
+      }
+      if (failed.ok()) failed = tx.Commit();
+    }  // a failed batch rolls back here
+  }
+  if (failed.ok()) {
+    commits_.fetch_add(1, std::memory_order_relaxed);
+    writes_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+  } else {
+    failed_batches_.fetch_add(1, std::memory_order_relaxed);
+    spdlog::error("invocation queue: a transaction of {} writes failed: {}", batch.size(),
+                  failed.error().message);
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Op& op = batch[i];
+    Result<int64_t> r = failed.ok() ? std::move(results[i]) : Result<int64_t>(failed.error());
+    if (op.done_value) {
+      op.done_value(std::move(r));
+    } else if (op.done) {
+      op.done(r.ok() ? OkStatus() : Status(std::move(r).error()));
+    }
+  }
+}
+
+Result<int64_t> InvocationStore::Impl::Apply(Op& op, bool& sql_failed) {
+  auto& w = writer_conn;
+  const Invocation& v = op.inv;
+  auto update = [&](db::Stmt& s, const char* what) -> Result<int64_t> {
+    int rc = s.Step();
+    s.Reset();
+    if (rc != db::Stmt::kDone) {
+      sql_failed = true;
+      return w.db->Fail(what);
+    }
+    if (w.db->Changes() == 0) return Explain(v.seq, what, sql_failed);
+    return v.seq;
+  };
+  switch (op.kind) {
+    case OpKind::kInsert: {
+      db::Stmt& s = *w.insert;
+      s.Bind(v.received_ms).Bind(static_cast<int64_t>(v.ttl_seconds)).Bind(v.region);
+      s.Bind(op.endpoint_key)
+          .Bind(op.id_hash)
+          .Bind(v.endpoint)
+          .Bind(v.inference_id)
+          .Bind(v.output_id);
+      s.Bind(static_cast<int64_t>(v.invocation_timeout_seconds)).Bind(v.content_type);
+      s.Bind(v.accept).Bind(v.custom_attributes).Bind(v.input_location).Bind(v.output_location);
+      s.Bind(v.failure_location).BindBlob(v.inline_body);
+      int rc = s.Step();
+      s.Reset();
+      if (rc != db::Stmt::kDone) {
+        sql_failed = true;
+        return w.db->Fail("insert invocation");
+      }
+      return static_cast<int64_t>(sqlite3_last_insert_rowid(w.db->handle()));
+    }
+    case OpKind::kStart: {
+      db::Stmt& s = *w.start;
+      s.Bind(v.attempts).Bind(v.variant).Bind(v.instance).Bind(v.started_ms).Bind(v.seq);
+      return update(s, "start invocation");
+    }
+    case OpKind::kRequeue: {
+      w.requeue->Bind(v.seq);
+      return update(*w.requeue, "requeue invocation");
+    }
+    case OpKind::kFinish: {
+      if (v.state != InvocationState::kCompleted && v.state != InvocationState::kFailed) {
+        return Error(Errc::kInternal, "Finish needs state Completed or Failed, not " +
+                                          std::string(ToString(v.state)));
+      }
+      db::Stmt& s = *w.finish;
+      s.Bind(static_cast<int64_t>(v.state)).Bind(v.finished_ms).Bind(v.failure_reason);
+      s.Bind(v.response_content_type).Bind(v.notified ? 1 : 0).Bind(v.seq);
+      return update(s, "finish invocation");
+    }
+    case OpKind::kNotified: {
+      w.notified->Bind(v.seq);
+      auto r = update(*w.notified, "mark invocation notified");
+      if (!r.ok() && !sql_failed) {
+        spdlog::warn("invocation queue: MarkNotified({}) ignored: {}", v.seq, r.error().message);
+      }
+      return r;
+    }
+    case OpKind::kPrune:
+      return ApplyPrune(op, sql_failed);
+  }
+  return Error(Errc::kInternal, "unknown queue write");
+}
+
+Result<int64_t> InvocationStore::Impl::Explain(int64_t seq, const char* what, bool& sql_failed) {
+  db::Stmt& s = *writer_conn.state_of;
+  s.Bind(seq);
+  int rc = s.Step();
+  int64_t state = rc == db::Stmt::kRow ? s.Int(0) : -1;
+  s.Reset();
+  if (rc == db::Stmt::kDone) {
+    return Error(Errc::kNotFound, "Invocation " + std::to_string(seq) + " does not exist.");
+  }
+  if (rc != db::Stmt::kRow) {
+    sql_failed = true;
+    return writer_conn.db->Fail(what);
+  }
+  return Error(Errc::kInvalidState, std::string("Cannot ") + what + " " + std::to_string(seq) +
+                                        ": it is " +
+                                        std::string(ToString(internal::StateFromInt(state))) + ".");
+}
+
+// Deletes the rows PruneFinished chose on a read connection, checking the condition again.
+Result<int64_t> InvocationStore::Impl::ApplyPrune(Op& op, bool& sql_failed) {
+  auto& w = writer_conn;
+  int64_t deleted = 0;
+  for (int64_t seq : op.seqs) {
+    w.prune_delete->Bind(seq).Bind(op.inv.finished_ms);
+    int rc = w.prune_delete->Step();
+    w.prune_delete->Reset();
+    if (rc != db::Stmt::kDone) {
+      sql_failed = true;
+      return w.db->Fail("prune invocations");
+    }
+    deleted += w.db->Changes();
+  }
+  return deleted;
+}
+
+}  // namespace inferd::queue
