@@ -1,12 +1,16 @@
 #include "inferd-echo/echo_handler.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string_view>
 #include <utility>
 
@@ -61,6 +65,33 @@ std::string EnvironmentJson() {
   boost::json::object o;
   for (auto& [k, v] : vars) o[k] = v;
   return boost::json::serialize(o);
+}
+
+// {"dir": D, "files": {relative path: first KiB of content}, "writable": bool}: what the server
+// sees of its model directory, and whether it could create a file there.
+std::string ModelDirJson(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::map<std::string, std::string> sorted;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    std::ifstream in(it->path(), std::ios::binary);
+    std::string content(1024, '\0');
+    in.read(content.data(), static_cast<std::streamsize>(content.size()));
+    content.resize(static_cast<size_t>(in.gcount()));
+    sorted[fs::relative(it->path(), dir, ec).string()] = content;
+  }
+  boost::json::object files;
+  for (auto& [path, content] : sorted) files[path] = content;
+  std::string probe = dir + "/.inferd-echo-write-probe";
+  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  bool writable = fd >= 0;
+  if (writable) {
+    ::close(fd);
+    ::unlink(probe.c_str());
+  }
+  return boost::json::serialize(
+      boost::json::object{{"dir", dir}, {"files", std::move(files)}, {"writable", writable}});
 }
 
 }  // namespace
@@ -150,6 +181,8 @@ http::Response EchoHandler::Answer(const http::Request& request, int status) con
     r = TextResponse(status, "echo: failing with " + std::to_string(status) + " as asked");
   } else if (Truthy(request.headers.Get("X-Echo-Env"))) {
     r = TextResponse(status, EnvironmentJson(), "application/json");
+  } else if (Truthy(request.headers.Get("X-Echo-Model"))) {
+    r = TextResponse(status, ModelDirJson(options_.model_dir), "application/json");
   } else {
     r.status = status;
     r.body = request.body;

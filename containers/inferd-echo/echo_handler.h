@@ -27,6 +27,7 @@ struct EchoOptions {
   uint64_t crash_after = 0;                    // ECHO_CRASH_AFTER: _exit(3) on request N+1
   std::chrono::milliseconds startup_delay{0};  // ECHO_STARTUP_DELAY_MS: /ping 503 until then
   bool fail_ping = false;                      // ECHO_FAIL_PING: /ping always 503
+  std::string model_dir = "/opt/ml/model";     // SM_MODEL_DIR: what X-Echo-Model describes
 };
 
 class EchoHandler : public http::Handler {

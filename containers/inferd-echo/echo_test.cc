@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <thread>
 
@@ -87,6 +89,20 @@ TEST(EchoTest, ReportsItsEnvironment) {
   EXPECT_THAT(r.body, HasSubstr("\"TS_MAX_REQUEST_SIZE\":\"100000000\""));
   EXPECT_THAT(r.body, HasSubstr("\"SAGEMAKER_MODEL_SERVER_TIMEOUT\":\"3600\""));
   EXPECT_THAT(r.body, HasSubstr("\"SAGEMAKER_BIND_TO_PORT\":\"0\""));
+}
+
+TEST(EchoTest, DescribesItsModelDirectory) {
+  std::string dir = ::testing::TempDir() + "/echo-model-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir + "/code");
+  std::ofstream(dir + "/model.bin") << "weights";
+  std::ofstream(dir + "/code/x.py") << "print(1)";
+  Echo echo(Env{{"SM_MODEL_DIR", dir}});
+  HttpReply r = echo.Invoke("x", {{"X-Echo-Model", "1"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "{\"dir\":\"" + dir +
+                        "\",\"files\":{\"code/x.py\":\"print(1)\",\"model.bin\":\"weights\"},"
+                        "\"writable\":true}");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(EchoTest, DelaysOnWorkersAndCountsConcurrency) {

@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   if (!env.ok()) return Fail(env.error().message);
   auto options = ReadEchoOptions();
   if (!options.ok()) return Fail(options.error().message);
+  options->model_dir = env->model_dir;
   auto max_body = GetEnvUint("ECHO_MAX_BODY", 1, 1ULL << 30);
   if (!max_body.ok()) return Fail(max_body.error().message);
 

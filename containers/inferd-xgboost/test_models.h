@@ -1,5 +1,7 @@
 // Test fixtures: small XGBoost models trained in the test through libxgboost's C API, and
 // libxgboost's own predictions (XGBoosterPredictFromDMatrix) to compare inferd-xgboost against.
+// A libxgboost failure throws std::runtime_error (gtest reports it as the test's failure). Used
+// by xgboost_serving_test and by the make-xgboost-model tool (end-to-end tests).
 #pragma once
 
 #include <cstddef>

@@ -33,6 +33,26 @@ TEST(Classify, RoutesByRequestShape) {
   EXPECT_EQ(Classify(Req("PUT", "/bucket/key")), Protocol::kS3);
 }
 
+TEST(Classify, InferdApiAndMetrics) {
+  EXPECT_EQ(Classify(Req("GET", "/inferd/endpoints/ep/invocations")), Protocol::kInferd);
+  EXPECT_EQ(Classify(Req("POST", "/inferd/endpoints/ep/invocations/i/cancel")), Protocol::kInferd);
+  EXPECT_EQ(Classify(Req("GET", "/metrics")), Protocol::kInferd);
+  // A bucket called "metrics" is still S3 when listed with a query or written to.
+  EXPECT_EQ(Classify(Req("GET", "/metrics", "list-type=2")), Protocol::kS3);
+  EXPECT_EQ(Classify(Req("PUT", "/metrics")), Protocol::kS3);
+  EXPECT_EQ(Classify(Req("GET", "/metrics/key")), Protocol::kS3);
+  EXPECT_EQ(Classify(Req("GET", "/inferd")), Protocol::kS3);  // the reserved bucket: NoSuchBucket
+}
+
+TEST(ErrorTable, InferdColumnUsesHttpStatuses) {
+  EXPECT_EQ(LookupError(Protocol::kInferd, Error(Errc::kNotFound, "")).status, 404);
+  EXPECT_EQ(LookupError(Protocol::kInferd, Error(Errc::kInvalidState, "")).status, 409);
+  EXPECT_EQ(LookupError(Protocol::kInferd, Error(Errc::kInvalidState, "")).code, "Conflict");
+  auto r = MakeErrorResponse(Protocol::kInferd, Error(Errc::kInvalidState, "started"), "rid");
+  EXPECT_EQ(r.headers.Get("x-amzn-ErrorType").value(), "Conflict");
+  EXPECT_EQ(boost::json::parse(r.body).at("message").as_string(), "started");
+}
+
 TEST(ErrorTable, NotFoundDiffersPerProtocol) {
   Error e(Errc::kNotFound, "Could not find model \"arn\".");
   EXPECT_EQ(LookupError(Protocol::kSageMaker, e).status, 400);

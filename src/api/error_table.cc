@@ -12,6 +12,7 @@ struct Row {
   AwsError runtime;    // REST-JSON
   AwsError s3;
   AwsError sns;
+  AwsError inferd;  // /inferd/: REST-JSON like the runtime, HTTP-style statuses
 };
 
 // THE table. One row per Errc; columns per protocol.
@@ -20,43 +21,52 @@ constexpr std::array<Row, 20> kTable{{
      {400, "ValidationException"},
      {400, "ValidationError"},
      {400, "InvalidArgument"},
-     {400, "InvalidParameter"}},
+     {400, "InvalidParameter"},
+     {400, "ValidationError"}},
     {Errc::kSerialization,
      {400, "SerializationException"},
      {400, "ValidationError"},
      {400, "MalformedXML"},
-     {400, "MalformedQueryString"}},
+     {400, "MalformedQueryString"},
+     {400, "ValidationError"}},
     {Errc::kNotFound,
      {400, "ValidationException"},
      {400, "ValidationError"},
      {404, "NoSuchKey"},
-     {404, "NotFound"}},
+     {404, "NotFound"},
+     {404, "ResourceNotFound"}},
     {Errc::kAlreadyExists,
      {400, "ValidationException"},
      {400, "ValidationError"},
      {409, "BucketAlreadyOwnedByYou"},
-     {400, "InvalidParameter"}},
+     {400, "InvalidParameter"},
+     {409, "Conflict"}},
     {Errc::kInvalidState,
      {400, "ValidationException"},
      {400, "ValidationError"},
      {409, "OperationAborted"},
-     {400, "InvalidParameter"}},
+     {400, "InvalidParameter"},
+     {409, "Conflict"}},
     {Errc::kResourceLimit,
      {400, "ResourceLimitExceeded"},
      {400, "ValidationError"},
      {400, "TooManyBuckets"},
-     {403, "LimitExceeded"}},
+     {403, "LimitExceeded"},
+     {400, "ResourceLimitExceeded"}},
     {Errc::kThrottled,
      {400, "ThrottlingException"},
      {429, "ThrottlingException"},
      {503, "SlowDown"},
-     {400, "Throttling"}},
+     {400, "Throttling"},
+     {429, "ThrottlingException"}},
     {Errc::kUnknownOperation,
      {400, "UnknownOperationException"},
      {404, "UnknownOperationException"},
      {400, "InvalidRequest"},
-     {400, "InvalidAction"}},
+     {400, "InvalidAction"},
+     {404, "UnknownOperationException"}},
     {Errc::kNotImplemented,
+     {501, "NotImplemented"},
      {501, "NotImplemented"},
      {501, "NotImplemented"},
      {501, "NotImplemented"},
@@ -65,18 +75,22 @@ constexpr std::array<Row, 20> kTable{{
      {403, "MissingAuthenticationTokenException"},
      {403, "MissingAuthenticationTokenException"},
      {403, "AccessDenied"},
-     {403, "MissingAuthenticationToken"}},
+     {403, "MissingAuthenticationToken"},
+     {403, "MissingAuthenticationTokenException"}},
     {Errc::kUnknownAccessKey,
      {403, "UnrecognizedClientException"},
      {403, "UnrecognizedClientException"},
      {403, "InvalidAccessKeyId"},
-     {403, "InvalidClientTokenId"}},
+     {403, "InvalidClientTokenId"},
+     {403, "UnrecognizedClientException"}},
     {Errc::kBadSignature,
      {403, "InvalidSignatureException"},
      {403, "InvalidSignatureException"},
      {403, "SignatureDoesNotMatch"},
-     {403, "SignatureDoesNotMatch"}},
+     {403, "SignatureDoesNotMatch"},
+     {403, "InvalidSignatureException"}},
     {Errc::kClockSkew,
+     {403, "RequestTimeTooSkewed"},
      {403, "RequestTimeTooSkewed"},
      {403, "RequestTimeTooSkewed"},
      {403, "RequestTimeTooSkewed"},
@@ -85,28 +99,34 @@ constexpr std::array<Row, 20> kTable{{
      {403, "AccessDeniedException"},
      {403, "AccessDeniedException"},
      {403, "AccessDenied"},
-     {403, "AuthorizationError"}},
+     {403, "AuthorizationError"},
+     {403, "AccessDeniedException"}},
     {Errc::kPayloadTooLarge,
      {413, "SerializationException"},
      {413, "ValidationError"},
      {400, "EntityTooLarge"},
-     {400, "InvalidParameter"}},
+     {400, "InvalidParameter"},
+     {413, "ValidationError"}},
     {Errc::kPreconditionFailed,
      {400, "ValidationException"},
      {400, "ValidationError"},
      {412, "PreconditionFailed"},
-     {400, "InvalidParameter"}},
+     {400, "InvalidParameter"},
+     {412, "PreconditionFailed"}},
     {Errc::kRangeNotSatisfiable,
      {400, "ValidationException"},
      {400, "ValidationError"},
      {416, "InvalidRange"},
-     {400, "InvalidParameter"}},
+     {400, "InvalidParameter"},
+     {416, "InvalidRange"}},
     {Errc::kModelError,
      {500, "InternalFailure"},
      {424, "ModelError"},
      {500, "InternalError"},
-     {500, "InternalError"}},
+     {500, "InternalError"},
+     {424, "ModelError"}},
     {Errc::kUnavailable,
+     {503, "ServiceUnavailable"},
      {503, "ServiceUnavailable"},
      {503, "ServiceUnavailable"},
      {503, "ServiceUnavailable"},
@@ -115,7 +135,8 @@ constexpr std::array<Row, 20> kTable{{
      {500, "InternalFailure"},
      {500, "InternalFailure"},
      {500, "InternalError"},
-     {500, "InternalError"}},
+     {500, "InternalError"},
+     {500, "InternalFailure"}},
 }};
 
 }  // namespace
@@ -130,6 +151,8 @@ std::string_view ProtocolName(Protocol p) {
       return "SNS";
     case Protocol::kS3:
       return "S3";
+    case Protocol::kInferd:
+      return "Inferd";
   }
   return "?";
 }
@@ -157,6 +180,9 @@ AwsError LookupError(Protocol protocol, const Error& error) {
         break;
       case Protocol::kSns:
         found = row.sns;
+        break;
+      case Protocol::kInferd:
+        found = row.inferd;
         break;
     }
     break;
@@ -205,6 +231,7 @@ http::Response MakeErrorResponse(Protocol protocol, const Error& error,
           boost::json::serialize(boost::json::object{{"__type", code}, {"message", error.message}});
       break;
     case Protocol::kRuntime:
+    case Protocol::kInferd:
       r.headers.Add("Content-Type", "application/json");
       r.headers.Add("x-amzn-ErrorType", code);
       r.body = boost::json::serialize(

@@ -1,4 +1,4 @@
-// The four wire protocols inferd speaks on its one port, and the one table that maps an Error to
+// The wire protocols inferd speaks on its one port, and the one table that maps an Error to
 // each protocol's HTTP status and error code (see error_table.cc). No handler picks status codes.
 #pragma once
 
@@ -15,6 +15,7 @@ enum class Protocol {
   kRuntime,    // sagemaker-runtime: REST-JSON, /endpoints/{name}/...
   kSns,        // Query protocol, XML answers
   kS3,         // REST-XML
+  kInferd,     // inferd's own API (/inferd/..., GET /metrics): JSON, errors as the runtime's
 };
 
 std::string_view ProtocolName(Protocol p);

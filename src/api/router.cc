@@ -26,6 +26,13 @@ bool HasActionParam(std::string_view query) {
 
 Protocol Classify(const http::Request& req) {
   if (req.headers.Has("X-Amz-Target")) return Protocol::kSageMaker;
+  // The bucket name "inferd" is reserved for this API (S3's CreateBucket refuses it). GET /metrics
+  // without a query is the scrape; a bucket named "metrics" is still listed by ListObjectsV2
+  // (?list-type=2) and by boto3's ListObjects (?encoding-type=url).
+  if (StartsWith(req.path, "/inferd/") ||
+      (req.path == "/metrics" && req.method == "GET" && req.query.empty())) {
+    return Protocol::kInferd;
+  }
   // A query string makes it S3 (e.g. POST /endpoints/k?uploads is CreateMultipartUpload).
   if (req.method == "POST" && req.query.empty() && IsRuntimePath(req.path)) {
     return Protocol::kRuntime;
@@ -57,6 +64,10 @@ ApiHandler* Router::ApiFor(Protocol protocol) const {
       return apis_.sns;
     case Protocol::kS3:
       return apis_.s3;
+    case Protocol::kInferd: {
+      static NotImplementedApi not_wired(Protocol::kInferd, "inferd");
+      return apis_.inferd != nullptr ? apis_.inferd : &not_wired;
+    }
   }
   return apis_.s3;
 }

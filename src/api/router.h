@@ -6,6 +6,7 @@
 //   POST /endpoints/{name}/(async-)invocations    → runtime (REST-JSON)
 //   POST / form-encoded, or ?Action= on /,
 //   GET /SimpleNotificationService-<id>.pem       → SNS (Query; the signing certificate)
+//   /inferd/..., GET /metrics (no query)          → inferd's own API (JSON; metrics unsigned)
 //   anything else                                 → S3 (REST-XML)
 //
 // Thread-safety: Handle() runs on I/O threads concurrently; the router holds no mutable state.
@@ -42,6 +43,7 @@ class Router final : public http::Handler {
     ApiHandler* runtime = nullptr;
     ApiHandler* sns = nullptr;
     ApiHandler* s3 = nullptr;
+    ApiHandler* inferd = nullptr;  // /inferd/ and /metrics
   };
   Router(const http::sigv4::Verifier& verifier, Apis apis);
 

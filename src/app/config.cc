@@ -9,6 +9,8 @@
 #include <sstream>
 #include <vector>
 
+#include "fleet/docker_client.h"
+#include "fleet/resources.h"
 #include "store/store_router.h"
 
 namespace inferd::app {
@@ -166,24 +168,42 @@ const std::vector<ConfigKey>& Keys() {
          return OkStatus();
        }},
       {"image_runtimes", "array", [](const Config&) { return std::string("[]"); },
-       "Container images run as local processes: `[{\"pattern\": \"registry/img:*\", "
-       "\"command\": \"/path/to/server\"}]` (glob patterns, first match wins; a relative "
-       "command is in inferd's bin directory). Checked before the built-in rows: SageMaker "
-       "XGBoost images → inferd-xgboost, inferd-echo → inferd-echo.",
+       "Which runtime runs a model's container image: `[{\"pattern\": \"registry/img:*\", "
+       "\"command\": \"/path/to/server\"}]` runs a local process (a relative command is in "
+       "inferd's bin directory), `{\"pattern\": \"registry/img:*\", \"runtime\": \"docker\"}` "
+       "runs the image itself through the container engine at docker_host. Glob patterns, first "
+       "match wins, checked before the built-in rows: SageMaker XGBoost images → "
+       "inferd-xgboost, inferd-echo → inferd-echo.",
        [](Config& c, const json::value& v) -> Status {
-         if (!v.is_array()) return Error(Errc::kValidation, "image_runtimes must be an array");
-         for (const auto& item : v.get_array()) {
-           const auto* o = item.if_object();
-           const json::value* pattern = o ? o->if_contains("pattern") : nullptr;
-           const json::value* command = o ? o->if_contains("command") : nullptr;
-           if (!pattern || !command || !pattern->is_string() || !command->is_string() ||
-               pattern->get_string().empty() || command->get_string().empty()) {
-             return Error(Errc::kValidation,
-                          "each image_runtimes entry needs non-empty pattern and command strings");
-           }
-           c.image_runtimes.emplace_back(std::string(pattern->get_string()),
-                                         std::string(command->get_string()));
+         auto rows = fleet::ImageRuntimesFromJson(v);
+         if (!rows.ok()) return std::move(rows).error();
+         c.image_runtimes = std::move(*rows);
+         return OkStatus();
+       }},
+      {"docker_host", "string", [](const Config& c) { return "\"" + c.docker_host + "\""; },
+       "The Docker Engine API socket (Docker, or `podman system service`) for images mapped to "
+       "the docker runtime: `unix:///path/to.sock`. Empty: $DOCKER_HOST when it names a unix "
+       "socket, else unix:///var/run/docker.sock. The engine must run on this machine (it mounts "
+       "model directories from the data dir).",
+       [](Config& c, const json::value& v) -> Status {
+         if (!v.is_string()) return Error(Errc::kValidation, "docker_host must be a string");
+         if (!v.get_string().empty()) {
+           auto path = fleet::DockerSocketPath(v.get_string());
+           if (!path.ok()) return std::move(path).error();
          }
+         c.docker_host = std::string(v.get_string());
+         return OkStatus();
+       }},
+      {"instance_types", "object", [](const Config&) { return std::string("{}"); },
+       "Resources of instance types, beyond or instead of the built-in table of ml.* types: "
+       "`{\"ml.m5.large\": {\"vcpu\": 2, \"memory_mib\": 8192, \"gpus\": 0}}` (members left "
+       "out keep the built-in values). The docker runtime enforces them as container limits; "
+       "the process runtime writes them into the instance log. Types in neither get 2 vCPUs "
+       "(large), 4 (xlarge) or 4·N (Nxlarge) and 4 GiB per vCPU.",
+       [](Config& c, const json::value& v) -> Status {
+         auto types = fleet::InstanceTypesFromJson(v);
+         if (!types.ok()) return std::move(types).error();
+         c.instance_types = std::move(*types);
          return OkStatus();
        }},
       {"instance_stop_grace_seconds", "integer", IntDefault(&Config::instance_stop_grace_seconds),
@@ -199,6 +219,33 @@ const std::vector<ConfigKey>& Keys() {
        IntDefault(&Config::health_check_interval_seconds),
        "How often a running model server is pinged; 3 failures in a row replace it.",
        IntSetter(&Config::health_check_interval_seconds, "health_check_interval_seconds", 1, 3600)},
+      {"dispatch_threads", "integer", IntDefault(&Config::dispatch_threads),
+       "Asynchronous invocations in flight at once over all endpoints (threads running "
+       "download, model call and upload).",
+       IntSetter(&Config::dispatch_threads, "dispatch_threads", 1, 4096)},
+      {"default_max_concurrent_invocations_per_instance", "integer",
+       IntDefault(&Config::default_max_concurrent_invocations_per_instance),
+       "Invocations in flight on one instance when the endpoint's AsyncInferenceConfig sets no "
+       "ClientConfig.MaxConcurrentInvocationsPerInstance (and for InvokeEndpoint).",
+       IntSetter(&Config::default_max_concurrent_invocations_per_instance,
+                 "default_max_concurrent_invocations_per_instance", 1, 1000)},
+      {"invocation_max_attempts", "integer", IntDefault(&Config::invocation_max_attempts),
+       "An invocation whose instance dies or drops the connection mid-request runs again on "
+       "another instance, at most this many attempts in all, then fails with the reason.",
+       IntSetter(&Config::invocation_max_attempts, "invocation_max_attempts", 1, 100)},
+      {"invocation_retention_hours", "integer", IntDefault(&Config::invocation_retention_hours),
+       "Finished invocations stay visible to `inferd invocations get` and /inferd/ this long.",
+       IntSetter(&Config::invocation_retention_hours, "invocation_retention_hours", 1, 8760)},
+      {"invoke_endpoint_timeout_seconds", "integer",
+       IntDefault(&Config::invoke_endpoint_timeout_seconds),
+       "How long a container may take to answer InvokeEndpoint (real-time endpoints; SageMaker: "
+       "60).",
+       IntSetter(&Config::invoke_endpoint_timeout_seconds, "invoke_endpoint_timeout_seconds", 1,
+                 3600)},
+      {"invoke_endpoint_threads", "integer", IntDefault(&Config::invoke_endpoint_threads),
+       "Threads serving InvokeEndpoint (each call in flight holds one until the container "
+       "answers).",
+       IntSetter(&Config::invoke_endpoint_threads, "invoke_endpoint_threads", 1, 1024)},
   };
   return kKeys;
 }

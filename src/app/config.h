@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "fleet/options.h"
 
 namespace inferd::app {
 
@@ -41,10 +42,18 @@ struct Config {
   int sns_delivery_timeout_seconds = 15;
   int sns_max_inflight_per_subscription = 1;
   bool model_hosting = true;
-  std::vector<std::pair<std::string, std::string>> image_runtimes;  // pattern → command
+  std::vector<fleet::ImageRuntime> image_runtimes;  // before the built-in rows
+  std::string docker_host;  // "" = $DOCKER_HOST, else unix:///var/run/docker.sock (serve.cc)
+  std::map<std::string, fleet::InstanceResources> instance_types;
   int instance_stop_grace_seconds = 30;
   int container_startup_timeout_seconds = 0;  // 0 = the variant's, else 240
   int health_check_interval_seconds = 5;
+  int dispatch_threads = 64;
+  int default_max_concurrent_invocations_per_instance = 4;
+  int invocation_max_attempts = 3;
+  int invocation_retention_hours = 24;
+  int invoke_endpoint_timeout_seconds = 60;
+  int invoke_endpoint_threads = 16;
 
   // Host and port of `listen`.
   std::string host;

@@ -66,6 +66,52 @@ TEST(Config, LoadsFileAndRejectsUnknownKeys) {
   EXPECT_FALSE(account.Load().ok());
 }
 
+TEST(Config, ModelHostingKeys) {
+  Config c;
+  c.config_file = WriteTemp(R"({"docker_host":"unix:///run/podman/podman.sock",
+      "image_runtimes":[{"pattern":"registry.example/*","runtime":"docker"},
+                        {"pattern":"local/*","command":"/usr/bin/server"}],
+      "instance_types":{"ml.m5.large":{"vcpu":1,"memory_mib":512}}})");
+  auto st = c.Load();
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(c.docker_host, "unix:///run/podman/podman.sock");
+  ASSERT_EQ(c.image_runtimes.size(), 2u);
+  EXPECT_EQ(c.image_runtimes[0].runtime, fleet::RuntimeKind::kDocker);
+  EXPECT_EQ(c.image_runtimes[1].command, "/usr/bin/server");
+  EXPECT_EQ(c.instance_types.at("ml.m5.large"), (fleet::InstanceResources{1, 512, 0}));
+  for (const char* bad : {R"({"docker_host":"tcp://127.0.0.1:2375"})",
+                          R"({"image_runtimes":[{"pattern":"x","runtime":"podman"}]})",
+                          R"({"instance_types":{"ml.m5.large":{"vcpu":0}}})"}) {
+    Config b;
+    b.config_file = WriteTemp(bad);
+    EXPECT_FALSE(b.Load().ok()) << bad;
+  }
+}
+
+TEST(Config, AsyncInvocationKeys) {
+  Config c;
+  c.config_file = WriteTemp(R"({"dispatch_threads":8,
+      "default_max_concurrent_invocations_per_instance":2, "invocation_max_attempts":5,
+      "invocation_retention_hours":1, "invoke_endpoint_timeout_seconds":120,
+      "invoke_endpoint_threads":4})");
+  auto st = c.Load();
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(c.dispatch_threads, 8);
+  EXPECT_EQ(c.default_max_concurrent_invocations_per_instance, 2);
+  EXPECT_EQ(c.invocation_max_attempts, 5);
+  EXPECT_EQ(c.invocation_retention_hours, 1);
+  EXPECT_EQ(c.invoke_endpoint_timeout_seconds, 120);
+  EXPECT_EQ(c.invoke_endpoint_threads, 4);
+  // MaxConcurrentInvocationsPerInstance's own range is 1-1000.
+  for (const char* bad : {R"({"default_max_concurrent_invocations_per_instance":0})",
+                          R"({"default_max_concurrent_invocations_per_instance":1001})",
+                          R"({"invocation_max_attempts":0})", R"({"dispatch_threads":"8"})"}) {
+    Config b;
+    b.config_file = WriteTemp(bad);
+    EXPECT_FALSE(b.Load().ok()) << bad;
+  }
+}
+
 TEST(Config, ReferenceListsEveryKey) {
   std::string ref = ConfigReference();
   for (const char* key : {"account_id", "credentials", "io_threads", "max_body_bytes",

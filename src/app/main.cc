@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "app/config.h"
+#include "app/invocations_cli.h"
 #include "app/logs.h"
 #include "app/serve.h"
 
@@ -36,7 +37,49 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   logs->add_option("--tail", logs_options.tail, "Only the last N lines of each instance's log");
 
+  inferd::app::InvocationsOptions invocations_options;
+  auto* invocations = app.add_subcommand(
+      "invocations",
+      "List, inspect and cancel asynchronous invocations on a running inferd (its /inferd/ API)");
+  invocations->require_subcommand(1);
+  auto common = [&invocations_options](CLI::App* command) {
+    command->add_option("endpoint", invocations_options.endpoint, "Endpoint name")->required();
+    command
+        ->add_option("--endpoint-url", invocations_options.endpoint_url,
+                     "URL of the running inferd")
+        ->capture_default_str();
+    command->add_option("--region", invocations_options.region,
+                        "Region to sign for (default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1)");
+    command->add_option("--access-key-id", invocations_options.access_key_id,
+                        "Access key (default: AWS_ACCESS_KEY_ID)");
+    command->add_option("--secret-access-key", invocations_options.secret_access_key,
+                        "Secret key (default: AWS_SECRET_ACCESS_KEY)");
+    command->add_option("--output", invocations_options.output, "table or json")
+        ->capture_default_str();
+  };
+  auto* list = invocations->add_subcommand(
+      "list", "An endpoint's queued and in-progress invocations, oldest first");
+  common(list);
+  list->add_option("--state", invocations_options.states,
+                   "Queued, InProgress, Completed, Failed (comma-separated; default "
+                   "Queued,InProgress)")
+      ->delimiter(',');
+  list->add_option("--limit", invocations_options.limit, "At most this many (default: all)");
+  auto* get = invocations->add_subcommand("get", "One invocation by its InferenceId");
+  common(get);
+  get->add_option("inference_id", invocations_options.inference_id, "InferenceId")->required();
+  auto* cancel = invocations->add_subcommand(
+      "cancel",
+      "Cancel a queued invocation: it ends as a failure \"cancelled\" with its notification");
+  common(cancel);
+  cancel->add_option("inference_id", invocations_options.inference_id, "InferenceId")->required();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (invocations->parsed()) {
+    invocations_options.command = list->parsed() ? "list" : get->parsed() ? "get" : "cancel";
+    return inferd::app::RunInvocations(invocations_options);
+  }
 
   if (app.got_subcommand("logs")) return inferd::app::PrintLogs(logs_options);
   if (app.got_subcommand("config-reference")) {

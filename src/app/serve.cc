@@ -3,12 +3,17 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
 #include "api/router.h"
+#include "api/runtime/backend.h"
+#include "api/runtime/inferd_api.h"
+#include "api/runtime/runtime_api.h"
 #include "api/s3/s3_api.h"
 #include "api/sagemaker/sagemaker_api.h"
 #include "api/sagemaker/validator.h"
@@ -18,12 +23,15 @@
 #include "common/blocking_pool.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "dispatch/dispatcher.h"
+#include "fleet/docker_client.h"
 #include "fleet/reconciler.h"
 #include "http/io_threads.h"
 #include "http/server.h"
 #include "http/sigv4.h"
 #include "notify/http_send.h"
 #include "notify/notifier.h"
+#include "queue/invocation_store.h"
 #include "store/filesystem_store.h"
 #include "store/store_router.h"
 
@@ -101,6 +109,14 @@ int Serve(Config config) {
     std::cerr << "inferd: " << notifier.error().message << "\n";
     return 1;
   }
+  // Asynchronous invocations: the durable queue (<data-dir>/queue.db).
+  queue::InvocationStoreOptions queue_options;
+  queue_options.path = std::filesystem::path(config.data_dir) / "queue.db";
+  auto invocations = queue::InvocationStore::Open(queue_options);
+  if (!invocations.ok()) {
+    std::cerr << "inferd: " << invocations.error().message << "\n";
+    return 1;
+  }
   BlockingPool pool(config.blocking_threads);
   catalog::Catalog catalog(**store, clock, config.account_id);
   api::sagemaker::SageMakerApi sagemaker(catalog, pool);
@@ -108,24 +124,80 @@ int Serve(Config config) {
   fleet::FleetOptions fleet_options;
   fleet_options.data_dir = config.data_dir;
   fleet_options.host_models = config.model_hosting;
-  std::vector<fleet::ImageRuntime> runtimes;
-  for (const auto& [pattern, command] : config.image_runtimes) {
-    runtimes.push_back({pattern, command});
-  }
+  std::vector<fleet::ImageRuntime> runtimes = config.image_runtimes;
   for (auto& row : fleet_options.image_runtimes) runtimes.push_back(std::move(row));
   fleet_options.image_runtimes = std::move(runtimes);
+  fleet_options.instance_types = config.instance_types;
+  // The docker runtime's engine: docker_host, else $DOCKER_HOST (when a unix socket), else
+  // Docker's default socket.
+  std::string docker_host = config.docker_host;
+  if (const char* env = std::getenv("DOCKER_HOST"); docker_host.empty() && env && *env) {
+    if (fleet::DockerSocketPath(env).ok()) {
+      docker_host = env;
+    } else {
+      spdlog::warn("ignoring DOCKER_HOST={}: the docker runtime needs a unix socket", env);
+    }
+  }
+  fleet_options.docker_socket =
+      *fleet::DockerSocketPath(docker_host.empty() ? "unix:///var/run/docker.sock" : docker_host);
   fleet_options.stop_grace = std::chrono::seconds(config.instance_stop_grace_seconds);
   fleet_options.health_check_interval = std::chrono::seconds(config.health_check_interval_seconds);
   if (config.container_startup_timeout_seconds > 0) {
     fleet_options.startup_timeout_override =
         std::chrono::seconds(config.container_startup_timeout_seconds);
   }
+  // The fleet tells the dispatcher when capacity changed, so queued work starts at once (the
+  // dispatcher is built after the reconciler: the callback finds it through this pointer).
+  std::atomic<dispatch::Dispatcher*> capacity_listener{nullptr};
+  fleet_options.on_healthy_changed = [&capacity_listener] {
+    if (dispatch::Dispatcher* d = capacity_listener.load()) d->Wake();
+  };
   fleet::Reconciler reconciler(fleet_options, **store, catalog, object_router);
+  dispatch::DispatchOptions dispatch_options;
+  dispatch_options.account_id = config.account_id;
+  dispatch_options.worker_threads = config.dispatch_threads;
+  dispatch_options.default_max_concurrency_per_instance =
+      config.default_max_concurrent_invocations_per_instance;
+  dispatch_options.max_attempts = config.invocation_max_attempts;
+  dispatch_options.retention = std::chrono::hours(config.invocation_retention_hours);
+  dispatch_options.sync_timeout = std::chrono::seconds(config.invoke_endpoint_timeout_seconds);
+  dispatch::Dispatcher dispatcher(
+      dispatch_options, **invocations, **store, object_router, **notifier,
+      [&reconciler](const std::string& region, const std::string& endpoint) {
+        std::vector<dispatch::InstanceRef> out;
+        for (const auto& i : reconciler.HealthyInstances(region, endpoint)) {
+          out.push_back({i.variant, i.host, i.port});
+        }
+        return out;
+      },
+      clock);
+  capacity_listener = &dispatcher;
+  // Before any thread uses the catalog: every endpoint change reaches the dispatcher in order.
+  catalog.SetEndpointObserver(
+      [&dispatcher](catalog::EndpointChange change, const catalog::Resource& endpoint) {
+        dispatcher.OnEndpointChange(change, endpoint);
+      });
+  // Recovers the invocations a previous run left (re-queued, or finished from their result).
+  if (auto st = dispatcher.Start(); !st.ok()) {
+    std::cerr << "inferd: " << st.error().message << "\n";
+    return 1;
+  }
   if (auto st = reconciler.Start(); !st.ok()) {
     std::cerr << "inferd: " << st.error().message << "\n";
     return 2;
   }
-  api::NotImplementedApi runtime(api::Protocol::kRuntime, "SageMaker Runtime");
+  // Whatever the way out, the reconciler (whose reports reach the dispatcher through the catalog)
+  // stops before the dispatcher is destroyed. Stop() is idempotent.
+  struct StopReconciler {
+    fleet::Reconciler& reconciler;
+    ~StopReconciler() { reconciler.Stop(); }
+  } stop_reconciler{reconciler};
+  api::runtime::DispatcherBackend backend(dispatcher);
+  // InvokeEndpoint holds a thread for the container's answer: its own pool, so real-time traffic
+  // never starves the control plane.
+  BlockingPool invoke_pool(config.invoke_endpoint_threads);
+  api::runtime::RuntimeApi runtime(backend, invoke_pool, config.account_id);
+  api::runtime::InferdApi inferd_api(backend, pool);
   api::sns::SnsApi sns(**notifier, pool);
   // Transfers hold a thread for their duration: their own pool, so they never starve the
   // control plane.
@@ -147,7 +219,7 @@ int Serve(Config config) {
   verifier_options.credentials = config.credentials;
   verifier_options.max_clock_skew = std::chrono::seconds(config.max_clock_skew_seconds);
   http::sigv4::Verifier verifier(verifier_options, clock);
-  api::Router router(verifier, {&sagemaker, &runtime, &sns, &s3});
+  api::Router router(verifier, {&sagemaker, &runtime, &sns, &s3, &inferd_api});
 
   http::ServerOptions server_options;
   server_options.host = config.host;
@@ -188,6 +260,9 @@ int Serve(Config config) {
                config.shutdown_grace_seconds);
   auto stop_started = std::chrono::steady_clock::now();
   server.Stop(std::chrono::seconds(config.shutdown_grace_seconds));
+  // Invocations in flight get what is left of the grace period; unfinished ones stay Started and
+  // are recovered on the next start (never run twice when their result was written).
+  dispatcher.Stop(stop_started + std::chrono::seconds(config.shutdown_grace_seconds));
   // Delivery attempts in flight get at most 2 s (within the grace period) to finish; the rest are
   // abandoned and stay in the outbox, retried after the next start.
   (*notifier)->Stop(std::min(stop_started + std::chrono::seconds(config.shutdown_grace_seconds),
@@ -195,6 +270,7 @@ int Serve(Config config) {
   io.Stop();
   reconciler.Stop();  // model servers get instance_stop_grace_seconds to exit
   pool.Stop();
+  invoke_pool.Stop();
   s3_pool.Stop();
   spdlog::info("stopped");
   return 0;

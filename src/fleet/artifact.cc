@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <memory>
 #include <vector>
 
@@ -156,10 +157,66 @@ Status ExtractTarGz(http::ByteSource& source, const fs::path& dest, const Extrac
   return st;
 }
 
-ArtifactCache::ArtifactCache(store::ObjectStore& store, fs::path models_dir, ExtractLimits limits)
-    : store_(store), models_dir_(std::move(models_dir)), limits_(limits) {}
+namespace {
 
-Result<fs::path> ArtifactCache::Get(const std::string& url) {
+// Fails reads once the deadline passed (the download timeout).
+class DeadlineSource final : public http::ByteSource {
+ public:
+  DeadlineSource(http::ByteSource& inner, const Clock& clock,
+                 std::chrono::steady_clock::time_point deadline)
+      : inner_(inner), clock_(clock), deadline_(deadline) {}
+  Result<size_t> Read(char* buf, size_t n) override {
+    if (clock_.Monotonic() > deadline_) {
+      timed_out = true;
+      return Error(Errc::kUnavailable, "download timed out");
+    }
+    return inner_.Read(buf, n);
+  }
+  bool timed_out = false;
+
+ private:
+  http::ByteSource& inner_;
+  const Clock& clock_;
+  std::chrono::steady_clock::time_point deadline_;
+};
+
+std::string Seconds(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000);
+  return std::to_string(d.count() / 1000.0);
+}
+
+// Moves a finished temporary directory to its cache name (another inferd may have won).
+Result<fs::path> Place(const fs::path& tmp, const fs::path& dir) {
+  std::error_code ec;
+  fs::rename(tmp, dir, ec);
+  if (ec) {
+    fs::remove_all(tmp, ec);
+    if (!fs::is_directory(dir, ec)) {
+      return Error(Errc::kInternal, "cannot place model artifact in " + dir.string());
+    }
+  }
+  return dir;
+}
+
+}  // namespace
+
+ArtifactCache::ArtifactCache(store::ObjectStore& store, fs::path models_dir, ExtractLimits limits,
+                             const Clock& clock)
+    : store_(store), models_dir_(std::move(models_dir)), limits_(limits), clock_(clock) {}
+
+Result<fs::path> ArtifactCache::Get(const ModelData& data, std::chrono::milliseconds timeout) {
+  auto deadline = clock_.Monotonic() + timeout;
+  std::string timeout_reason = "model artifact " + data.uri +
+                               " was not downloaded within ModelDataDownloadTimeoutInSeconds (" +
+                               Seconds(timeout) + " s)";
+  if (data.kind == ModelData::Kind::kTarGz) return GetTarGz(data, deadline, timeout_reason);
+  return GetFiles(data, deadline, timeout_reason);
+}
+
+Result<fs::path> ArtifactCache::GetTarGz(const ModelData& data,
+                                         std::chrono::steady_clock::time_point deadline,
+                                         const std::string& timeout_reason) {
+  const std::string& url = data.uri;
   auto fetch_error = [&](const std::string& why) {
     return Error(Errc::kValidation, "model artifact " + url + " could not be fetched: " + why);
   };
@@ -174,8 +231,10 @@ Result<fs::path> ArtifactCache::Get(const std::string& url) {
   fs::path tmp =
       models_dir_ / (".tmp-" + dir.filename().string() + "-" + std::to_string(::getpid()));
   fs::remove_all(tmp, ec);
-  Status st = ExtractTarGz(**reader, tmp, limits_);
+  DeadlineSource source(**reader, clock_, deadline);
+  Status st = ExtractTarGz(source, tmp, limits_);
   if (!st.ok()) {
+    if (source.timed_out) return Error(Errc::kValidation, timeout_reason);
     if (st.error().code == Errc::kUnavailable) return fetch_error(st.error().message);
     if (st.error().code == Errc::kInternal) {
       return Error(Errc::kInternal, "model artifact " + url + ": " + st.error().message);
@@ -183,14 +242,105 @@ Result<fs::path> ArtifactCache::Get(const std::string& url) {
     return Error(Errc::kValidation,
                  "model artifact " + url + " is not a valid .tar.gz: " + st.error().message);
   }
-  fs::rename(tmp, dir, ec);
-  if (ec) {
-    fs::remove_all(tmp, ec);
-    if (!fs::is_directory(dir, ec)) {
-      return Error(Errc::kInternal, "cannot place model artifact in " + dir.string());
-    }
+  return Place(tmp, dir);
+}
+
+// S3Prefix (every object under the prefix) or S3Object (one object), uncompressed.
+Result<fs::path> ArtifactCache::GetFiles(const ModelData& data,
+                                         std::chrono::steady_clock::time_point deadline,
+                                         const std::string& timeout_reason) {
+  const std::string& uri = data.uri;
+  auto fetch_error = [&](const std::string& why) {
+    return Error(Errc::kValidation, "model data " + uri + " could not be fetched: " + why);
+  };
+  auto loc = store::ParseS3Uri(uri);
+  if (!loc.ok()) return fetch_error(loc.error().message);
+  bool prefix = data.kind == ModelData::Kind::kPrefix;
+  if (prefix && !loc->key.empty() && loc->key.back() != '/') {
+    return Error(Errc::kValidation, "model data " + uri +
+                                        " must end with / (S3DataType S3Prefix names a key "
+                                        "prefix, like s3://bucket/models/my-model/)");
   }
-  return dir;
+  if (!prefix && (loc->key.empty() || loc->key.back() == '/')) {
+    return Error(Errc::kValidation, "model data " + uri + " must name an object (S3Object)");
+  }
+  // What to fetch: (path below the model dir, key), and a fingerprint of the version.
+  std::vector<std::pair<fs::path, store::ObjectInfo>> files;
+  std::string fingerprint = uri;
+  if (prefix) {
+    store::ListOptions list;
+    list.prefix = loc->key;
+    for (;;) {
+      if (clock_.Monotonic() > deadline) return Error(Errc::kValidation, timeout_reason);
+      auto page = store_.List(loc->bucket, list);
+      if (!page.ok()) return fetch_error(page.error().message);
+      for (auto& o : page->objects) {
+        std::string rel = o.key.substr(loc->key.size());
+        if (rel.empty() || rel.back() == '/') continue;  // folder markers
+        fs::path p(rel);
+        if (p.is_absolute() || HasDotDot(p) || !Inside(p)) {
+          return Error(Errc::kValidation, "model data " + uri + " holds key " + o.key +
+                                              " that would escape the model directory");
+        }
+        for (const auto& part : p) {
+          if (part == "." || part.empty()) {
+            return Error(Errc::kValidation, "model data " + uri + " holds key " + o.key +
+                                                " with an empty or '.' path component (refused)");
+          }
+        }
+        fingerprint += "\n" + o.key + "\n" + o.etag;
+        files.emplace_back(p, std::move(o));
+      }
+      if (!page->truncated) break;
+      list.start_after = page->next_start_after;
+    }
+    if (files.empty()) return fetch_error("no objects under this prefix");
+  } else {
+    auto head = store_.Head(loc->bucket, loc->key);
+    if (!head.ok()) return fetch_error(head.error().message);
+    fs::path name = fs::path(loc->key).filename();
+    fingerprint += "\n" + head->etag;
+    files.emplace_back(name, std::move(*head));
+  }
+  fs::path dir = models_dir_ / Sha256Hex(fingerprint);
+  std::lock_guard lock(mu_);
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return dir;
+  fs::path tmp =
+      models_dir_ / (".tmp-" + dir.filename().string() + "-" + std::to_string(::getpid()));
+  fs::remove_all(tmp, ec);
+  auto fail = [&](Error e) {
+    fs::remove_all(tmp, ec);
+    return e;
+  };
+  uint64_t total = 0;
+  std::vector<char> buf(1 << 16);
+  for (const auto& [rel, info] : files) {
+    total += info.size;
+    if (total > limits_.max_bytes) {
+      return fail(Error(Errc::kValidation, "model data " + uri + " is larger than " +
+                                               std::to_string(limits_.max_bytes) + " bytes"));
+    }
+    auto reader = store_.Get(info.bucket.empty() ? loc->bucket : info.bucket, info.key);
+    if (!reader.ok()) return fail(fetch_error(info.key + ": " + reader.error().message));
+    fs::path target = tmp / rel;
+    fs::create_directories(target.parent_path(), ec);
+    std::ofstream out(target, std::ios::binary | std::ios::trunc);
+    if (ec || !out) return fail(Error(Errc::kInternal, "cannot write " + target.string()));
+    DeadlineSource source(**reader, clock_, deadline);
+    for (;;) {
+      auto n = source.Read(buf.data(), buf.size());
+      if (!n.ok()) {
+        if (source.timed_out) return fail(Error(Errc::kValidation, timeout_reason));
+        return fail(fetch_error(info.key + ": " + n.error().message));
+      }
+      if (*n == 0) break;
+      out.write(buf.data(), static_cast<std::streamsize>(*n));
+    }
+    out.close();
+    if (!out) return fail(Error(Errc::kInternal, "cannot write " + target.string()));
+  }
+  return Place(tmp, dir);
 }
 
 }  // namespace inferd::fleet

@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <boost/json.hpp>
 #include <thread>
 
 #include "fleet/options.h"
+#include "fleet/process_runtime.h"
 #include "fleet/test_util.h"
 
 namespace inferd::fleet {
@@ -35,20 +37,54 @@ TEST(ImageRuntimeTest, DefaultTableMatchesSageMakerAndEchoImages) {
   FleetOptions o;
   o.data_dir = "/d";
   o.bin_dir = "/opt/inferd/bin";
-  auto xgb =
-      ResolveImage(o, "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1");
-  ASSERT_TRUE(xgb.ok());
-  EXPECT_EQ(*xgb, "/opt/inferd/bin/inferd-xgboost");
-  EXPECT_EQ(*ResolveImage(o, "registry.example/xgboost:1"), "/opt/inferd/bin/inferd-xgboost");
-  EXPECT_EQ(*ResolveImage(o, "registry.example/xgboost:latest"), "/opt/inferd/bin/inferd-xgboost");
-  EXPECT_EQ(*ResolveImage(o, "inferd-echo"), "/opt/inferd/bin/inferd-echo");
-  EXPECT_EQ(*ResolveImage(o, "localhost:5000/inferd-echo:2"), "/opt/inferd/bin/inferd-echo");
+  auto command = [&](const std::string& image) {
+    auto r = ResolveImage(o, image);
+    EXPECT_TRUE(r.ok()) << image;
+    EXPECT_EQ(r.ok() ? r->runtime : RuntimeKind::kDocker, RuntimeKind::kProcess) << image;
+    return r.ok() ? r->command : std::filesystem::path();
+  };
+  EXPECT_EQ(command("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"),
+            "/opt/inferd/bin/inferd-xgboost");
+  EXPECT_EQ(command("registry.example/xgboost:1"), "/opt/inferd/bin/inferd-xgboost");
+  EXPECT_EQ(command("registry.example/xgboost:latest"), "/opt/inferd/bin/inferd-xgboost");
+  EXPECT_EQ(command("inferd-echo"), "/opt/inferd/bin/inferd-echo");
+  EXPECT_EQ(command("localhost:5000/inferd-echo:2"), "/opt/inferd/bin/inferd-echo");
   auto none = ResolveImage(o, "registry.example/pytorch:2");
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.error().message,
             "no runtime for image registry.example/pytorch:2 (configure one in image_runtimes)");
   o.image_runtimes = {{"registry.example/*", "/usr/local/bin/server"}};
-  EXPECT_EQ(*ResolveImage(o, "registry.example/pytorch:2"), "/usr/local/bin/server");
+  EXPECT_EQ(command("registry.example/pytorch:2"), "/usr/local/bin/server");
+  o.image_runtimes = {{"registry.example/*", "", RuntimeKind::kDocker}};
+  auto docker = ResolveImage(o, "registry.example/pytorch:2");
+  ASSERT_TRUE(docker.ok());
+  EXPECT_EQ(docker->runtime, RuntimeKind::kDocker);
+}
+
+TEST(ImageRuntimeTest, ConfigRowsNameACommandOrTheDockerRuntime) {
+  auto rows = ImageRuntimesFromJson(boost::json::parse(R"([
+      {"pattern": "a/*", "command": "/bin/a"},
+      {"pattern": "b/*", "runtime": "docker"},
+      {"pattern": "c/*", "runtime": "process", "command": "c-server"}])"));
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].runtime, RuntimeKind::kProcess);
+  EXPECT_EQ((*rows)[0].command, "/bin/a");
+  EXPECT_EQ((*rows)[1].runtime, RuntimeKind::kDocker);
+  EXPECT_EQ((*rows)[2].runtime, RuntimeKind::kProcess);
+  EXPECT_EQ((*rows)[2].command, "c-server");
+  for (const char* bad :
+       {R"({"pattern": "x"})", R"([{"pattern": "x"}])", R"([{"pattern": "", "command": "/x"}])",
+        R"([{"pattern": "x", "runtime": "docker", "command": "/x"}])",
+        R"([{"pattern": "x", "runtime": "kubernetes"}])",
+        R"([{"pattern": "x", "command": "/x", "extra": 1}])",
+        R"([{"pattern": "x", "command": 3}])"}) {
+    auto r = ImageRuntimesFromJson(boost::json::parse(bad));
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().code, Errc::kValidation);
+    }
+  }
 }
 
 TEST(ImageRuntimeTest, ValidateRejectsBadOptions) {
@@ -62,8 +98,14 @@ TEST(ImageRuntimeTest, ValidateRejectsBadOptions) {
 
 TEST(InstanceTest, StartsEchoPingsAndStopsTheProcessGroup) {
   testing::TempDir tmp;
-  InstanceSpec spec{EchoBin(), tmp.path(), tmp.path() / "i1", {{"ECHO_GREETING", "hi"}}};
-  auto inst = Instance::Start(spec);
+  ProcessRuntime runtime;
+  InstanceSpec spec{.command = EchoBin(),
+                    .model_dir = tmp.path(),
+                    .work_dir = tmp.path() / "i1",
+                    .environment = {{"ECHO_GREETING", "hi"}},
+                    .instance_type = "ml.m5.xlarge",
+                    .resources = ResourcesFor("ml.m5.xlarge", {})};
+  auto inst = runtime.Start(spec);
   ASSERT_TRUE(inst.ok()) << inst.error().message;
   Instance& i = **inst;
   EXPECT_EQ(i.state(), InstanceState::kStarting);
@@ -75,11 +117,18 @@ TEST(InstanceTest, StartsEchoPingsAndStopsTheProcessGroup) {
   EXPECT_EQ(i.exit_code(), 0);     // SIGTERM: graceful exit
   EXPECT_NE(::kill(-pgid, 0), 0);  // the process group is gone
   EXPECT_THAT(i.LogTail(10), HasSubstr("listening on 127.0.0.1:"));
+  // The process runtime reports the instance type's resources in the log (not enforced).
+  EXPECT_THAT(i.LogTail(10),
+              HasSubstr("instance type ml.m5.xlarge: 4 vCPUs, 16384 MiB memory, 0 GPUs"));
 }
 
 TEST(InstanceTest, FailingPingAndExitAreObserved) {
   testing::TempDir tmp;
-  auto inst = Instance::Start({EchoBin(), tmp.path(), tmp.path() / "i", {{"ECHO_FAIL_PING", "1"}}});
+  ProcessRuntime runtime;
+  auto inst = runtime.Start({.command = EchoBin(),
+                             .model_dir = tmp.path(),
+                             .work_dir = tmp.path() / "i",
+                             .environment = {{"ECHO_FAIL_PING", "1"}}});
   ASSERT_TRUE(inst.ok());
   std::this_thread::sleep_for(300ms);
   EXPECT_FALSE((*inst)->Ping(2000ms));
@@ -89,7 +138,9 @@ TEST(InstanceTest, FailingPingAndExitAreObserved) {
   EXPECT_EQ((*inst)->state(), InstanceState::kExited);
   EXPECT_EQ((*inst)->exit_code(), 128 + SIGKILL);
 
-  auto missing = Instance::Start({tmp.path() / "no-such-server", tmp.path(), tmp.path() / "m", {}});
+  auto missing = runtime.Start({.command = tmp.path() / "no-such-server",
+                                .model_dir = tmp.path(),
+                                .work_dir = tmp.path() / "m"});
   ASSERT_TRUE(missing.ok());
   ASSERT_TRUE(WaitFor([&] { return !(*missing)->Poll(); }));
   EXPECT_EQ((*missing)->exit_code(), 127);

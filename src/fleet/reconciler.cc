@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <cctype>
 
 #include "catalog/endpoint_status.h"
 #include "common/ids.h"
-#include "fleet/instance.h"
+#include "common/strings.h"
+#include "fleet/docker_runtime.h"
+#include "fleet/plan.h"
+#include "fleet/process_runtime.h"
 
 namespace inferd::fleet {
 
@@ -20,27 +22,8 @@ using catalog::EndpointStatus;
 
 namespace {
 
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 std::string Key(const std::string& region, const std::string& name) {
-  return region + "\n" + Lower(name);
-}
-
-std::string JStr(const json::object& o, std::string_view key) {
-  if (auto* v = o.if_contains(key); v && v->is_string()) return std::string(v->get_string());
-  return {};
-}
-
-int64_t JInt(const json::object& o, std::string_view key, int64_t fallback) {
-  auto* v = o.if_contains(key);
-  if (!v) return fallback;
-  if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
-  if (v->is_double()) return static_cast<int64_t>(v->get_double());
-  return fallback;
+  return region + "\n" + AsciiLower(name);
 }
 
 }  // namespace
@@ -53,10 +36,12 @@ struct Slot {
   int failed_pings = 0;
 };
 
-struct VariantFleet {
+struct Reconciler::VariantFleet {
   std::string name;
   int desired = 0;
-  InstanceSpec spec;  // work_dir filled per instance
+  InstanceRuntime* runtime = nullptr;
+  InstanceSpec spec;           // work_dir filled per instance
+  std::string resolved_image;  // DeployedImages.ResolvedImage
   std::chrono::milliseconds startup_timeout{0};
   std::vector<Slot> slots;
   std::chrono::milliseconds backoff{0};
@@ -69,10 +54,29 @@ struct Reconciler::Fleet {
   std::vector<VariantFleet> variants;
 };
 
+struct Reconciler::TickResult {
+  int healthy = 0;
+  std::vector<std::string> failures;  // instances removed this tick, with why
+};
+
+bool operator==(const InstanceInfo& a, const InstanceInfo& b) {
+  return a.variant == b.variant && a.host == b.host && a.port == b.port && a.pid == b.pid;
+}
+
 Reconciler::Reconciler(FleetOptions options, catalog::CatalogStore& catalog_store,
                        catalog::Catalog& catalog, store::ObjectStore& objects)
     : options_(std::move(options)), catalog_store_(catalog_store), catalog_(catalog) {
   if (options_.bin_dir.empty()) options_.bin_dir = SelfBinDir();
+  // Containers mount model directories by absolute path, and are labelled with it.
+  std::error_code ec;
+  if (!options_.data_dir.empty()) options_.data_dir = fs::absolute(options_.data_dir, ec);
+  process_runtime_ = std::make_unique<ProcessRuntime>();
+  if (!options_.docker_socket.empty()) {
+    DockerRuntimeOptions docker;
+    docker.socket_path = options_.docker_socket;
+    docker.owner = options_.data_dir.lexically_normal().string();
+    docker_runtime_ = std::make_unique<DockerRuntime>(docker);
+  }
   artifacts_ = std::make_unique<ArtifactCache>(
       objects, options_.data_dir / "models",
       ExtractLimits{options_.max_artifact_bytes, options_.max_artifact_ratio});
@@ -119,6 +123,7 @@ std::vector<InstanceInfo> Reconciler::HealthyInstances(const std::string& region
 }
 
 void Reconciler::Loop() {
+  if (docker_runtime_ && options_.host_models) docker_runtime_->RemoveLeftovers();
   for (;;) {
     ReconcileOnce();
     std::unique_lock lock(mu_);
@@ -132,6 +137,7 @@ void Reconciler::Loop() {
   for (auto& [key, fleet] : fleets_) StopFleet(*fleet);
   fleets_.clear();
   PublishHealthy();
+  StopRetired(true);
 }
 
 void Reconciler::ReconcileOnce() {
@@ -200,39 +206,40 @@ void Reconciler::ReconcileOnce() {
     it = fleets_.erase(it);
   }
   PublishHealthy();
+  StopRetired(false);
+}
+
+InstanceRuntime* Reconciler::RuntimeFor(RuntimeKind kind, std::string* why) {
+  if (kind == RuntimeKind::kProcess) return process_runtime_.get();
+  if (!docker_runtime_) {
+    *why = "the docker runtime is not configured (set docker_host)";
+    return nullptr;
+  }
+  return docker_runtime_.get();
 }
 
 Result<std::unique_ptr<Reconciler::Fleet>> Reconciler::BuildFleet(const catalog::Resource& r,
                                                                   const json::object& doc) {
+  auto plans = PlanFleet(options_, r.name, doc);
+  if (!plans.ok()) return std::move(plans).error();
   auto fleet = std::make_unique<Fleet>();
   fleet->region = r.region;
   fleet->name = r.name;
-  const json::object& models = doc.at("Models").as_object();
-  const json::object& config = doc.at("Config").as_object();
-  for (const auto& v : doc.at("Variants").as_array()) {
-    const json::object& variant = v.as_object();
+  for (VariantPlan& plan : *plans) {
     VariantFleet vf;
-    vf.name = JStr(variant, "VariantName");
-    vf.desired = static_cast<int>(JInt(variant, "DesiredInstanceCount", 0));
-    std::string model_name = JStr(variant, "ModelName");
-    const json::value* model = models.if_contains(model_name);
-    const json::object* container = nullptr;
-    if (model && model->is_object()) {
-      if (auto* p = model->as_object().if_contains("PrimaryContainer"); p && p->is_object()) {
-        container = &p->as_object();
-      } else if (auto* c = model->as_object().if_contains("Containers");
-                 c && c->is_array() && !c->as_array().empty()) {
-        container = &c->as_array().front().as_object();
-      }
+    vf.name = plan.name;
+    vf.desired = plan.desired;
+    std::string why;
+    vf.runtime = RuntimeFor(plan.runtime, &why);
+    if (!vf.runtime) {
+      return Error(Errc::kValidation, "image " + plan.spec.image +
+                                          " maps to the docker runtime, "
+                                          "but " +
+                                          why);
     }
-    if (!container) {
-      return Error(Errc::kValidation, "model " + model_name + " has no container to run");
-    }
-    auto command = ResolveImage(options_, JStr(*container, "Image"));
-    if (!command.ok()) return std::move(command).error();
-    vf.spec.command = *command;
-    if (std::string url = JStr(*container, "ModelDataUrl"); !url.empty()) {
-      auto dir = artifacts_->Get(url);
+    vf.spec = std::move(plan.spec);
+    if (plan.model_data) {
+      auto dir = artifacts_->Get(*plan.model_data, plan.download_timeout);
       if (!dir.ok()) return std::move(dir).error();
       vf.spec.model_dir = *dir;
     } else {
@@ -240,22 +247,10 @@ Result<std::unique_ptr<Reconciler::Fleet>> Reconciler::BuildFleet(const catalog:
       std::error_code ec;
       fs::create_directories(vf.spec.model_dir, ec);
     }
-    if (auto* env = container->if_contains("Environment"); env && env->is_object()) {
-      for (const auto& [k, val] : env->as_object()) {
-        if (val.is_string()) vf.spec.environment[std::string(k)] = std::string(val.get_string());
-      }
-    }
-    int64_t timeout_s = options_.default_startup_timeout.count();
-    if (auto* pvs = config.if_contains("ProductionVariants"); pvs && pvs->is_array()) {
-      for (const auto& pv : pvs->as_array()) {
-        if (JStr(pv.as_object(), "VariantName") == vf.name) {
-          timeout_s =
-              JInt(pv.as_object(), "ContainerStartupHealthCheckTimeoutInSeconds", timeout_s);
-        }
-      }
-    }
-    vf.startup_timeout = options_.startup_timeout_override.value_or(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::seconds(timeout_s)));
+    auto resolved = vf.runtime->PrepareImage(vf.spec);
+    if (!resolved.ok()) return std::move(resolved).error();
+    vf.resolved_image = *resolved;
+    vf.startup_timeout = plan.startup_timeout;
     vf.backoff = options_.restart_backoff_initial;
     fleet->variants.push_back(std::move(vf));
   }
@@ -264,11 +259,38 @@ Result<std::unique_ptr<Reconciler::Fleet>> Reconciler::BuildFleet(const catalog:
 
 void Reconciler::StopFleet(Fleet& fleet) {
   for (auto& v : fleet.variants) {
-    for (auto& s : v.slots) s.instance->BeginStop();
+    for (auto& s : v.slots) s.instance->BeginStop(options_.stop_grace);
   }
   for (auto& v : fleet.variants) {
-    for (auto& s : v.slots) s.instance->FinishStop(options_.stop_grace);
+    for (auto& s : v.slots) s.instance->FinishStop();
     v.slots.clear();
+  }
+}
+
+void Reconciler::RetireFleet(Fleet& fleet) {
+  auto stop_at = SteadyClock::now() + options_.drain_delay;
+  for (auto& v : fleet.variants) {
+    for (auto& s : v.slots) retiring_.push_back({std::move(s.instance), stop_at});
+    v.slots.clear();
+  }
+}
+
+// Stops the retiring instances whose drain delay is over (`all`: every one), in parallel.
+void Reconciler::StopRetired(bool all) {
+  auto now = SteadyClock::now();
+  std::vector<std::unique_ptr<Instance>> due;
+  for (auto it = retiring_.begin(); it != retiring_.end();) {
+    if (all || now >= it->stop_at) {
+      due.push_back(std::move(it->instance));
+      it = retiring_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& inst : due) inst->BeginStop(options_.stop_grace);
+  for (auto& inst : due) {
+    inst->FinishStop();
+    spdlog::info("fleet: retired {} ({})", inst->work_dir().filename().string(), inst->id());
   }
 }
 
@@ -282,42 +304,42 @@ std::string Seconds(std::chrono::milliseconds d) {
 std::string ExitReason(const Instance& inst) {
   std::string reason =
       "the model server exited with code " + std::to_string(inst.exit_code().value_or(-1));
+  if (!inst.exit_detail().empty()) reason += " (" + inst.exit_detail() + ")";
   std::string tail = inst.LogTail(10);
   return tail.empty() ? reason : reason + ": " + tail;
 }
-
-struct TickResult {
-  int healthy = 0;
-  std::vector<std::string> failures;  // instances removed this tick, with why
-};
 
 }  // namespace
 
 // Starts missing instances (when the restart backoff allows), pings the due ones and collects
 // failures (exited, /ping timeout at startup, too many failed pings). With `replace`, failed
 // instances are stopped and removed (restarted next pass, after the backoff); without it the
-// caller fails the endpoint.
-static TickResult TickVariant(VariantFleet& v, const FleetOptions& o, const fs::path& instances,
-                              const std::string& id_prefix, uint64_t& next_id, bool replace) {
+// caller fails the endpoint. Instances above the desired count retire, newest first.
+Reconciler::TickResult Reconciler::TickVariant(VariantFleet& v, const std::string& id_prefix,
+                                               bool replace) {
+  const FleetOptions& o = options_;
   TickResult result;
   auto now = SteadyClock::now();
   while (static_cast<int>(v.slots.size()) < v.desired && now >= v.restart_not_before) {
     InstanceSpec spec = v.spec;
     // Unique across inferd restarts: a new instance never appends to an old one's log.
     spec.work_dir =
-        instances / (id_prefix + "-" + std::to_string(next_id++) + "-" + NewUuid().substr(0, 8));
-    auto inst = Instance::Start(spec);
+        o.data_dir / "instances" /
+        (id_prefix + "-" + std::to_string(next_instance_++) + "-" + NewUuid().substr(0, 8));
+    auto inst = v.runtime->Start(spec);
     if (!inst.ok()) {
       result.failures.push_back("the model server could not be started: " + inst.error().message);
+      v.restart_not_before = now + v.backoff;
+      v.backoff = std::min(v.backoff * 2, o.restart_backoff_max);
       break;
     }
-    spdlog::info("fleet: started {} (pid {}, port {}) in {}", spec.command.string(), (*inst)->pid(),
+    spdlog::info("fleet: started {} ({}, port {}) in {}", spec.image, (*inst)->id(),
                  (*inst)->port(), spec.work_dir.string());
     v.slots.push_back(Slot{std::move(*inst), now + v.startup_timeout, now, 0});
   }
-  // Scale down (UpdateEndpointWeightsAndCapacities): the newest instances go first.
+  auto stop_at = now + o.drain_delay;
   while (static_cast<int>(v.slots.size()) > v.desired) {
-    v.slots.back().instance->Stop(o.stop_grace);
+    retiring_.push_back({std::move(v.slots.back().instance), stop_at});
     v.slots.pop_back();
   }
   for (auto it = v.slots.begin(); it != v.slots.end();) {
@@ -383,14 +405,13 @@ Reconciler::BringUp Reconciler::BringUpFleet(
   bool ready = true;
   std::string failure;
   for (auto& v : fleet.variants) {
-    TickResult t = TickVariant(v, options_, options_.data_dir / "instances",
-                               Lower(r.name) + "-" + v.name, next_instance_, false);
+    TickResult t = TickVariant(v, AsciiLower(r.name) + "-" + v.name, false);
     if (!t.failures.empty()) {
       failure = t.failures.front();
       break;
     }
     if (t.healthy < v.desired) ready = false;
-    reports.push_back({v.name, t.healthy, {v.spec.command.string()}});
+    reports.push_back({v.name, t.healthy, {v.resolved_image}});
   }
   if (!failure.empty()) {
     spdlog::warn("fleet: {} {} failed: {}", what, r.name, failure);
@@ -408,6 +429,7 @@ void Reconciler::ReconcileCreating(const catalog::Resource& r) {
       BringUp::kReady) {
     return;
   }
+  PublishHealthy();  // dispatch sees the instances no later than the catalog says InService
   Status st = catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetReady, "", reports);
   if (st.ok()) spdlog::info("fleet: endpoint {} is InService", r.name);
 }
@@ -430,10 +452,7 @@ void Reconciler::ReconcileRunning(const catalog::Resource& r) {
     rebuild_not_before_.erase(key);
     it = fleets_.emplace(key, std::move(*fleet)).first;
   }
-  for (auto& v : it->second->variants) {
-    TickVariant(v, options_, options_.data_dir / "instances", Lower(r.name) + "-" + v.name,
-                next_instance_, true);
-  }
+  for (auto& v : it->second->variants) TickVariant(v, AsciiLower(r.name) + "-" + v.name, true);
 }
 
 void Reconciler::ReconcileUpdating(const catalog::Resource& r) {
@@ -444,13 +463,9 @@ void Reconciler::ReconcileUpdating(const catalog::Resource& r) {
     // UpdateEndpointWeightsAndCapacities: the current fleet moves to the new desired counts.
     auto it = fleets_.find(key);
     if (it != fleets_.end()) {
-      const json::array& variants = doc.at("Variants").as_array();
+      std::map<std::string, int> desired = DesiredCounts(doc);
       for (auto& v : it->second->variants) {
-        for (const auto& dv : variants) {
-          if (JStr(dv.as_object(), "VariantName") == v.name) {
-            v.desired = static_cast<int>(JInt(dv.as_object(), "DesiredInstanceCount", v.desired));
-          }
-        }
+        if (auto d = desired.find(v.name); d != desired.end()) v.desired = d->second;
       }
     }
     ReconcileRunning(r);
@@ -461,8 +476,9 @@ void Reconciler::ReconcileUpdating(const catalog::Resource& r) {
       int healthy = 0;
       for (const auto& s : v.slots) healthy += s.instance->state() == InstanceState::kHealthy;
       if (healthy != v.desired || static_cast<int>(v.slots.size()) != v.desired) return;
-      reports.push_back({v.name, healthy, {v.spec.command.string()}});
+      reports.push_back({v.name, healthy, {v.resolved_image}});
     }
+    PublishHealthy();  // dispatch sees the new counts no later than the catalog does
     (void)catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetReady, "", reports);
     return;
   }
@@ -473,15 +489,17 @@ void Reconciler::ReconcileUpdating(const catalog::Resource& r) {
       BringUp::kReady) {
     return;
   }
-  if (!catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetReady, "", reports).ok()) {
-    return;
-  }
-  spdlog::info("fleet: endpoint {} now runs {}", r.name,
-               JStr(pending->as_object(), "EndpointConfigName"));
+  // The new fleet takes over (listed by HealthyInstances() before the endpoint reads InService);
+  // the old one drains, then stops.
   auto it = pending_fleets_.find(key);
-  if (auto old = fleets_.find(key); old != fleets_.end()) StopFleet(*old->second);
+  if (auto old = fleets_.find(key); old != fleets_.end()) RetireFleet(*old->second);
   fleets_[key] = std::move(it->second);
   pending_fleets_.erase(it);
+  PublishHealthy();
+  if (catalog_.ReportFleet(r.region, r.name, EndpointEvent::kFleetReady, "", reports).ok()) {
+    spdlog::info("fleet: endpoint {} now runs {}", r.name,
+                 json::serialize(pending->as_object().at("EndpointConfigName")));
+  }
 }
 
 void Reconciler::PublishHealthy() {
@@ -496,8 +514,13 @@ void Reconciler::PublishHealthy() {
       }
     }
   }
-  std::lock_guard lock(healthy_mu_);
-  healthy_ = std::move(healthy);
+  bool changed;
+  {
+    std::lock_guard lock(healthy_mu_);
+    changed = healthy != healthy_;
+    healthy_ = std::move(healthy);
+  }
+  if (changed && options_.on_healthy_changed) options_.on_healthy_changed();
 }
 
 }  // namespace inferd::fleet

@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "fleet/instance.h"
+#include "fleet/reconciler_fixture.h"
 #include "fleet/test_util.h"
 #include "http/client.h"
 #include "store/filesystem_store.h"
@@ -20,100 +21,11 @@ namespace {
 
 namespace json = boost::json;
 using namespace std::chrono_literals;
+using testing::EchoBin;
 using ::testing::HasSubstr;
-
-constexpr const char* kRegion = "us-east-1";
-
-std::filesystem::path EchoBin() {
-  if (const char* env = std::getenv("INFERD_ECHO_BIN")) return env;
-  return INFERD_ECHO_BIN;
-}
-
-template <typename F>
-bool WaitFor(F cond, std::chrono::milliseconds limit = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return cond();
-}
-
-class ReconcilerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto cs = catalog::CatalogStore::Open(tmp_.path() / "catalog.db");
-    ASSERT_TRUE(cs.ok());
-    catalog_store_ = std::move(*cs);
-    catalog_ = std::make_unique<catalog::Catalog>(*catalog_store_, clock_, "123456789012");
-    auto objects = store::FilesystemStore::Open({.root = tmp_.path() / "objects", .fsync = false});
-    ASSERT_TRUE(objects.ok());
-    objects_ = std::move(*objects);
-    ASSERT_TRUE(objects_->CreateBucket("models").ok());
-    store::testing::StringSource body(testing::MakeTarGz({{.path = "model.bin", .content = "w"}}));
-    ASSERT_TRUE(objects_->Put("models", "echo.tar.gz", {}, body).ok());
-  }
-  void TearDown() override {
-    if (reconciler_) reconciler_->Stop();
-  }
-
-  FleetOptions Options() {
-    FleetOptions o;
-    o.data_dir = tmp_.path() / "data";
-    o.image_runtimes = {{"inferd-echo", EchoBin().string()}};
-    o.stop_grace = 5000ms;
-    o.startup_poll_interval = 100ms;
-    o.health_check_interval = 200ms;
-    o.unhealthy_threshold = 2;
-    o.startup_timeout_override = 10000ms;
-    o.reconcile_interval = 50ms;
-    o.restart_backoff_initial = 100ms;
-    o.restart_backoff_max = 1000ms;
-    return o;
-  }
-  void StartReconciler(FleetOptions o) {
-    reconciler_ = std::make_unique<Reconciler>(std::move(o), *catalog_store_, *catalog_, *objects_);
-    ASSERT_TRUE(reconciler_->Start().ok());
-  }
-
-  // Model + config + endpoint named `name` running `image` from `url` on `count` instances.
-  void CreateEndpoint(const std::string& name, const std::string& image, const std::string& url,
-                      int count, const std::string& env = "{}") {
-    std::string model = R"({"ModelName":")" + name + R"(","PrimaryContainer":{"Image":")" + image +
-                        R"(","ModelDataUrl":")" + url + R"(","Environment":)" + env + "}}";
-    ASSERT_TRUE(catalog_->CreateModel(kRegion, json::parse(model).as_object()).ok());
-    std::string config = R"({"EndpointConfigName":")" + name +
-                         R"(","ProductionVariants":[{"VariantName":"v1","ModelName":")" + name +
-                         R"(","InstanceType":"ml.m5.large","InitialInstanceCount":)" +
-                         std::to_string(count) + "}]}";
-    auto c = catalog_->CreateEndpointConfig(kRegion, json::parse(config).as_object());
-    ASSERT_TRUE(c.ok()) << c.error().message;
-    auto e = catalog_->CreateEndpoint(
-        kRegion, json::object{{"EndpointName", name}, {"EndpointConfigName", name}});
-    ASSERT_TRUE(e.ok()) << e.error().message;
-  }
-  json::object Describe(const std::string& name) {
-    auto d = catalog_->DescribeEndpoint(kRegion, json::object{{"EndpointName", name}});
-    return d.ok() ? *d : json::object{};
-  }
-  std::string Status(const std::string& name) {
-    auto d = Describe(name);
-    return d.contains("EndpointStatus") ? std::string(d.at("EndpointStatus").as_string()) : "";
-  }
-  bool WaitStatus(const std::string& name, const std::string& status) {
-    return WaitFor([&] {
-      reconciler_->Wake();
-      return Status(name) == status;
-    });
-  }
-
-  testing::TempDir tmp_;
-  SystemClock clock_;
-  std::unique_ptr<catalog::CatalogStore> catalog_store_;
-  std::unique_ptr<catalog::Catalog> catalog_;
-  std::unique_ptr<store::FilesystemStore> objects_;
-  std::unique_ptr<Reconciler> reconciler_;
-};
+using testing::kRegion;
+using testing::ReconcilerTest;
+using testing::WaitFor;
 
 TEST_F(ReconcilerTest, EndpointGoesInServiceAndDeleteStopsIt) {
   StartReconciler(Options());
@@ -240,7 +152,8 @@ TEST_F(ReconcilerTest, UpdateEndpointIsBlueGreenAndAFailedUpdateKeepsTheOldFleet
   EXPECT_FALSE(d.contains("PendingDeploymentSummary"));
   EXPECT_EQ(d.at("ProductionVariants").at(0).at("CurrentInstanceCount").to_number<int>(), 2);
   ASSERT_TRUE(WaitFor([&] { return reconciler_->HealthyInstances(kRegion, "E1").size() == 2; }));
-  EXPECT_FALSE(PingOnce(old_port, 500ms));  // the old fleet was stopped
+  // The old fleet drains, then stops.
+  EXPECT_TRUE(WaitFor([&] { return !PingOnce(old_port, 500ms); }));
 
   // A configuration whose image has no runtime: back to InService, old fleet still serving.
   CreateEndpoint("E3", "registry.example/pytorch:2", "s3://models/echo.tar.gz", 1);

@@ -6,9 +6,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "store/object_store.h"
 
 namespace inferd::fleet::testing {
 
@@ -73,6 +78,53 @@ class TempDir {
 
  private:
   std::filesystem::path path_;
+};
+
+// An ObjectStore over `inner` whose object reads are slow: at most 4 bytes per Read, and
+// `on_read` (advance a FakeClock, or sleep) before each.
+class SlowStore final : public store::ObjectStore {
+ public:
+  SlowStore(store::ObjectStore& inner, std::function<void()> on_read)
+      : inner_(inner), on_read_(std::move(on_read)) {}
+  Result<store::ObjectInfo> Put(const std::string& b, const std::string& k,
+                                const store::ObjectAttributes& a, http::ByteSource& body,
+                                const store::PutOptions& o) override {
+    return inner_.Put(b, k, a, body, o);
+  }
+  Result<store::ObjectInfo> Head(const std::string& b, const std::string& k) override {
+    return inner_.Head(b, k);
+  }
+  Result<std::unique_ptr<store::ObjectReader>> Get(const std::string& b, const std::string& k,
+                                                   std::optional<store::RangeSpec> r) override {
+    auto reader = inner_.Get(b, k, r);
+    if (!reader.ok()) return reader;
+    return std::unique_ptr<store::ObjectReader>(
+        std::make_unique<Reader>(std::move(*reader), on_read_));
+  }
+  Status Delete(const std::string& b, const std::string& k) override { return inner_.Delete(b, k); }
+  Result<store::ListResult> List(const std::string& b, const store::ListOptions& o) override {
+    return inner_.List(b, o);
+  }
+
+ private:
+  class Reader final : public store::ObjectReader {
+   public:
+    Reader(std::unique_ptr<store::ObjectReader> inner, std::function<void()>& on_read)
+        : inner_(std::move(inner)), on_read_(on_read) {}
+    const store::ObjectInfo& info() const override { return inner_->info(); }
+    uint64_t first() const override { return inner_->first(); }
+    uint64_t length() const override { return inner_->length(); }
+    Result<size_t> Read(char* buf, size_t n) override {
+      on_read_();
+      return inner_->Read(buf, std::min<size_t>(n, 4));
+    }
+
+   private:
+    std::unique_ptr<store::ObjectReader> inner_;
+    std::function<void()>& on_read_;
+  };
+  store::ObjectStore& inner_;
+  std::function<void()> on_read_;
 };
 
 }  // namespace inferd::fleet::testing

@@ -6,9 +6,12 @@ a FailureReason the user can act on; DeleteEndpoint stops them (spec §1.4, §7.
 
 import subprocess
 import io
+import re
 import tarfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import botocore.exceptions
 
@@ -85,6 +88,23 @@ class FleetTest(InferdTestCase):
     def instance_dirs(self, name):
         root = self.server.data_dir / "instances"
         return sorted(p for p in root.glob(name.lower() + "-*")) if root.exists() else []
+
+    def instance_ports(self, name):
+        """Ports of the endpoint's instances so far, from each one's log."""
+        ports = []
+        for d in self.instance_dirs(name):
+            m = re.search(r"inferd-echo listening on 127\.0\.0\.1:(\d+)", (d / "log").read_text())
+            if m:
+                ports.append(int(m.group(1)))
+        return ports
+
+    @staticmethod
+    def pings(port):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as resp:
+                return resp.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
 
     # ---- tests -----------------------------------------------------------------------------------
 
@@ -189,6 +209,36 @@ class FleetTest(InferdTestCase):
         self.assertIn("is not a valid .tar.gz", desc["FailureReason"])
         self.delete_and_wait(name)
         self.delete_and_wait(other)
+
+
+    def test_scale_to_zero_and_back(self):
+        name = self.create_endpoint()
+        self.wait_in_service(name)
+        self.poll_until(lambda: self.instance_ports(name), what="the instance's port")
+        [first] = self.instance_ports(name)
+        self.assertTrue(self.pings(first))
+
+        def scale(count):
+            self.client.update_endpoint_weights_and_capacities(
+                EndpointName=name,
+                DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic",
+                                              "DesiredInstanceCount": count}])
+            return self.wait_in_service(name)
+
+        desc = scale(0)
+        self.assertEqual(desc["EndpointStatus"], "InService")
+        self.assertEqual(desc["ProductionVariants"][0]["CurrentInstanceCount"], 0)
+        self.assertEqual(desc["ProductionVariants"][0]["DesiredInstanceCount"], 0)
+        self.poll_until(lambda: not self.pings(first), timeout=15, what="the instance to stop")
+
+        desc = scale(1)
+        self.assertEqual(desc["ProductionVariants"][0]["CurrentInstanceCount"], 1)
+        self.assertEqual(desc["ProductionVariants"][0]["DesiredInstanceCount"], 1)
+        self.poll_until(lambda: len(self.instance_ports(name)) == 2, what="a new instance")
+        second = [p for p in self.instance_ports(name) if p != first]
+        self.assertEqual(len(second), 1)
+        self.assertTrue(self.pings(second[0]))
+        self.delete_and_wait(name)
 
 
 class FleetRestartTest(InferdTestCase):

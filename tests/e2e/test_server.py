@@ -398,18 +398,22 @@ class FrontDoorTest(RequestIdMixin, InferdTestCase):
                                    status=501)
         self.assertRequestId(resp)
 
-    # The not-implemented answers of the APIs still to come; update them when they land.
-    def test_runtime_not_implemented(self):
+    def test_runtime_answers_in_its_format(self):
+        # The runtime exists: an unknown endpoint is its ValidationError (REST-JSON, with the
+        # x-amzn-ErrorType header and a request id), for both invoke operations.
         runtime = self.server.client("sagemaker-runtime")
+        message = f"Endpoint x of account {DEFAULT_ACCOUNT} not found."
         resp = self.assertAwsError(
             lambda: runtime.invoke_endpoint_async(EndpointName="x",
                                                   InputLocation="s3://bucket/in.csv"),
-            "NotImplemented", status=501)
+            "ValidationError", status=400, message=message)
         self.assertRequestId(resp)
+        self.assertEqual(resp["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"],
+                         "ValidationError")
         self.assertAwsError(
             lambda: runtime.invoke_endpoint(EndpointName="x", Body=b"1,2,3",
                                             ContentType="text/csv"),
-            "NotImplemented", status=501)
+            "ValidationError", status=400, message=message)
 
     def test_s3_request_ids(self):
         s3 = self.server.client("s3")

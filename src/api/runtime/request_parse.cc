@@ -1,0 +1,308 @@
+#include "api/runtime/request_parse.h"
+
+#include <boost/regex.hpp>
+#include <charconv>
+#include <optional>
+#include <vector>
+
+#include "http/uri.h"
+
+namespace inferd::api::runtime {
+namespace {
+
+// The model's patterns, as printed in messages, and their Boost (perl) translations: Java's
+// \p{Print} is printable ASCII plus any non-ASCII byte (as in api/sagemaker/validator.cc).
+struct Pattern {
+  std::string_view text;
+  boost::regex re;
+};
+
+const Pattern& EndpointNamePattern() {
+  static const Pattern p{"^[a-zA-Z0-9](-*[a-zA-Z0-9])*",
+                         boost::regex("[a-zA-Z0-9](-*[a-zA-Z0-9])*")};
+  return p;
+}
+const Pattern& InferenceIdPattern() {
+  static const Pattern p{"\\A\\S[\\p{Print}]*\\z",
+                         boost::regex("\\A[\\x21-\\x7e\\x80-\\xff][\\x20-\\x7e\\x80-\\xff]*\\z")};
+  return p;
+}
+const Pattern& InputLocationPattern() {
+  static const Pattern p{"^(https|s3)://([^/]+)/?(.*)$",
+                         boost::regex("(https|s3)://([^/]+)/?(.*)")};
+  return p;
+}
+const Pattern& OutputPathExtensionPattern() {
+  static const Pattern p{"^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$",
+                         boost::regex("(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+")};
+  return p;
+}
+const Pattern& FilenamePattern() {
+  static const Pattern p{"^(?!.*\\..*\\.)[a-zA-Z0-9][a-zA-Z0-9-_\\.]*$",
+                         boost::regex("(?!.*\\..*\\.)[a-zA-Z0-9][a-zA-Z0-9\\-_.]*")};
+  return p;
+}
+constexpr std::string_view kAsciiPattern = "\\p{ASCII}*";
+
+std::size_t CodePoints(std::string_view s) {
+  std::size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+bool IsAscii(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c >= 0x80) return false;
+  }
+  return true;
+}
+
+bool Matches(const Pattern& p, std::string_view s) {
+  try {
+    return boost::regex_match(s.begin(), s.end(), p.re);
+  } catch (const std::exception&) {  // Boost gives up on pathological backtracking
+    return false;
+  }
+}
+
+// Collects constraint violations in AWS's wording.
+class Violations {
+ public:
+  // `value` nullopt: the member is absent ("Value null"). `sensitive`: the value is not shown.
+  void Add(std::string_view member, const std::optional<std::string_view>& value, bool sensitive,
+           std::string_view constraint) {
+    std::string head = "Value ";
+    if (!value) {
+      head += "null ";
+    } else if (!sensitive) {
+      head += "'" + std::string(*value) + "' ";
+    }
+    items_.push_back(head + "at '" + std::string(member) +
+                     "' failed to satisfy constraint: " + std::string(constraint));
+  }
+
+  // A string member: length bounds (0 = none), then the pattern (or ASCII-only when `ascii`).
+  void CheckString(std::string_view member, std::string_view value, std::size_t min,
+                   std::size_t max, const Pattern* pattern, bool ascii = false,
+                   bool sensitive = false) {
+    std::size_t length = CodePoints(value);
+    if (min > 0 && length < min) {
+      Add(member, value, sensitive,
+          "Member must have length greater than or equal to " + std::to_string(min));
+    }
+    if (length > max) {
+      Add(member, value, sensitive,
+          "Member must have length less than or equal to " + std::to_string(max));
+    }
+    if (pattern != nullptr && !Matches(*pattern, value)) {
+      Add(member, value, sensitive,
+          "Member must satisfy regular expression pattern: " + std::string(pattern->text));
+    }
+    if (ascii && !IsAscii(value)) {
+      Add(member, value, sensitive,
+          "Member must satisfy regular expression pattern: " + std::string(kAsciiPattern));
+    }
+  }
+
+  // An integer member sent as a header; nullopt when it is not one.
+  std::optional<int32_t> CheckInt(std::string_view member, std::string_view text, int32_t min,
+                                  int32_t max) {
+    int64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n < INT32_MIN ||
+        n > INT32_MAX) {
+      Add(member, text, false, "Member must be an integer");
+      return std::nullopt;
+    }
+    if (n < min) {
+      Add(member, text, false,
+          "Member must have value greater than or equal to " + std::to_string(min));
+    }
+    if (n > max) {
+      Add(member, text, false,
+          "Member must have value less than or equal to " + std::to_string(max));
+    }
+    return static_cast<int32_t>(n);
+  }
+
+  bool empty() const { return items_.empty(); }
+
+  Error ToError(Errc code = Errc::kValidation) const {
+    std::string head = items_.size() == 1
+                           ? "1 validation error detected: "
+                           : std::to_string(items_.size()) + " validation errors detected: ";
+    for (std::size_t i = 0; i < items_.size(); ++i) {
+      if (i > 0) head += "; ";
+      head += items_[i];
+    }
+    return Error(code, head);
+  }
+
+ private:
+  std::vector<std::string> items_;
+};
+
+std::optional<std::string> Header(const http::Request& r, std::string_view name) {
+  auto v = r.headers.Get(name);
+  if (!v) return std::nullopt;
+  return std::string(*v);
+}
+
+void CheckEndpointName(Violations& v, const std::string& name) {
+  v.CheckString("endpointName", name, 0, 63, &EndpointNamePattern());
+}
+
+void CheckAsciiHeader(Violations& v, std::string_view member, const std::optional<std::string>& h,
+                      bool sensitive = false) {
+  if (h) v.CheckString(member, *h, 0, 1024, nullptr, /*ascii=*/true, sensitive);
+}
+
+void CheckInferenceId(Violations& v, const std::optional<std::string>& h) {
+  if (h) v.CheckString("inferenceId", *h, 1, 64, &InferenceIdPattern());
+}
+
+}  // namespace
+
+Result<RuntimePath> ParseRuntimePath(std::string_view path) {
+  constexpr std::string_view kPrefix = "/endpoints/";
+  auto bad = [&] {
+    return Error(Errc::kValidation, "No runtime operation at " + std::string(path) + ".");
+  };
+  if (path.substr(0, kPrefix.size()) != kPrefix) return bad();
+  std::string_view rest = path.substr(kPrefix.size());
+  auto slash = rest.find('/');
+  if (slash == 0 || slash == std::string_view::npos) return bad();
+  std::string_view op = rest.substr(slash + 1);
+  RuntimePath out;
+  if (op == "async-invocations") {
+    out.async = true;
+  } else if (op != "invocations") {
+    return bad();
+  }
+  auto name = http::PercentDecode(rest.substr(0, slash));
+  if (!name) return bad();
+  out.endpoint = std::move(*name);
+  return out;
+}
+
+Result<dispatch::AcceptRequest> ParseInvokeEndpointAsync(const http::Request& request,
+                                                         const std::string& region) {
+  auto path = ParseRuntimePath(request.path);
+  if (!path.ok()) return std::move(path).error();
+  Violations v;
+  dispatch::AcceptRequest out;
+  out.region = region;
+  out.endpoint = path->endpoint;
+  CheckEndpointName(v, out.endpoint);
+
+  auto content_type = Header(request, "X-Amzn-SageMaker-Content-Type");
+  auto accept = Header(request, "X-Amzn-SageMaker-Accept");
+  auto custom = Header(request, "X-Amzn-SageMaker-Custom-Attributes");
+  auto inference_id = Header(request, "X-Amzn-SageMaker-Inference-Id");
+  auto input = Header(request, "X-Amzn-SageMaker-InputLocation");
+  auto extension = Header(request, "X-Amzn-SageMaker-S3OutputPathExtension");
+  auto filename = Header(request, "X-Amzn-SageMaker-Filename");
+  auto ttl = Header(request, "X-Amzn-SageMaker-RequestTTLSeconds");
+  auto timeout = Header(request, "X-Amzn-SageMaker-InvocationTimeoutSeconds");
+
+  CheckAsciiHeader(v, "contentType", content_type);
+  CheckAsciiHeader(v, "accept", accept);
+  CheckAsciiHeader(v, "customAttributes", custom, /*sensitive=*/true);
+  CheckInferenceId(v, inference_id);
+  if (input) v.CheckString("inputLocation", *input, 1, 1024, &InputLocationPattern());
+  if (extension) {
+    v.CheckString("s3OutputPathExtension", *extension, 1, 512, &OutputPathExtensionPattern());
+  }
+  if (filename) v.CheckString("filename", *filename, 1, 32, &FilenamePattern());
+  if (ttl) {
+    if (auto n = v.CheckInt("requestTTLSeconds", *ttl, 60, 21600)) out.ttl_seconds = *n;
+  }
+  if (timeout) {
+    if (auto n = v.CheckInt("invocationTimeoutSeconds", *timeout, 1, 3600)) {
+      out.invocation_timeout_seconds = *n;
+    }
+  }
+  if (request.body.size() > kMaxAsyncBodyBytes) {
+    v.Add("body", request.body, /*sensitive=*/true,
+          "Member must have length less than or equal to " + std::to_string(kMaxAsyncBodyBytes));
+  }
+  if (!v.empty()) return v.ToError();
+
+  if (input && !request.body.empty()) {
+    return Error(Errc::kValidation,
+                 "InputLocation and Body are mutually exclusive: give the input either as an S3 "
+                 "location (X-Amzn-SageMaker-InputLocation) or inline in the request body, not "
+                 "both.");
+  }
+  if (!input && request.body.empty()) {
+    return Error(Errc::kValidation,
+                 "An input is required: give either InputLocation (the S3 object holding the "
+                 "payload, header X-Amzn-SageMaker-InputLocation) or the payload itself as the "
+                 "request body (Body, at most 128000 bytes).");
+  }
+  out.input_location = input.value_or("");
+  if (!input) out.inline_body = request.body;
+  out.content_type = content_type.value_or("");
+  out.accept = accept.value_or("");
+  out.custom_attributes = custom.value_or("");
+  out.inference_id = inference_id.value_or("");
+  out.output_path_extension = extension.value_or("");
+  out.filename = filename.value_or("");
+  return out;
+}
+
+Result<dispatch::SyncRequest> ParseInvokeEndpoint(const http::Request& request,
+                                                  const std::string& region) {
+  auto path = ParseRuntimePath(request.path);
+  if (!path.ok()) return std::move(path).error();
+  if (request.body.size() > kMaxSyncBodyBytes) {
+    Violations big;
+    big.Add("body", request.body, /*sensitive=*/true,
+            "Member must have length less than or equal to " + std::to_string(kMaxSyncBodyBytes));
+    return big.ToError(Errc::kPayloadTooLarge);
+  }
+  Violations v;
+  dispatch::SyncRequest out;
+  out.region = region;
+  out.endpoint = path->endpoint;
+  CheckEndpointName(v, out.endpoint);
+  auto content_type = Header(request, "Content-Type");
+  auto accept = Header(request, "Accept");
+  auto custom = Header(request, "X-Amzn-SageMaker-Custom-Attributes");
+  auto variant = Header(request, "X-Amzn-SageMaker-Target-Variant");
+  auto inference_id = Header(request, "X-Amzn-SageMaker-Inference-Id");
+  CheckAsciiHeader(v, "contentType", content_type);
+  CheckAsciiHeader(v, "accept", accept);
+  CheckAsciiHeader(v, "customAttributes", custom, /*sensitive=*/true);
+  if (variant) v.CheckString("targetVariant", *variant, 0, 63, &EndpointNamePattern());
+  CheckInferenceId(v, inference_id);
+  if (!v.empty()) return v.ToError();
+
+  struct Unsupported {
+    std::string_view header;
+    std::string_view feature;
+  };
+  static constexpr Unsupported kUnsupported[] = {
+      {"X-Amzn-SageMaker-Target-Model", "multi-model endpoints (TargetModel)"},
+      {"X-Amzn-SageMaker-Target-Container-Hostname",
+       "direct invocation of one container of a multi-container endpoint "
+       "(TargetContainerHostname)"},
+      {"X-Amzn-SageMaker-Inference-Component", "inference components (InferenceComponentName)"},
+      {"X-Amzn-SageMaker-Session-Id", "stateful sessions (SessionId)"},
+  };
+  for (const auto& u : kUnsupported) {
+    if (request.headers.Has(u.header)) {
+      return Error(Errc::kValidation, "inferd does not support " + std::string(u.feature) +
+                                          ": leave out the " + std::string(u.header) + " header.");
+    }
+  }
+  out.body = request.body;
+  out.content_type = content_type.value_or("");
+  out.accept = accept.value_or("");
+  out.custom_attributes = custom.value_or("");
+  out.target_variant = variant.value_or("");
+  out.inference_id = inference_id.value_or("");
+  return out;
+}
+
+}  // namespace inferd::api::runtime

@@ -1,0 +1,138 @@
+// Test fixture for the reconciler: a real CatalogStore, FilesystemStore (bucket "models" with
+// echo.tar.gz) and inferd-echo processes, with fast timings.
+#pragma once
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <thread>
+
+#include "catalog/catalog.h"
+#include "catalog/store.h"
+#include "common/clock.h"
+#include "fleet/reconciler.h"
+#include "fleet/test_util.h"
+#include "store/filesystem_store.h"
+#include "store/store_test_util.h"
+
+namespace inferd::fleet::testing {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+inline constexpr const char* kRegion = "us-east-1";
+
+inline std::filesystem::path EchoBin() {
+  if (const char* env = std::getenv("INFERD_ECHO_BIN")) return env;
+  return INFERD_ECHO_BIN;
+}
+
+template <typename F>
+bool WaitFor(F cond, std::chrono::milliseconds limit = 20s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return cond();
+}
+
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto cs = catalog::CatalogStore::Open(tmp_.path() / "catalog.db");
+    ASSERT_TRUE(cs.ok());
+    catalog_store_ = std::move(*cs);
+    catalog_ = std::make_unique<catalog::Catalog>(*catalog_store_, clock_, "123456789012");
+    auto objects = store::FilesystemStore::Open({.root = tmp_.path() / "objects", .fsync = false});
+    ASSERT_TRUE(objects.ok());
+    objects_ = std::move(*objects);
+    ASSERT_TRUE(objects_->CreateBucket("models").ok());
+    store::testing::StringSource body(MakeTarGz({{.path = "model.bin", .content = "w"}}));
+    ASSERT_TRUE(objects_->Put("models", "echo.tar.gz", {}, body).ok());
+  }
+  void TearDown() override {
+    if (reconciler_) reconciler_->Stop();
+  }
+
+  FleetOptions Options() {
+    FleetOptions o;
+    o.data_dir = tmp_.path() / "data";
+    o.image_runtimes = {{"inferd-echo", EchoBin().string()}};
+    o.stop_grace = 5000ms;
+    o.startup_poll_interval = 100ms;
+    o.health_check_interval = 200ms;
+    o.unhealthy_threshold = 2;
+    o.startup_timeout_override = 10000ms;
+    o.reconcile_interval = 50ms;
+    o.restart_backoff_initial = 100ms;
+    o.restart_backoff_max = 1000ms;
+    o.drain_delay = 300ms;
+    return o;
+  }
+  void StartReconciler(FleetOptions o, store::ObjectStore* objects = nullptr) {
+    reconciler_ = std::make_unique<Reconciler>(std::move(o), *catalog_store_, *catalog_,
+                                               objects ? *objects : *objects_);
+    ASSERT_TRUE(reconciler_->Start().ok());
+  }
+
+  // Model + config + endpoint named `name` running `image` from `url` on `count` instances.
+  void CreateEndpoint(const std::string& name, const std::string& image, const std::string& url,
+                      int count, const std::string& env = "{}") {
+    std::string model = R"({"ModelName":")" + name + R"(","PrimaryContainer":{"Image":")" + image +
+                        R"(","ModelDataUrl":")" + url + R"(","Environment":)" + env + "}}";
+    ASSERT_TRUE(catalog_->CreateModel(kRegion, json::parse(model).as_object()).ok());
+    std::string config = R"({"EndpointConfigName":")" + name +
+                         R"(","ProductionVariants":[{"VariantName":"v1","ModelName":")" + name +
+                         R"(","InstanceType":"ml.m5.large","InitialInstanceCount":)" +
+                         std::to_string(count) + "}]}";
+    auto c = catalog_->CreateEndpointConfig(kRegion, json::parse(config).as_object());
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    auto e = catalog_->CreateEndpoint(
+        kRegion, json::object{{"EndpointName", name}, {"EndpointConfigName", name}});
+    ASSERT_TRUE(e.ok()) << e.error().message;
+  }
+  json::object Describe(const std::string& name) {
+    auto d = catalog_->DescribeEndpoint(kRegion, json::object{{"EndpointName", name}});
+    return d.ok() ? *d : json::object{};
+  }
+  // Model `name` with `container`, and its config (variant v1 with `config_extra`) and endpoint.
+  void Create(const std::string& name, json::object container, const json::object& config_extra,
+              int count) {
+    auto m = catalog_->CreateModel(
+        kRegion, json::object{{"ModelName", name}, {"PrimaryContainer", std::move(container)}});
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    json::object pv{{"VariantName", "v1"},
+                    {"ModelName", name},
+                    {"InstanceType", "ml.m5.large"},
+                    {"InitialInstanceCount", count}};
+    for (const auto& [k, v] : config_extra) pv[k] = v;
+    auto c = catalog_->CreateEndpointConfig(
+        kRegion,
+        json::object{{"EndpointConfigName", name}, {"ProductionVariants", json::array{pv}}});
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    auto e = catalog_->CreateEndpoint(
+        kRegion, json::object{{"EndpointName", name}, {"EndpointConfigName", name}});
+    ASSERT_TRUE(e.ok()) << e.error().message;
+  }
+  std::string Status(const std::string& name) {
+    auto d = Describe(name);
+    return d.contains("EndpointStatus") ? std::string(d.at("EndpointStatus").as_string()) : "";
+  }
+  bool WaitStatus(const std::string& name, const std::string& status) {
+    return WaitFor([&] {
+      reconciler_->Wake();
+      return Status(name) == status;
+    });
+  }
+
+  TempDir tmp_;
+  SystemClock clock_;
+  std::unique_ptr<catalog::CatalogStore> catalog_store_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<store::FilesystemStore> objects_;
+  std::unique_ptr<Reconciler> reconciler_;
+};
+
+}  // namespace inferd::fleet::testing
