@@ -20,6 +20,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Processes give no other signal than what they print and their exit: poll both this often.
+constexpr std::chrono::milliseconds kPoll(5);
+
 std::string RandomSuffix() {
   std::random_device rd;
   std::ostringstream s;
@@ -27,33 +30,7 @@ std::string RandomSuffix() {
   return s.str();
 }
 
-// Polls `done` until it returns true or `timeout` passes (processes give no other signal).
-template <typename F>
-bool PollUntil(std::chrono::milliseconds timeout, F done) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
-
 }  // namespace
-
-TempDir::TempDir() {
-  path_ = fs::temp_directory_path() / ("inferd-containers-" + RandomSuffix());
-  fs::create_directories(path_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
-std::string BinaryPath(const char* env_var, const char* built_path) {
-  const char* v = std::getenv(env_var);
-  return v != nullptr && *v != '\0' ? std::string(v) : std::string(built_path);
-}
 
 ChildProcess::ChildProcess(const std::string& binary, const std::vector<std::string>& args,
                            const std::map<std::string, std::string>& env) {
@@ -120,7 +97,7 @@ std::string ChildProcess::Output() const {
 std::optional<uint16_t> ChildProcess::WaitForPort(std::chrono::milliseconds timeout) {
   static const std::regex kListening(R"(listening on [^\s]*:(\d+))");
   std::optional<uint16_t> port;
-  PollUntil(timeout, [&] {
+  auto listening_or_exited = [&] {
     std::smatch m;
     std::string out = Output();
     if (std::regex_search(out, m, kListening)) {
@@ -128,12 +105,13 @@ std::optional<uint16_t> ChildProcess::WaitForPort(std::chrono::milliseconds time
       return true;
     }
     return WaitForExit(std::chrono::milliseconds(0)).has_value();
-  });
+  };
+  test_support::WaitFor(listening_or_exited, timeout, kPoll);
   return port;
 }
 
 std::optional<int> ChildProcess::WaitForExit(std::chrono::milliseconds timeout) {
-  PollUntil(timeout, [&] {
+  auto exited = [&] {
     if (exit_status_) return true;
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -141,7 +119,8 @@ std::optional<int> ChildProcess::WaitForExit(std::chrono::milliseconds timeout) 
       return true;
     }
     return false;
-  });
+  };
+  test_support::WaitFor(exited, timeout, kPoll);
   return exit_status_;
 }
 

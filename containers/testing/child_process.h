@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/testing/test_support.h"
+
 namespace inferd::containers::testing {
 
 class ChildProcess {
@@ -39,20 +41,8 @@ class ChildProcess {
   std::filesystem::path log_;
 };
 
-// A fresh directory under the system temp dir, removed by the destructor.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-// The path of a binary: the environment variable `env_var` if set, else `built_path`.
-std::string BinaryPath(const char* env_var, const char* built_path);
+// The shared test helpers (common/testing/test_support.h), under the names these tests use.
+using test_support::BinaryPath;
+using test_support::TempDir;
 
 }  // namespace inferd::containers::testing

@@ -1,4 +1,5 @@
-// Small helpers for reading request members out of Boost.JSON objects (internal to catalog/).
+// Small helpers for reading members out of Boost.JSON objects: requests inside catalog/, and the
+// stored documents that dispatch/ and fleet/ read (absent or of another type: empty/null).
 #pragma once
 
 #include <boost/json.hpp>

@@ -63,16 +63,7 @@ class RecoveryTest : public ::testing::Test {
     auto loc = store::ParseS3Uri(location);
     store::ObjectAttributes a{content_type, {{kOutputIdHeader, output_id}}};
     if (!reason.empty()) a.headers.push_back({kFailureReasonHeader, reason});
-    struct Src final : http::ByteSource {
-      std::string_view d;
-      Result<size_t> Read(char* buf, size_t n) override {
-        n = std::min(n, d.size());
-        std::copy_n(d.data(), n, buf);
-        d.remove_prefix(n);
-        return n;
-      }
-    } src;
-    src.d = body;
+    store::testing::StringSource src(body);
     ASSERT_TRUE(h_.objects->Put(loc->bucket, loc->key, a, src).ok());
   }
   std::set<std::string> Ids(const std::vector<json::object>& messages) {

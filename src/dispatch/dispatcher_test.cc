@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <fstream>
+#include <functional>
 
 #include "common/base64.h"
 #include "dispatch/test_util.h"
@@ -225,10 +225,11 @@ TEST_F(DispatcherTest, AnInstanceThatDiesMidRequestIsRetriedElsewhere) {
   EXPECT_EQ(Str(m[1]["inferenceId"]), second.inference_id);  // one notification each
 }
 
-// A "model" that accepts connections and closes them at once.
-class Slammer {
+// A "model" on a loopback port that hands each connection to `serve` (on its own thread), then
+// closes it: for answers inferd-echo cannot give.
+class RawModel {
  public:
-  Slammer() {
+  explicit RawModel(std::function<void(int fd)> serve) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -238,17 +239,16 @@ class Slammer {
     socklen_t len = sizeof addr;
     ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] {
+    thread_ = std::thread([this, serve = std::move(serve)] {
       for (;;) {
         int c = ::accept(fd_, nullptr, nullptr);
         if (c < 0) return;
-        char buf[4096];
-        (void)::recv(c, buf, sizeof buf, 0);  // take the request head, then hang up
+        serve(c);
         ::close(c);
       }
     });
   }
-  ~Slammer() {
+  ~RawModel() {
     ::shutdown(fd_, SHUT_RDWR);
     ::close(fd_);
     thread_.join();
@@ -266,7 +266,10 @@ TEST_F(DispatcherTest, RetriesAreBoundedThenTheInvocationFails) {
   h_.options.failed_instance_cooldown = 10ms;
   h_.CreateEndpoint("ep", AsyncConfig(ok_, err_));
   h_.StartDispatcher();
-  Slammer dead;
+  RawModel dead([](int c) {  // takes the request head, then hangs up
+    char buf[4096];
+    (void)::recv(c, buf, sizeof buf, 0);
+  });
   h_.SetInstances("ep", {{"AllTraffic", "127.0.0.1", dead.port()}});
   Accepted a = h_.InvokeWith("ep", "x");
   // The refusing instance cools down (on the dispatcher's clock) before its next attempt.
@@ -286,12 +289,7 @@ TEST_F(DispatcherTest, RetriesAreBoundedThenTheInvocationFails) {
   EXPECT_EQ(h_.WaitMessages(err_, 1).size(), 1u);
 }
 
-size_t RssBytes() {
-  std::ifstream statm("/proc/self/statm");
-  size_t size = 0, resident = 0;
-  statm >> size >> resident;
-  return resident * static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-}
+size_t RssBytes() { return static_cast<size_t>(store::testing::RssKiB()) * 1024; }
 
 TEST_F(DispatcherTest, LargeAnswersStreamThroughTheStore) {
   h_.CreateEndpoint("ep", AsyncConfig(ok_, err_, R"({"IncludeInferenceResponseIn":
@@ -356,54 +354,24 @@ TEST_F(DispatcherTest, OversizeAnswersFail) {
 }
 
 // A model that answers 200 with a chunked body (no Content-Length).
-class ChunkedModel {
- public:
-  ChunkedModel() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(fd_, 16), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] {
-      for (;;) {
-        int c = ::accept(fd_, nullptr, nullptr);
-        if (c < 0) return;
-        std::string in;
-        char buf[4096];
-        while (in.find("\r\n\r\n") == std::string::npos) {
-          ssize_t n = ::recv(c, buf, sizeof buf, 0);
-          if (n <= 0) break;
-          in.append(buf, static_cast<size_t>(n));
-        }
-        const std::string out =
-            "HTTP/1.1 200 OK\r\nContent-Type: application/jsonlines\r\nTransfer-Encoding: "
-            "chunked\r\nConnection: close\r\n\r\n6\r\n{\"a\":1\r\n2\r\n}\n\r\n0\r\n\r\n";
-        (void)::send(c, out.data(), out.size(), MSG_NOSIGNAL);
-        ::close(c);
-      }
-    });
+void AnswerChunked(int c) {
+  std::string in;
+  char buf[4096];
+  while (in.find("\r\n\r\n") == std::string::npos) {
+    ssize_t n = ::recv(c, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    in.append(buf, static_cast<size_t>(n));
   }
-  ~ChunkedModel() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-  }
-  uint16_t port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::thread thread_;
-};
+  const std::string out =
+      "HTTP/1.1 200 OK\r\nContent-Type: application/jsonlines\r\nTransfer-Encoding: "
+      "chunked\r\nConnection: close\r\n\r\n6\r\n{\"a\":1\r\n2\r\n}\n\r\n0\r\n\r\n";
+  (void)::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+}
 
 TEST_F(DispatcherTest, ChunkedAnswersAreAccepted) {
   h_.CreateEndpoint("ep", AsyncConfig(ok_, err_));
   h_.StartDispatcher();
-  ChunkedModel model;
+  RawModel model(AnswerChunked);
   h_.SetInstances("ep", {{"AllTraffic", "127.0.0.1", model.port()}});
   AcceptRequest r;
   r.endpoint = "ep";

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <mutex>
 
+#include "catalog/json_util.h"
 #include "common/strings.h"
 
 namespace inferd::dispatch {
@@ -11,29 +12,10 @@ namespace json = boost::json;
 
 namespace {
 
-std::string Str(const json::object& o, std::string_view key) {
-  if (auto* v = o.if_contains(key); v && v->is_string()) return std::string(v->get_string());
-  return {};
-}
-
-const json::object* Obj(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_object() ? &v->get_object() : nullptr;
-}
-
-const json::array* Arr(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_array() ? &v->get_array() : nullptr;
-}
-
-std::optional<double> Num(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  if (!v) return std::nullopt;
-  if (v->is_double()) return v->get_double();
-  if (v->is_int64()) return static_cast<double>(v->get_int64());
-  if (v->is_uint64()) return static_cast<double>(v->get_uint64());
-  return std::nullopt;
-}
+using catalog::Arr;
+using catalog::Num;
+using catalog::Obj;
+using catalog::Str;
 
 // The AsyncInferenceConfig of an EndpointConfig document, if it has one.
 std::optional<AsyncConfig> ParseAsync(const json::object& config) {

@@ -38,6 +38,15 @@ void Body(const NotificationFacts& f, json::object& o) {
                                    {"encoding", "BASE64"}};
 }
 
+// responseParameters: the answer's content type (when known) and where the result object is.
+void Response(const NotificationFacts& f, const char* location_key, const std::string& location,
+              json::object& o) {
+  json::object response;
+  if (!f.response_content_type.empty()) response["contentType"] = f.response_content_type;
+  response[location_key] = location;
+  o["responseParameters"] = std::move(response);
+}
+
 void Tail(const NotificationFacts& f, json::object& o) {
   o["inferenceId"] = f.inference_id;
   o["eventVersion"] = "1.0";
@@ -50,10 +59,7 @@ void Tail(const NotificationFacts& f, json::object& o) {
 std::string SuccessMessage(const NotificationFacts& f) {
   json::object o;
   Head(f, o);
-  json::object response;
-  if (!f.response_content_type.empty()) response["contentType"] = f.response_content_type;
-  response["outputLocation"] = f.output_location;
-  o["responseParameters"] = std::move(response);
+  Response(f, "outputLocation", f.output_location, o);
   Body(f, o);
   Tail(f, o);
   return json::serialize(o);
@@ -62,12 +68,7 @@ std::string SuccessMessage(const NotificationFacts& f) {
 std::string ErrorMessage(const NotificationFacts& f) {
   json::object o;
   Head(f, o);
-  if (!f.failure_location.empty()) {
-    json::object response;
-    if (!f.response_content_type.empty()) response["contentType"] = f.response_content_type;
-    response["failureLocation"] = f.failure_location;
-    o["responseParameters"] = std::move(response);
-  }
+  if (!f.failure_location.empty()) Response(f, "failureLocation", f.failure_location, o);
   Body(f, o);
   Tail(f, o);
   return json::serialize(o);

@@ -1,13 +1,12 @@
 #include "dispatch/scheduler.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <fstream>
 #include <map>
 #include <random>
 
 #include "common/clock.h"
+#include "store/store_test_util.h"
 
 namespace inferd::dispatch {
 namespace {
@@ -274,12 +273,7 @@ TEST_F(SchedulerTest, DirectSlotsHonourTheTargetVariantAndTheCap) {
   EXPECT_EQ(sched_.StatsOf(kKey).running, 0);  // not queued work: not backlog
 }
 
-size_t RssBytes() {
-  std::ifstream statm("/proc/self/statm");
-  size_t size = 0, resident = 0;
-  statm >> size >> resident;
-  return resident * static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-}
+size_t RssBytes() { return static_cast<size_t>(store::testing::RssKiB()) * 1024; }
 
 TEST_F(SchedulerTest, AMillionQueuedCostsFewBytesEach) {
   static_assert(sizeof(QueueEntry) <= 24);

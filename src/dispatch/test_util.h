@@ -5,7 +5,6 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -18,12 +17,14 @@
 #include <vector>
 
 #include "catalog/catalog.h"
+#include "common/testing/test_support.h"
 #include "dispatch/dispatcher.h"
 #include "http/client.h"
 #include "notify/notifier.h"
 #include "notify/testing.h"
 #include "queue/invocation_store.h"
 #include "store/filesystem_store.h"
+#include "store/store_test_util.h"
 #include "testing/child_process.h"
 
 namespace inferd::dispatch::testing {
@@ -34,53 +35,9 @@ using namespace std::chrono_literals;
 inline constexpr const char* kRegion = "us-east-1";
 inline constexpr const char* kAccount = "123456789012";
 
-inline std::filesystem::path EchoBin() {
-  if (const char* env = std::getenv("INFERD_ECHO_BIN")) return env;
-  return INFERD_ECHO_BIN;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "dispatch_test_XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-// A source of `size` bytes of a repeating pattern (large bodies without holding them).
-class PatternSource final : public http::ByteSource {
- public:
-  explicit PatternSource(uint64_t size) : left_(size) {}
-  Result<size_t> Read(char* buf, size_t n) override {
-    n = static_cast<size_t>(std::min<uint64_t>(n, left_));
-    for (size_t i = 0; i < n; ++i) buf[i] = static_cast<char>('a' + (offset_ + i) % 26);
-    offset_ += n;
-    left_ -= n;
-    return n;
-  }
-
- private:
-  uint64_t left_;
-  uint64_t offset_ = 0;
-};
-
-template <typename F>
-bool WaitFor(F cond, std::chrono::milliseconds limit = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return cond();
-}
+using store::testing::PatternSource;
+using test_support::TempDir;
+using test_support::WaitFor;
 
 class Harness {
  public:
@@ -131,7 +88,8 @@ class Harness {
     env["SAGEMAKER_BIND_TO_PORT"] = "0";
     env["SM_MODEL_DIR"] = dir.path().string();
     echoes.push_back(std::make_unique<containers::testing::ChildProcess>(
-        EchoBin().string(), std::vector<std::string>{"serve"}, env));
+        test_support::BinaryPath("INFERD_ECHO_BIN", INFERD_ECHO_BIN),
+        std::vector<std::string>{"serve"}, env));
     std::optional<uint16_t> port = echoes.back()->WaitForPort();
     EXPECT_TRUE(port.has_value()) << echoes.back()->Output();
     return InstanceRef{variant, "127.0.0.1", port.value_or(0)};
@@ -248,16 +206,7 @@ class Harness {
            const std::string& content_type = "") {
     auto loc = store::ParseS3Uri(location);
     ASSERT_TRUE(loc.ok());
-    struct Src final : http::ByteSource {
-      std::string_view d;
-      Result<size_t> Read(char* buf, size_t n) override {
-        n = std::min(n, d.size());
-        std::copy_n(d.data(), n, buf);
-        d.remove_prefix(n);
-        return n;
-      }
-    } src;
-    src.d = data;
+    store::testing::StringSource src(data);
     ASSERT_TRUE(objects->Put(loc->bucket, loc->key, {content_type, {}}, src).ok());
   }
   // The object's bytes and info; nullopt when absent.
@@ -266,13 +215,7 @@ class Harness {
     if (!loc.ok()) return std::nullopt;
     auto r = objects->Get(loc->bucket, loc->key);
     if (!r.ok()) return std::nullopt;
-    std::string out;
-    char buf[65536];
-    for (;;) {
-      auto n = (*r)->Read(buf, sizeof buf);
-      if (!n.ok() || *n == 0) break;
-      out.append(buf, *n);
-    }
+    std::string out = store::testing::ReadAll(**r, 65536);
     return std::make_pair(std::move(out), (*r)->info());
   }
   static std::string Header(const store::ObjectInfo& info, const std::string& name) {

@@ -198,6 +198,16 @@ Result<fs::path> Place(const fs::path& tmp, const fs::path& dir) {
   return dir;
 }
 
+// The temporary directory the cache entry `dir` is built in (this process's own; what an earlier
+// attempt left there is removed first). Called with the cache's lock held.
+fs::path FreshTempFor(const fs::path& dir) {
+  fs::path tmp =
+      dir.parent_path() / (".tmp-" + dir.filename().string() + "-" + std::to_string(::getpid()));
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  return tmp;
+}
+
 }  // namespace
 
 ArtifactCache::ArtifactCache(store::ObjectStore& store, fs::path models_dir, ExtractLimits limits,
@@ -228,9 +238,7 @@ Result<fs::path> ArtifactCache::GetTarGz(const ModelData& data,
   std::lock_guard lock(mu_);
   std::error_code ec;
   if (fs::is_directory(dir, ec)) return dir;
-  fs::path tmp =
-      models_dir_ / (".tmp-" + dir.filename().string() + "-" + std::to_string(::getpid()));
-  fs::remove_all(tmp, ec);
+  fs::path tmp = FreshTempFor(dir);
   DeadlineSource source(**reader, clock_, deadline);
   Status st = ExtractTarGz(source, tmp, limits_);
   if (!st.ok()) {
@@ -306,9 +314,7 @@ Result<fs::path> ArtifactCache::GetFiles(const ModelData& data,
   std::lock_guard lock(mu_);
   std::error_code ec;
   if (fs::is_directory(dir, ec)) return dir;
-  fs::path tmp =
-      models_dir_ / (".tmp-" + dir.filename().string() + "-" + std::to_string(::getpid()));
-  fs::remove_all(tmp, ec);
+  fs::path tmp = FreshTempFor(dir);
   auto fail = [&](Error e) {
     fs::remove_all(tmp, ec);
     return e;

@@ -19,22 +19,9 @@ namespace {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using testing::EchoBin;
 using ::testing::HasSubstr;
-
-std::filesystem::path EchoBin() {
-  if (const char* env = std::getenv("INFERD_ECHO_BIN")) return env;
-  return INFERD_ECHO_BIN;
-}
-
-template <typename F>
-bool WaitFor(F cond, std::chrono::milliseconds limit = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return cond();
-}
+using testing::WaitFor;
 
 InstanceSpec Spec(const fs::path& root, const std::string& image) {
   InstanceSpec spec;

@@ -15,23 +15,9 @@ namespace inferd::fleet {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::EchoBin;
 using ::testing::HasSubstr;
-
-std::filesystem::path EchoBin() {
-  if (const char* env = std::getenv("INFERD_ECHO_BIN")) return env;
-  return INFERD_ECHO_BIN;
-}
-
-// Polls `cond` every 20 ms for up to `limit`.
-template <typename F>
-bool WaitFor(F cond, std::chrono::milliseconds limit = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return cond();
-}
+using testing::WaitFor;
 
 TEST(ImageRuntimeTest, DefaultTableMatchesSageMakerAndEchoImages) {
   FleetOptions o;

@@ -2,16 +2,15 @@
 
 #include <boost/json.hpp>
 
+#include "catalog/json_util.h"
+
 namespace inferd::fleet {
 
 namespace json = boost::json;
 
 namespace {
 
-std::string JStr(const json::object& o, std::string_view key) {
-  if (auto* v = o.if_contains(key); v && v->is_string()) return std::string(v->get_string());
-  return {};
-}
+using catalog::Str;
 
 int64_t JInt(const json::object& o, std::string_view key, int64_t fallback) {
   auto* v = o.if_contains(key);
@@ -28,7 +27,7 @@ std::map<std::string, int> DesiredCounts(const json::object& doc) {
   std::map<std::string, int> out;
   for (const auto& v : doc.at("Variants").as_array()) {
     const json::object& o = v.as_object();
-    out[JStr(o, "VariantName")] = static_cast<int>(JInt(o, "DesiredInstanceCount", 0));
+    out[Str(o, "VariantName")] = static_cast<int>(JInt(o, "DesiredInstanceCount", 0));
   }
   return out;
 }
@@ -41,9 +40,9 @@ Result<std::optional<ModelData>> ModelDataOf(const json::object& container) {
                    "ModelDataSource without S3DataSource is not supported by inferd");
     }
     const json::object& o = s3->as_object();
-    std::string uri = JStr(o, "S3Uri");
-    std::string type = JStr(o, "S3DataType");
-    std::string compression = JStr(o, "CompressionType");
+    std::string uri = Str(o, "S3Uri");
+    std::string type = Str(o, "S3DataType");
+    std::string compression = Str(o, "CompressionType");
     if (type == "S3Prefix" && compression == "None") {
       return std::optional<ModelData>(ModelData{ModelData::Kind::kPrefix, uri});
     }
@@ -58,7 +57,7 @@ Result<std::optional<ModelData>> ModelDataOf(const json::object& container) {
                                         " is not supported (S3Prefix needs None; S3Object "
                                         "takes Gzip for a .tar.gz or None for one file)");
   }
-  if (std::string url = JStr(container, "ModelDataUrl"); !url.empty()) {
+  if (std::string url = Str(container, "ModelDataUrl"); !url.empty()) {
     return std::optional<ModelData>(ModelData{ModelData::Kind::kTarGz, url});
   }
   return std::optional<ModelData>();
@@ -72,9 +71,9 @@ Result<std::vector<VariantPlan>> PlanFleet(const FleetOptions& options, const st
   for (const auto& v : doc.at("Variants").as_array()) {
     const json::object& variant = v.as_object();
     VariantPlan plan;
-    plan.name = JStr(variant, "VariantName");
+    plan.name = Str(variant, "VariantName");
     plan.desired = static_cast<int>(JInt(variant, "DesiredInstanceCount", 0));
-    std::string model_name = JStr(variant, "ModelName");
+    std::string model_name = Str(variant, "ModelName");
     const json::value* model = models.if_contains(model_name);
     const json::object* container = nullptr;
     if (model && model->is_object()) {
@@ -88,7 +87,7 @@ Result<std::vector<VariantPlan>> PlanFleet(const FleetOptions& options, const st
     if (!container) {
       return Error(Errc::kValidation, "model " + model_name + " has no container to run");
     }
-    plan.spec.image = JStr(*container, "Image");
+    plan.spec.image = Str(*container, "Image");
     auto runtime = ResolveImage(options, plan.spec.image);
     if (!runtime.ok()) return std::move(runtime).error();
     plan.runtime = runtime->runtime;
@@ -108,10 +107,10 @@ Result<std::vector<VariantPlan>> PlanFleet(const FleetOptions& options, const st
     if (auto* pvs = config.if_contains("ProductionVariants"); pvs && pvs->is_array()) {
       for (const auto& pv : pvs->as_array()) {
         const json::object& o = pv.as_object();
-        if (JStr(o, "VariantName") != plan.name) continue;
+        if (Str(o, "VariantName") != plan.name) continue;
         startup_s = JInt(o, "ContainerStartupHealthCheckTimeoutInSeconds", startup_s);
         download_s = JInt(o, "ModelDataDownloadTimeoutInSeconds", download_s);
-        plan.spec.instance_type = JStr(o, "InstanceType");
+        plan.spec.instance_type = Str(o, "InstanceType");
       }
     }
     plan.spec.resources = ResourcesFor(plan.spec.instance_type, options.instance_types);

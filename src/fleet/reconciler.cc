@@ -167,14 +167,17 @@ void Reconciler::ReconcileOnce() {
         ReconcileRunning(r);
         break;
       case EndpointStatus::kDeleting: {
-        if (auto it = pending_fleets_.find(key); it != pending_fleets_.end()) {
-          StopFleet(*it->second);
-          pending_fleets_.erase(it);
+        // Unlisted for dispatch first, then stopped, then gone from the catalog: dispatch never
+        // sees a stopping instance, nor the instances of an endpoint that no longer exists.
+        std::vector<std::unique_ptr<Fleet>> gone;
+        for (FleetMap* map : {&pending_fleets_, &fleets_}) {
+          if (auto it = map->find(key); it != map->end()) {
+            gone.push_back(std::move(it->second));
+            map->erase(it);
+          }
         }
-        if (auto it = fleets_.find(key); it != fleets_.end()) {
-          StopFleet(*it->second);
-          fleets_.erase(it);
-        }
+        PublishHealthy();
+        for (auto& fleet : gone) StopFleet(*fleet);
         Status st = catalog_.RemoveDeleted(r.region, r.name);
         if (!st.ok() && st.error().code != Errc::kNotFound) {
           spdlog::warn("fleet: cannot remove endpoint {}: {}", r.name, st.error().message);

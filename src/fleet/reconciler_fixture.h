@@ -6,13 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-#include <thread>
 
 #include "catalog/catalog.h"
 #include "catalog/store.h"
 #include "common/clock.h"
 #include "fleet/reconciler.h"
 #include "fleet/test_util.h"
+#include "http/client.h"
 #include "store/filesystem_store.h"
 #include "store/store_test_util.h"
 
@@ -22,21 +22,6 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 
 inline constexpr const char* kRegion = "us-east-1";
-
-inline std::filesystem::path EchoBin() {
-  if (const char* env = std::getenv("INFERD_ECHO_BIN")) return env;
-  return INFERD_ECHO_BIN;
-}
-
-template <typename F>
-bool WaitFor(F cond, std::chrono::milliseconds limit = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return cond();
-}
 
 class ReconcilerTest : public ::testing::Test {
  protected:
@@ -125,6 +110,32 @@ class ReconcilerTest : public ::testing::Test {
       reconciler_->Wake();
       return Status(name) == status;
     });
+  }
+  // The JSON an inferd-echo instance answers to POST /invocations with header `ask: 1`
+  // (X-Echo-Env: its environment; X-Echo-Model: the files of its model directory); {} on failure.
+  json::object AskEcho(uint16_t port, const std::string& ask) {
+    http::Client client;
+    http::ClientRequest req;
+    req.method = "POST";
+    req.url = "http://127.0.0.1:" + std::to_string(port) + "/invocations";
+    req.headers.Add(ask, "1");
+    auto resp = client.Do(req);
+    EXPECT_TRUE(resp.ok()) << resp.error().message;
+    if (!resp.ok()) return {};
+    EXPECT_EQ(resp->status, 200) << resp->body;
+    return resp->status == 200 ? json::parse(resp->body).as_object() : json::object{};
+  }
+  // UpdateEndpointWeightsAndCapacities: variant v1 of `name` to `count` instances, then waits
+  // until the endpoint is InService again (wrap in ASSERT_NO_FATAL_FAILURE).
+  void Scale(const std::string& name, int count) {
+    auto up = catalog_->UpdateEndpointWeightsAndCapacities(
+        kRegion,
+        json::object{
+            {"EndpointName", name},
+            {"DesiredWeightsAndCapacities",
+             json::array{json::object{{"VariantName", "v1"}, {"DesiredInstanceCount", count}}}}});
+    ASSERT_TRUE(up.ok()) << up.error().message;
+    ASSERT_TRUE(WaitStatus(name, "InService"));
   }
 
   TempDir tmp_;

@@ -9,7 +9,6 @@
 #include <thread>
 
 #include "fleet/reconciler_fixture.h"
-#include "http/client.h"
 
 namespace inferd::fleet {
 namespace {
@@ -86,14 +85,7 @@ TEST_F(ReconcilerTest, UpdatesNeverLeaveTheEndpointWithoutAHealthyInstance) {
     }));
   }
   for (int count : {2, 1}) {
-    auto up = catalog_->UpdateEndpointWeightsAndCapacities(
-        kRegion,
-        json::object{
-            {"EndpointName", "E1"},
-            {"DesiredWeightsAndCapacities",
-             json::array{json::object{{"VariantName", "v1"}, {"DesiredInstanceCount", count}}}}});
-    ASSERT_TRUE(up.ok()) << up.error().message;
-    ASSERT_TRUE(WaitStatus("E1", "InService"));
+    ASSERT_NO_FATAL_FAILURE(Scale("E1", count));
     EXPECT_EQ(CurrentCount(Describe("E1")), count);
   }
   std::this_thread::sleep_for(500ms);  // past the drain delay of the last retired instance
@@ -111,23 +103,13 @@ TEST_F(ReconcilerTest, ScalesToZeroAndBack) {
   ASSERT_TRUE(WaitStatus("E1", "InService"));
   ASSERT_TRUE(WaitFor([&] { return reconciler_->HealthyInstances(kRegion, "E1").size() == 1; }));
   uint16_t port = reconciler_->HealthyInstances(kRegion, "E1")[0].port;
-  auto scale = [&](int count) {
-    auto up = catalog_->UpdateEndpointWeightsAndCapacities(
-        kRegion,
-        json::object{
-            {"EndpointName", "E1"},
-            {"DesiredWeightsAndCapacities",
-             json::array{json::object{{"VariantName", "v1"}, {"DesiredInstanceCount", count}}}}});
-    ASSERT_TRUE(up.ok()) << up.error().message;
-    ASSERT_TRUE(WaitStatus("E1", "InService"));
-  };
-  scale(0);
+  ASSERT_NO_FATAL_FAILURE(Scale("E1", 0));
   json::object d = Describe("E1");
   EXPECT_EQ(CurrentCount(d), 0);
   EXPECT_EQ(d.at("ProductionVariants").at(0).at("DesiredInstanceCount").to_number<int>(), 0);
   EXPECT_TRUE(reconciler_->HealthyInstances(kRegion, "E1").empty());
   EXPECT_TRUE(WaitFor([&] { return !PingOnce(port, 500ms); }));  // stopped after draining
-  scale(1);
+  ASSERT_NO_FATAL_FAILURE(Scale("E1", 1));
   EXPECT_EQ(CurrentCount(Describe("E1")), 1);
   ASSERT_EQ(reconciler_->HealthyInstances(kRegion, "E1").size(), 1u);
   EXPECT_TRUE(PingOnce(reconciler_->HealthyInstances(kRegion, "E1")[0].port, 1000ms));
@@ -151,14 +133,8 @@ TEST_F(ReconcilerTest, ModelDataSourcePrefixReachesTheServer) {
   ASSERT_TRUE(WaitStatus("P1", "InService")) << Describe("P1");
   auto instances = reconciler_->HealthyInstances(kRegion, "P1");
   ASSERT_EQ(instances.size(), 1u);
-  http::Client client;
-  http::ClientRequest req;
-  req.method = "POST";
-  req.url = "http://127.0.0.1:" + std::to_string(instances[0].port) + "/invocations";
-  req.headers.Add("X-Echo-Model", "1");
-  auto resp = client.Do(req);
-  ASSERT_TRUE(resp.ok()) << resp.error().message;
-  json::object model = json::parse(resp->body).as_object();
+  json::object model = AskEcho(instances[0].port, "X-Echo-Model");
+  ASSERT_FALSE(model.empty());
   EXPECT_EQ(model.at("files"),
             (json::object{{"code/inference.py", "print(1)"}, {"xgboost-model", "weights"}}));
 }

@@ -12,7 +12,6 @@
 #include "fleet/instance.h"
 #include "fleet/reconciler_fixture.h"
 #include "fleet/test_util.h"
-#include "http/client.h"
 #include "store/filesystem_store.h"
 #include "store/store_test_util.h"
 
@@ -116,21 +115,11 @@ TEST_F(ReconcilerTest, CapacityChangesStartAndStopInstances) {
   StartReconciler(Options());
   CreateEndpoint("E1", "inferd-echo", "s3://models/echo.tar.gz", 1);
   ASSERT_TRUE(WaitStatus("E1", "InService"));
-  auto up = catalog_->UpdateEndpointWeightsAndCapacities(
-      kRegion, json::parse(R"({"EndpointName":"E1","DesiredWeightsAndCapacities":[
-          {"VariantName":"v1","DesiredInstanceCount":3}]})")
-                   .as_object());
-  ASSERT_TRUE(up.ok()) << up.error().message;
-  ASSERT_TRUE(WaitStatus("E1", "InService"));
+  ASSERT_NO_FATAL_FAILURE(Scale("E1", 3));
   EXPECT_EQ(
       Describe("E1").at("ProductionVariants").at(0).at("CurrentInstanceCount").to_number<int>(), 3);
   EXPECT_EQ(reconciler_->HealthyInstances(kRegion, "E1").size(), 3u);
-  up = catalog_->UpdateEndpointWeightsAndCapacities(
-      kRegion, json::parse(R"({"EndpointName":"E1","DesiredWeightsAndCapacities":[
-          {"VariantName":"v1","DesiredInstanceCount":1}]})")
-                   .as_object());
-  ASSERT_TRUE(up.ok());
-  ASSERT_TRUE(WaitStatus("E1", "InService"));
+  ASSERT_NO_FATAL_FAILURE(Scale("E1", 1));
   EXPECT_EQ(reconciler_->HealthyInstances(kRegion, "E1").size(), 1u);
 }
 
@@ -187,15 +176,8 @@ TEST_F(ReconcilerTest, EnvironmentReachesTheModelServer) {
   ASSERT_TRUE(WaitStatus("Env1", "InService")) << Status("Env1");
   auto instances = reconciler_->HealthyInstances(kRegion, "Env1");
   ASSERT_EQ(instances.size(), 1u);
-  http::Client client;
-  http::ClientRequest req;
-  req.method = "POST";
-  req.url = "http://127.0.0.1:" + std::to_string(instances[0].port) + "/invocations";
-  req.headers.Add("X-Echo-Env", "1");
-  auto resp = client.Do(req);
-  ASSERT_TRUE(resp.ok()) << resp.error().message;
-  ASSERT_EQ(resp->status, 200) << resp->body;
-  json::object env = json::parse(resp->body).as_object();
+  json::object env = AskEcho(instances[0].port, "X-Echo-Env");
+  ASSERT_FALSE(env.empty());
   EXPECT_EQ(env.at("TS_MAX_REQUEST_SIZE").as_string(), "100000000");
   EXPECT_EQ(env.at("TS_MAX_RESPONSE_SIZE").as_string(), "100000000");
   EXPECT_EQ(env.at("TS_DEFAULT_RESPONSE_TIMEOUT").as_string(), "1000");

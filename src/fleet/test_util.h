@@ -1,18 +1,20 @@
-// Test helpers for src/fleet: .tar.gz archives built with libarchive's writer, temp dirs.
+// Test helpers for src/fleet: .tar.gz archives built with libarchive's writer, the inferd-echo
+// binary, a slow ObjectStore; TempDir and WaitFor come from common/testing.
 #pragma once
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "common/testing/test_support.h"
 #include "store/object_store.h"
 
 namespace inferd::fleet::testing {
@@ -64,21 +66,19 @@ inline std::string MakeTarGz(const std::vector<Entry>& entries) {
   return out;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "fleet_test_XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
+using test_support::TempDir;
 
- private:
-  std::filesystem::path path_;
-};
+// test_support::WaitFor polling every 50 ms, as the reconciler tests always have (about one
+// reconciler pass, reconcile_interval, per poll).
+template <typename F>
+bool WaitFor(F&& cond, std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+  return test_support::WaitFor(std::forward<F>(cond), limit, std::chrono::milliseconds(50));
+}
+
+// The inferd-echo binary the tests run as a model server (INFERD_ECHO_BIN overrides the build's).
+inline std::filesystem::path EchoBin() {
+  return test_support::BinaryPath("INFERD_ECHO_BIN", INFERD_ECHO_BIN);
+}
 
 // An ObjectStore over `inner` whose object reads are slow: at most 4 bytes per Read, and
 // `on_read` (advance a FakeClock, or sleep) before each.

@@ -66,80 +66,80 @@ std::unique_ptr<InvocationStore> OpenOrDie(const std::filesystem::path& path) {
   return std::move(s).value();
 }
 
-void ClosedLoop(const std::filesystem::path& dir, int threads) {
-  std::filesystem::remove(dir / "closed.db");
-  auto store = OpenOrDie(dir / "closed.db");
+// Runs `insert(store, t, stop, done)` on THREADS threads (t = 0..THREADS-1) for 3 s against a
+// fresh store at `path`; each counts its durable inserts in `done` until `stop`. Prints the rate
+// and the rows per commit after `label`.
+template <typename Inserter>
+void Measure(const std::filesystem::path& path, int threads, const std::string& label,
+             Inserter insert) {
+  std::filesystem::remove(path);
+  auto store = OpenOrDie(path);
   std::atomic<bool> stop = false;
   std::atomic<int64_t> done = 0;
   auto before = store->Stats();
   auto t0 = Clock::now();
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      std::mt19937_64 rng(t);
-      while (!stop) {
-        std::promise<Result<int64_t>> p;
-        store->Insert(Realistic(rng, t % 8),
-                      [&p](Result<int64_t> r) { p.set_value(std::move(r)); });
-        if (!p.get_future().get().ok()) std::abort();
-        ++done;
-      }
-    });
+    workers.emplace_back([&, t] { insert(*store, t, stop, done); });
   }
   std::this_thread::sleep_for(std::chrono::seconds(3));
   stop = true;
   for (auto& w : workers) w.join();
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   auto after = store->Stats();
-  std::printf("%4d inserting threads: %8.0f inserts/s, %6.1f rows per commit\n", threads,
+  std::printf("%s: %8.0f inserts/s, %6.1f rows per commit\n", label.c_str(),
               static_cast<double>(done) / secs,
               static_cast<double>(after.writes - before.writes) /
                   static_cast<double>(std::max<int64_t>(1, after.commits - before.commits)));
 }
 
+// `format` (printf, one %d) with `threads`: the label Measure prints.
+std::string Label(const char* format, int threads) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, threads);
+  return buf;
+}
+
+void ClosedLoop(const std::filesystem::path& dir, int threads) {
+  Measure(dir / "closed.db", threads, Label("%4d inserting threads", threads),
+          [](InvocationStore& store, int t, std::atomic<bool>& stop, std::atomic<int64_t>& done) {
+            std::mt19937_64 rng(t);
+            while (!stop) {
+              std::promise<Result<int64_t>> p;
+              store.Insert(Realistic(rng, t % 8),
+                           [&p](Result<int64_t> r) { p.set_value(std::move(r)); });
+              if (!p.get_future().get().ok()) std::abort();
+              ++done;
+            }
+          });
+}
+
 // THREADS submitting threads (I/O threads, in the server) each keep up to 512 inserts in flight
 // without blocking on any one of them, for 3 s.
 void Windowed(const std::filesystem::path& dir, int threads) {
-  std::filesystem::remove(dir / "windowed.db");
-  auto store = OpenOrDie(dir / "windowed.db");
-  std::atomic<bool> stop = false;
-  std::atomic<int64_t> done = 0;
-  auto before = store->Stats();
-  auto t0 = Clock::now();
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      std::mt19937_64 rng(t);
-      std::mutex mu;
-      std::condition_variable cv;
-      int in_flight = 0;
-      while (!stop) {
-        {
-          std::unique_lock lock(mu);
-          cv.wait(lock, [&] { return in_flight < 512; });
-          ++in_flight;
-        }
-        store->Insert(Realistic(rng, t % 8), [&](Result<int64_t> r) {
-          if (!r.ok()) std::abort();
-          ++done;
-          std::lock_guard lock(mu);
-          --in_flight;
-          if (in_flight == 256 || in_flight == 0) cv.notify_one();
-        });
-      }
-      std::unique_lock lock(mu);  // `mu` and `cv` must outlive the callbacks
-      cv.wait(lock, [&] { return in_flight == 0; });
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::seconds(3));
-  stop = true;
-  for (auto& w : workers) w.join();
-  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  auto after = store->Stats();
-  std::printf("%4d threads x 512 in flight: %8.0f inserts/s, %6.1f rows per commit\n", threads,
-              static_cast<double>(done) / secs,
-              static_cast<double>(after.writes - before.writes) /
-                  static_cast<double>(std::max<int64_t>(1, after.commits - before.commits)));
+  Measure(dir / "windowed.db", threads, Label("%4d threads x 512 in flight", threads),
+          [](InvocationStore& store, int t, std::atomic<bool>& stop, std::atomic<int64_t>& done) {
+            std::mt19937_64 rng(t);
+            std::mutex mu;
+            std::condition_variable cv;
+            int in_flight = 0;
+            while (!stop) {
+              {
+                std::unique_lock lock(mu);
+                cv.wait(lock, [&] { return in_flight < 512; });
+                ++in_flight;
+              }
+              store.Insert(Realistic(rng, t % 8), [&](Result<int64_t> r) {
+                if (!r.ok()) std::abort();
+                ++done;
+                std::lock_guard lock(mu);
+                --in_flight;
+                if (in_flight == 256 || in_flight == 0) cv.notify_one();
+              });
+            }
+            std::unique_lock lock(mu);  // `mu` and `cv` must outlive the callbacks
+            cv.wait(lock, [&] { return in_flight == 0; });
+          });
 }
 
 void LoadPending(const std::filesystem::path& dir, int64_t rows) {

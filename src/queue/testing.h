@@ -1,9 +1,8 @@
-// Test helpers for queue/ unit tests: a temporary directory, sample records, blocking wrappers
-// around the asynchronous writes, and the StoreTest fixture.
+// Test helpers for queue/ unit tests: sample records, blocking wrappers around the asynchronous
+// writes, and the StoreTest fixture (TempDir is the shared one of common/testing).
 #pragma once
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <future>
@@ -11,25 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "common/testing/test_support.h"
 #include "queue/invocation_store.h"
 
 namespace inferd::queue::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "queue_test_XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using test_support::TempDir;
 
 // A record whose every field derives from `i` (so a reader can check all of them).
 inline Invocation Sample(int64_t i, const std::string& endpoint = "My-Endpoint") {

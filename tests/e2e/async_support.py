@@ -12,10 +12,8 @@
 
 import collections
 import http.server
-import io
 import json
 import re
-import tarfile
 import threading
 import time
 import urllib.parse
@@ -25,21 +23,9 @@ import uuid
 import botocore.exceptions
 import requests
 
-from harness import InferdTestCase, unique_name
+from harness import ROLE, InferdTestCase, model_tar_gz, unique_name
 
-ROLE = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole-20240101T000000"
 ECHO_LISTEN_RE = re.compile(r"inferd-echo listening on 127\.0\.0\.1:(\d+)")
-
-
-def model_tar_gz(files):
-    """A .tar.gz holding `files` (name -> bytes)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def split_s3(uri):
@@ -169,10 +155,8 @@ class AsyncTestCase(InferdTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.make_clients()
-        cls.bucket = unique_name("async")
-        cls.s3.create_bucket(Bucket=cls.bucket)
-        cls.s3.put_object(Bucket=cls.bucket, Key="echo/model.tar.gz",
-                          Body=model_tar_gz({"model.bin": b"weights"}))
+        _, cls.bucket = cls.server.s3_bucket(
+            "async", {"echo/model.tar.gz": model_tar_gz({"model.bin": b"weights"})})
         cls.sink = NotificationSink()
         cls.addClassCleanup(cls.sink.stop)
         cls.success_topic = cls.sns.create_topic(Name=unique_name("ok"))["TopicArn"]
@@ -239,6 +223,16 @@ class AsyncTestCase(InferdTestCase):
         cls.sm_client.get_waiter("endpoint_in_service").wait(
             EndpointName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": attempts})
         return cls.sm_client.describe_endpoint(EndpointName=name)
+
+    @classmethod
+    def scale(cls, name, count):
+        """UpdateEndpointWeightsAndCapacities to `count` instances; returns the InService
+        DescribeEndpoint."""
+        cls.sm_client.update_endpoint_weights_and_capacities(
+            EndpointName=name,
+            DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic",
+                                          "DesiredInstanceCount": count}])
+        return cls.wait_in_service(name)
 
     @classmethod
     def delete_endpoint(cls, name):

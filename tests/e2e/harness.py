@@ -12,6 +12,7 @@ up as the error it is.
 import atexit
 import contextlib
 import datetime
+import io
 import json
 import os
 import queue
@@ -20,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -41,6 +43,8 @@ DEFAULT_KEY = "AKIDEXAMPLE"
 DEFAULT_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "000000000000"
+# An ExecutionRoleArn for CreateModel (inferd does not assume it).
+ROLE = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole-20240101T000000"
 
 READY_TIMEOUT = 10.0   # seconds to wait for the "listening" line
 STOP_TIMEOUT = 15.0    # seconds to wait for a graceful stop
@@ -76,6 +80,17 @@ def arn(kind, name, region=DEFAULT_REGION, account=DEFAULT_ACCOUNT):
 def unique_name(prefix="t"):
     """A fresh resource name valid for models, endpoint configs and endpoints."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def model_tar_gz(files):
+    """A .tar.gz holding `files` (name -> bytes)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def aws_error_code(type_string):
@@ -283,6 +298,16 @@ class InferdServer:
                      connect_timeout=10, read_timeout=60, **config)
         return _SESSION.client(service, region_name=region, endpoint_url=self.url,
                                aws_access_key_id=key, aws_secret_access_key=secret, config=cfg)
+
+    def s3_bucket(self, prefix, objects=None):
+        """A fresh bucket (named after `prefix`) in inferd's S3 holding `objects` (key -> bytes);
+        returns (a path-style S3 client, the bucket's name)."""
+        s3 = self.client("s3", s3={"addressing_style": "path"})
+        bucket = unique_name(prefix)
+        s3.create_bucket(Bucket=bucket)
+        for key, body in (objects or {}).items():
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+        return s3, bucket
 
     def cli_env(self, region=DEFAULT_REGION, key=DEFAULT_KEY, secret=DEFAULT_SECRET):
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

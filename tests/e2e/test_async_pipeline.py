@@ -18,8 +18,8 @@ import unittest
 
 import requests
 
-from async_support import ROLE, AsyncTestCase, NotificationSink, echo_instances, echo_stats
-from harness import inferd_bin, unique_name
+from async_support import AsyncTestCase, NotificationSink, echo_instances, echo_stats
+from harness import ROLE, inferd_bin, unique_name
 
 
 def metric(text, name, endpoint):
@@ -55,13 +55,6 @@ class PipelineTest(AsyncTestCase):
                               self.server.url], env=env, capture_output=True, text=True,
                              timeout=30)
         return res.returncode, res.stdout, res.stderr
-
-    def scale(self, name, count):
-        self.sm_client.update_endpoint_weights_and_capacities(
-            EndpointName=name,
-            DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic",
-                                          "DesiredInstanceCount": count}])
-        return self.wait_in_service(name)
 
     # ---- tests ---------------------------------------------------------------------------------
 

@@ -16,13 +16,6 @@ from test_async_pipeline import metric_sum
 
 class RequestTtlTest(AsyncTestCase):
 
-    def scale(self, name, count):
-        self.sm_client.update_endpoint_weights_and_capacities(
-            EndpointName=name,
-            DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic",
-                                          "DesiredInstanceCount": count}])
-        return self.wait_in_service(name)
-
     def test_expires_at_zero_capacity_while_a_default_ttl_waits(self):
         name = self.create_echo_endpoint()
         self.assertEqual(self.scale(name, 0)["ProductionVariants"][0]["CurrentInstanceCount"], 0)

@@ -10,7 +10,6 @@ Podman missing or failing is a test failure, not a skip (scripts/setup installs 
 """
 
 import http.client
-import io
 import json
 import os
 import re
@@ -18,7 +17,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tarfile
 import tempfile
 import time
 import unittest
@@ -26,9 +24,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from harness import InferdTestCase, inferd_bin, unique_name
+from harness import ROLE, InferdTestCase, inferd_bin, model_tar_gz, unique_name
 
-ROLE = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole-20240101T000000"
 CONTAINERS_CONF = """[containers]
 default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
 [engine]
@@ -138,16 +135,6 @@ class Podman:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def model_tar_gz(files):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 class DockerRuntimeTest(InferdTestCase):
     IMAGE = "localhost/inferd-echo-e2e:1"
 
@@ -166,11 +153,8 @@ class DockerRuntimeTest(InferdTestCase):
             "instance_types": {"ml.m5.large": {"vcpu": 1, "memory_mib": 256}},
         }
         super().setUpClass()
-        cls.s3 = cls.server.client("s3", s3={"addressing_style": "path"})
-        cls.bucket = unique_name("models")
-        cls.s3.create_bucket(Bucket=cls.bucket)
-        cls.s3.put_object(Bucket=cls.bucket, Key="echo/model.tar.gz",
-                          Body=model_tar_gz({"model.bin": b"weights", "code/x.py": b"#"}))
+        cls.s3, cls.bucket = cls.server.s3_bucket("models", {
+            "echo/model.tar.gz": model_tar_gz({"model.bin": b"weights", "code/x.py": b"#"})})
 
     def owner(self):
         return str(self.server.data_dir)

@@ -5,9 +5,7 @@ a FailureReason the user can act on; DeleteEndpoint stops them (spec §1.4, §7.
 """
 
 import subprocess
-import io
 import re
-import tarfile
 import time
 import unittest
 import urllib.error
@@ -15,21 +13,9 @@ import urllib.request
 
 import botocore.exceptions
 
-from harness import InferdTestCase, inferd_bin, unique_name
+from harness import ROLE, InferdTestCase, inferd_bin, model_tar_gz, unique_name
 
-ROLE = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole-20240101T000000"
 STARTUP_TIMEOUT = 3  # container_startup_timeout_seconds in the server config below
-
-
-def model_tar_gz(files):
-    """A .tar.gz holding `files` (name -> bytes)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 class FleetTest(InferdTestCase):
@@ -41,12 +27,9 @@ class FleetTest(InferdTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.s3 = cls.server.client("s3", s3={"addressing_style": "path"})
-        cls.bucket = unique_name("models")
-        cls.s3.create_bucket(Bucket=cls.bucket)
-        cls.s3.put_object(Bucket=cls.bucket, Key="echo/model.tar.gz",
-                          Body=model_tar_gz({"model.bin": b"weights", "code/inference.py": b"#"}))
-        cls.s3.put_object(Bucket=cls.bucket, Key="broken/model.tar.gz", Body=b"not a tar.gz")
+        cls.s3, cls.bucket = cls.server.s3_bucket("models", {
+            "echo/model.tar.gz": model_tar_gz({"model.bin": b"weights", "code/inference.py": b"#"}),
+            "broken/model.tar.gz": b"not a tar.gz"})
 
     def setUp(self):
         super().setUp()
@@ -247,10 +230,7 @@ class FleetRestartTest(InferdTestCase):
     server_config = {"instance_stop_grace_seconds": 5}
 
     def test_restart_restarts_instances(self):
-        s3 = self.server.client("s3", s3={"addressing_style": "path"})
-        bucket = unique_name("models")
-        s3.create_bucket(Bucket=bucket)
-        s3.put_object(Bucket=bucket, Key="m.tar.gz", Body=model_tar_gz({"model.bin": b"w"}))
+        _, bucket = self.server.s3_bucket("models", {"m.tar.gz": model_tar_gz({"model.bin": b"w"})})
         sm = self.sm()
         name = unique_name("fleet")
         sm.create_model(ModelName=name, ExecutionRoleArn=ROLE,

@@ -8,19 +8,16 @@ The predictions are read from the instance itself (its address from `inferd logs
 model hosting, not the invocation pipeline, which has its own tests.
 """
 
-import io
 import json
 import re
 import subprocess
-import tarfile
 import time
 import unittest
 import urllib.request
 from pathlib import Path
 
-from harness import InferdTestCase, inferd_bin, unique_name
+from harness import ROLE, InferdTestCase, inferd_bin, model_tar_gz, unique_name
 
-ROLE = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole-20240101T000000"
 XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 TOLERANCE = 1e-6
 
@@ -37,13 +34,6 @@ def make_model(directory, objective, fmt):
     return json.loads(out.stdout)
 
 
-def tar_gz(path, name="xgboost-model"):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        tar.add(path, arcname=name)
-    return buf.getvalue()
-
-
 def numbers(text):
     return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", text)]
 
@@ -54,9 +44,7 @@ class XgboostEndpointTest(InferdTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.s3 = cls.server.client("s3", s3={"addressing_style": "path"})
-        cls.bucket = unique_name("xgboost")
-        cls.s3.create_bucket(Bucket=cls.bucket)
+        cls.s3, cls.bucket = cls.server.s3_bucket("xgboost")
 
     def instance_port(self, endpoint):
         """The instance's port, from the model server's own line in `inferd logs`."""
@@ -84,7 +72,8 @@ class XgboostEndpointTest(InferdTestCase):
                 name = unique_name("xgb")
                 model = make_model(self.server.tmp / name, objective, fmt)
                 key = f"{name}/model.tar.gz"
-                self.s3.put_object(Bucket=self.bucket, Key=key, Body=tar_gz(model["model"]))
+                artifact = model_tar_gz({"xgboost-model": Path(model["model"]).read_bytes()})
+                self.s3.put_object(Bucket=self.bucket, Key=key, Body=artifact)
                 sm.create_model(
                     ModelName=name, ExecutionRoleArn=ROLE,
                     PrimaryContainer={"Image": XGBOOST_IMAGE,

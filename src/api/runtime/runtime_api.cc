@@ -59,6 +59,21 @@ std::string LogStreamArn(const std::string& region, const std::string& account_i
          endpoint;
 }
 
+// The runtime's ModelError response for `message`, with `members` (OriginalStatusCode, ...)
+// added to its JSON body.
+http::Response ModelErrorWith(const std::string& message, const std::string& request_id,
+                              json::object members) {
+  http::Response r =
+      MakeErrorResponse(Protocol::kRuntime, Error(Errc::kModelError, message), request_id);
+  boost::system::error_code ec;
+  json::value body = json::parse(r.body, ec);
+  if (!ec && body.is_object()) {
+    for (auto& [key, value] : members) body.get_object()[key] = std::move(value);
+    r.body = json::serialize(body);
+  }
+  return r;
+}
+
 }  // namespace
 
 http::Response ModelErrorResponse(int original_status, const std::string& original_body,
@@ -69,38 +84,23 @@ http::Response ModelErrorResponse(int original_status, const std::string& origin
   std::string message = "Received " + kind + " error (" + std::to_string(original_status) +
                         ") from primary with message \"" + original + "\". See `inferd logs " +
                         endpoint + "` for more information.";
-  http::Response r =
-      MakeErrorResponse(Protocol::kRuntime, Error(Errc::kModelError, message), request_id);
-  boost::system::error_code ec;
-  json::value body = json::parse(r.body, ec);
-  if (!ec && body.is_object()) {
-    json::object& o = body.get_object();
-    o["OriginalStatusCode"] = original_status;
-    o["OriginalMessage"] = original;
-    o["LogStreamArn"] = LogStreamArn(region, account_id, endpoint);
-    r.body = json::serialize(body);
-  }
-  return r;
+  return ModelErrorWith(message, request_id,
+                        {{"OriginalStatusCode", original_status},
+                         {"OriginalMessage", original},
+                         {"LogStreamArn", LogStreamArn(region, account_id, endpoint)}});
 }
 
 http::Response ModelErrorFromMessage(const std::string& message, const std::string& region,
                                      const std::string& account_id, const std::string& endpoint,
                                      const std::string& request_id) {
-  http::Response r =
-      MakeErrorResponse(Protocol::kRuntime, Error(Errc::kModelError, message), request_id);
-  boost::system::error_code ec;
-  json::value body = json::parse(r.body, ec);
-  if (!ec && body.is_object()) {
-    json::object& o = body.get_object();
-    // A timeout has no status: the container never answered.
-    if (int status = StatusInMessage(message); status > 0) {
-      o["OriginalStatusCode"] = status;
-      o["OriginalMessage"] = Truncate(OriginalMessageIn(message), kMaxOriginalMessage);
-    }
-    o["LogStreamArn"] = LogStreamArn(region, account_id, endpoint);
-    r.body = json::serialize(body);
+  json::object members;
+  // A timeout has no status: the container never answered.
+  if (int status = StatusInMessage(message); status > 0) {
+    members["OriginalStatusCode"] = status;
+    members["OriginalMessage"] = Truncate(OriginalMessageIn(message), kMaxOriginalMessage);
   }
-  return r;
+  members["LogStreamArn"] = LogStreamArn(region, account_id, endpoint);
+  return ModelErrorWith(message, request_id, std::move(members));
 }
 
 RuntimeApi::RuntimeApi(InvocationBackend& backend, BlockingPool& pool, std::string account_id)
