@@ -65,6 +65,7 @@ ChildProcess::ChildProcess(const std::string& binary, const std::vector<std::str
   if (pid_ == 0) {
     ::dup2(fd, STDOUT_FILENO);
     ::dup2(fd, STDERR_FILENO);
+    ::close_range(3, ~0U, 0);  // the test's sockets and files stay the test's
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <boost/json.hpp>
 #include <thread>
@@ -131,6 +133,35 @@ TEST(InstanceTest, FailingPingAndExitAreObserved) {
   ASSERT_TRUE(WaitFor([&] { return !(*missing)->Poll(); }));
   EXPECT_EQ((*missing)->exit_code(), 127);
   EXPECT_THAT((*missing)->LogTail(10), HasSubstr("cannot execute"));
+}
+
+TEST(InstanceTest, ModelServerInheritsNoDescriptorOfInferd) {
+  // inferd's sockets are not O_CLOEXEC (Asio): a model server must still hold none of them, or a
+  // client connection inferd closed would stay open in the child.
+  int leaked = ::socket(AF_INET, SOCK_STREAM, 0);  // no SOCK_CLOEXEC, like Asio's
+  ASSERT_GE(leaked, 3);
+  struct stat leaked_stat {};
+  ASSERT_EQ(::fstat(leaked, &leaked_stat), 0);
+  testing::TempDir tmp;
+  ProcessRuntime runtime;
+  auto inst = runtime.Start({.command = EchoBin(),
+                             .model_dir = tmp.path(),
+                             .work_dir = tmp.path() / "i",
+                             .environment = {}});
+  ASSERT_TRUE(inst.ok()) << inst.error().message;
+  ASSERT_TRUE(WaitFor([&] { return (*inst)->Ping(2000ms); }));
+  std::vector<std::string> sockets;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string((*inst)->pid()) + "/fd")) {
+    struct stat st {};
+    if (::stat(entry.path().c_str(), &st) == 0 && st.st_ino == leaked_stat.st_ino &&
+        st.st_dev == leaked_stat.st_dev) {
+      sockets.push_back(entry.path().filename().string());
+    }
+  }
+  EXPECT_THAT(sockets, ::testing::IsEmpty()) << "the model server holds inferd's socket";
+  (*inst)->Stop(5000ms);
+  ::close(leaked);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -134,6 +135,7 @@ Status ProcessInstance::Launch() {
     return Error(Errc::kInternal, "cannot open " + log_path + ": " + std::strerror(errno));
   }
   pid_t parent = ::getpid();
+  const int max_fd = static_cast<int>(std::min<long>(::sysconf(_SC_OPEN_MAX), 1 << 20));
   pid_t pid = ::fork();
   if (pid < 0) {
     ::close(log_fd);
@@ -147,6 +149,12 @@ Status ProcessInstance::Launch() {
     ::dup2(log_fd, STDERR_FILENO);
     int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
+    // Nothing else of inferd's reaches the model server: not its listening socket, client
+    // connections or databases (Asio opens sockets without O_CLOEXEC). A child holding a client
+    // connection would keep it open after inferd closed it, so the client never sees the close.
+    if (::close_range(3, ~0U, 0) != 0) {
+      for (int fd = 3; fd < max_fd; ++fd) ::close(fd);
+    }
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
