@@ -1,0 +1,463 @@
+"""Pieces of bench/run: the inferd under test and its echo endpoint (set up with boto3), the
+native load generator (bench/loadgen, run as a process), and figures read from /proc.
+
+Only the control plane goes through boto3; every measured request is sent by inferd-loadgen.
+"""
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+
+import harness  # noqa: E402  (the e2e suite's InferdServer: start/stop, clients)
+from async_support import echo_instances  # noqa: E402
+from harness import ROLE, model_tar_gz  # noqa: E402
+
+harness.READY_TIMEOUT = 300.0  # a restart over a deep backlog is measured, not refused
+harness.STOP_TIMEOUT = 120.0
+
+KEY, SECRET = harness.DEFAULT_KEY, harness.DEFAULT_SECRET
+ENDPOINT = "bench-echo"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- /proc ---------------------------------------------------------------------------------------
+
+def proc_status(pid):
+    """{'VmRSS': KiB, 'VmHWM': KiB, ...} of a process."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if value.strip().endswith("kB"):
+                out[key] = int(value.split()[0])
+    return out
+
+
+def reset_hwm(pid):
+    """Resets VmHWM to the current RSS (clear_refs 5)."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+
+
+def children(pid):
+    """Direct children of a process."""
+    kids = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            kids += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return kids
+
+
+def machine_cpu():
+    """(busy, total) jiffies over all CPUs, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_cores(before, after):
+    """Cores busy (anything, any process) between two machine_cpu() readings."""
+    busy, total = after[0] - before[0], after[1] - before[1]
+    return round(os.cpu_count() * busy / total, 2) if total else 0.0
+
+
+def proc_io(pid):
+    """/proc/<pid>/io as a dict (write_bytes: what the process sent to the block layer)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        key, _, value = line.partition(":")
+        out[key] = int(value)
+    return out
+
+
+def cpu_seconds(pid):
+    """user + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class RssSampler:
+    """Samples a process's VmRSS every 20 ms (and VmHWM at the end); peak in KiB."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, proc_status(self.pid)["VmRSS"])
+            except (OSError, KeyError):
+                return
+            time.sleep(0.02)
+
+    def __enter__(self):
+        reset_hwm(self.pid)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        try:
+            self.peak = max(self.peak, proc_status(self.pid)["VmHWM"])
+        except OSError:
+            pass
+        return False
+
+
+def disk_usage(path):
+    """(bytes allocated on disk, apparent bytes) of everything under path."""
+    allocated = apparent = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            allocated += st.st_blocks * 512
+            apparent += st.st_size
+    return allocated, apparent
+
+
+def fsync_floor(directory, seconds=2.0):
+    """The disk's durable-write floor: 4 KiB appends each followed by fdatasync, one at a time,
+    for `seconds`. Returns {'per_s', 'p50_ms', 'p99_ms'}."""
+    path = os.path.join(directory, "fsync-probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    block = os.urandom(4096)
+    lat = []
+    try:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            t = time.perf_counter()
+            os.write(fd, block)
+            os.fdatasync(fd)
+            lat.append(time.perf_counter() - t)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    lat.sort()
+    return {"per_s": round(len(lat) / seconds, 1), "p50_ms": round(lat[len(lat) // 2] * 1e3, 3),
+            "p99_ms": round(lat[int(len(lat) * 0.99)] * 1e3, 3)}
+
+
+def perf_available():
+    try:
+        return subprocess.run(["perf", "--version"], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+class SyncCounter:
+    """Counts inferd's fsync + fdatasync calls (perf stat on the syscall tracepoints) for a few
+    seconds in the background, and how far `progress()` (e.g. invocations processed) moved in the
+    same interval. Does nothing when perf is missing."""
+
+    def __init__(self, pid, progress, delay, seconds):
+        self.pid, self.progress, self.delay, self.seconds = pid, progress, delay, seconds
+        self.result = None
+        self._thread = None
+
+    def __enter__(self):
+        if perf_available() and self.seconds > 0:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self):
+        time.sleep(self.delay)
+        before = self.progress()
+        io_before = proc_io(self.pid)
+        t = time.monotonic()
+        res = subprocess.run(["perf", "stat", "-x", ",", "-e",
+                              "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync",
+                              "-p", str(self.pid), "--", "sleep", str(self.seconds)],
+                             capture_output=True, text=True)
+        elapsed = time.monotonic() - t
+        io_after = proc_io(self.pid)
+        moved = self.progress() - before
+        syncs = 0
+        for line in res.stderr.splitlines():
+            parts = line.split(",")
+            if len(parts) > 2 and parts[2].startswith("syscalls:") and parts[0].isdigit():
+                syncs += int(parts[0])
+        if res.returncode == 0 and moved > 0:
+            self.result = {"syncs": syncs, "seconds": round(elapsed, 3), "progress": moved,
+                           "syncs_per_s": round(syncs / elapsed, 1),
+                           "syncs_per_item": round(syncs / moved, 3),
+                           "items_per_sync": round(moved / syncs, 1) if syncs else None,
+                           "disk_write_bytes_per_item":
+                               round((io_after["write_bytes"] - io_before["write_bytes"]) / moved),
+                           "disk_write_mib_per_s":
+                               round((io_after["write_bytes"] - io_before["write_bytes"]) /
+                                     elapsed / 2**20, 1)}
+
+    def __exit__(self, *exc):
+        if self._thread:
+            self._thread.join()
+        return False
+
+
+class RateSampler:
+    """How fast `value()` grows between `start` and `end` seconds after entering (a background
+    thread reads it at both moments); .rate per second, None if the block ended earlier."""
+
+    def __init__(self, value, start, end):
+        self.value, self.start, self.end = value, start, end
+        self.rate = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        if self._done.wait(self.start):
+            return
+        a, t = self.value(), time.monotonic()
+        if self._done.wait(self.end - self.start):
+            return
+        self.rate = round((self.value() - a) / (time.monotonic() - t), 1)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()  # a block shorter than `end` gets no rate
+        self._thread.join()
+        return False
+
+
+def machine():
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cpus": os.cpu_count(), "cpu": model, "memory_gib": round(mem_gib, 1),
+            "kernel": platform.release(), "load": [round(x, 2) for x in os.getloadavg()]}
+
+
+# ---- the load generator --------------------------------------------------------------------------
+
+class LoadgenError(RuntimeError):
+    pass
+
+
+class Loadgen:
+    """Runs inferd-loadgen; every run prints one JSON line, returned as a dict."""
+
+    def __init__(self, binary, sink_port, verbose=False):
+        self.binary = str(binary)
+        self.sink = f"127.0.0.1:{sink_port}"
+        self.verbose = verbose
+
+    def command(self, args):
+        return [self.binary] + [str(a) for a in args] + (["-v"] if self.verbose else [])
+
+    def run(self, *args, timeout=3600):
+        res = subprocess.run(self.command(args), capture_output=True, text=True, timeout=timeout)
+        return self._result(res.returncode, res.stdout, res.stderr, args)
+
+    def start(self, *args):
+        """In the background (e.g. --sink-only while the endpoint scales); see finish()."""
+        proc = subprocess.Popen(self.command(args), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        # Wait for the sink to listen before anything is sent to it.
+        line = proc.stderr.readline()
+        if "sink listening" not in line:
+            out, err = proc.communicate(timeout=10)
+            raise LoadgenError(f"inferd-loadgen {args}: {line}{err}{out}")
+        proc.args_ = args
+        return proc
+
+    def finish(self, proc, timeout=3600):
+        out, err = proc.communicate(timeout=timeout)
+        return self._result(proc.returncode, out, err, proc.args_)
+
+    @staticmethod
+    def _result(code, out, err, args):
+        lines = [x for x in out.splitlines() if x.startswith("{")]
+        if code != 0 or not lines:
+            raise LoadgenError(f"inferd-loadgen {' '.join(map(str, args))} exited {code}:\n"
+                               f"{err[-2000:]}{out[-2000:]}")
+        return json.loads(lines[-1])
+
+
+# ---- inferd and the echo endpoint ----------------------------------------------------------------
+
+def server_config(concurrency):
+    """inferd's config for the bench: credentials (signatures are verified, as in a deployment),
+    notifications auto-confirmed, enough SNS delivery parallelism that delivery to the one sink is
+    not what is measured, and the invocation threads sized for the endpoint's concurrency."""
+    return {
+        "credentials": [{"access_key_id": KEY, "secret_access_key": SECRET}],
+        "sns_auto_confirm": True,
+        "sns_delivery_threads": 8,
+        "sns_max_inflight_per_subscription": 8,
+        "dispatch_threads": max(64, concurrency),
+        "instance_stop_grace_seconds": 5,
+        "container_startup_timeout_seconds": 30,
+        "health_check_interval_seconds": 1,
+        "shutdown_grace_seconds": 30,
+    }
+
+
+class BenchServer:
+    """One inferd on a fixed port (kept across restarts) with one async echo endpoint."""
+
+    def __init__(self, build_dir, log_level, concurrency, instances, sink_port):
+        os.environ["INFERD_BIN"] = str(Path(build_dir) / "bin" / "inferd")
+        self.port = free_port()
+        self.concurrency = concurrency
+        self.instances = instances
+        self.sink_url = f"http://127.0.0.1:{sink_port}/sns"
+        self.server = harness.InferdServer(config=server_config(concurrency),
+                                           listen=f"127.0.0.1:{self.port}", log_level=log_level)
+        self.bucket = "bench"
+        self._big_files = tempfile.mkdtemp(prefix="inferd-bench-")
+
+    @property
+    def url(self):
+        return self.server.url
+
+    @property
+    def pid(self):
+        return self.server.proc.pid
+
+    def start(self):
+        self.server.start()
+        self._clients()
+
+    def _clients(self):
+        self.sm = self.server.client("sagemaker")
+        self.s3 = self.server.client("s3", s3={"addressing_style": "path"})
+        self.sns = self.server.client("sns")
+        self.runtime = self.server.client("sagemaker-runtime")
+
+    def restart_timed(self):
+        """SIGTERM → exit, then start → listening; returns (stop seconds, start seconds)."""
+        t0 = time.monotonic()
+        self.server.stop()
+        t1 = time.monotonic()
+        self.server.start()
+        t2 = time.monotonic()
+        self._clients()
+        return t1 - t0, t2 - t1
+
+    def close(self):
+        try:
+            if self.server.alive():
+                self.server.stop(expect_code=None)
+        finally:
+            self.server.close()
+            for f in Path(self._big_files).iterdir():
+                f.unlink()
+            os.rmdir(self._big_files)
+
+    def setup(self):
+        self.s3.create_bucket(Bucket=self.bucket)
+        self.s3.put_object(Bucket=self.bucket, Key="model/model.tar.gz",
+                           Body=model_tar_gz({"model.bin": b"echo"}))
+        self.success = self.sns.create_topic(Name="bench-ok")["TopicArn"]
+        self.error = self.sns.create_topic(Name="bench-err")["TopicArn"]
+        for topic in (self.success, self.error):
+            self.sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=self.sink_url)
+        # inferd-echo buffers bodies; 1 GiB lets it take the 1 GB payload.
+        self.sm.create_model(ModelName=ENDPOINT, ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": "inferd-echo", "ModelDataUrl": f"s3://{self.bucket}/model/model.tar.gz",
+            "Environment": {"ECHO_MAX_BODY": str(1 << 30)}})
+        self.sm.create_endpoint_config(
+            EndpointConfigName=ENDPOINT,
+            ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": ENDPOINT,
+                                 "InstanceType": "ml.m5.large",
+                                 "InitialInstanceCount": self.instances}],
+            AsyncInferenceConfig={
+                "OutputConfig": {
+                    "S3OutputPath": f"s3://{self.bucket}/out",
+                    "S3FailurePath": f"s3://{self.bucket}/failed",
+                    "NotificationConfig": {"SuccessTopic": self.success,
+                                           "ErrorTopic": self.error}},
+                "ClientConfig": {"MaxConcurrentInvocationsPerInstance": self.concurrency}})
+        self.sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=ENDPOINT)
+        self.wait_in_service()
+
+    def wait_in_service(self):
+        self.sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=ENDPOINT, WaiterConfig={"Delay": 0.2, "MaxAttempts": 600})
+
+    def scale(self, count):
+        """UpdateEndpointWeightsAndCapacities to `count` instances; waits for InService (and,
+        scaling to 0, for the instances to be gone). Returns the time of the call (time.time())."""
+        before = set(children(self.pid))
+        t = time.time()
+        self.sm.update_endpoint_weights_and_capacities(
+            EndpointName=ENDPOINT,
+            DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic",
+                                          "DesiredInstanceCount": count}])
+        self.wait_in_service()
+        if count == 0:
+            deadline = time.monotonic() + 60
+            while set(children(self.pid)) & before and time.monotonic() < deadline:
+                time.sleep(0.1)
+        return t
+
+    def echo_port(self):
+        ports = echo_instances(self.server, ENDPOINT)
+        if not ports:
+            raise RuntimeError("no inferd-echo instance of the bench endpoint found in its logs")
+        return ports[-1]
+
+    def put_input(self, key, size):
+        """An input object of `size` bytes (random for small ones; a sparse file read as zeros for
+        large ones, uploaded in parts). Returns its s3:// URI."""
+        if size <= 8 << 20:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=os.urandom(size))
+        else:
+            path = Path(self._big_files) / key.replace("/", "_")
+            with open(path, "wb") as f:
+                f.truncate(size)
+            self.s3.upload_file(str(path), self.bucket, key)
+            path.unlink()
+        return f"s3://{self.bucket}/{key}"
+
+    def queued(self):
+        """inferd's ApproximateBacklogSize of the bench endpoint."""
+        return self.metrics().get(
+            f'inferd_approximate_backlog_size{{endpoint="{ENDPOINT}"}}', 0)
+
+    def metrics(self):
+        """inferd's /metrics as {series{labels}: value} (unsigned GET)."""
+        import urllib.request
+        text = urllib.request.urlopen(self.url + "/metrics", timeout=10).read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                try:
+                    out[name] = float(value)
+                except ValueError:
+                    pass
+        return out
