@@ -1,0 +1,167 @@
+"""The markdown table of bench/run: each figure, its baseline from the same run, the ratio, and
+issue 6's target beside it."""
+
+MIB = 1 << 20
+
+
+def fmt(x, unit=""):
+    if x is None:
+        return "—"
+    if isinstance(x, float) and x < 100:
+        s = f"{x:.3g}" if x < 10 else f"{x:.1f}"
+    else:
+        s = f"{round(x):,}"
+    return s + unit
+
+
+def ratio(a, b):
+    return "—" if not a or not b else f"{a / b:.3g}"
+
+
+def verdict(ok):
+    return "met" if ok else "**not met**"
+
+
+def table(r):
+    rows = []
+
+    def row(scenario, figure, baseline="—", rat="—", target="—", met="—"):
+        rows.append(f"| {scenario} | {figure} | {baseline} | {rat} | {target} | {met} |")
+
+    d1, dm = r.get("direct_1k"), r.get("direct_1m")
+    fl = r.get("fsync_floor")
+    if fl:
+        row("disk floor: 4 KiB append + fdatasync, one at a time",
+            f"{fmt(fl['per_s'])}/s, p50 {fmt(fl['p50_ms'])} ms, p99 {fmt(fl['p99_ms'])} ms",
+            "itself", "1")
+    if d1:
+        lat = d1["accept_latency_ms"]
+        row("direct 1 KiB (floor: POST /invocations on inferd-echo, closed loop, "
+            f"{d1['connections']} conn.)",
+            f"{fmt(d1['accepted_per_s'])}/s, p50 {fmt(lat['p50'])} ms, p99 {fmt(lat['p99'])} ms",
+            "itself", "1")
+    if dm:
+        row("direct 1 MiB", f"{fmt(dm['accepted_per_s'])}/s", "itself", "1")
+    a, ao = r.get("accept"), r.get("accept_open")
+    if a:
+        row(f"accept-only (0 instances, closed loop, {a['connections']} conn.)",
+            f"{fmt(a['accepted_per_s'])}/s ({a['errors']} errors; inferd used "
+            f"{fmt(a['inferd_cores'])} cores, the load generator {fmt(a['loadgen_cores'])}, the "
+            f"machine {fmt(a['machine_busy_cores'])} of {r['machine']['cpus']})",
+            f"direct 1 KiB {fmt(d1['accepted_per_s'])}/s" if d1 else "—",
+            ratio(a["accepted_per_s"], d1 and d1["accepted_per_s"]), "≥ 20,000/s",
+            verdict(a["accepted_per_s"] >= 20000))
+        if a.get("syncs"):
+            sy = a["syncs"]
+            row("… its durable writes", f"{fmt(sy['syncs_per_s'])} syncs/s, "
+                f"{fmt(sy['items_per_sync'])} accepts per sync, "
+                f"{fmt(sy['disk_write_bytes_per_item'])} B written per accept "
+                f"({fmt(sy['disk_write_mib_per_s'])} MiB/s)",
+                f"disk floor {fmt(fl['per_s'])}/s" if fl else "—",
+                ratio(sy["syncs_per_s"], fl and fl["per_s"]))
+    if ao:
+        lat = ao["accept_latency_ms"]
+        row(f"accept latency, open loop at {fmt(r['accept_open_rate'])}/s",
+            f"p50 {fmt(lat['p50'])} ms, p99 {fmt(lat['p99'])} ms, p99.9 {fmt(lat['p999'])} ms",
+            f"direct 1 KiB p99 {fmt(d1['accept_latency_ms']['p99'])} ms" if d1 else "—",
+            ratio(lat["p99"], d1 and d1["accept_latency_ms"]["p99"]),
+            "p99 < 10 ms at 10,000/s",
+            verdict(lat["p99"] < 10 and r["accept_open_rate"] >= 10000))
+    e = r.get("e2e_1k")
+    if e:
+        figure = (f"{fmt(e['results_per_s_window'])}/s results written "
+                  f"({fmt(e['completed_per_s_window'])}/s notified in the window; notification "
+                  f"p50 {fmt(e['notify_lag_ms']['p50'] / 1000)} s after the result; inferd's "
+                  f"counter {fmt(e.get('processed_per_s_window'))}/s; inferd used "
+                  f"{fmt(e['inferd_cores'])} cores, the machine {fmt(e['machine_busy_cores'])})")
+        row(f"end to end 1 KiB (closed loop, ≤ {e['max_outstanding']} outstanding)", figure,
+            f"direct 1 KiB {fmt(d1['accepted_per_s'])}/s" if d1 else "—",
+            ratio(e["results_per_s_window"], d1 and d1["accepted_per_s"]),
+            "≥ 5,000/s", verdict(e["results_per_s_window"] >= 5000))
+        if e.get("syncs"):
+            sy = e["syncs"]
+            row("… its durable writes", f"{fmt(sy['syncs_per_item'])} syncs per invocation, "
+                f"{fmt(sy['syncs_per_s'])} syncs/s, "
+                f"{fmt(sy['disk_write_bytes_per_item'])} B written per invocation",
+                f"disk floor {fmt(fl['per_s'])}/s" if fl else "—",
+                ratio(sy["syncs_per_s"], fl and fl["per_s"]))
+        if d1:
+            q = e["results_per_s_window"] / d1["accepted_per_s"]
+            row("end to end ÷ direct", f"{q:.3g}", "direct 1 KiB", f"{q:.3g}", "≥ 0.35",
+                verdict(q >= 0.35))
+    eo, do = r.get("e2e_1k_open"), r.get("direct_1k_open")
+    if eo:
+        lat, ev = eo["result_latency_ms"], eo["event_latency_ms"]
+        base = do["accept_latency_ms"] if do else None
+        row(f"invoke → result, 1 KiB open loop at {fmt(r['e2e_open_rate'])}/s (10 % of capacity)",
+            f"notified p50 {fmt(lat['p50'])} ms, p99 {fmt(lat['p99'])} ms; written (eventTime, "
+            f"ms resolution) p50 {fmt(ev['p50'])} ms",
+            f"direct 1 KiB at the same rate: p50 {fmt(base['p50'])} ms, p99 {fmt(base['p99'])} ms"
+            if base else "—",
+            ratio(lat["p50"], base and base["p50"]), "p50 < 2 ms",
+            verdict(lat["p50"] < 2))
+    em = r.get("e2e_1m")
+    if em:
+        row("end to end 1 MiB (closed loop)",
+            f"{fmt(em['results_per_s_window'])}/s results written",
+            f"direct 1 MiB {fmt(dm['accepted_per_s'])}/s" if dm else "—",
+            ratio(em["results_per_s_window"], dm and dm["accepted_per_s"]))
+    for g in sorted((v for k, v in r.items() if k.startswith("large_")),
+                    key=lambda g: g["bytes"]):
+        ok = g["completed"] == 1 and g["failed"] == 0
+        big = g["bytes"] >= 10**9
+        size = f"{g['bytes'] / 1e9:g} GB" if big else f"{g['bytes'] / MIB:g} MiB"
+        row(f"one {size} payload end to end",
+            f"inferd RSS +{fmt(g['rss_growth_kib'] / 1024)} MiB (peak "
+            f"{fmt(g['rss_peak_kib'] / 1024)} MiB), result after "
+            f"{fmt(g['result_latency_ms']['max'] / 1000)} s" + ("" if ok else " — FAILED"),
+            f"RSS before {fmt(g['rss_before_kib'] / 1024)} MiB",
+            ratio(g["rss_peak_kib"], g["rss_before_kib"]),
+            "RSS growth < 64 MB (1 GB)" if big else "—",
+            verdict(ok and g["rss_growth_kib"] * 1024 < 64e6) if big else "—")
+    if r.get("quick"):
+        row("one 1 GB payload end to end", "not run (--quick)", "—", "—",
+            "RSS growth < 64 MB", "—")
+    sz = r.get("scale_from_zero")
+    if sz:
+        row("scale from 0: first result after UpdateEndpointWeightsAndCapacities → 1",
+            f"{fmt(sz['first_result_after_update_s'])} s (InService after "
+            f"{fmt(sz['in_service_after_update_s'])} s)")
+    b = r.get("backlog")
+    if b:
+        n = b["queued"]
+        full = n >= 1_000_000
+        row(f"backlog of {n:,} queued: inferd RSS", f"{fmt(b['rss_kib'] / 1024)} MiB",
+            f"before the backlog {fmt(r['rss_before_backlog_kib'] / 1024)} MiB",
+            ratio(b["rss_kib"], r["rss_before_backlog_kib"]), "< 256 MB at 1,000,000",
+            verdict(b["rss_kib"] * 1024 < 256e6) if full else "— (smaller backlog)")
+        row("… after a restart: inferd RSS", f"{fmt(b['rss_after_restart_kib'] / 1024)} MiB")
+        row("… data dir on disk", f"{fmt(b['disk_bytes'] / MIB)} MiB "
+            f"({fmt(b['queue_db_bytes'] / n)} B/invocation in queue.db*)")
+        fill = r.get("backlog_fill")
+        if fill:
+            row("… accepts while filling it", f"{fmt(fill['accepted_per_s'])}/s",
+                f"accept-only {fmt(a['accepted_per_s'])}/s" if a else "—",
+                ratio(fill["accepted_per_s"], a and a["accepted_per_s"]))
+        row("… SIGTERM → exit", f"{fmt(b['stop_s'])} s")
+        row("… restart to serving (exec → listening; → first 202)",
+            f"{fmt(b['start_to_listening_s'])} s; {fmt(b['start_to_first_accept_s'])} s", "—",
+            "—", "< 3 s at 1,000,000",
+            verdict(b["start_to_first_accept_s"] < 3) if full else "— (smaller backlog)")
+        dr = b["drain"]
+        row(f"… drain after scaling to 1 ({dr['completed']:,} notified"
+            + (" in the time allowed" if dr["timed_out"] else "") + ")",
+            f"{fmt(dr['completed_per_s'])}/s notified, {fmt(b['drain_processed_per_s'])}/s "
+            "processed",
+            f"end to end 1 KiB {fmt(e['completed_per_s_window'])}/s notified" if e else "—",
+            ratio(dr["completed_per_s"], e and e["completed_per_s_window"]))
+    m = r["machine"]
+    head = (f"Machine: {m['cpus']} × {m['cpu']}, {m['memory_gib']} GiB, Linux {m['kernel']}; "
+            f"load average {m['load'][0]} before, {r['load_after'][0]} after (inferd's threads waiting "
+            "in fsync count); "
+            f"{'--quick, ' if r['quick'] else ''}{r['duration_s']} s runs, inferd log level "
+            f"{r['log_level']}, MaxConcurrentInvocationsPerInstance {r['concurrency']}, "
+            f"{r['instances']} instance(s); results written = notifications' eventTime in the "
+            "window, notified = notifications received.\n\n")
+    return (head + "| scenario | figure | baseline (same run) | ratio | target | met? |\n"
+            "| --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows))
