@@ -54,6 +54,22 @@ int64_t Dispatcher::Impl::NowMs() const {
       .count();
 }
 
+Capacity Dispatcher::Impl::CapacityOf(const EndpointView& view) const {
+  Capacity cap;
+  cap.instances = instances_fn(view.region, view.name);
+  cap.max_per_instance = view.async && view.async->max_concurrency > 0
+                             ? view.async->max_concurrency
+                             : options.default_max_concurrency_per_instance;
+  for (const VariantView& v : view.variants) cap.weights[v.name] = v.weight;
+  return cap;
+}
+
+void Dispatcher::Impl::CoolDown(const std::string& instance) {
+  scheduler.CoolDown(instance, NowMs() + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             options.failed_instance_cooldown)
+                                             .count());
+}
+
 void Dispatcher::Impl::Kick() {
   {
     std::lock_guard lock(mu);
@@ -212,9 +228,8 @@ void Dispatcher::Wake() { impl_->Kick(); }
 
 void Dispatcher::Accept(AcceptRequest request, std::function<void(Result<Accepted>)> done) {
   Impl& d = *impl_;
-  auto reply_error = [&](Error e) {
-    auto shared = std::make_shared<std::function<void(Result<Accepted>)>>(std::move(done));
-    d.Post([shared, e = std::move(e)]() mutable { (*shared)(std::move(e)); });
+  auto reply_error = [&](Error e) {  // called at most once
+    d.Post([done = std::move(done), e = std::move(e)]() mutable { done(std::move(e)); });
   };
   bool closing;
   {

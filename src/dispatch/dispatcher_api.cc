@@ -15,9 +15,13 @@ Error NotFound(const std::string& endpoint, const std::string& id) {
                fmt::format("Invocation {} of endpoint {} not found.", id, endpoint));
 }
 
-bool IsTimeout(const Error& e) {
-  return e.code == Errc::kUnavailable && e.message.rfind("timed out after", 0) == 0 &&
-         e.message.find(" waiting for ") != std::string::npos;
+// The newest invocation with this InferenceId on the endpoint; kNotFound when there is none.
+Result<queue::Invocation> Lookup(queue::InvocationStore& store, const std::string& region,
+                                 const std::string& endpoint, const std::string& inference_id) {
+  auto rec = store.Get(region, endpoint, inference_id);
+  if (!rec.ok()) return std::move(rec).error();
+  if (!*rec) return NotFound(endpoint, inference_id);
+  return std::move(**rec);
 }
 
 }  // namespace
@@ -42,10 +46,7 @@ Result<SyncResponse> Dispatcher::InvokeSync(const SyncRequest& request) {
                              request.target_variant, view->name));
   }
   const std::string key = EndpointKey(view->region, view->name);
-  Capacity cap;
-  cap.instances = d.instances_fn(view->region, view->name);
-  cap.max_per_instance = d.options.default_max_concurrency_per_instance;
-  for (const VariantView& v : view->variants) cap.weights[v.name] = v.weight;
+  Capacity cap = d.CapacityOf(*view);
   const bool any = std::any_of(cap.instances.begin(), cap.instances.end(), [&](const auto& i) {
     return request.target_variant.empty() || i.variant == request.target_variant;
   });
@@ -74,18 +75,9 @@ Result<SyncResponse> Dispatcher::InvokeSync(const SyncRequest& request) {
   }
   const InstanceRef instance = slot->first;
 
-  http::ClientRequest req;
-  req.method = "POST";
-  req.url = fmt::format("http://{}:{}/invocations", instance.host, instance.port);
+  http::ClientRequest req = ModelRequest(instance, request.content_type, request.accept,
+                                         request.custom_attributes, request.inference_id);
   req.body = request.body;
-  if (!request.content_type.empty()) req.headers.Add("Content-Type", request.content_type);
-  if (!request.accept.empty()) req.headers.Add("Accept", request.accept);
-  if (!request.custom_attributes.empty()) {
-    req.headers.Add("X-Amzn-SageMaker-Custom-Attributes", request.custom_attributes);
-  }
-  if (!request.inference_id.empty()) {
-    req.headers.Add("X-Amzn-SageMaker-Inference-Id", request.inference_id);
-  }
   req.timeout = d.options.sync_timeout;
   req.cancel = &d.cancel;
   const auto started = std::chrono::steady_clock::now();
@@ -100,10 +92,7 @@ Result<SyncResponse> Dispatcher::InvokeSync(const SyncRequest& request) {
                    "resolve the issue, and try again.",
                    "ModelError");
     }
-    d.scheduler.CoolDown(InstanceKey(instance),
-                         d.NowMs() + std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         d.options.failed_instance_cooldown)
-                                         .count());
+    d.CoolDown(InstanceKey(instance));
     return Error(Errc::kUnavailable,
                  fmt::format("The model instance {} of endpoint {} failed before answering ({}). "
                              "Retry the request.",
@@ -138,24 +127,25 @@ Result<SyncResponse> Dispatcher::InvokeSync(const SyncRequest& request) {
   return out;
 }
 
+InvocationStatus Dispatcher::Impl::StatusOf(queue::Invocation inv) {
+  InvocationStatus status;
+  if (inv.state == InvocationState::kQueued) {
+    status.queue_position = scheduler.Position(EndpointKey(inv.region, inv.endpoint), inv.seq);
+  } else if (inv.state == InvocationState::kStarted) {
+    std::lock_guard lock(mu);
+    auto it = running.find(inv.seq);
+    status.instance = it != running.end() ? it->second : inv.instance;
+  }
+  status.invocation = std::move(inv);
+  return status;
+}
+
 Result<InvocationStatus> Dispatcher::Describe(const std::string& region,
                                               const std::string& endpoint,
                                               const std::string& inference_id) {
-  Impl& d = *impl_;
-  auto rec = d.queue.Get(region, endpoint, inference_id);
-  if (!rec.ok()) return std::move(rec).error();
-  if (!*rec) return NotFound(endpoint, inference_id);
-  InvocationStatus status;
-  status.invocation = std::move(**rec);
-  const queue::Invocation& inv = status.invocation;
-  if (inv.state == InvocationState::kQueued) {
-    status.queue_position = d.scheduler.Position(EndpointKey(inv.region, inv.endpoint), inv.seq);
-  } else if (inv.state == InvocationState::kStarted) {
-    std::lock_guard lock(d.mu);
-    auto it = d.running.find(inv.seq);
-    status.instance = it != d.running.end() ? it->second : inv.instance;
-  }
-  return status;
+  auto inv = Lookup(impl_->queue, region, endpoint, inference_id);
+  if (!inv.ok()) return std::move(inv).error();
+  return impl_->StatusOf(std::move(inv).value());
 }
 
 Result<std::vector<InvocationStatus>> Dispatcher::List(
@@ -174,47 +164,29 @@ Result<std::vector<InvocationStatus>> Dispatcher::List(
   if (!list.ok()) return std::move(list).error();
   std::vector<InvocationStatus> out;
   out.reserve(list->size());
-  const std::string key = EndpointKey(region, endpoint);
-  for (queue::Invocation& inv : *list) {
-    InvocationStatus s;
-    if (inv.state == InvocationState::kQueued) {
-      s.queue_position = d.scheduler.Position(key, inv.seq);
-    } else if (inv.state == InvocationState::kStarted) {
-      std::lock_guard lock(d.mu);
-      auto it = d.running.find(inv.seq);
-      s.instance = it != d.running.end() ? it->second : inv.instance;
-    }
-    s.invocation = std::move(inv);
-    out.push_back(std::move(s));
-  }
+  for (queue::Invocation& inv : *list) out.push_back(d.StatusOf(std::move(inv)));
   return out;
 }
 
 Result<InvocationStatus> Dispatcher::Cancel(const std::string& region, const std::string& endpoint,
                                             const std::string& inference_id) {
   Impl& d = *impl_;
-  auto rec = d.queue.Get(region, endpoint, inference_id);
-  if (!rec.ok()) return std::move(rec).error();
-  if (!*rec) return NotFound(endpoint, inference_id);
-  queue::Invocation inv = std::move(**rec);
+  auto inv = Lookup(d.queue, region, endpoint, inference_id);
+  if (!inv.ok()) return std::move(inv).error();
   auto not_queued = [&](std::string_view state) {
     return Error(Errc::kInvalidState,
                  fmt::format("Invocation {} of endpoint {} is {}: only queued invocations can be "
                              "cancelled.",
                              inference_id, endpoint, state));
   };
-  if (inv.state != InvocationState::kQueued) return not_queued(queue::ToString(inv.state));
-  const std::string key = EndpointKey(inv.region, inv.endpoint);
-  if (!d.scheduler.Remove(key, inv.seq)) return not_queued("being dispatched");
-  const int64_t seq = inv.seq;
-  if (!d.EndQueued(std::move(inv), d.directory.FindKey(key), EndKind::kCancelled)) {
-    return not_queued("no longer queued");
-  }
-  auto after = d.queue.GetBySeq(seq);
-  if (!after.ok()) return std::move(after).error();
-  if (!*after) return NotFound(endpoint, inference_id);
+  if (inv->state != InvocationState::kQueued) return not_queued(queue::ToString(inv->state));
+  const std::string key = EndpointKey(inv->region, inv->endpoint);
+  if (!d.scheduler.Remove(key, inv->seq)) return not_queued("being dispatched");
+  auto finished =
+      d.EndQueued(std::move(inv).value(), d.directory.FindKey(key), EndKind::kCancelled);
+  if (!finished) return not_queued("no longer queued");
   InvocationStatus status;
-  status.invocation = std::move(**after);
+  status.invocation = std::move(*finished);
   return status;
 }
 

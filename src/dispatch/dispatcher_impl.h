@@ -118,6 +118,12 @@ struct Dispatcher::Impl {
                     const std::string& endpoint) const {
     return view ? view->name : endpoint;
   }
+  // The endpoint's capacity now: its healthy instances (InstancesFn), its per-instance cap
+  // (MaxConcurrentInvocationsPerInstance, else the default) and its variants' weights.
+  Capacity CapacityOf(const EndpointView& view) const;
+  // `instance` ("host:port") refused or dropped a request: no new work for
+  // failed_instance_cooldown.
+  void CoolDown(const std::string& instance);
 
   // ---- dispatcher_loop.cc ----
   void Loop();
@@ -130,10 +136,15 @@ struct Dispatcher::Impl {
   // ---- dispatcher_run.cc ----
   void Run(RunJob job);
   // Queued → Failed without running (expired, endpoint deleted, cancelled): Finish, failure
-  // object, notification. false when it was no longer Queued.
-  bool EndQueued(queue::Invocation inv, const std::shared_ptr<const EndpointView>& view,
-                 EndKind kind);
-  Status FinishSync(const queue::Invocation& finished);
+  // object, notification. The finished record (notified once the notification was handed
+  // over); nullopt when it was no longer Queued.
+  std::optional<queue::Invocation> EndQueued(queue::Invocation inv,
+                                             const std::shared_ptr<const EndpointView>& view,
+                                             EndKind kind);
+  // Ends `inv` as `state` now (finished_ms, failure_reason, response_content_type; not
+  // notified) and waits until the store has it durably.
+  Status Finish(queue::Invocation& inv, queue::InvocationState state, std::string reason,
+                std::string response_content_type);
   // Publishes the invocation's notification (if its endpoint has the topic) with the
   // invocation as idempotency key, then MarkNotified. false when the publish failed (counted,
   // logged): the caller schedules a retry.
@@ -143,6 +154,11 @@ struct Dispatcher::Impl {
   // object exists, then Notify with the body read back when it is to be embedded.
   void NotifyFromStore(int64_t seq, std::optional<NotifyRetry> retry);
   void ScheduleRetry(int64_t seq, std::optional<NotifyRetry> previous);
+
+  // ---- dispatcher_api.cc ----
+  // A stored invocation with its live facts: queue position while Queued, where it runs while
+  // Started.
+  InvocationStatus StatusOf(queue::Invocation inv);
 
   // ---- dispatcher_recovery.cc ----
   Status Recover();

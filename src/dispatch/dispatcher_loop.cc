@@ -85,13 +85,7 @@ void Dispatcher::Impl::Pass() {
       AddFailBatch(key, view, EndKind::kDeleted, scheduler.TakeAll(key));
       continue;
     }
-    Capacity cap;
-    cap.instances = instances_fn(view->region, view->name);
-    cap.max_per_instance = view->async && view->async->max_concurrency > 0
-                               ? view->async->max_concurrency
-                               : options.default_max_concurrency_per_instance;
-    for (const VariantView& v : view->variants) cap.weights[v.name] = v.weight;
-    scheduler.SetCapacity(key, std::move(cap));
+    scheduler.SetCapacity(key, CapacityOf(*view));
     live.emplace_back(key, std::move(view));
   }
 

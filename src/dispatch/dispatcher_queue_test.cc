@@ -1,7 +1,7 @@
 // Queueing, capacity and the API around the pipeline: concurrency caps, backlog and expiry,
 // cancel, endpoint deletion and update, acceptance errors, InvokeEndpoint (see test_util.h).
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include <atomic>
+#include <thread>
 
 #include "dispatch/dispatcher.h"
 #include "dispatch/test_util.h"
@@ -9,10 +9,7 @@
 namespace inferd::dispatch {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::StartsWith;
-using namespace testing;
-using queue::InvocationState;
+using namespace testing;  // test_util.h: the harness, matchers, InvocationState
 
 TEST_F(DispatcherTest, TheConcurrencyCapIsObservedByTheInstance) {
   h_.CreateEndpoint("ep", AsyncConfig(ok_, err_, "", /*max_concurrency=*/2));
@@ -83,7 +80,16 @@ TEST_F(DispatcherTest, BacklogDrainsInOrderWhenCapacityReturns) {
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->size(), 5u);
   EXPECT_EQ((*listed)[4].queue_position, 4);
-  h_.SetInstances("ep", {h_.StartEcho("AllTraffic")});
+  // The dispatcher's clock moves while the backlog drains (each call takes 50 ms), so the start
+  // times tell the order the invocations ran in.
+  std::atomic<bool> ticking{true};
+  std::thread ticker([&] {
+    while (ticking) {
+      h_.clock.Advance(1ms);
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  h_.SetInstances("ep", {h_.StartEcho("AllTraffic", {{"ECHO_DELAY_MS", "50"}})});
   int64_t previous_start = 0;
   for (const Accepted& a : accepted) {
     queue::Invocation done = h_.WaitDone("ep", a.inference_id);
@@ -91,6 +97,8 @@ TEST_F(DispatcherTest, BacklogDrainsInOrderWhenCapacityReturns) {
     EXPECT_GE(done.started_ms, previous_start);
     previous_start = done.started_ms;
   }
+  ticking = false;
+  ticker.join();
   EXPECT_TRUE(h_.dispatcher->List(kRegion, "ep", {}, 0, 100)->empty());
 }
 
@@ -139,10 +147,7 @@ TEST_F(DispatcherTest, DeletingTheEndpointFailsItsQueuedInvocations) {
                 StartsWith("Endpoint ep was deleted before the invocation ran"));
   }
   EXPECT_EQ(h_.WaitMessages(err_, 3).size(), 3u);
-  AcceptRequest r;
-  r.endpoint = "ep";
-  r.inline_body = "x";
-  auto refused = h_.Invoke(r);
+  auto refused = h_.InvokeInline("ep", "x");
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, Errc::kValidation);
   EXPECT_EQ(refused.error().message, "Endpoint ep of account 123456789012 not found.");
@@ -171,16 +176,12 @@ TEST_F(DispatcherTest, UpdateEndpointSendsTheTestNotificationOfTheNewConfigurati
 TEST_F(DispatcherTest, AcceptRefusesWhatSageMakerRefuses) {
   h_.CreateEndpoint("rt", "");
   h_.StartDispatcher();
-  AcceptRequest r;
-  r.endpoint = "missing";
-  r.inline_body = "x";
-  auto missing = h_.Invoke(r);
+  auto missing = h_.InvokeInline("missing", "x");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, Errc::kValidation);
   EXPECT_EQ(missing.error().aws_code, "");
   EXPECT_EQ(missing.error().message, "Endpoint missing of account 123456789012 not found.");
-  r.endpoint = "rt";
-  auto real_time = h_.Invoke(r);
+  auto real_time = h_.InvokeInline("rt", "x");
   ASSERT_FALSE(real_time.ok());
   EXPECT_EQ(real_time.error().code, Errc::kValidation);
   EXPECT_THAT(real_time.error().message,
@@ -230,6 +231,48 @@ TEST_F(DispatcherTest, InvokeSyncOnARealTimeEndpoint) {
   ASSERT_FALSE(async.ok());
   EXPECT_EQ(async.error().code, Errc::kValidation);
   EXPECT_THAT(async.error().message, HasSubstr("accepts only InvokeEndpointAsync"));
+}
+
+TEST_F(DispatcherTest, InvokeSyncThrottlesWhenEveryInstanceIsAtItsCap) {
+  h_.options.default_max_concurrency_per_instance = 1;
+  h_.CreateEndpoint("rt", "");
+  h_.StartDispatcher();
+  InstanceRef slow = h_.StartEcho("AllTraffic", {{"ECHO_DELAY_MS", "2000"}});
+  h_.SetInstances("rt", {slow});
+  SyncRequest r;
+  r.region = kRegion;
+  r.endpoint = "rt";
+  r.body = "x";
+  std::thread first([&] { EXPECT_TRUE(h_.dispatcher->InvokeSync(r).ok()); });
+  ASSERT_TRUE(WaitFor([&] { return h_.Stats(slow)["in_flight"].as_int64() == 1; }));
+  // The only slot stays taken for longer than sync_slot_wait (500 ms).
+  auto throttled = h_.dispatcher->InvokeSync(r);
+  first.join();
+  ASSERT_FALSE(throttled.ok());
+  EXPECT_EQ(throttled.error().code, Errc::kThrottled);
+  EXPECT_EQ(throttled.error().aws_code, "");  // ThrottlingException
+  EXPECT_EQ(throttled.error().message,
+            "Every instance of endpoint rt is serving its maximum of 1 concurrent requests. Retry "
+            "later.");
+  EXPECT_EQ(h_.Stats(slow)["requests"].as_int64(), 1);
+}
+
+TEST_F(DispatcherTest, InvokeSyncTimeoutIsAModelError) {
+  h_.options.sync_timeout = 300ms;
+  h_.CreateEndpoint("rt", "");
+  h_.StartDispatcher();
+  h_.SetInstances("rt", {h_.StartEcho("AllTraffic", {{"ECHO_DELAY_MS", "3000"}})});
+  SyncRequest r;
+  r.region = kRegion;
+  r.endpoint = "rt";
+  r.body = "x";
+  auto timed_out = h_.dispatcher->InvokeSync(r);
+  ASSERT_FALSE(timed_out.ok());
+  EXPECT_EQ(timed_out.error().code, Errc::kModelError);
+  EXPECT_EQ(timed_out.error().aws_code, "ModelError");
+  EXPECT_THAT(timed_out.error().message,
+              StartsWith("Your invocation timed out while waiting for a response from container "
+                         "primary."));
 }
 
 }  // namespace

@@ -52,7 +52,8 @@ Status Dispatcher::Impl::Recover() {
   Status loaded = queue.LoadPending([&](queue::PendingRef&& p) {
     switch (p.state) {
       case InvocationState::kQueued:
-        scheduler.Push(p.region + '\n' + p.endpoint_key, {p.seq, p.received_ms, p.ttl_seconds});
+        scheduler.Push(EndpointKey(p.region, p.endpoint_key),
+                       {p.seq, p.received_ms, p.ttl_seconds});
         ++queued;
         break;
       case InvocationState::kStarted:
@@ -86,15 +87,8 @@ void Dispatcher::Impl::RecoverStarted(int64_t seq, std::vector<int64_t>& owed) {
   }
   queue::Invocation inv = std::move(**rec);
   if (inv.state != InvocationState::kStarted) return;
-  auto finish = [&](InvocationState state, const std::string& content_type,
-                    const std::string& reason) {
-    queue::Invocation finished = inv;
-    finished.state = state;
-    finished.finished_ms = NowMs();
-    finished.failure_reason = reason;
-    finished.response_content_type = content_type;
-    finished.notified = false;
-    Status st = FinishSync(finished);
+  auto finish = [&](InvocationState state, std::string content_type, std::string reason) {
+    Status st = Finish(inv, state, std::move(reason), std::move(content_type));
     if (!st.ok()) {
       spdlog::error("dispatch: invocation {}: could not record its end: {}", inv.inference_id,
                     st.error().message);

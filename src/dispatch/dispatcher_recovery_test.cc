@@ -1,26 +1,21 @@
 // Restarts: what Start() does with what the store says is unfinished (a simulated crash at each
 // step), and Stop() abandoning calls still running at its deadline.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <set>
 
 #include "common/ids.h"
 #include "dispatch/pipeline.h"
 #include "dispatch/test_util.h"
+#include "queue/testing.h"
 
 namespace inferd::dispatch {
 namespace {
 
-using ::testing::StartsWith;
-using namespace testing;
-using queue::InvocationState;
+using namespace testing;  // test_util.h: the harness, matchers, InvocationState
 
-class RecoveryTest : public ::testing::Test {
+class RecoveryTest : public DispatcherTest {
  protected:
   void SetUp() override {
-    ok_ = h_.Topic("ok");
-    err_ = h_.Topic("err");
+    DispatcherTest::SetUp();
     h_.CreateEndpoint("ep", R"({"OutputConfig":{"S3OutputPath":"s3://output/r",
         "S3FailurePath":"s3://failure/r","NotificationConfig":{"SuccessTopic":")" +
                                 ok_ + R"(","ErrorTopic":")" + err_ + R"("}}})");
@@ -41,17 +36,13 @@ class RecoveryTest : public ::testing::Test {
     return v;
   }
   int64_t Insert(queue::Invocation& v) {
-    std::promise<Result<int64_t>> p;
-    h_.queue->Insert(v, [&](Result<int64_t> seq) { p.set_value(std::move(seq)); });
-    auto seq = p.get_future().get();
+    auto seq = queue::testing::InsertSync(*h_.queue, v);
     EXPECT_TRUE(seq.ok());
     v.seq = *seq;
     return v.seq;
   }
   void Wait(std::function<void(queue::InvocationStore::Done)> write) {
-    std::promise<Status> p;
-    write([&](Status s) { p.set_value(std::move(s)); });
-    Status st = p.get_future().get();
+    Status st = queue::testing::Wait(write);
     ASSERT_TRUE(st.ok()) << st.error().message;
   }
   void Started(const queue::Invocation& v) {
@@ -71,9 +62,6 @@ class RecoveryTest : public ::testing::Test {
     for (auto m : messages) ids.insert(Str(m["inferenceId"]));
     return ids;
   }
-
-  Harness h_;
-  std::string ok_, err_;
 };
 
 TEST_F(RecoveryTest, StartedInvocationsWithAResultAreFinishedNotRunAgain) {
@@ -150,8 +138,8 @@ TEST_F(RecoveryTest, ANotificationPublishedBeforeTheCrashIsNotPublishedAgain) {
   ASSERT_TRUE(h_.notifier->Publish(earlier).ok());
 
   h_.StartDispatcher();
+  // Marked notified only after its (deduplicated) publish returned: nothing more can come.
   ASSERT_TRUE(WaitFor([&] { return h_.queue->GetBySeq(v.seq).value()->notified; }));
-  std::this_thread::sleep_for(100ms);
   EXPECT_EQ(h_.Messages(ok_, "InferenceResult").size(), 1u);
 }
 
@@ -171,10 +159,7 @@ TEST_F(RecoveryTest, InvocationsOfADeletedEndpointFailWithoutNotification) {
 TEST_F(RecoveryTest, StopAbandonsCallsPastItsDeadlineAndTheNextStartRunsThem) {
   h_.SetInstances("ep", {h_.StartEcho("AllTraffic", {{"ECHO_DELAY_MS", "10000"}})});
   h_.StartDispatcher();
-  AcceptRequest r;
-  r.endpoint = "ep";
-  r.inline_body = "slow";
-  auto a = h_.Invoke(r);
+  auto a = h_.InvokeInline("ep", "slow");
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE(WaitFor([&] {
     auto s = h_.dispatcher->Describe(kRegion, "ep", a->inference_id);
@@ -183,7 +168,8 @@ TEST_F(RecoveryTest, StopAbandonsCallsPastItsDeadlineAndTheNextStartRunsThem) {
   const auto start = std::chrono::steady_clock::now();
   h_.dispatcher->Stop(std::chrono::steady_clock::now() + 200ms);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
-  EXPECT_EQ(h_.queue->GetBySeq(1).value()->state, InvocationState::kStarted);
+  EXPECT_EQ(h_.queue->Get(kRegion, "ep", a->inference_id).value()->state,
+            InvocationState::kStarted);
   EXPECT_FALSE(h_.Get(a->output_location));
 
   h_.dispatcher.reset();

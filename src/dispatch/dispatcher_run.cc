@@ -21,10 +21,8 @@ constexpr auto kMaxRetryBackoff = std::chrono::seconds(60);
 std::optional<std::string> ReadSmall(store::ObjectStore& objects, const std::string& location) {
   auto loc = store::ParseS3Uri(location);
   if (!loc.ok()) return std::nullopt;
-  auto head = objects.Head(loc->bucket, loc->key);
-  if (!head.ok() || head->size > kMaxEmbeddedResponse) return std::nullopt;
   auto reader = objects.Get(loc->bucket, loc->key);
-  if (!reader.ok()) return std::nullopt;
+  if (!reader.ok() || (*reader)->length() > kMaxEmbeddedResponse) return std::nullopt;
   std::string out;
   char buf[16 * 1024];
   for (;;) {
@@ -39,10 +37,16 @@ std::optional<std::string> ReadSmall(store::ObjectStore& objects, const std::str
 
 }  // namespace
 
-Status Dispatcher::Impl::FinishSync(const queue::Invocation& finished) {
+Status Dispatcher::Impl::Finish(queue::Invocation& inv, InvocationState state, std::string reason,
+                                std::string response_content_type) {
+  inv.state = state;
+  inv.finished_ms = NowMs();
+  inv.failure_reason = std::move(reason);
+  inv.response_content_type = std::move(response_content_type);
+  inv.notified = false;
   auto promise = std::make_shared<std::promise<Status>>();
   auto future = promise->get_future();
-  queue.Finish(finished, [promise](Status s) { promise->set_value(std::move(s)); });
+  queue.Finish(inv, [promise](Status s) { promise->set_value(std::move(s)); });
   return future.get();
 }
 
@@ -115,10 +119,7 @@ void Dispatcher::Impl::Run(RunJob job) {
       Kick();
       return;
     case AttemptOutcome::kConnection:
-      scheduler.CoolDown(inv.instance,
-                         NowMs() + std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       options.failed_instance_cooldown)
-                                       .count());
+      CoolDown(inv.instance);
       if (inv.attempts < options.max_attempts) {
         spdlog::warn(
             "dispatch: invocation {} of {}: instance {} failed before answering ({}); attempt "
@@ -175,13 +176,8 @@ void Dispatcher::Impl::Run(RunJob job) {
   }
   if (out.upload_failed) metrics.Add(Counter::kResponseUploadFailures, label, inv.variant);
 
-  queue::Invocation finished = inv;
-  finished.state = success ? InvocationState::kCompleted : InvocationState::kFailed;
-  finished.finished_ms = NowMs();
-  finished.failure_reason = success ? "" : out.reason;
-  finished.response_content_type = out.content_type;
-  finished.notified = false;
-  Status st = FinishSync(finished);
+  Status st = Finish(inv, success ? InvocationState::kCompleted : InvocationState::kFailed,
+                     success ? "" : out.reason, out.content_type);
   if (!st.ok()) {
     spdlog::error("dispatch: invocation {}: could not record its end: {}", inv.inference_id,
                   st.error().message);
@@ -196,29 +192,24 @@ void Dispatcher::Impl::Run(RunJob job) {
     if (success && current->async->include_success) embed = out.body;
     if (!success && current->async->include_error) embed = failure_content;
   }
-  if (!Notify(finished, current, std::move(embed))) ScheduleRetry(finished.seq, std::nullopt);
+  if (!Notify(inv, current, std::move(embed))) ScheduleRetry(inv.seq, std::nullopt);
   metrics.Observe(Summary::kTotalProcessingTime, label, inv.variant,
                   static_cast<double>(NowMs() - inv.received_ms));
 }
 
-bool Dispatcher::Impl::EndQueued(queue::Invocation inv,
-                                 const std::shared_ptr<const EndpointView>& view, EndKind kind) {
-  const std::string label = Label(view, inv.endpoint);
-  std::string reason = kind == EndKind::kExpired   ? reasons::Expired(inv.ttl_seconds)
+std::optional<queue::Invocation> Dispatcher::Impl::EndQueued(
+    queue::Invocation finished, const std::shared_ptr<const EndpointView>& view, EndKind kind) {
+  const std::string label = Label(view, finished.endpoint);
+  std::string reason = kind == EndKind::kExpired   ? reasons::Expired(finished.ttl_seconds)
                        : kind == EndKind::kDeleted ? reasons::EndpointDeleted(label)
                                                    : reasons::Cancelled();
-  queue::Invocation finished = std::move(inv);
-  finished.state = InvocationState::kFailed;
-  finished.finished_ms = NowMs();
-  finished.failure_reason = reason;
-  finished.notified = false;
-  Status st = FinishSync(finished);
+  Status st = Finish(finished, InvocationState::kFailed, reason, "");
   if (!st.ok()) {
     if (st.error().code != Errc::kInvalidState) {
       spdlog::error("dispatch: invocation {}: could not record its end: {}", finished.inference_id,
                     st.error().message);
     }
-    return false;
+    return std::nullopt;
   }
   metrics.Add(Counter::kInvocationFailures, label, "");
   if (kind == EndKind::kExpired) metrics.Add(Counter::kExpiredRequests, label, "");
@@ -234,10 +225,11 @@ bool Dispatcher::Impl::EndQueued(queue::Invocation inv,
              view->async->include_error) {
     embed = reason;
   }
-  if (!Notify(finished, view, std::move(embed))) ScheduleRetry(finished.seq, std::nullopt);
+  finished.notified = Notify(finished, view, std::move(embed));
+  if (!finished.notified) ScheduleRetry(finished.seq, std::nullopt);
   metrics.Observe(Summary::kTotalProcessingTime, label, "",
                   static_cast<double>(NowMs() - finished.received_ms));
-  return true;
+  return finished;
 }
 
 bool Dispatcher::Impl::Notify(const queue::Invocation& inv,

@@ -3,8 +3,6 @@
 #include "dispatch/dispatcher.h"
 
 #include <arpa/inet.h>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,10 +16,7 @@
 namespace inferd::dispatch {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::StartsWith;
-using namespace testing;
-using queue::InvocationState;
+using namespace testing;  // test_util.h: the harness, matchers, InvocationState
 
 TEST_F(DispatcherTest, SuccessWritesTheOutputAndPublishesOneNotification) {
   h_.StartDispatcher();
@@ -55,6 +50,7 @@ TEST_F(DispatcherTest, SuccessWritesTheOutputAndPublishesOneNotification) {
   ASSERT_TRUE(out);
   EXPECT_EQ(out->first, "1,2,3\n");
   EXPECT_EQ(out->second.attributes.content_type, "text/csv");  // the container's
+  EXPECT_EQ(Harness::Header(out->second, "x-amz-meta-inferd-output-id"), uuid);
   EXPECT_FALSE(h_.Get(a.failure_location));
 
   auto messages = h_.WaitMessages(ok_, 1);
@@ -82,7 +78,8 @@ TEST_F(DispatcherTest, SuccessWritesTheOutputAndPublishesOneNotification) {
 
 TEST_F(DispatcherTest, AFailedPublishIsCountedAndRetriedWithoutFailingTheInvocation) {
   const std::string later = "arn:aws:sns:us-east-1:123456789012:later";  // does not exist yet
-  h_.CreateEndpoint("ep", AsyncConfig(later, err_));
+  h_.CreateEndpoint("ep", AsyncConfig(later, err_, R"({"IncludeInferenceResponseIn":
+      ["SUCCESS_NOTIFICATION_TOPIC"]})"));
   h_.StartDispatcher();
   h_.SetInstances("ep", {h_.StartEcho("AllTraffic")});
   Accepted a = h_.InvokeWith("ep", "x");
@@ -101,8 +98,36 @@ TEST_F(DispatcherTest, AFailedPublishIsCountedAndRetriedWithoutFailingTheInvocat
     h_.dispatcher->Wake();
     return h_.Messages(later, "InferenceResult").size() == 1;
   }));
-  EXPECT_EQ(Str(h_.Messages(later, "InferenceResult")[0]["inferenceId"]), a.inference_id);
+  json::object retried = h_.Messages(later, "InferenceResult")[0];
+  EXPECT_EQ(Str(retried["inferenceId"]), a.inference_id);
+  // The retry reads the answer back from the output object to embed it.
+  EXPECT_EQ(*Base64Decode(Str(retried["responseBody"].at("content"))), "x");
   ASSERT_TRUE(WaitFor([&] { return h_.queue->GetBySeq(done.seq).value()->notified; }));
+}
+
+TEST_F(DispatcherTest, APublishThatKeepsFailingIsGivenUpAfterTheRetryPeriod) {
+  h_.options.notification_retry_for = 5s;
+  const std::string never = "arn:aws:sns:us-east-1:123456789012:never";  // never created
+  h_.CreateEndpoint("ep", AsyncConfig(never, err_));
+  h_.StartDispatcher();
+  h_.SetInstances("ep", {h_.StartEcho("AllTraffic")});
+  Accepted a = h_.InvokeWith("ep", "x");
+  queue::Invocation done = h_.WaitDone("ep", a.inference_id);
+  EXPECT_EQ(done.state, InvocationState::kCompleted);
+  // Retried (1 s, 2 s, ...) on the dispatcher's clock until 5 s have passed, then marked
+  // notified so that no restart publishes it again.
+  ASSERT_TRUE(WaitFor([&] {
+    h_.clock.Advance(1s);
+    h_.dispatcher->Wake();
+    return h_.queue->GetBySeq(done.seq).value()->notified;
+  }));
+  const std::string metrics = h_.dispatcher->RenderMetrics();
+  const std::string series =
+      "inferd_notification_failures_total{endpoint=\"ep\",variant=\"AllTraffic\"} ";
+  const size_t at = metrics.find(series);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_GE(std::stoi(metrics.substr(at + series.size())), 2);  // the first try and a retry
+  EXPECT_TRUE(h_.Messages(err_, "InferenceResult").empty());
 }
 
 TEST_F(DispatcherTest, InlineBodyExtensionAndFilename) {
@@ -123,6 +148,8 @@ TEST_F(DispatcherTest, InlineBodyExtensionAndFilename) {
   auto out = h_.Get(a->output_location);
   ASSERT_TRUE(out);
   EXPECT_EQ(out->first, "inline payload");
+  // No Content-Type was given, so none reached the model (inferd-echo then answers with its own).
+  EXPECT_EQ(out->second.attributes.content_type, "application/octet-stream");
   auto m = h_.WaitMessages(ok_, 1);
   EXPECT_EQ(json::serialize(m[0]["requestParameters"]), R"({"endpointName":"EP"})");
   EXPECT_FALSE(m[0].contains("responseBody"));  // not asked for
@@ -144,6 +171,7 @@ TEST_F(DispatcherTest, ModelErrorWritesTheFailureObjectAndAnErrorNotification) {
   ASSERT_TRUE(failure);
   EXPECT_EQ(failure->first, "echo: failing with 500 as asked");  // the model's body
   EXPECT_EQ(Harness::Header(failure->second, "x-amz-meta-failure-reason"), reason);
+  EXPECT_EQ(Harness::Header(failure->second, "x-amz-meta-inferd-output-id"), done.output_id);
   EXPECT_FALSE(h_.Get(a.output_location));
 
   auto m = h_.WaitMessages(err_, 1);
@@ -373,16 +401,31 @@ TEST_F(DispatcherTest, ChunkedAnswersAreAccepted) {
   h_.StartDispatcher();
   RawModel model(AnswerChunked);
   h_.SetInstances("ep", {{"AllTraffic", "127.0.0.1", model.port()}});
-  AcceptRequest r;
-  r.endpoint = "ep";
-  r.inline_body = "x";
-  auto a = h_.Invoke(r);
+  auto a = h_.InvokeInline("ep", "x");
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(h_.WaitDone("ep", a->inference_id).state, InvocationState::kCompleted);
   auto out = h_.Get(a->output_location);
   ASSERT_TRUE(out);
   EXPECT_EQ(out->first, "{\"a\":1}\n");
   EXPECT_EQ(out->second.attributes.content_type, "application/jsonlines");
+}
+
+TEST_F(DispatcherTest, ChunkedAnswersOverTheLimitFail) {
+  h_.options.max_response_bytes = 5;  // the chunked answer has 8 bytes
+  h_.options.memory_response_bytes = 5;
+  h_.CreateEndpoint("ep", AsyncConfig(ok_, err_));
+  h_.StartDispatcher();
+  RawModel model(AnswerChunked);
+  h_.SetInstances("ep", {{"AllTraffic", "127.0.0.1", model.port()}});
+  auto a = h_.InvokeInline("ep", "x");
+  ASSERT_TRUE(a.ok());
+  queue::Invocation done = h_.WaitDone("ep", a->inference_id);
+  EXPECT_EQ(done.state, InvocationState::kFailed);
+  EXPECT_EQ(done.failure_reason,
+            "The response from container primary is too large: more than the limit of 5 bytes "
+            "for asynchronous inference.");
+  EXPECT_FALSE(h_.Get(a->output_location));
+  EXPECT_EQ(h_.Get(a->failure_location)->first, done.failure_reason);
 }
 
 }  // namespace

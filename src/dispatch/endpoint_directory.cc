@@ -25,7 +25,6 @@ std::optional<AsyncConfig> ParseAsync(const json::object& config) {
   if (const json::object* output = Obj(*async, "OutputConfig")) {
     out.s3_output_path = Str(*output, "S3OutputPath");
     out.s3_failure_path = Str(*output, "S3FailurePath");
-    out.kms_key_id = Str(*output, "KmsKeyId");
     if (const json::object* n = Obj(*output, "NotificationConfig")) {
       out.success_topic = Str(*n, "SuccessTopic");
       out.error_topic = Str(*n, "ErrorTopic");
@@ -47,13 +46,6 @@ std::optional<AsyncConfig> ParseAsync(const json::object& config) {
 }
 
 }  // namespace
-
-double EndpointView::WeightOf(const std::string& variant) const {
-  for (const VariantView& v : variants) {
-    if (v.name == variant) return v.weight;
-  }
-  return 1.0;
-}
 
 bool EndpointView::HasVariant(const std::string& variant) const {
   for (const VariantView& v : variants) {
@@ -77,8 +69,6 @@ Result<std::shared_ptr<const EndpointView>> ParseEndpoint(const catalog::Resourc
   auto view = std::make_shared<EndpointView>();
   view->region = endpoint.region;
   view->name = endpoint.name;
-  view->arn = endpoint.arn;
-  view->status = endpoint.status;
   view->deleting = endpoint.status == "Deleting";
   if (const json::object* config = Obj(o, "Config")) view->async = ParseAsync(*config);
   if (const json::array* variants = Arr(o, "Variants")) {

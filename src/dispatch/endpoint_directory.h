@@ -20,9 +20,8 @@ namespace inferd::dispatch {
 
 // AsyncInferenceConfig, as dispatch uses it.
 struct AsyncConfig {
-  std::string s3_output_path;  // "" when absent (the catalog refuses that today)
-  std::string s3_failure_path;
-  std::string kms_key_id;  // kept for documentation; objects are not encrypted
+  std::string s3_output_path;   // "" when absent (the catalog refuses that today)
+  std::string s3_failure_path;  // KmsKeyId is not read: objects are not encrypted
   std::string success_topic;
   std::string error_topic;
   bool include_success = false;  // IncludeInferenceResponseIn has SUCCESS_NOTIFICATION_TOPIC
@@ -37,9 +36,7 @@ struct VariantView {
 
 struct EndpointView {
   std::string region;
-  std::string name;  // as created
-  std::string arn;
-  std::string status;                // EndpointStatus name
+  std::string name;                  // as created
   bool deleting = false;             // Deleting (or removed)
   std::optional<AsyncConfig> async;  // absent: a real-time endpoint
   std::vector<VariantView> variants;
@@ -47,8 +44,6 @@ struct EndpointView {
   // TestNotification sent on UpdateEndpoint).
   std::optional<AsyncConfig> pending_async;
 
-  // The weight of a variant (1.0 when unknown, e.g. reported by the fleet before the catalog).
-  double WeightOf(const std::string& variant) const;
   bool HasVariant(const std::string& variant) const;
 };
 

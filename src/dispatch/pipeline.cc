@@ -57,11 +57,6 @@ std::optional<uint64_t> ContentLength(const http::Headers& headers) {
   return n;
 }
 
-bool IsTimeout(const Error& e) {
-  return e.code == Errc::kUnavailable && e.message.rfind("timed out after", 0) == 0 &&
-         e.message.find(" waiting for ") != std::string::npos;
-}
-
 // Where an answer's body goes, decided when its head arrives (on_head), filled by the sink.
 struct Response {
   Response(Pipeline& p, const DispatchOptions& o, const queue::Invocation& i, StartGate& g)
@@ -167,6 +162,29 @@ struct Response {
 
 }  // namespace
 
+http::ClientRequest ModelRequest(const InstanceRef& instance, const std::string& content_type,
+                                 const std::string& accept, const std::string& custom_attributes,
+                                 const std::string& inference_id) {
+  http::ClientRequest req;
+  req.method = "POST";
+  req.url = fmt::format(
+      "http://{}:{}/invocations",
+      instance.host.find(':') == std::string::npos ? instance.host : "[" + instance.host + "]",
+      instance.port);
+  if (!content_type.empty()) req.headers.Add("Content-Type", content_type);
+  if (!accept.empty()) req.headers.Add("Accept", accept);
+  if (!custom_attributes.empty()) {
+    req.headers.Add("X-Amzn-SageMaker-Custom-Attributes", custom_attributes);
+  }
+  if (!inference_id.empty()) req.headers.Add("X-Amzn-SageMaker-Inference-Id", inference_id);
+  return req;
+}
+
+bool IsTimeout(const Error& e) {
+  return e.code == Errc::kUnavailable && e.message.rfind("timed out after", 0) == 0 &&
+         e.message.find(" waiting for ") != std::string::npos;
+}
+
 void StartGate::Set(Status status) {
   {
     std::lock_guard lock(mu_);
@@ -221,8 +239,12 @@ AttemptOutcome Pipeline::Attempt(const queue::Invocation& inv, const InstanceRef
     return out;
   };
 
+  http::ClientRequest req =
+      ModelRequest(instance, inv.content_type, inv.accept, inv.custom_attributes, inv.inference_id);
+  req.timeout = std::chrono::milliseconds(int64_t{inv.invocation_timeout_seconds} * 1000);
+  req.cancel = &cancel_;
+
   // ---- input ----
-  http::ClientRequest req;
   std::unique_ptr<store::ObjectReader> reader;
   std::optional<TrackingSource> tracking;
   if (!inv.input_location.empty()) {
@@ -248,20 +270,6 @@ AttemptOutcome Pipeline::Attempt(const queue::Invocation& inv, const InstanceRef
   }
 
   // ---- request ----
-  req.method = "POST";
-  req.url = fmt::format(
-      "http://{}:{}/invocations",
-      instance.host.find(':') == std::string::npos ? instance.host : "[" + instance.host + "]",
-      instance.port);
-  if (!inv.content_type.empty()) req.headers.Add("Content-Type", inv.content_type);
-  if (!inv.accept.empty()) req.headers.Add("Accept", inv.accept);
-  if (!inv.custom_attributes.empty()) {
-    req.headers.Add("X-Amzn-SageMaker-Custom-Attributes", inv.custom_attributes);
-  }
-  req.headers.Add("X-Amzn-SageMaker-Inference-Id", inv.inference_id);
-  req.timeout = std::chrono::milliseconds(int64_t{inv.invocation_timeout_seconds} * 1000);
-  req.cancel = &cancel_;
-
   Response response(*this, options_, inv, gate);
   req.on_head = [&](const http::ClientResponse& head) { return response.OnHead(head); };
   const auto started = SteadyClock::now();

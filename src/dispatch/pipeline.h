@@ -38,6 +38,16 @@ inline constexpr const char* kOutputIdHeader = "x-amz-meta-inferd-output-id";
 inline constexpr const char* kFailureReasonHeader = "x-amz-meta-failure-reason";
 inline constexpr const char* kReasonContentType = "text/plain; charset=utf-8";
 
+// POST http://<instance>/invocations carrying what the caller supplied (each header only when
+// not empty): Content-Type, Accept, X-Amzn-SageMaker-Custom-Attributes,
+// X-Amzn-SageMaker-Inference-Id. For InvokeEndpoint and InvokeEndpointAsync alike.
+http::ClientRequest ModelRequest(const InstanceRef& instance, const std::string& content_type,
+                                 const std::string& accept, const std::string& custom_attributes,
+                                 const std::string& inference_id);
+// Whether a failed model call ran out of its time (http::Client's "timed out after N ms waiting
+// for ..."), rather than failing to connect or losing its connection.
+bool IsTimeout(const Error& e);
+
 // Set once (by MarkStarted's callback); Wait() blocks until then.
 class StartGate {
  public:

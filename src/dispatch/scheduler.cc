@@ -111,25 +111,25 @@ int Scheduler::PickLocked(EndpointQueue& q, const std::string& target_variant, i
     auto it = cap.weights.find(variant);
     return it == cap.weights.end() ? 1.0 : it->second;
   };
-  // Per variant, its best instance with a free slot.
-  std::map<std::string, int> best;
+  // Per variant, its best instance with a free slot: (index, its state).
+  std::map<std::string, std::pair<int, const InstanceState*>> best;
   bool any_positive = false;
   for (size_t i = 0; i < cap.instances.size(); ++i) {
     const InstanceRef& ref = cap.instances[i];
     if (weight(ref.variant) > 0) any_positive = true;
     if (!target_variant.empty() && ref.variant != target_variant) continue;
-    const InstanceState& s = instances_[InstanceKey(ref)];
+    const InstanceState& s = instances_[InstanceKey(ref)];  // node-based: stays valid
     if (s.outstanding >= cap.max_per_instance || s.cool_until_ms > now_ms) continue;
-    auto [it, inserted] = best.try_emplace(ref.variant, static_cast<int>(i));
+    auto [it, inserted] = best.try_emplace(ref.variant, static_cast<int>(i), &s);
     if (inserted) continue;
-    const InstanceState& b = instances_[InstanceKey(cap.instances[it->second])];
+    const InstanceState& b = *it->second.second;
     if (s.outstanding < b.outstanding ||
         (s.outstanding == b.outstanding && s.assigned < b.assigned)) {
-      it->second = static_cast<int>(i);
+      it->second = {static_cast<int>(i), &s};
     }
   }
   if (best.empty()) return -1;
-  if (!target_variant.empty()) return best.begin()->second;
+  if (!target_variant.empty()) return best.begin()->second.first;
   // Smooth weighted round robin among the eligible variants.
   double total = 0;
   const std::string* chosen = nullptr;
@@ -143,7 +143,7 @@ int Scheduler::PickLocked(EndpointQueue& q, const std::string& target_variant, i
   }
   if (!chosen) return -1;  // only zero-weight variants have room
   q.wrr[*chosen] -= total;
-  return best[*chosen];
+  return best[*chosen].first;
 }
 
 SlotLease Scheduler::LeaseLocked(const std::string& key, EndpointQueue& q, const InstanceRef& ref,

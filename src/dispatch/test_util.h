@@ -4,6 +4,7 @@
 // for everything (model calls and the loop's waits still take real time).
 #pragma once
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -35,9 +36,12 @@ using namespace std::chrono_literals;
 inline constexpr const char* kRegion = "us-east-1";
 inline constexpr const char* kAccount = "123456789012";
 
+using queue::InvocationState;
 using store::testing::PatternSource;
 using test_support::TempDir;
 using test_support::WaitFor;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 class Harness {
  public:
@@ -173,6 +177,13 @@ class Harness {
     auto f = p.get_future();
     dispatcher->Accept(std::move(r), [&p](Result<Accepted> a) { p.set_value(std::move(a)); });
     return f.get();
+  }
+  // Invokes with `body` as the inline Body.
+  Result<Accepted> InvokeInline(const std::string& endpoint, const std::string& body) {
+    AcceptRequest r;
+    r.endpoint = endpoint;
+    r.inline_body = body;
+    return Invoke(std::move(r));
   }
   // Invokes with input `data` uploaded to s3://input/<key>.
   Accepted InvokeWith(const std::string& endpoint, const std::string& data, AcceptRequest r = {}) {

@@ -14,9 +14,7 @@
 namespace inferd::queue {
 namespace {
 
-using testing::InsertSync;
 using testing::Sample;
-using testing::Wait;
 using testing::WriterGate;
 using InvocationStoreTest = testing::StoreTest;
 

@@ -19,11 +19,11 @@
 #include <filesystem>
 #include <future>
 #include <mutex>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/ids.h"
 #include "queue/invocation_store.h"
 
 using inferd::Result;
@@ -34,21 +34,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::string RandomId(std::mt19937_64& rng) {
-  static const char* hex = "0123456789abcdef";
-  std::string s(36, '-');
-  for (int i = 0; i < 36; ++i) {
-    if (i != 8 && i != 13 && i != 18 && i != 23) s[i] = hex[rng() & 15];
-  }
-  return s;
-}
-
-Invocation Realistic(std::mt19937_64& rng, int endpoint) {
+Invocation Realistic(int endpoint) {
   Invocation v;
   v.region = "us-east-1";
   v.endpoint = "bench-endpoint-" + std::to_string(endpoint);
-  v.inference_id = RandomId(rng);
-  v.output_id = RandomId(rng);
+  v.inference_id = inferd::NewUuid();
+  v.output_id = inferd::NewUuid();
   v.received_ms = 1'700'000'000'000;
   v.input_location = "s3://bench-in/requests/" + v.inference_id + ".json";
   v.content_type = "application/json";
@@ -103,10 +94,9 @@ std::string Label(const char* format, int threads) {
 void ClosedLoop(const std::filesystem::path& dir, int threads) {
   Measure(dir / "closed.db", threads, Label("%4d inserting threads", threads),
           [](InvocationStore& store, int t, std::atomic<bool>& stop, std::atomic<int64_t>& done) {
-            std::mt19937_64 rng(t);
             while (!stop) {
               std::promise<Result<int64_t>> p;
-              store.Insert(Realistic(rng, t % 8),
+              store.Insert(Realistic(t % 8),
                            [&p](Result<int64_t> r) { p.set_value(std::move(r)); });
               if (!p.get_future().get().ok()) std::abort();
               ++done;
@@ -119,7 +109,6 @@ void ClosedLoop(const std::filesystem::path& dir, int threads) {
 void Windowed(const std::filesystem::path& dir, int threads) {
   Measure(dir / "windowed.db", threads, Label("%4d threads x 512 in flight", threads),
           [](InvocationStore& store, int t, std::atomic<bool>& stop, std::atomic<int64_t>& done) {
-            std::mt19937_64 rng(t);
             std::mutex mu;
             std::condition_variable cv;
             int in_flight = 0;
@@ -129,7 +118,7 @@ void Windowed(const std::filesystem::path& dir, int threads) {
                 cv.wait(lock, [&] { return in_flight < 512; });
                 ++in_flight;
               }
-              store.Insert(Realistic(rng, t % 8), [&](Result<int64_t> r) {
+              store.Insert(Realistic(t % 8), [&](Result<int64_t> r) {
                 if (!r.ok()) std::abort();
                 ++done;
                 std::lock_guard lock(mu);
@@ -147,7 +136,6 @@ void LoadPending(const std::filesystem::path& dir, int64_t rows) {
   std::filesystem::remove(path);
   {
     auto store = OpenOrDie(path);
-    std::mt19937_64 rng(1);
     std::mutex mu;
     std::condition_variable cv;
     int64_t in_flight = 0;
@@ -158,7 +146,7 @@ void LoadPending(const std::filesystem::path& dir, int64_t rows) {
         cv.wait(lock, [&] { return in_flight < 8192; });
         ++in_flight;
       }
-      store->Insert(Realistic(rng, static_cast<int>(i % 50)), [&](Result<int64_t> r) {
+      store->Insert(Realistic(static_cast<int>(i % 50)), [&](Result<int64_t> r) {
         if (!r.ok()) std::abort();
         std::lock_guard lock(mu);
         if (--in_flight == 4096) cv.notify_one();

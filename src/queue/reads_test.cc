@@ -10,9 +10,7 @@
 namespace inferd::queue {
 namespace {
 
-using testing::InsertSync;
 using testing::Sample;
-using testing::Wait;
 using InvocationStoreTest = testing::StoreTest;
 
 TEST_F(InvocationStoreTest, GetFindsTheNewestWithThatInferenceIdCaseInsensitively) {
@@ -234,6 +232,15 @@ TEST_F(InvocationStoreTest, PruneFinishedWorksInChunks) {
   ASSERT_TRUE(n.ok()) << n.error().message;
   EXPECT_EQ(*n, kRows - kRows / 100 - 1);  // all but the owed ones and the newest
   EXPECT_EQ(Pending().size(), static_cast<size_t>(kRows / 100));
+}
+
+TEST_F(InvocationStoreTest, PruneFinishedFromAWriteCallbackIsRefused) {
+  // It would wait for the writer thread it runs on.
+  std::promise<Result<int64_t>> pruned;
+  store_->Insert(Sample(1), [&](Result<int64_t>) { pruned.set_value(store_->PruneFinished(1)); });
+  auto r = pruned.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kInternal);
 }
 
 }  // namespace
