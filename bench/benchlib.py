@@ -7,7 +7,6 @@ Only the control plane goes through boto3; every measured request is sent by inf
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,19 +19,13 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 import harness  # noqa: E402  (the e2e suite's InferdServer: start/stop, clients)
 from async_support import echo_instances  # noqa: E402
-from harness import ROLE, model_tar_gz  # noqa: E402
+from harness import ROLE, free_port, model_tar_gz  # noqa: E402
 
 harness.READY_TIMEOUT = 300.0  # a restart over a deep backlog is measured, not refused
 harness.STOP_TIMEOUT = 120.0
 
 KEY, SECRET = harness.DEFAULT_KEY, harness.DEFAULT_SECRET
 ENDPOINT = "bench-echo"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- /proc ---------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
 import harness  # noqa: E402
 from async_support import echo_instances  # noqa: E402
-from harness import ROLE, model_tar_gz  # noqa: E402
+from harness import ROLE, free_port, model_tar_gz  # noqa: E402
 
 
 def loadgen_bin():
@@ -27,13 +27,6 @@ def loadgen_bin():
     if path:
         return path
     return str(Path(harness.inferd_bin()).parent / "inferd-loadgen")
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LoadgenSmokeTest(harness.InferdTestCase):

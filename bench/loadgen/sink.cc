@@ -16,6 +16,8 @@
 #include <mutex>
 #include <thread>
 
+#include "http/client.h"
+
 namespace inferd::bench {
 namespace {
 
@@ -35,32 +37,6 @@ std::string_view StringAt(const json::object& o, std::string_view key) {
   if (v == nullptr || !v->is_string()) return {};
   const json::string& s = v->get_string();
   return std::string_view(s.data(), s.size());
-}
-
-struct Url {
-  std::string host, port, target;
-};
-// http://host[:port]/target or http://[v6]:port/target (inferd's SubscribeURL).
-std::optional<Url> ParseHttpUrl(std::string_view url) {
-  if (!url.starts_with("http://")) return std::nullopt;
-  url.remove_prefix(7);
-  const auto slash = url.find('/');
-  std::string_view authority = url.substr(0, slash);
-  Url u;
-  u.target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
-  std::string_view rest;
-  if (authority.starts_with('[')) {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    u.host = std::string(authority.substr(1, close - 1));
-    rest = authority.substr(close + 1);
-  } else {
-    const auto colon = authority.find(':');
-    u.host = std::string(authority.substr(0, colon));
-    rest = colon == std::string_view::npos ? std::string_view() : authority.substr(colon);
-  }
-  u.port = rest.starts_with(':') ? std::string(rest.substr(1)) : "80";
-  return u;
 }
 
 }  // namespace
@@ -157,8 +133,8 @@ struct Sink::Impl {
     const std::string_view type = StringAt(o, "Type");
     if (type == "Notification") return HandleMessage(StringAt(o, "Message"));
     if (type == "SubscriptionConfirmation") {
-      auto url = ParseHttpUrl(StringAt(o, "SubscribeURL"));
-      if (!url) {
+      auto url = http::ParseUrl(StringAt(o, "SubscribeURL"));
+      if (!url.ok() || url->scheme != "http") {
         std::cerr << "inferd-loadgen: cannot visit SubscribeURL " << StringAt(o, "SubscribeURL")
                   << " (only http:// is supported)\n";
         return Count(confirm_failures);
@@ -170,9 +146,10 @@ struct Sink::Impl {
     Count(malformed);
   }
 
-  asio::awaitable<void> Confirm(Url url) {
+  asio::awaitable<void> Confirm(http::Url url) {
+    const std::string port = std::to_string(url.port);
     tcp::resolver resolver(ioc);
-    auto [rec, results] = co_await resolver.async_resolve(url.host, url.port, kUseTuple);
+    auto [rec, results] = co_await resolver.async_resolve(url.host, port, kUseTuple);
     tcp::socket socket(ioc);
     if (!rec) {
       auto [cec, peer] = co_await asio::async_connect(socket, results, kUseTuple);
@@ -180,8 +157,8 @@ struct Sink::Impl {
     }
     int status = 0;
     if (!rec) {
-      std::string request = "GET " + url.target + " HTTP/1.1\r\nHost: " + url.host + ":" +
-                            url.port + "\r\nConnection: close\r\n\r\n";
+      std::string request = "GET " + url.target + " HTTP/1.1\r\nHost: " + url.host + ":" + port +
+                            "\r\nConnection: close\r\n\r\n";
       auto [wec, written] = co_await asio::async_write(socket, asio::buffer(request), kUseTuple);
       if (!wec) {
         beast::flat_buffer buffer;

@@ -232,11 +232,20 @@ Result<fs::path> ArtifactCache::GetTarGz(const ModelData& data,
   };
   auto loc = store::ParseS3Uri(url);
   if (!loc.ok()) return fetch_error(loc.error().message);
-  auto reader = store_.Get(loc->bucket, loc->key);
-  if (!reader.ok()) return fetch_error(reader.error().message);
-  fs::path dir = models_dir_ / Sha256Hex(url + "\n" + (*reader)->info().etag);
+  auto dir_for = [&](const std::string& etag) {
+    return models_dir_ / Sha256Hex(url + "\n" + etag);
+  };
+  // HEAD first: a version already extracted is not downloaded again (a remote store's GET
+  // starts transferring the object as soon as it is opened).
+  auto head = store_.Head(loc->bucket, loc->key);
+  if (!head.ok()) return fetch_error(head.error().message);
   std::lock_guard lock(mu_);
   std::error_code ec;
+  if (fs::path dir = dir_for(head->etag); fs::is_directory(dir, ec)) return dir;
+  auto reader = store_.Get(loc->bucket, loc->key);
+  if (!reader.ok()) return fetch_error(reader.error().message);
+  // Named after the version actually read (the object may have changed since the HEAD).
+  fs::path dir = dir_for((*reader)->info().etag);
   if (fs::is_directory(dir, ec)) return dir;
   fs::path tmp = FreshTempFor(dir);
   DeadlineSource source(**reader, clock_, deadline);

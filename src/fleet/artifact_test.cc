@@ -116,6 +116,21 @@ TEST(ArtifactCacheTest, FetchesOnceAndNamesMissingArtifacts) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, *dir);
 
+  // Extracted once: asking again downloads nothing; a new version of the object is fetched.
+  testing::SlowStore counted(**objects, [] {});
+  ArtifactCache counted_cache(counted, tmp.path() / "models", {});
+  auto cached = counted_cache.Get("s3://models/m.tar.gz");
+  ASSERT_TRUE(cached.ok()) << cached.error().message;
+  EXPECT_EQ(*cached, *dir);
+  EXPECT_EQ(counted.gets(), 0);
+  StringSource v2(MakeTarGz({{.path = "xgboost-model", .content = "w2"}}));
+  ASSERT_TRUE((*objects)->Put("models", "m.tar.gz", {}, v2).ok());
+  auto changed = counted_cache.Get("s3://models/m.tar.gz");
+  ASSERT_TRUE(changed.ok()) << changed.error().message;
+  EXPECT_NE(*changed, *dir);
+  EXPECT_EQ(ReadAll(*changed / "xgboost-model"), "w2");
+  EXPECT_EQ(counted.gets(), 1);
+
   auto missing = cache.Get("s3://models/nope.tar.gz");
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(missing.error().message,

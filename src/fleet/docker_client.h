@@ -29,8 +29,6 @@ class DockerClient {
                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
   ~DockerClient();
 
-  const std::string& socket_path() const { return socket_path_; }
-
   // One request; `body` is sent as application/json when not empty. kUnavailable when the
   // engine cannot be reached or does not answer within the timeout (the message says how to
   // fix it); any HTTP status is a response.

@@ -162,7 +162,6 @@ class DockerInstance final : public Instance {
           spdlog::warn("fleet: stopping {}: {}", id(), r.ok() ? r->Message() : r.error().message);
         }
       }
-      force_inspect_ = true;
       if (Inspect()) {
         // Still running: the stop failed (or the engine did not answer); kill it.
         (void)client_.Call("POST", "/containers/" + id_ + "/kill");

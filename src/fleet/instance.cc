@@ -1,20 +1,14 @@
 #include "fleet/instance.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cassert>
-#include <cerrno>
 #include <deque>
 #include <fstream>
+
+#include "http/client.h"
 
 namespace inferd::fleet {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 std::string_view ToString(InstanceState state) {
   switch (state) {
@@ -101,51 +95,18 @@ void AppendLog(const fs::path& work_dir, const std::string& text) {
 }
 
 bool PingOnce(uint16_t port, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  auto left_ms = [&] {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    return static_cast<int>(std::max<int64_t>(0, ms.count()));
-  };
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return false;
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    if (errno != EINPROGRESS) return false;
-    pollfd p{fd, POLLOUT, 0};
-    if (::poll(&p, 1, left_ms()) != 1) return false;
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) return false;
-  }
-  std::string req = "GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  size_t sent = 0;
-  while (sent < req.size()) {
-    ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += n;
-      continue;
-    }
-    if (n < 0 && errno != EAGAIN) return false;
-    pollfd p{fd, POLLOUT, 0};
-    if (::poll(&p, 1, left_ms()) != 1) return false;
-  }
-  std::string resp;
-  while (resp.find("\r\n") == std::string::npos && resp.size() < 4096) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, left_ms()) != 1) return false;
-    char buf[512];
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) return false;
-    resp.append(buf, n);
-  }
-  return resp.rfind("HTTP/1.1 200", 0) == 0 || resp.rfind("HTTP/1.0 200", 0) == 0;
+  // A fresh connection each time (Connection: close): a ping also checks that the server still
+  // accepts connections.
+  http::ClientOptions options;
+  options.connect_timeout = timeout;
+  options.timeout = timeout;
+  options.max_response_body = 64 << 10;
+  http::Client client(options);
+  http::ClientRequest request;
+  request.url = "http://127.0.0.1:" + std::to_string(port) + "/ping";
+  request.headers.Add("Connection", "close");
+  auto response = client.Do(request);
+  return response.ok() && response->status == 200;
 }
 
 }  // namespace inferd::fleet

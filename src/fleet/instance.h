@@ -55,7 +55,6 @@ class Instance {
   // The port on 127.0.0.1 where inferd reaches the model server.
   uint16_t port() const { return port_; }
   const std::filesystem::path& work_dir() const { return spec_.work_dir; }
-  const InstanceSpec& spec() const { return spec_; }
   // Exit code (or 128+signal) once Exited/Stopped.
   std::optional<int> exit_code() const { return exit_code_; }
   // Why it exited beyond the code, e.g. "killed for exceeding its 4096 MiB memory limit"; "".

@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include <boost/json.hpp>
-#include <thread>
 
 #include "fleet/options.h"
 #include "fleet/process_runtime.h"
@@ -20,6 +19,18 @@ using namespace std::chrono_literals;
 using testing::EchoBin;
 using ::testing::HasSubstr;
 using testing::WaitFor;
+
+// inferd-echo as a process instance working in <tmp>/i, once it passed /ping (else null, with
+// the test failed).
+std::unique_ptr<Instance> HealthyEcho(const testing::TempDir& tmp) {
+  ProcessRuntime runtime;
+  auto inst =
+      runtime.Start({.command = EchoBin(), .model_dir = tmp.path(), .work_dir = tmp.path() / "i"});
+  EXPECT_TRUE(inst.ok()) << inst.error().message;
+  if (!inst.ok()) return nullptr;
+  EXPECT_TRUE(WaitFor([&] { return (*inst)->Ping(2000ms); })) << (*inst)->LogTail(10);
+  return (*inst)->state() == InstanceState::kHealthy ? std::move(*inst) : nullptr;
+}
 
 TEST(ImageRuntimeTest, DefaultTableMatchesSageMakerAndEchoImages) {
   FleetOptions o;
@@ -100,6 +111,9 @@ TEST(InstanceTest, StartsEchoPingsAndStopsTheProcessGroup) {
   ASSERT_TRUE(WaitFor([&] { return i.Ping(2000ms); }));
   EXPECT_EQ(i.state(), InstanceState::kHealthy);
   pid_t pgid = i.pid();
+  // Its own working directory (where its log is).
+  EXPECT_EQ(std::filesystem::read_symlink("/proc/" + std::to_string(pgid) + "/cwd"),
+            tmp.path() / "i1");
   i.Stop(5000ms);
   EXPECT_EQ(i.state(), InstanceState::kStopped);
   EXPECT_EQ(i.exit_code(), 0);     // SIGTERM: graceful exit
@@ -118,7 +132,10 @@ TEST(InstanceTest, FailingPingAndExitAreObserved) {
                              .work_dir = tmp.path() / "i",
                              .environment = {{"ECHO_FAIL_PING", "1"}}});
   ASSERT_TRUE(inst.ok());
-  std::this_thread::sleep_for(300ms);
+  // Listening, so the ping fails because the server says so, not because it is not up yet.
+  ASSERT_TRUE(WaitFor([&] {
+    return (*inst)->LogTail(10).find("listening on") != std::string::npos;
+  })) << (*inst)->LogTail(10);
   EXPECT_FALSE((*inst)->Ping(2000ms));
   EXPECT_EQ((*inst)->state(), InstanceState::kStarting);
   ::kill((*inst)->pid(), SIGKILL);
@@ -135,6 +152,20 @@ TEST(InstanceTest, FailingPingAndExitAreObserved) {
   EXPECT_THAT((*missing)->LogTail(10), HasSubstr("cannot execute"));
 }
 
+TEST(InstanceTest, AServerIgnoringSigtermIsKilledAfterTheGracePeriod) {
+  testing::TempDir tmp;
+  std::unique_ptr<Instance> inst = HealthyEcho(tmp);
+  ASSERT_TRUE(inst);
+  ASSERT_EQ(::kill(inst->pid(), SIGSTOP), 0);  // SIGTERM now stays pending
+  auto started = std::chrono::steady_clock::now();
+  inst->Stop(300ms);
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(inst->state(), InstanceState::kStopped);
+  EXPECT_EQ(inst->exit_code(), 128 + SIGKILL);
+  EXPECT_GE(took, 300ms);
+  EXPECT_LT(took, 5s);
+}
+
 TEST(InstanceTest, ModelServerInheritsNoDescriptorOfInferd) {
   // inferd's sockets are not O_CLOEXEC (Asio): a model server must still hold none of them, or a
   // client connection inferd closed would stay open in the child.
@@ -143,16 +174,11 @@ TEST(InstanceTest, ModelServerInheritsNoDescriptorOfInferd) {
   struct stat leaked_stat {};
   ASSERT_EQ(::fstat(leaked, &leaked_stat), 0);
   testing::TempDir tmp;
-  ProcessRuntime runtime;
-  auto inst = runtime.Start({.command = EchoBin(),
-                             .model_dir = tmp.path(),
-                             .work_dir = tmp.path() / "i",
-                             .environment = {}});
-  ASSERT_TRUE(inst.ok()) << inst.error().message;
-  ASSERT_TRUE(WaitFor([&] { return (*inst)->Ping(2000ms); }));
+  std::unique_ptr<Instance> inst = HealthyEcho(tmp);
+  ASSERT_TRUE(inst);
   std::vector<std::string> sockets;
   for (const auto& entry :
-       std::filesystem::directory_iterator("/proc/" + std::to_string((*inst)->pid()) + "/fd")) {
+       std::filesystem::directory_iterator("/proc/" + std::to_string(inst->pid()) + "/fd")) {
     struct stat st {};
     if (::stat(entry.path().c_str(), &st) == 0 && st.st_ino == leaked_stat.st_ino &&
         st.st_dev == leaked_stat.st_dev) {
@@ -160,7 +186,7 @@ TEST(InstanceTest, ModelServerInheritsNoDescriptorOfInferd) {
     }
   }
   EXPECT_THAT(sockets, ::testing::IsEmpty()) << "the model server holds inferd's socket";
-  (*inst)->Stop(5000ms);
+  inst->Stop(5000ms);
   ::close(leaked);
 }
 

@@ -12,13 +12,10 @@ namespace {
 
 using catalog::Str;
 
+// A whole number member (the documents store counts and seconds as JSON numbers); `fallback`
+// when absent or not a number.
 int64_t JInt(const json::object& o, std::string_view key, int64_t fallback) {
-  auto* v = o.if_contains(key);
-  if (!v) return fallback;
-  if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
-  if (v->is_double()) return static_cast<int64_t>(v->get_double());
-  return fallback;
+  return static_cast<int64_t>(catalog::Num(o, key).value_or(static_cast<double>(fallback)));
 }
 
 }  // namespace

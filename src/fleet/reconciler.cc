@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <set>
 
 #include "catalog/endpoint_status.h"
 #include "common/ids.h"
@@ -146,13 +147,13 @@ void Reconciler::ReconcileOnce() {
     spdlog::warn("fleet: cannot read the endpoints: {}", all.error().message);
     return;
   }
-  std::map<std::string, bool> seen;
-  std::map<std::string, bool> updating;  // endpoints whose pending fleet may live on
+  std::set<std::string> seen;
+  std::set<std::string> updating;  // endpoints whose pending fleet may live on
   for (const catalog::Resource& r : *all) {
     std::string key = Key(r.region, r.name);
-    seen[key] = true;
+    seen.insert(key);
     auto status = catalog::ParseEndpointStatus(r.status).value_or(EndpointStatus::kOutOfService);
-    if (status == EndpointStatus::kUpdating) updating[key] = true;
+    if (status == EndpointStatus::kUpdating) updating.insert(key);
     if (!options_.host_models && status != EndpointStatus::kDeleting) continue;
     switch (status) {
       case EndpointStatus::kCreating:
@@ -192,22 +193,17 @@ void Reconciler::ReconcileOnce() {
         break;
     }
   }
-  for (auto it = pending_fleets_.begin(); it != pending_fleets_.end();) {
-    if (updating.count(it->first)) {
-      ++it;
-      continue;
-    }
-    StopFleet(*it->second);
-    it = pending_fleets_.erase(it);
-  }
-  for (auto it = fleets_.begin(); it != fleets_.end();) {
-    if (seen.count(it->first)) {
-      ++it;
-      continue;
-    }
-    StopFleet(*it->second);
-    it = fleets_.erase(it);
-  }
+  // A pending fleet lives only while its endpoint is Updating; a fleet whose endpoint left the
+  // catalog is stopped.
+  auto stop_all_but = [this](FleetMap& fleets, const std::set<std::string>& keep) {
+    std::erase_if(fleets, [&](auto& entry) {
+      if (keep.count(entry.first)) return false;
+      StopFleet(*entry.second);
+      return true;
+    });
+  };
+  stop_all_but(pending_fleets_, updating);
+  stop_all_but(fleets_, seen);
   PublishHealthy();
   StopRetired(false);
 }

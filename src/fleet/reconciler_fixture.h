@@ -65,18 +65,9 @@ class ReconcilerTest : public ::testing::Test {
   // Model + config + endpoint named `name` running `image` from `url` on `count` instances.
   void CreateEndpoint(const std::string& name, const std::string& image, const std::string& url,
                       int count, const std::string& env = "{}") {
-    std::string model = R"({"ModelName":")" + name + R"(","PrimaryContainer":{"Image":")" + image +
-                        R"(","ModelDataUrl":")" + url + R"(","Environment":)" + env + "}}";
-    ASSERT_TRUE(catalog_->CreateModel(kRegion, json::parse(model).as_object()).ok());
-    std::string config = R"({"EndpointConfigName":")" + name +
-                         R"(","ProductionVariants":[{"VariantName":"v1","ModelName":")" + name +
-                         R"(","InstanceType":"ml.m5.large","InitialInstanceCount":)" +
-                         std::to_string(count) + "}]}";
-    auto c = catalog_->CreateEndpointConfig(kRegion, json::parse(config).as_object());
-    ASSERT_TRUE(c.ok()) << c.error().message;
-    auto e = catalog_->CreateEndpoint(
-        kRegion, json::object{{"EndpointName", name}, {"EndpointConfigName", name}});
-    ASSERT_TRUE(e.ok()) << e.error().message;
+    Create(name,
+           json::object{{"Image", image}, {"ModelDataUrl", url}, {"Environment", json::parse(env)}},
+           {}, count);
   }
   json::object Describe(const std::string& name) {
     auto d = catalog_->DescribeEndpoint(kRegion, json::object{{"EndpointName", name}});
@@ -104,6 +95,10 @@ class ReconcilerTest : public ::testing::Test {
   std::string Status(const std::string& name) {
     auto d = Describe(name);
     return d.contains("EndpointStatus") ? std::string(d.at("EndpointStatus").as_string()) : "";
+  }
+  // Waits until HealthyInstances() lists `n` instances of `name`.
+  bool WaitHealthy(const std::string& name, size_t n) {
+    return WaitFor([&] { return reconciler_->HealthyInstances(kRegion, name).size() == n; });
   }
   bool WaitStatus(const std::string& name, const std::string& status) {
     return WaitFor([&] {

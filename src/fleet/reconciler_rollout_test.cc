@@ -63,7 +63,7 @@ TEST_F(ReconcilerTest, UpdatesNeverLeaveTheEndpointWithoutAHealthyInstance) {
   StartReconciler(Options());
   CreateEndpoint("E1", "inferd-echo", "s3://models/echo.tar.gz", 1);
   ASSERT_TRUE(WaitStatus("E1", "InService"));
-  ASSERT_TRUE(WaitFor([&] { return reconciler_->HealthyInstances(kRegion, "E1").size() == 1; }));
+  ASSERT_TRUE(WaitHealthy("E1", 1));
   std::set<uint16_t> ports;
   for (const auto& i : reconciler_->HealthyInstances(kRegion, "E1")) ports.insert(i.port);
 
@@ -101,7 +101,7 @@ TEST_F(ReconcilerTest, ScalesToZeroAndBack) {
   StartReconciler(Options());
   CreateEndpoint("E1", "inferd-echo", "s3://models/echo.tar.gz", 1);
   ASSERT_TRUE(WaitStatus("E1", "InService"));
-  ASSERT_TRUE(WaitFor([&] { return reconciler_->HealthyInstances(kRegion, "E1").size() == 1; }));
+  ASSERT_TRUE(WaitHealthy("E1", 1));
   uint16_t port = reconciler_->HealthyInstances(kRegion, "E1")[0].port;
   ASSERT_NO_FATAL_FAILURE(Scale("E1", 0));
   json::object d = Describe("E1");

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <thread>
 
@@ -34,11 +35,18 @@ TEST_F(ReconcilerTest, EndpointGoesInServiceAndDeleteStopsIt) {
   const auto& v = d.at("ProductionVariants").at(0).as_object();
   EXPECT_EQ(v.at("CurrentInstanceCount").to_number<int>(), 2);
   EXPECT_EQ(v.at("DeployedImages").at(0).at("ResolvedImage").as_string(), EchoBin().string());
-  ASSERT_TRUE(WaitFor([&] { return reconciler_->HealthyInstances(kRegion, "e1").size() == 2; }));
+  ASSERT_TRUE(WaitHealthy("e1", 2));
   auto instances = reconciler_->HealthyInstances(kRegion, "E1");
   EXPECT_EQ(instances[0].variant, "v1");
   EXPECT_EQ(instances[0].host, "127.0.0.1");
   EXPECT_TRUE(PingOnce(instances[0].port, 2000ms));
+  // The artifact was fetched once and both instances read the same extracted copy.
+  json::object env0 = AskEcho(instances[0].port, "X-Echo-Env");
+  json::object env1 = AskEcho(instances[1].port, "X-Echo-Env");
+  ASSERT_TRUE(env0.contains("SM_MODEL_DIR") && env1.contains("SM_MODEL_DIR"));
+  EXPECT_EQ(env0.at("SM_MODEL_DIR"), env1.at("SM_MODEL_DIR"));
+  EXPECT_THAT(std::string(env0.at("SM_MODEL_DIR").as_string()),
+              HasSubstr((tmp_.path() / "data" / "models").string()));
 
   ASSERT_TRUE(catalog_->DeleteEndpoint(kRegion, json::object{{"EndpointName", "E1"}}).ok());
   reconciler_->Wake();
@@ -77,13 +85,41 @@ TEST_F(ReconcilerTest, ServerExitFailsTheEndpointWithItsLog) {
   ASSERT_TRUE(WaitStatus("E1", "Failed"));
   EXPECT_THAT(std::string(Describe("E1").at("FailureReason").as_string()),
               HasSubstr("the model server exited with code 1"));
+  // The reason ends with the server's last log lines: here, why it refused to start.
+  StartReconciler(Options());
+  CreateEndpoint("E2", "inferd-echo", "s3://models/echo.tar.gz", 1, R"({"ECHO_STATUS":"999"})");
+  ASSERT_TRUE(WaitStatus("E2", "Failed"));
+  std::string reason(Describe("E2").at("FailureReason").as_string());
+  EXPECT_THAT(reason, HasSubstr("the model server exited with code 1"));
+  EXPECT_THAT(reason, HasSubstr("ECHO_STATUS"));
+}
+
+TEST_F(ReconcilerTest, AnInstanceThatStopsAnsweringIsReplaced) {
+  FleetOptions o = Options();
+  o.ping_timeout = 300ms;
+  o.stop_grace = 500ms;  // a stopped process ignores SIGTERM: SIGKILL after the grace period
+  StartReconciler(o);
+  CreateEndpoint("E1", "inferd-echo", "s3://models/echo.tar.gz", 1);
+  ASSERT_TRUE(WaitStatus("E1", "InService"));
+  ASSERT_TRUE(WaitHealthy("E1", 1));
+  InstanceInfo first = reconciler_->HealthyInstances(kRegion, "E1")[0];
+  ASSERT_EQ(::kill(first.pid, SIGSTOP), 0);  // running, but no longer answering /ping
+  size_t most = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    auto h = reconciler_->HealthyInstances(kRegion, "E1");
+    most = std::max(most, h.size());
+    return h.size() == 1 && h[0].port != first.port;
+  }));
+  EXPECT_EQ(most, 1u);                 // never more than the desired count
+  EXPECT_NE(::kill(first.pid, 0), 0);  // the silent one was stopped
+  EXPECT_EQ(Status("E1"), "InService");
 }
 
 TEST_F(ReconcilerTest, KilledInstanceIsReplacedAndRestartBringsFleetBack) {
   StartReconciler(Options());
   CreateEndpoint("E1", "inferd-echo", "s3://models/echo.tar.gz", 1);
   ASSERT_TRUE(WaitStatus("E1", "InService"));
-  ASSERT_TRUE(WaitFor([&] { return reconciler_->HealthyInstances(kRegion, "E1").size() == 1; }));
+  ASSERT_TRUE(WaitHealthy("E1", 1));
   uint16_t first = reconciler_->HealthyInstances(kRegion, "E1")[0].port;
   ASSERT_EQ(::kill(reconciler_->HealthyInstances(kRegion, "E1")[0].pid, SIGKILL), 0);
   ASSERT_TRUE(WaitFor([&] {
@@ -96,7 +132,7 @@ TEST_F(ReconcilerTest, KilledInstanceIsReplacedAndRestartBringsFleetBack) {
   reconciler_->Stop();
   EXPECT_TRUE(reconciler_->HealthyInstances(kRegion, "E1").empty());
   StartReconciler(Options());
-  ASSERT_TRUE(WaitFor([&] { return reconciler_->HealthyInstances(kRegion, "E1").size() == 1; }));
+  ASSERT_TRUE(WaitHealthy("E1", 1));
 }
 
 TEST_F(ReconcilerTest, WithoutHostingEndpointsStayCreatingAndDeletesComplete) {
@@ -127,7 +163,7 @@ TEST_F(ReconcilerTest, UpdateEndpointIsBlueGreenAndAFailedUpdateKeepsTheOldFleet
   StartReconciler(Options());
   CreateEndpoint("E1", "inferd-echo", "s3://models/echo.tar.gz", 1);
   ASSERT_TRUE(WaitStatus("E1", "InService"));
-  ASSERT_TRUE(WaitFor([&] { return reconciler_->HealthyInstances(kRegion, "E1").size() == 1; }));
+  ASSERT_TRUE(WaitHealthy("E1", 1));
   uint16_t old_port = reconciler_->HealthyInstances(kRegion, "E1")[0].port;
 
   // A new configuration with 2 instances: the new fleet replaces the old one.
@@ -140,7 +176,7 @@ TEST_F(ReconcilerTest, UpdateEndpointIsBlueGreenAndAFailedUpdateKeepsTheOldFleet
   EXPECT_EQ(d.at("EndpointConfigName").as_string(), "E2");
   EXPECT_FALSE(d.contains("PendingDeploymentSummary"));
   EXPECT_EQ(d.at("ProductionVariants").at(0).at("CurrentInstanceCount").to_number<int>(), 2);
-  ASSERT_TRUE(WaitFor([&] { return reconciler_->HealthyInstances(kRegion, "E1").size() == 2; }));
+  ASSERT_TRUE(WaitHealthy("E1", 2));
   // The old fleet drains, then stops.
   EXPECT_TRUE(WaitFor([&] { return !PingOnce(old_port, 500ms); }));
 
@@ -159,12 +195,6 @@ TEST_F(ReconcilerTest, UpdateEndpointIsBlueGreenAndAFailedUpdateKeepsTheOldFleet
   EXPECT_THAT(std::string(d.at("FailureReason").as_string()), HasSubstr("no runtime for image"));
   EXPECT_EQ(reconciler_->HealthyInstances(kRegion, "E1").size(), 2u);
 }
-
-}  // namespace
-}  // namespace inferd::fleet
-
-namespace inferd::fleet {
-namespace {
 
 // The ContainerDefinition's Environment reaches the model server verbatim, with the contract's own
 // variables (the seed's TorchServe knobs are what users set for long async work).

@@ -81,7 +81,7 @@ inline std::filesystem::path EchoBin() {
 }
 
 // An ObjectStore over `inner` whose object reads are slow: at most 4 bytes per Read, and
-// `on_read` (advance a FakeClock, or sleep) before each.
+// `on_read` (advance a FakeClock, or sleep) before each. Counts the objects opened (gets()).
 class SlowStore final : public store::ObjectStore {
  public:
   SlowStore(store::ObjectStore& inner, std::function<void()> on_read)
@@ -96,6 +96,7 @@ class SlowStore final : public store::ObjectStore {
   }
   Result<std::unique_ptr<store::ObjectReader>> Get(const std::string& b, const std::string& k,
                                                    std::optional<store::RangeSpec> r) override {
+    ++gets_;
     auto reader = inner_.Get(b, k, r);
     if (!reader.ok()) return reader;
     return std::unique_ptr<store::ObjectReader>(
@@ -105,6 +106,7 @@ class SlowStore final : public store::ObjectStore {
   Result<store::ListResult> List(const std::string& b, const store::ListOptions& o) override {
     return inner_.List(b, o);
   }
+  int gets() const { return gets_; }
 
  private:
   class Reader final : public store::ObjectReader {
@@ -125,6 +127,7 @@ class SlowStore final : public store::ObjectStore {
   };
   store::ObjectStore& inner_;
   std::function<void()> on_read_;
+  int gets_ = 0;
 };
 
 }  // namespace inferd::fleet::testing

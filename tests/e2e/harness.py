@@ -19,6 +19,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -75,6 +76,13 @@ def inferd_bin():
 def arn(kind, name, region=DEFAULT_REGION, account=DEFAULT_ACCOUNT):
     """SageMaker ARN as inferd mints it (name lower-cased). kind: model, endpoint-config, endpoint."""
     return f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 just now (another process may take it before it is used)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def unique_name(prefix="t"):

@@ -4,9 +4,9 @@ inferd's bin directory), health-checks them and moves the endpoint to InService,
 a FailureReason the user can act on; DeleteEndpoint stops them (spec §1.4, §7.1; src/fleet).
 """
 
-import subprocess
 import re
-import time
+import signal
+import subprocess
 import unittest
 import urllib.error
 import urllib.request
@@ -18,7 +18,10 @@ from harness import ROLE, InferdTestCase, inferd_bin, model_tar_gz, unique_name
 STARTUP_TIMEOUT = 3  # container_startup_timeout_seconds in the server config below
 
 
-class FleetTest(InferdTestCase):
+class FleetTestCase(InferdTestCase):
+    """One server per class, a bucket holding the echo artifact (and a broken one), and helpers
+    creating endpoints on inferd-echo and finding their instances. No tests of its own."""
+
     server_config = {
         "container_startup_timeout_seconds": STARTUP_TIMEOUT,
         "instance_stop_grace_seconds": 5,
@@ -35,8 +38,9 @@ class FleetTest(InferdTestCase):
         super().setUp()
         self.client = self.sm()
 
-    def create_endpoint(self, image="inferd-echo", key="echo/model.tar.gz", count=1,
-                        environment=None):
+    def create_config(self, image="inferd-echo", key="echo/model.tar.gz", count=1,
+                      environment=None):
+        """A model and an endpoint configuration, both named as returned."""
         name = unique_name("fleet")
         container = {"Image": image, "ModelDataUrl": f"s3://{self.bucket}/{key}"}
         if environment:
@@ -47,6 +51,10 @@ class FleetTest(InferdTestCase):
             EndpointConfigName=name,
             ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": name,
                                  "InstanceType": "ml.m5.large", "InitialInstanceCount": count}])
+        return name
+
+    def create_endpoint(self, **config):
+        name = self.create_config(**config)
         self.client.create_endpoint(EndpointName=name, EndpointConfigName=name)
         return name
 
@@ -88,6 +96,9 @@ class FleetTest(InferdTestCase):
                 return resp.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+
+class FleetTest(FleetTestCase):
 
     # ---- tests -----------------------------------------------------------------------------------
 
@@ -170,8 +181,7 @@ class FleetTest(InferdTestCase):
         self.assertEqual(desc["ProductionVariants"][0]["CurrentInstanceCount"], 2)
 
         # UpdateEndpoint to another configuration: blue/green, then the new one is current.
-        other = self.create_endpoint()
-        self.wait_in_service(other)
+        other = self.create_config()
         self.client.update_endpoint(EndpointName=name, EndpointConfigName=other)
         desc = self.wait_in_service(name)
         self.assertEqual(desc["EndpointConfigName"], other)
@@ -179,20 +189,12 @@ class FleetTest(InferdTestCase):
         self.assertEqual(desc["ProductionVariants"][0]["CurrentInstanceCount"], 1)
 
         # An update that cannot start leaves the endpoint InService on its current configuration.
-        broken = unique_name("broken")
-        self.client.create_model(ModelName=broken, ExecutionRoleArn=ROLE, PrimaryContainer={
-            "Image": "inferd-echo", "ModelDataUrl": f"s3://{self.bucket}/broken/model.tar.gz"})
-        self.client.create_endpoint_config(
-            EndpointConfigName=broken,
-            ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": broken,
-                                 "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+        broken = self.create_config(key="broken/model.tar.gz")
         self.client.update_endpoint(EndpointName=name, EndpointConfigName=broken)
         desc = self.wait_in_service(name)
         self.assertEqual(desc["EndpointConfigName"], other)
         self.assertIn("is not a valid .tar.gz", desc["FailureReason"])
         self.delete_and_wait(name)
-        self.delete_and_wait(other)
-
 
     def test_scale_to_zero_and_back(self):
         name = self.create_endpoint()
@@ -224,25 +226,26 @@ class FleetTest(InferdTestCase):
         self.delete_and_wait(name)
 
 
-class FleetRestartTest(InferdTestCase):
-    """A restarted inferd brings back the instances of its InService endpoints."""
+class FleetRestartTest(FleetTestCase):
+    """A restarted inferd brings back the instances of its InService endpoints; a killed one takes
+    its instances along (they die with it, never left orphaned)."""
 
     server_config = {"instance_stop_grace_seconds": 5}
 
+    def test_killed_inferd_takes_its_instances_along(self):
+        name = self.create_endpoint()
+        self.wait_in_service(name)
+        [port] = self.poll_until(lambda: self.instance_ports(name), what="the instance's port")
+        self.assertTrue(self.pings(port))
+        self.server.proc.send_signal(signal.SIGKILL)
+        self.server.proc.wait(timeout=10)
+        self.poll_until(lambda: not self.pings(port), timeout=10,
+                        what="the instance to die with inferd")
+        self.server.start()  # the next test gets a running server
+
     def test_restart_restarts_instances(self):
-        _, bucket = self.server.s3_bucket("models", {"m.tar.gz": model_tar_gz({"model.bin": b"w"})})
-        sm = self.sm()
-        name = unique_name("fleet")
-        sm.create_model(ModelName=name, ExecutionRoleArn=ROLE,
-                        PrimaryContainer={"Image": "inferd-echo",
-                                          "ModelDataUrl": f"s3://{bucket}/m.tar.gz"})
-        sm.create_endpoint_config(
-            EndpointConfigName=name,
-            ProductionVariants=[{"VariantName": "v", "ModelName": name,
-                                 "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
-        sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
-        sm.get_waiter("endpoint_in_service").wait(
-            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        name = self.create_endpoint()
+        self.wait_in_service(name)
         root = self.server.data_dir / "instances"
         before = set(root.iterdir())
         self.server.restart()

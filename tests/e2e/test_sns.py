@@ -11,7 +11,6 @@ Config keys used: `sns_auto_confirm` (subscriptions confirmed without the handsh
 import base64
 import http.server
 import json
-import socket
 import threading
 import time
 import unittest
@@ -26,7 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from harness import DEFAULT_ACCOUNT, DEFAULT_REGION, InferdServer, InferdTestCase
+from harness import DEFAULT_ACCOUNT, DEFAULT_REGION, InferdServer, InferdTestCase, free_port
 
 SNS_NS = "{http://sns.amazonaws.com/doc/2010-03-31/}"
 NOTIFICATION_KEYS = ["Type", "MessageId", "TopicArn", "Subject", "Message", "Timestamp",
@@ -36,12 +35,6 @@ CONFIRMATION_KEYS = ["Type", "MessageId", "Token", "TopicArn", "Message", "Subsc
                      "Timestamp", "SignatureVersion", "Signature", "SigningCertURL"]
 FAST_RETRIES = json.dumps({"healthyRetryPolicy": {"numRetries": 3, "minDelayTarget": 1,
                                                   "maxDelayTarget": 1}})
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Receiver:
