@@ -44,6 +44,21 @@ TEST(Classify, InferdApiAndMetrics) {
   EXPECT_EQ(Classify(Req("GET", "/inferd")), Protocol::kS3);  // the reserved bucket: NoSuchBucket
 }
 
+TEST(Classify, RuntimePathGrammar) {
+  auto async = MatchRuntimePath("/endpoints/my%2Dep/async-invocations");
+  ASSERT_TRUE(async.has_value());
+  EXPECT_EQ(async->encoded_endpoint, "my%2Dep");  // decoding is the runtime's business
+  EXPECT_TRUE(async->async);
+  auto sync = MatchRuntimePath("/endpoints/ep/invocations");
+  ASSERT_TRUE(sync.has_value());
+  EXPECT_EQ(sync->encoded_endpoint, "ep");
+  EXPECT_FALSE(sync->async);
+  for (const char* other : {"/endpoints//invocations", "/endpoints/ep", "/endpoints/ep/",
+                            "/endpoints/ep/invocations/x", "/endpoint/ep/invocations"}) {
+    EXPECT_FALSE(MatchRuntimePath(other).has_value()) << other;
+  }
+}
+
 TEST(ErrorTable, InferdColumnUsesHttpStatuses) {
   EXPECT_EQ(LookupError(Protocol::kInferd, Error(Errc::kNotFound, "")).status, 404);
   EXPECT_EQ(LookupError(Protocol::kInferd, Error(Errc::kInvalidState, "")).status, 409);

@@ -1,21 +1,12 @@
 #include "api/router.h"
 
+#include <spdlog/spdlog.h>
+
 namespace inferd::api {
 namespace {
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
-}
-
-bool IsRuntimePath(std::string_view path) {
-  // /endpoints/{name}/invocations or /endpoints/{name}/async-invocations
-  constexpr std::string_view kPrefix = "/endpoints/";
-  if (!StartsWith(path, kPrefix)) return false;
-  auto rest = path.substr(kPrefix.size());
-  auto slash = rest.find('/');
-  if (slash == 0 || slash == std::string_view::npos) return false;
-  auto op = rest.substr(slash + 1);
-  return op == "invocations" || op == "async-invocations";
 }
 
 bool HasActionParam(std::string_view query) {
@@ -24,17 +15,32 @@ bool HasActionParam(std::string_view query) {
 
 }  // namespace
 
+std::optional<RuntimeTarget> MatchRuntimePath(std::string_view path) {
+  constexpr std::string_view kPrefix = "/endpoints/";
+  if (!StartsWith(path, kPrefix)) return std::nullopt;
+  auto rest = path.substr(kPrefix.size());
+  auto slash = rest.find('/');
+  if (slash == 0 || slash == std::string_view::npos) return std::nullopt;
+  auto op = rest.substr(slash + 1);
+  if (op != "invocations" && op != "async-invocations") return std::nullopt;
+  return RuntimeTarget{rest.substr(0, slash), op == "async-invocations"};
+}
+
+Error InternalError(std::string_view operation, const std::exception& e) {
+  spdlog::error("{} failed: {}", operation, e.what());
+  return Error(Errc::kInternal, std::string("internal error: ") + e.what());
+}
+
+bool IsMetricsScrape(const http::Request& req) {
+  return req.path == "/metrics" && req.method == "GET" && req.query.empty();
+}
+
 Protocol Classify(const http::Request& req) {
   if (req.headers.Has("X-Amz-Target")) return Protocol::kSageMaker;
-  // The bucket name "inferd" is reserved for this API (S3's CreateBucket refuses it). GET /metrics
-  // without a query is the scrape; a bucket named "metrics" is still listed by ListObjectsV2
-  // (?list-type=2) and by boto3's ListObjects (?encoding-type=url).
-  if (StartsWith(req.path, "/inferd/") ||
-      (req.path == "/metrics" && req.method == "GET" && req.query.empty())) {
-    return Protocol::kInferd;
-  }
+  // The bucket name "inferd" is reserved for this API (S3's CreateBucket refuses it).
+  if (StartsWith(req.path, "/inferd/") || IsMetricsScrape(req)) return Protocol::kInferd;
   // A query string makes it S3 (e.g. POST /endpoints/k?uploads is CreateMultipartUpload).
-  if (req.method == "POST" && req.query.empty() && IsRuntimePath(req.path)) {
+  if (req.method == "POST" && req.query.empty() && MatchRuntimePath(req.path)) {
     return Protocol::kRuntime;
   }
   if (req.path == "/") {
@@ -64,10 +70,8 @@ ApiHandler* Router::ApiFor(Protocol protocol) const {
       return apis_.sns;
     case Protocol::kS3:
       return apis_.s3;
-    case Protocol::kInferd: {
-      static NotImplementedApi not_wired(Protocol::kInferd, "inferd");
-      return apis_.inferd != nullptr ? apis_.inferd : &not_wired;
-    }
+    case Protocol::kInferd:
+      return apis_.inferd;
   }
   return apis_.s3;
 }

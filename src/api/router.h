@@ -12,7 +12,10 @@
 // Thread-safety: Handle() runs on I/O threads concurrently; the router holds no mutable state.
 #pragma once
 
+#include <exception>
 #include <memory>
+#include <optional>
+#include <string_view>
 
 #include "api/protocol.h"
 #include "http/message.h"
@@ -34,7 +37,33 @@ class ApiHandler {
   virtual bool StreamBody(const http::Request& head) { return false; }
 };
 
+// Runs an API's blocking call (on a pool thread): an exception escaping it is logged under
+// `operation` and becomes kInternal "internal error: <what>" (500), so a bug answers the request
+// instead of taking the pool thread down.
+Error InternalError(std::string_view operation, const std::exception& e);  // logs
+template <class Call>
+auto CallGuarded(std::string_view operation, Call&& call) -> decltype(call()) {
+  try {
+    return call();
+  } catch (const std::exception& e) {
+    return InternalError(operation, e);
+  }
+}
+
 Protocol Classify(const http::Request& request);
+
+// The runtime's two paths, /endpoints/{name}/invocations and /endpoints/{name}/async-invocations:
+// the name (still percent-encoded) and which of the two; nullopt for any other path.
+struct RuntimeTarget {
+  std::string_view encoded_endpoint;
+  bool async = false;
+};
+std::optional<RuntimeTarget> MatchRuntimePath(std::string_view path);
+
+// GET /metrics without a query: the Prometheus scrape, served unsigned by the inferd API. A bucket
+// named "metrics" is still listed by ListObjectsV2 (?list-type=2) and boto3's ListObjects
+// (?encoding-type=url).
+bool IsMetricsScrape(const http::Request& request);
 
 class Router final : public http::Handler {
  public:

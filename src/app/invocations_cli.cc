@@ -52,8 +52,7 @@ class ApiClient {
       std::cerr << "inferd invocations: --endpoint-url: " << url.error().message << "\n";
       return {std::nullopt, 2};
     }
-    std::string host = url->host.find(':') != std::string::npos ? "[" + url->host + "]" : url->host;
-    if (url->port != (url->scheme == "https" ? 443 : 80)) host += ":" + std::to_string(url->port);
+    std::string host = http::HostHeader(*url);
     http::Request signed_request;
     signed_request.method = method;
     signed_request.path = path;

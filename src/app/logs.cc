@@ -68,17 +68,15 @@ int PrintLogs(const LogsOptions& options) {
   std::set<std::string> variants;
   for (const auto& r : *endpoints) {
     if (AsciiLower(r.name) != wanted) continue;
-    auto doc = boost::json::parse(r.doc).as_object();
-    for (const char* key : {"Variants"}) {
-      for (const auto& v : doc.at(key).as_array()) {
+    // The variants of its configuration and of an update in progress (doc["Pending"]).
+    auto add_variants = [&variants](const boost::json::value& holder) {
+      for (const auto& v : holder.at("Variants").as_array()) {
         variants.insert(std::string(v.at("VariantName").as_string()));
       }
-    }
-    if (auto* pending = doc.if_contains("Pending")) {
-      for (const auto& v : pending->at("Variants").as_array()) {
-        variants.insert(std::string(v.at("VariantName").as_string()));
-      }
-    }
+    };
+    auto doc = boost::json::parse(r.doc);
+    add_variants(doc);
+    if (auto* pending = doc.as_object().if_contains("Pending")) add_variants(*pending);
   }
   if (variants.empty()) {
     std::cerr << "inferd logs: no endpoint named " << options.endpoint << " in " << options.data_dir

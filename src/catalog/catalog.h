@@ -100,6 +100,11 @@ class Catalog {
   Result<Resource> GetOr404(Kind kind, const std::string& region, const std::string& name);
   Result<Object> List(Kind kind, const std::string& region, const Object& in);
   Status CheckUpdatable(const Resource& endpoint);
+  // Stores `endpoint` as `status`, modified `now`, with `doc` (nullptr: unchanged), and tells the
+  // observer `change`: every update of a stored endpoint goes through here. Call with
+  // endpoint_mu_ held.
+  Status CommitEndpoint(Resource endpoint, EndpointStatus status, double now, const Object* doc,
+                        EndpointChange change);
 
   CatalogStore& store_;
   const Clock& clock_;

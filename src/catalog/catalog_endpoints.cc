@@ -226,12 +226,8 @@ Result<json::object> Catalog::UpdateEndpoint(const std::string& region, const js
   if (auto* dc = Obj(in, "DeploymentConfig")) pending["DeploymentConfig"] = *dc;
   doc["Pending"] = std::move(pending);
   doc.erase("FailureReason");
-  Resource updated = *r;
-  updated.status = std::string(ToString(EndpointStatus::kUpdating));
-  updated.last_modified_time = now;
-  updated.doc = json::serialize(doc);
-  INFERD_RETURN_IF_ERROR(store_.Update(updated));
-  Notify(EndpointChange::kUpdated, updated);
+  INFERD_RETURN_IF_ERROR(
+      CommitEndpoint(*r, EndpointStatus::kUpdating, now, &doc, EndpointChange::kUpdated));
   return json::object{{"EndpointArn", r->arn}};
 }
 
@@ -270,12 +266,8 @@ Result<json::object> Catalog::UpdateEndpointWeightsAndCapacities(const std::stri
     v["VariantStatus"] = json::array{json::object{{"Status", "Updating"}, {"StartTime", now}}};
   }
   doc.erase("FailureReason");
-  Resource updated = *r;
-  updated.status = std::string(ToString(EndpointStatus::kUpdating));
-  updated.last_modified_time = now;
-  updated.doc = json::serialize(doc);
-  INFERD_RETURN_IF_ERROR(store_.Update(updated));
-  Notify(EndpointChange::kCapacityUpdated, updated);
+  INFERD_RETURN_IF_ERROR(
+      CommitEndpoint(*r, EndpointStatus::kUpdating, now, &doc, EndpointChange::kCapacityUpdated));
   return json::object{{"EndpointArn", r->arn}};
 }
 
@@ -289,11 +281,8 @@ Result<json::object> Catalog::DeleteEndpoint(const std::string& region, const js
                            ": it is already being deleted.");
   }
   // The fleet reconciler stops the instances, then removes the endpoint (RemoveDeleted).
-  Resource updated = *r;
-  updated.status = std::string(ToString(EndpointStatus::kDeleting));
-  updated.last_modified_time = Now();
-  INFERD_RETURN_IF_ERROR(store_.Update(updated));
-  Notify(EndpointChange::kDeleting, updated);
+  INFERD_RETURN_IF_ERROR(
+      CommitEndpoint(*r, EndpointStatus::kDeleting, Now(), nullptr, EndpointChange::kDeleting));
   return json::object{};
 }
 
@@ -342,12 +331,16 @@ Status Catalog::ReportFleet(const std::string& region, const std::string& name, 
   } else if (event == EndpointEvent::kFleetFailed) {
     doc["FailureReason"] = failure_reason;
   }
-  Resource updated = *r;
-  updated.status = std::string(ToString(*to));
-  updated.last_modified_time = now;
-  updated.doc = json::serialize(doc);
-  INFERD_RETURN_IF_ERROR(store_.Update(updated));
-  Notify(EndpointChange::kFleetReported, updated);
+  return CommitEndpoint(*r, *to, now, &doc, EndpointChange::kFleetReported);
+}
+
+Status Catalog::CommitEndpoint(Resource endpoint, EndpointStatus status, double now,
+                               const json::object* doc, EndpointChange change) {
+  endpoint.status = std::string(ToString(status));
+  endpoint.last_modified_time = now;
+  if (doc != nullptr) endpoint.doc = json::serialize(*doc);
+  INFERD_RETURN_IF_ERROR(store_.Update(endpoint));
+  Notify(change, endpoint);
   return OkStatus();
 }
 

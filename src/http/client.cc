@@ -63,12 +63,6 @@ std::string HostPort(const Url& url) {
   return fmt::format("{}:{}", url.host, url.port);
 }
 
-std::string HostHeader(const Url& url) {
-  std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
-  if (url.port != DefaultPort(url.scheme)) host += ":" + std::to_string(url.port);
-  return host;
-}
-
 bool IsToken(std::string_view s) {
   if (s.empty()) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
@@ -343,6 +337,12 @@ Attempt Exchange(Stream& stream, Connection& c, Call& call, size_t max_body, Cli
 
 }  // namespace
 
+std::string HostHeader(const Url& url) {
+  std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
+  if (url.port != DefaultPort(url.scheme)) host += ":" + std::to_string(url.port);
+  return host;
+}
+
 Result<Url> ParseUrl(std::string_view text) {
   auto invalid = [&](std::string_view why) {
     return Error(Errc::kValidation, fmt::format("Invalid URL \"{}\": {}.", text, why));
@@ -550,21 +550,22 @@ Result<ClientResponse> Client::Do(const ClientRequest& request,
   }
   Call call(request, *url, body_sink, request.timeout.value_or(impl_->options.timeout));
 
+  // A cancelled request stops at the next step (an exchange in progress is abandoned by
+  // Connection::Run) and is never retried.
+  auto cancelled = [&] { return request.cancel != nullptr && request.cancel->load(); };
+  auto cancelled_error = [&] {
+    return Error(Errc::kUnavailable,
+                 fmt::format("the request to {} was cancelled", call.host_port));
+  };
   for (int attempt = 0;; ++attempt) {
+    if (cancelled()) return cancelled_error();
     // The retry always uses a fresh connection: other idle ones may be just as stale.
-    auto cancelled = [&] {
-      return Error(Errc::kUnavailable,
-                   fmt::format("the request to {} was cancelled", call.host_port));
-    };
-    if (request.cancel && request.cancel->load()) return cancelled();
     std::unique_ptr<Connection> c = attempt == 0 ? impl_->TakeIdle(call.key) : nullptr;
-    if (c) c->cancel = request.cancel;
-    if (!c) {
-      Result<std::unique_ptr<Connection>> fresh = impl_->Connect(call);
-      if (!fresh.ok()) {
-        if (request.cancel && request.cancel->load()) return cancelled();
-        return std::move(fresh).error();
-      }
+    if (c) {
+      c->cancel = request.cancel;
+    } else {
+      Result<std::unique_ptr<Connection>> fresh = impl_->Connect(call);  // watches request.cancel
+      if (!fresh.ok()) return cancelled() ? cancelled_error() : std::move(fresh).error();
       c = std::move(*fresh);
     }
     ClientResponse response;
@@ -575,7 +576,7 @@ Result<ClientResponse> Client::Do(const ClientRequest& request,
       if (a.keep_alive) impl_->Release(std::move(c));
       return response;
     }
-    if (request.cancel && request.cancel->load()) return cancelled();
+    if (cancelled()) return cancelled_error();
     if (attempt == 0 && c->reused && a.retryable) {
       spdlog::debug("Retrying {} {} on a fresh connection: {}", request.method, call.key,
                     a.status.error().message);

@@ -36,6 +36,9 @@ struct Url {
 };
 // Parses an absolute http(s) URL. kValidation when malformed.
 Result<Url> ParseUrl(std::string_view url);
+// The Host header for `url`: the host (an IPv6 address in brackets), ":port" unless the scheme's
+// default. What Do() sends when the request has none, and what a signer must sign.
+std::string HostHeader(const Url& url);
 
 struct ClientOptions {
   std::chrono::milliseconds connect_timeout{5000};  // TCP connect + TLS handshake

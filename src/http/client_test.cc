@@ -739,5 +739,28 @@ TEST(ClientTest, CancelAbandonsAWaitingExchange) {
   EXPECT_EQ(r->body, "fine");
 }
 
+TEST(ClientTest, CancelAbandonsABodyMidWay) {
+  // The head and part of the body arrive, then the server goes quiet.
+  TestServer server([](const RawRequest&, int) {
+    return Reply{"HTTP/1.1 200 X\r\nContent-Length: 1000\r\n\r\npartial", Reply::kHang};
+  });
+  Client client(ClientOptions{.timeout = 30s});
+  std::atomic<bool> cancel{false};
+  ClientRequest req = Req(server.Url("/slow-body"));
+  req.cancel = &cancel;
+  req.on_head = [&](const ClientResponse&) {
+    cancel = true;  // the caller gives up once the body has started
+    return OkStatus();
+  };
+  const auto start = std::chrono::steady_clock::now();
+  Result<ClientResponse> res = client.Do(req, [](std::string_view) { return OkStatus(); });
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().code, Errc::kUnavailable);
+  EXPECT_EQ(res.error().message,
+            "the request to 127.0.0.1:" + std::to_string(server.port()) + " was cancelled");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(server.requests().size(), 1u);  // a cancelled exchange is never retried
+}
+
 }  // namespace
 }  // namespace inferd::http

@@ -11,6 +11,7 @@
 #include <optional>
 #include <utility>
 
+#include "common/strings.h"
 #include "http/uri.h"
 
 namespace inferd::http::sigv4 {

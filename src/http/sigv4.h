@@ -12,7 +12,6 @@
 
 #include "common/clock.h"
 #include "common/result.h"
-#include "common/strings.h"
 #include "http/message.h"
 
 namespace inferd::http::sigv4 {
@@ -53,7 +52,6 @@ class Verifier {
 
 std::string Sha256Hex(std::string_view data);
 std::string HmacSha256(std::string_view key, std::string_view data);  // raw bytes
-using ::inferd::HexEncode;  // common/strings.h
 
 // The canonical request of SigV4. `double_encode_path` is true for every service but s3.
 // For presigned requests X-Amz-Signature is left out of the canonical query.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/strings.h"
 #include "http/uri.h"
 
 namespace inferd::http::sigv4 {

@@ -140,9 +140,7 @@ Result<std::string> Notifier::Publish(const PublishRequest& request, const Calle
   if (!request.dedup_id.empty()) {
     const double now = Now();
     const double forget_before =
-        now -
-        static_cast<double>(
-            std::chrono::duration_cast<std::chrono::seconds>(options_.dedup_retention).count());
+        now - std::chrono::duration<double>(options_.dedup_retention).count();
     int deliveries = 0;
     auto id = store_->PublishOnce(*message, request.dedup_id, now, forget_before, &deliveries);
     if (!id.ok()) return std::move(id).error();

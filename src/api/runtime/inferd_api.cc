@@ -1,7 +1,5 @@
 #include "api/runtime/inferd_api.h"
 
-#include <spdlog/spdlog.h>
-
 #include <boost/json.hpp>
 #include <charconv>
 #include <functional>
@@ -109,8 +107,7 @@ Result<ListParams> ParseListParams(std::string_view query) {
   return p;
 }
 
-}  // namespace
-
+// The JSON shape of one invocation (camelCase members, ISO-8601 times).
 json::object InvocationToJson(const dispatch::InvocationStatus& status) {
   const queue::Invocation& inv = status.invocation;
   json::object o;
@@ -142,21 +139,19 @@ json::object InvocationToJson(const dispatch::InvocationStatus& status) {
   return o;
 }
 
+}  // namespace
+
 InferdApi::InferdApi(InvocationBackend& backend, BlockingPool& pool)
     : backend_(backend), pool_(pool) {}
 
 bool InferdApi::RequiresAuth(const http::Request& request) const {
-  return !(request.method == "GET" && request.path == "/metrics");
+  return !IsMetricsScrape(request);
 }
 
 void InferdApi::Handle(http::Request request, const http::sigv4::Identity& identity,
                        http::Responder respond) {
   const std::string& rid = request.request_id;
-  if (request.path == "/metrics") {
-    if (request.method != "GET") {
-      return respond(Fail(Error(Errc::kUnknownOperation, "/metrics answers GET only."), rid,
-                          "Inferd.Metrics"));
-    }
+  if (IsMetricsScrape(request)) {
     pool_.Post([this, respond = std::move(respond)]() mutable {
       http::Response r;
       r.headers.Add("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
@@ -225,13 +220,7 @@ void InferdApi::Handle(http::Request request, const http::sigv4::Identity& ident
   }
   pool_.Post([op = std::move(op), name = std::move(name), rid = request.request_id,
               respond = std::move(respond)]() mutable {
-    Result<json::value> result = Error(Errc::kInternal, "not run");
-    try {
-      result = op();
-    } catch (const std::exception& e) {
-      spdlog::error("{} failed: {}", name, e.what());
-      result = Error(Errc::kInternal, std::string("internal error: ") + e.what());
-    }
+    Result<json::value> result = CallGuarded(name, op);
     respond(result.ok() ? JsonResponse(*result, name) : Fail(result.error(), rid, name));
   });
 }

@@ -18,8 +18,6 @@
 // Handle() runs on an I/O thread; every backend call runs on the BlockingPool.
 #pragma once
 
-#include <boost/json/object.hpp>
-
 #include "api/router.h"
 #include "api/runtime/backend.h"
 #include "common/blocking_pool.h"
@@ -31,15 +29,13 @@ class InferdApi final : public ApiHandler {
   InferdApi(InvocationBackend& backend, BlockingPool& pool);
   void Handle(http::Request request, const http::sigv4::Identity& identity,
               http::Responder respond) override;
-  // GET /metrics is open to scrapers that cannot sign; everything else is signed.
+  // The metrics scrape (api::IsMetricsScrape) is open to scrapers that cannot sign; everything
+  // else is signed.
   bool RequiresAuth(const http::Request& request) const override;
 
  private:
   InvocationBackend& backend_;
   BlockingPool& pool_;
 };
-
-// The JSON shape of one invocation (camelCase members, ISO-8601 times). Exposed for tests.
-boost::json::object InvocationToJson(const dispatch::InvocationStatus& status);
 
 }  // namespace inferd::api::runtime

@@ -5,6 +5,8 @@
 #include <optional>
 #include <vector>
 
+#include "api/router.h"
+#include "api/sagemaker/validator.h"
 #include "http/uri.h"
 
 namespace inferd::api::runtime {
@@ -44,12 +46,6 @@ const Pattern& FilenamePattern() {
 }
 constexpr std::string_view kAsciiPattern = "\\p{ASCII}*";
 
-std::size_t CodePoints(std::string_view s) {
-  std::size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
-
 bool IsAscii(std::string_view s) {
   for (unsigned char c : s) {
     if (c >= 0x80) return false;
@@ -85,7 +81,7 @@ class Violations {
   void CheckString(std::string_view member, std::string_view value, std::size_t min,
                    std::size_t max, const Pattern* pattern, bool ascii = false,
                    bool sensitive = false) {
-    std::size_t length = CodePoints(value);
+    std::size_t length = sagemaker::CodePoints(value);
     if (min > 0 && length < min) {
       Add(member, value, sensitive,
           "Member must have length greater than or equal to " + std::to_string(min));
@@ -128,64 +124,36 @@ class Violations {
   bool empty() const { return items_.empty(); }
 
   Error ToError(Errc code = Errc::kValidation) const {
-    std::string head = items_.size() == 1
-                           ? "1 validation error detected: "
-                           : std::to_string(items_.size()) + " validation errors detected: ";
-    for (std::size_t i = 0; i < items_.size(); ++i) {
-      if (i > 0) head += "; ";
-      head += items_[i];
-    }
-    return Error(code, head);
+    return sagemaker::ValidationErrors(items_, code);
   }
 
  private:
   std::vector<std::string> items_;
 };
 
-std::optional<std::string> Header(const http::Request& r, std::string_view name) {
-  auto v = r.headers.Get(name);
-  if (!v) return std::nullopt;
-  return std::string(*v);
-}
-
 void CheckEndpointName(Violations& v, const std::string& name) {
   v.CheckString("endpointName", name, 0, 63, &EndpointNamePattern());
 }
 
-void CheckAsciiHeader(Violations& v, std::string_view member, const std::optional<std::string>& h,
+void CheckAsciiHeader(Violations& v, std::string_view member, std::optional<std::string_view> h,
                       bool sensitive = false) {
   if (h) v.CheckString(member, *h, 0, 1024, nullptr, /*ascii=*/true, sensitive);
 }
 
-void CheckInferenceId(Violations& v, const std::optional<std::string>& h) {
+void CheckInferenceId(Violations& v, std::optional<std::string_view> h) {
   if (h) v.CheckString("inferenceId", *h, 1, 64, &InferenceIdPattern());
 }
 
 }  // namespace
 
 Result<RuntimePath> ParseRuntimePath(std::string_view path) {
-  constexpr std::string_view kPrefix = "/endpoints/";
-  auto bad = [&] {
-    return Error(Errc::kValidation, "No runtime operation at " + std::string(path) + ".");
-  };
-  if (path.substr(0, kPrefix.size()) != kPrefix) return bad();
-  std::string_view rest = path.substr(kPrefix.size());
-  auto slash = rest.find('/');
-  if (slash == 0 || slash == std::string_view::npos) return bad();
-  std::string_view op = rest.substr(slash + 1);
-  RuntimePath out;
-  if (op == "async-invocations") {
-    out.async = true;
-  } else if (op != "invocations") {
-    return bad();
-  }
-  auto name = http::PercentDecode(rest.substr(0, slash));
-  if (!name) return bad();
-  out.endpoint = std::move(*name);
-  return out;
+  auto target = MatchRuntimePath(path);
+  auto name = target ? http::PercentDecode(target->encoded_endpoint) : std::nullopt;
+  if (!name) return Error(Errc::kValidation, "No runtime operation at " + std::string(path) + ".");
+  return RuntimePath{std::move(*name), target->async};
 }
 
-Result<dispatch::AcceptRequest> ParseInvokeEndpointAsync(const http::Request& request,
+Result<dispatch::AcceptRequest> ParseInvokeEndpointAsync(http::Request request,
                                                          const std::string& region) {
   auto path = ParseRuntimePath(request.path);
   if (!path.ok()) return std::move(path).error();
@@ -195,15 +163,15 @@ Result<dispatch::AcceptRequest> ParseInvokeEndpointAsync(const http::Request& re
   out.endpoint = path->endpoint;
   CheckEndpointName(v, out.endpoint);
 
-  auto content_type = Header(request, "X-Amzn-SageMaker-Content-Type");
-  auto accept = Header(request, "X-Amzn-SageMaker-Accept");
-  auto custom = Header(request, "X-Amzn-SageMaker-Custom-Attributes");
-  auto inference_id = Header(request, "X-Amzn-SageMaker-Inference-Id");
-  auto input = Header(request, "X-Amzn-SageMaker-InputLocation");
-  auto extension = Header(request, "X-Amzn-SageMaker-S3OutputPathExtension");
-  auto filename = Header(request, "X-Amzn-SageMaker-Filename");
-  auto ttl = Header(request, "X-Amzn-SageMaker-RequestTTLSeconds");
-  auto timeout = Header(request, "X-Amzn-SageMaker-InvocationTimeoutSeconds");
+  auto content_type = request.headers.Get("X-Amzn-SageMaker-Content-Type");
+  auto accept = request.headers.Get("X-Amzn-SageMaker-Accept");
+  auto custom = request.headers.Get("X-Amzn-SageMaker-Custom-Attributes");
+  auto inference_id = request.headers.Get("X-Amzn-SageMaker-Inference-Id");
+  auto input = request.headers.Get("X-Amzn-SageMaker-InputLocation");
+  auto extension = request.headers.Get("X-Amzn-SageMaker-S3OutputPathExtension");
+  auto filename = request.headers.Get("X-Amzn-SageMaker-Filename");
+  auto ttl = request.headers.Get("X-Amzn-SageMaker-RequestTTLSeconds");
+  auto timeout = request.headers.Get("X-Amzn-SageMaker-InvocationTimeoutSeconds");
 
   CheckAsciiHeader(v, "contentType", content_type);
   CheckAsciiHeader(v, "accept", accept);
@@ -240,18 +208,18 @@ Result<dispatch::AcceptRequest> ParseInvokeEndpointAsync(const http::Request& re
                  "payload, header X-Amzn-SageMaker-InputLocation) or the payload itself as the "
                  "request body (Body, at most 128000 bytes).");
   }
-  out.input_location = input.value_or("");
-  if (!input) out.inline_body = request.body;
-  out.content_type = content_type.value_or("");
-  out.accept = accept.value_or("");
-  out.custom_attributes = custom.value_or("");
-  out.inference_id = inference_id.value_or("");
-  out.output_path_extension = extension.value_or("");
-  out.filename = filename.value_or("");
+  out.input_location = std::string(input.value_or(""));
+  if (!input) out.inline_body = std::move(request.body);
+  out.content_type = std::string(content_type.value_or(""));
+  out.accept = std::string(accept.value_or(""));
+  out.custom_attributes = std::string(custom.value_or(""));
+  out.inference_id = std::string(inference_id.value_or(""));
+  out.output_path_extension = std::string(extension.value_or(""));
+  out.filename = std::string(filename.value_or(""));
   return out;
 }
 
-Result<dispatch::SyncRequest> ParseInvokeEndpoint(const http::Request& request,
+Result<dispatch::SyncRequest> ParseInvokeEndpoint(http::Request request,
                                                   const std::string& region) {
   auto path = ParseRuntimePath(request.path);
   if (!path.ok()) return std::move(path).error();
@@ -266,11 +234,11 @@ Result<dispatch::SyncRequest> ParseInvokeEndpoint(const http::Request& request,
   out.region = region;
   out.endpoint = path->endpoint;
   CheckEndpointName(v, out.endpoint);
-  auto content_type = Header(request, "Content-Type");
-  auto accept = Header(request, "Accept");
-  auto custom = Header(request, "X-Amzn-SageMaker-Custom-Attributes");
-  auto variant = Header(request, "X-Amzn-SageMaker-Target-Variant");
-  auto inference_id = Header(request, "X-Amzn-SageMaker-Inference-Id");
+  auto content_type = request.headers.Get("Content-Type");
+  auto accept = request.headers.Get("Accept");
+  auto custom = request.headers.Get("X-Amzn-SageMaker-Custom-Attributes");
+  auto variant = request.headers.Get("X-Amzn-SageMaker-Target-Variant");
+  auto inference_id = request.headers.Get("X-Amzn-SageMaker-Inference-Id");
   CheckAsciiHeader(v, "contentType", content_type);
   CheckAsciiHeader(v, "accept", accept);
   CheckAsciiHeader(v, "customAttributes", custom, /*sensitive=*/true);
@@ -296,12 +264,12 @@ Result<dispatch::SyncRequest> ParseInvokeEndpoint(const http::Request& request,
                                           ": leave out the " + std::string(u.header) + " header.");
     }
   }
-  out.body = request.body;
-  out.content_type = content_type.value_or("");
-  out.accept = accept.value_or("");
-  out.custom_attributes = custom.value_or("");
-  out.target_variant = variant.value_or("");
-  out.inference_id = inference_id.value_or("");
+  out.body = std::move(request.body);
+  out.content_type = std::string(content_type.value_or(""));
+  out.accept = std::string(accept.value_or(""));
+  out.custom_attributes = std::string(custom.value_or(""));
+  out.target_variant = std::string(variant.value_or(""));
+  out.inference_id = std::string(inference_id.value_or(""));
   return out;
 }
 

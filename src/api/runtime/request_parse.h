@@ -26,8 +26,9 @@ namespace inferd::api::runtime {
 inline constexpr std::size_t kMaxAsyncBodyBytes = 128000;
 inline constexpr std::size_t kMaxSyncBodyBytes = 6291456;
 
-// Which invoke operation a runtime path names: /endpoints/{name}/async-invocations or
-// /endpoints/{name}/invocations. `endpoint` is percent-decoded and not yet validated.
+// Which invoke operation a runtime path names (api::MatchRuntimePath, the router's test):
+// /endpoints/{name}/async-invocations or /endpoints/{name}/invocations. `endpoint` is
+// percent-decoded and not yet validated.
 struct RuntimePath {
   std::string endpoint;
   bool async = false;
@@ -38,15 +39,15 @@ Result<RuntimePath> ParseRuntimePath(std::string_view path);
 // InvokeEndpointAsync: the path's endpoint name, the X-Amzn-SageMaker-* headers and the optional
 // inline body (non-empty request body, exclusive with InputLocation). Absent headers take
 // SageMaker's defaults (RequestTTLSeconds 21600, InvocationTimeoutSeconds 900); an absent
-// InferenceId stays "" (the dispatcher generates one). kValidation with every violation.
-Result<dispatch::AcceptRequest> ParseInvokeEndpointAsync(const http::Request& request,
+// InferenceId stays "" (the dispatcher generates one). kValidation with every violation. The
+// request is taken by value so its body moves into the result (no copy on the way in).
+Result<dispatch::AcceptRequest> ParseInvokeEndpointAsync(http::Request request,
                                                          const std::string& region);
 
 // InvokeEndpoint: body (≤ 6,291,456 bytes: kPayloadTooLarge above), Content-Type, Accept,
 // X-Amzn-SageMaker-Custom-Attributes, -Target-Variant, -Inference-Id. The multi-model,
 // multi-container, inference-component and session headers are refused (kValidation: inferd
 // has none of those features); -Enable-Explanations is ignored.
-Result<dispatch::SyncRequest> ParseInvokeEndpoint(const http::Request& request,
-                                                  const std::string& region);
+Result<dispatch::SyncRequest> ParseInvokeEndpoint(http::Request request, const std::string& region);
 
 }  // namespace inferd::api::runtime

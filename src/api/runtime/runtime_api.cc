@@ -1,7 +1,5 @@
 #include "api/runtime/runtime_api.h"
 
-#include <spdlog/spdlog.h>
-
 #include <boost/json.hpp>
 #include <cctype>
 
@@ -74,8 +72,9 @@ http::Response ModelErrorWith(const std::string& message, const std::string& req
   return r;
 }
 
-}  // namespace
-
+// ModelError (424) for a container's non-2xx answer to InvokeEndpoint, in SageMaker's shape:
+// x-amzn-ErrorType ModelError, body {"ErrorCode", "message", "OriginalStatusCode",
+// "OriginalMessage", "LogStreamArn"}.
 http::Response ModelErrorResponse(int original_status, const std::string& original_body,
                                   const std::string& region, const std::string& account_id,
                                   const std::string& endpoint, const std::string& request_id) {
@@ -90,6 +89,9 @@ http::Response ModelErrorResponse(int original_status, const std::string& origin
                          {"LogStreamArn", LogStreamArn(region, account_id, endpoint)}});
 }
 
+// The same from the Dispatcher's Error (kModelError): its message is kept; OriginalStatusCode is
+// the first "(NNN)" in it and OriginalMessage the text between `with message "` and `". See`
+// (both left out when the container never answered, e.g. a timeout).
 http::Response ModelErrorFromMessage(const std::string& message, const std::string& region,
                                      const std::string& account_id, const std::string& endpoint,
                                      const std::string& request_id) {
@@ -102,6 +104,8 @@ http::Response ModelErrorFromMessage(const std::string& message, const std::stri
   members["LogStreamArn"] = LogStreamArn(region, account_id, endpoint);
   return ModelErrorWith(message, request_id, std::move(members));
 }
+
+}  // namespace
 
 RuntimeApi::RuntimeApi(InvocationBackend& backend, BlockingPool& pool, std::string account_id)
     : backend_(backend), pool_(pool), account_id_(std::move(account_id)) {}
@@ -123,10 +127,11 @@ void RuntimeApi::Handle(http::Request request, const http::sigv4::Identity& iden
 void RuntimeApi::InvokeAsync(http::Request request, const std::string& region,
                              http::Responder respond) {
   static const std::string kOperation = "SageMakerRuntime.InvokeEndpointAsync";
-  auto parsed = ParseInvokeEndpointAsync(request, region);
-  if (!parsed.ok()) return respond(Fail(parsed.error(), request.request_id, kOperation));
+  std::string request_id = std::move(request.request_id);
+  auto parsed = ParseInvokeEndpointAsync(std::move(request), region);
+  if (!parsed.ok()) return respond(Fail(parsed.error(), request_id, kOperation));
   backend_.Accept(std::move(parsed).value(),
-                  [request_id = std::move(request.request_id),
+                  [request_id = std::move(request_id),
                    respond = std::move(respond)](Result<dispatch::Accepted> accepted) {
                     if (!accepted.ok()) {
                       return respond(Fail(accepted.error(), request_id, kOperation));
@@ -146,21 +151,17 @@ void RuntimeApi::InvokeAsync(http::Request request, const std::string& region,
 
 void RuntimeApi::Invoke(http::Request request, const std::string& region, http::Responder respond) {
   static const std::string kOperation = "SageMakerRuntime.InvokeEndpoint";
-  auto parsed = ParseInvokeEndpoint(request, region);
-  if (!parsed.ok()) return respond(Fail(parsed.error(), request.request_id, kOperation));
-  pool_.Post([this, sync = std::move(parsed).value(), request_id = std::move(request.request_id),
+  std::string request_id = std::move(request.request_id);
+  auto parsed = ParseInvokeEndpoint(std::move(request), region);
+  if (!parsed.ok()) return respond(Fail(parsed.error(), request_id, kOperation));
+  pool_.Post([this, sync = std::move(parsed).value(), request_id = std::move(request_id),
               respond = std::move(respond)]() mutable {
-    Result<dispatch::SyncResponse> answer = Error(Errc::kInternal, "not run");
-    try {
-      answer = backend_.InvokeSync(sync);
-    } catch (const std::exception& e) {
-      spdlog::error("{} failed: {}", kOperation, e.what());
-      answer = Error(Errc::kInternal, std::string("internal error: ") + e.what());
-    }
+    Result<dispatch::SyncResponse> answer =
+        CallGuarded(kOperation, [&] { return backend_.InvokeSync(sync); });
     http::Response r;
     if (!answer.ok()) {
       const Error& e = answer.error();
-      if (e.code == Errc::kModelError || e.aws_code == "ModelError") {
+      if (e.code == Errc::kModelError) {
         r = ModelErrorFromMessage(e.message, sync.region, account_id_, sync.endpoint, request_id);
       } else {
         r = Fail(e, request_id, kOperation);

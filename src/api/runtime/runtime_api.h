@@ -36,18 +36,4 @@ class RuntimeApi final : public ApiHandler {
   std::string account_id_;
 };
 
-// ModelError (424) for a container's non-2xx answer to InvokeEndpoint, in SageMaker's shape:
-// x-amzn-ErrorType ModelError, body {"ErrorCode", "message", "OriginalStatusCode",
-// "OriginalMessage", "LogStreamArn"}. Exposed for tests.
-http::Response ModelErrorResponse(int original_status, const std::string& original_body,
-                                  const std::string& region, const std::string& account_id,
-                                  const std::string& endpoint, const std::string& request_id);
-
-// The same from the Dispatcher's Error (kModelError): its message is kept; OriginalStatusCode is
-// the first "(NNN)" in it and OriginalMessage the text between `with message "` and `". See`
-// (both left out when the container never answered, e.g. a timeout).
-http::Response ModelErrorFromMessage(const std::string& message, const std::string& region,
-                                     const std::string& account_id, const std::string& endpoint,
-                                     const std::string& request_id);
-
 }  // namespace inferd::api::runtime

@@ -5,9 +5,11 @@
 
 #include <boost/json.hpp>
 #include <future>
+#include <stdexcept>
 #include <thread>
 
 #include "api/runtime/inferd_api.h"
+#include "api/runtime/request_parse.h"
 
 namespace inferd::api::runtime {
 namespace {
@@ -22,8 +24,10 @@ class FakeBackend final : public InvocationBackend {
   Result<dispatch::InvocationStatus> status_result = dispatch::InvocationStatus{};
   std::vector<dispatch::InvocationStatus> listed;
   std::string metrics = "# metrics\n";
+  bool sync_throws = false;
 
   // What the calls received.
+  int accept_calls = 0;
   dispatch::AcceptRequest accepted;
   dispatch::SyncRequest invoked;
   std::vector<queue::InvocationState> list_states;
@@ -33,11 +37,13 @@ class FakeBackend final : public InvocationBackend {
 
   void Accept(dispatch::AcceptRequest request,
               std::function<void(Result<dispatch::Accepted>)> done) override {
+    ++accept_calls;
     accepted = request;
     std::thread([done = std::move(done), result = accept_result] { done(result); }).detach();
   }
   Result<dispatch::SyncResponse> InvokeSync(const dispatch::SyncRequest& request) override {
     invoked = request;
+    if (sync_throws) throw std::runtime_error("boom");
     return sync_result;
   }
   Result<dispatch::InvocationStatus> Describe(const std::string& region,
@@ -142,6 +148,38 @@ TEST_F(RuntimeApiTest, ErrorsUseTheRuntimeFormat) {
   EXPECT_EQ(invalid.headers.Get("x-amzn-ErrorType").value(), "ValidationError");
   EXPECT_EQ(std::string(Body(invalid).at("message").as_string()).substr(0, 29),
             "1 validation error detected: ");
+  EXPECT_EQ(backend_.accept_calls, 1);  // only the first request reached the backend
+}
+
+TEST_F(RuntimeApiTest, InvokeEndpointBodyLimitAndUnsupportedFeatures) {
+  http::Request big = Post("/endpoints/rt/invocations");
+  big.body = std::string(kMaxSyncBodyBytes + 1, 'x');
+  http::Response too_big = Send(runtime_, std::move(big));
+  EXPECT_EQ(too_big.status, 413);
+  EXPECT_EQ(too_big.headers.Get("x-amzn-ErrorType").value(), "ValidationError");
+  EXPECT_EQ(Body(too_big).at("message").as_string(),
+            "1 validation error detected: Value at 'body' failed to satisfy constraint: Member "
+            "must have length less than or equal to 6291456");
+
+  for (const char* header :
+       {"X-Amzn-SageMaker-Target-Model", "X-Amzn-SageMaker-Target-Container-Hostname",
+        "X-Amzn-SageMaker-Inference-Component", "X-Amzn-SageMaker-Session-Id"}) {
+    http::Request r = Post("/endpoints/rt/invocations");
+    r.headers.Add(header, "x");
+    http::Response refused = Send(runtime_, std::move(r));
+    EXPECT_EQ(refused.status, 400) << header;
+    EXPECT_EQ(refused.headers.Get("x-amzn-ErrorType").value(), "ValidationError") << header;
+    EXPECT_NE(std::string(Body(refused).at("message").as_string()).find(header), std::string::npos)
+        << header;
+  }
+}
+
+TEST_F(RuntimeApiTest, BackendExceptionIsInternalFailure) {
+  backend_.sync_throws = true;
+  http::Response resp = Send(runtime_, Post("/endpoints/rt/invocations"));
+  EXPECT_EQ(resp.status, 500);
+  EXPECT_EQ(resp.headers.Get("x-amzn-ErrorType").value(), "InternalFailure");
+  EXPECT_EQ(Body(resp).at("message").as_string(), "internal error: boom");
 }
 
 TEST_F(RuntimeApiTest, InvokeEndpointReturnsTheContainersAnswer) {
@@ -245,6 +283,23 @@ TEST_F(RuntimeApiTest, InferdListPagesWithNextToken) {
   http::Response bad = Send(inferd_, Get("/inferd/endpoints/ep/invocations", "state=Running"));
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(bad.headers.Get("x-amzn-ErrorType").value(), "ValidationError");
+}
+
+TEST_F(RuntimeApiTest, InferdListDefaultsAndLimits) {
+  // docs/api.md: state defaults to Queued,InProgress, limit to 100 (1–1000).
+  ASSERT_EQ(Send(inferd_, Get("/inferd/endpoints/ep/invocations")).status, 200);
+  EXPECT_EQ(backend_.list_states,
+            (std::vector<queue::InvocationState>{queue::InvocationState::kQueued,
+                                                 queue::InvocationState::kStarted}));
+  EXPECT_EQ(backend_.list_limit, 101);
+  EXPECT_EQ(backend_.list_after, 0);
+  ASSERT_EQ(Send(inferd_, Get("/inferd/endpoints/ep/invocations", "limit=1000")).status, 200);
+  EXPECT_EQ(backend_.list_limit, 1001);
+  for (const char* query : {"limit=0", "limit=1001", "limit=x", "after=-1", "other=1"}) {
+    http::Response bad = Send(inferd_, Get("/inferd/endpoints/ep/invocations", query));
+    EXPECT_EQ(bad.status, 400) << query;
+    EXPECT_EQ(bad.headers.Get("x-amzn-ErrorType").value(), "ValidationError") << query;
+  }
 }
 
 TEST_F(RuntimeApiTest, InferdGetAndCancel) {

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "common/base64.h"
-#include "http/sigv4.h"
+#include "common/strings.h"
 
 namespace inferd::api::s3 {
 namespace {
@@ -30,8 +30,7 @@ TEST(Checksums, Base64AsS3SendsThem) {
   EXPECT_EQ(ChecksumBase64(ChecksumAlgorithm::kSha256, ""),
             "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
   EXPECT_EQ(Base64Encode(Digest(DigestAlgorithm::kMd5, "")), "1B2M2Y8AsgTpgAmY7PhCfg==");
-  EXPECT_EQ(http::sigv4::HexEncode(Digest(DigestAlgorithm::kMd5, "hello")),
-            "5d41402abc4b2a76b9719d911017c592");
+  EXPECT_EQ(HexEncode(Digest(DigestAlgorithm::kMd5, "hello")), "5d41402abc4b2a76b9719d911017c592");
   // "Hello world" as in S3's documentation examples.
   EXPECT_EQ(ChecksumBase64(ChecksumAlgorithm::kCrc32, "Hello world"), "i9aeUg==");
 }

@@ -1,5 +1,4 @@
 #include "api/s3/chunked.h"
-#include "common/strings.h"
 
 #include <openssl/crypto.h>
 
@@ -7,6 +6,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "common/strings.h"
 #include "http/sigv4.h"
 #include "http/uri.h"
 
@@ -17,7 +17,6 @@ constexpr size_t kMaxLineBytes = 4096;
 constexpr size_t kMaxTrailers = 16;
 constexpr std::string_view kEmptySha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
 
 Error Malformed(const std::string& why) {
   return Error(Errc::kValidation, "The aws-chunked request body is malformed: " + why + ".",
@@ -136,14 +135,14 @@ std::string ChunkSigner::ChunkSignature(std::string_view previous,
   std::string sts = "AWS4-HMAC-SHA256-PAYLOAD\n" + amz_date_ + "\n" + scope_ + "\n" +
                     std::string(previous) + "\n" + std::string(kEmptySha256) + "\n" +
                     std::string(data_sha256_hex);
-  return http::sigv4::HexEncode(http::sigv4::HmacSha256(signing_key_, sts));
+  return HexEncode(http::sigv4::HmacSha256(signing_key_, sts));
 }
 
 std::string ChunkSigner::TrailerSignature(std::string_view previous,
                                           std::string_view canonical_trailers) const {
   std::string sts = "AWS4-HMAC-SHA256-TRAILER\n" + amz_date_ + "\n" + scope_ + "\n" +
                     std::string(previous) + "\n" + http::sigv4::Sha256Hex(canonical_trailers);
-  return http::sigv4::HexEncode(http::sigv4::HmacSha256(signing_key_, sts));
+  return HexEncode(http::sigv4::HmacSha256(signing_key_, sts));
 }
 
 // ---- AwsChunkedSource ----
@@ -222,8 +221,8 @@ Status AwsChunkedSource::ParseChunkHeader(const std::string& line) {
 
 Status AwsChunkedSource::ChunkEnded() {
   if (!options_.signer) return OkStatus();
-  std::string expected = options_.signer->ChunkSignature(
-      previous_signature_, http::sigv4::HexEncode(chunk_hash_->Final()));
+  std::string expected =
+      options_.signer->ChunkSignature(previous_signature_, HexEncode(chunk_hash_->Final()));
   if (!SameSignature(expected, chunk_signature_)) return BadChunkSignature();
   previous_signature_ = std::move(expected);
   return OkStatus();

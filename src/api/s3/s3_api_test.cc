@@ -10,6 +10,7 @@
 #include "api/s3/sigv2.h"
 #include "common/base64.h"
 #include "common/clock.h"
+#include "common/strings.h"
 #include "http/sigv4.h"
 #include "http/uri.h"
 
@@ -22,9 +23,7 @@ using testing::Reply;
 
 class S3ApiTest : public testing::S3ApiFixture {};
 
-std::string Md5Hex(std::string_view s) {
-  return http::sigv4::HexEncode(Digest(DigestAlgorithm::kMd5, s));
-}
+std::string Md5Hex(std::string_view s) { return HexEncode(Digest(DigestAlgorithm::kMd5, s)); }
 
 std::string Pattern(size_t n) {
   std::string s(n, '\0');

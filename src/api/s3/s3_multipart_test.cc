@@ -6,7 +6,7 @@
 #include "api/s3/checksums.h"
 #include "api/s3/s3_test_util.h"
 #include "common/base64.h"
-#include "http/sigv4.h"
+#include "common/strings.h"
 #include "http/uri.h"
 
 namespace inferd::api::s3 {
@@ -63,7 +63,7 @@ TEST_F(MultipartTest, FullUpload) {
   std::string e1 = UploadPart("big%20file", id, 1, p1);
   std::string e3 = UploadPart("big%20file", id, 3, p3);
   std::string e2 = UploadPart("big%20file", id, 2, p2);
-  EXPECT_EQ(e1, "\"" + http::sigv4::HexEncode(Md5(p1)) + "\"");
+  EXPECT_EQ(e1, "\"" + HexEncode(Md5(p1)) + "\"");
 
   Reply parts = Send("GET", "/mpu/big%20file?uploadId=" + id);
   ASSERT_EQ(parts.status, 200) << parts.body;
@@ -98,8 +98,7 @@ TEST_F(MultipartTest, FullUpload) {
   ASSERT_EQ(done.status, 200) << done.body;
   doc = ParseXml(done.body);
   auto result = doc.child("CompleteMultipartUploadResult");
-  const std::string expected_etag =
-      "\"" + http::sigv4::HexEncode(Md5(Md5(p1) + Md5(p2) + Md5(p3))) + "-3\"";
+  const std::string expected_etag = "\"" + HexEncode(Md5(Md5(p1) + Md5(p2) + Md5(p3))) + "-3\"";
   EXPECT_EQ(std::string(result.child_value("ETag")), expected_etag);
   EXPECT_STREQ(result.child_value("Key"), "big file");
   EXPECT_STREQ(result.child_value("Bucket"), "mpu");
@@ -211,7 +210,7 @@ TEST_F(MultipartTest, UploadPartCopy) {
   EXPECT_EQ(c1.operation, "S3.UploadPartCopy");
   auto doc = ParseXml(c1.body);
   std::string e1 = doc.child("CopyPartResult").child_value("ETag");
-  EXPECT_EQ(e1, "\"" + http::sigv4::HexEncode(Md5("0123456789")) + "\"");
+  EXPECT_EQ(e1, "\"" + HexEncode(Md5("0123456789")) + "\"");
   Reply c2 =
       Send("PUT", "/mpu/dest?partNumber=2&uploadId=" + id, {{"x-amz-copy-source", "/mpu/source"}});
   ASSERT_EQ(c2.status, 200);

@@ -1,5 +1,4 @@
 #include "api/s3/sigv2.h"
-#include "common/strings.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "common/base64.h"
+#include "common/strings.h"
 #include "http/uri.h"
 
 namespace inferd::api::s3 {
@@ -64,7 +64,6 @@ bool IsSignedSubresource(std::string_view name) {
   return std::find(kSignedSubresources.begin(), kSignedSubresources.end(), name) !=
          kSignedSubresources.end();
 }
-
 
 // The raw (still encoded) query split into name and decoded value, for the signed subresources.
 std::vector<std::pair<std::string, std::string>> SignedSubresources(std::string_view query) {

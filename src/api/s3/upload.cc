@@ -1,5 +1,4 @@
 #include "api/s3/upload.h"
-#include "common/strings.h"
 
 #include <algorithm>
 #include <cctype>
@@ -7,10 +6,10 @@
 #include <cstring>
 
 #include "common/base64.h"
+#include "common/strings.h"
 
 namespace inferd::api::s3 {
 namespace {
-
 
 std::optional<uint64_t> ParseUint(std::string_view s) {
   s = TrimSpaces(s);

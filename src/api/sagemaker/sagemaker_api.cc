@@ -1,7 +1,5 @@
 #include "api/sagemaker/sagemaker_api.h"
 
-#include <spdlog/spdlog.h>
-
 #include <boost/json.hpp>
 #include <string_view>
 #include <unordered_map>
@@ -95,13 +93,8 @@ void SageMakerApi::Handle(http::Request request, const http::sigv4::Identity& id
   pool_.Post([this, fn = it->second, region = identity.region, body = std::move(body),
               request_id = std::move(request.request_id), label = std::move(label),
               respond = std::move(respond)]() mutable {
-    Result<json::object> result = Error(Errc::kInternal, "not run");
-    try {
-      result = (catalog_.*fn)(region, body.as_object());
-    } catch (const std::exception& e) {
-      spdlog::error("{} failed: {}", label, e.what());
-      result = Error(Errc::kInternal, std::string("internal error: ") + e.what());
-    }
+    Result<json::object> result =
+        CallGuarded(label, [&] { return (catalog_.*fn)(region, body.as_object()); });
     http::Response r = result.ok()
                            ? JsonResponse(*result)
                            : MakeErrorResponse(Protocol::kSageMaker, result.error(), request_id);

@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <limits>
 #include <map>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -178,12 +178,6 @@ std::string TranslatePattern(std::string_view java) {
   return out;
 }
 
-std::size_t CodePoints(std::string_view s) {
-  std::size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
-
 void LengthFailures(const Shape& s, double length, std::vector<std::string>& out) {
   if (s.min && length < s.min->value) {
     out.push_back("Member must have length greater than or equal to " + s.min->text);
@@ -235,7 +229,7 @@ void AddUnique(std::vector<std::string>& into, const std::vector<std::string>& i
 
 struct Validator::Schema {
   std::vector<Shape> shapes;
-  std::map<std::string, int, std::less<>> operations;  // operation name -> input shape
+  std::map<std::string, int, std::less<>> operations;   // operation name -> input shape
   std::set<std::string, std::less<>> known_operations;  // every SageMaker operation
   std::size_t pattern_count = 0;
 };
@@ -497,21 +491,30 @@ Status Validator::Validate(std::string_view operation, const json::value& input)
   Walker walker(schema_->shapes);
   walker.Walk(input.is_null() ? kEmpty : input, schema_->shapes[op->second], "");
   if (walker.type_error()) return *walker.type_error();
-  const std::vector<std::string>& v = walker.violations();
-  if (v.empty()) return OkStatus();
-  std::string head = v.size() == 1 ? "1 validation error detected: "
-                                   : std::to_string(v.size()) + " validation errors detected: ";
-  return Error(Errc::kValidation, head + Join(v, "; "));
+  if (walker.violations().empty()) return OkStatus();
+  return ValidationErrors(walker.violations());
 }
 
 bool Validator::IsKnownOperation(std::string_view operation) const {
-  return schema_->operations.count(operation) > 0 ||
-         schema_->known_operations.count(operation) > 0;
+  return schema_->operations.count(operation) > 0 || schema_->known_operations.count(operation) > 0;
 }
 
 std::size_t Validator::OperationCount() const { return schema_->operations.size(); }
 std::size_t Validator::ShapeCount() const { return schema_->shapes.size(); }
 std::size_t Validator::PatternCount() const { return schema_->pattern_count; }
+
+Error ValidationErrors(const std::vector<std::string>& violations, Errc code) {
+  std::string head = violations.size() == 1
+                         ? "1 validation error detected: "
+                         : std::to_string(violations.size()) + " validation errors detected: ";
+  return Error(code, head + Join(violations, "; "));
+}
+
+std::size_t CodePoints(std::string_view s) {
+  std::size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
 
 const Result<Validator>& EmbeddedValidator() {
   static const Result<Validator> validator = Validator::Load(EmbeddedShapesJson());

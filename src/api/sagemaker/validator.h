@@ -21,8 +21,10 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "common/result.h"
 
@@ -71,5 +73,12 @@ const Result<Validator>& EmbeddedValidator();
 // Validates against the embedded model; see Validator::Validate. Errc::kInternal if the embedded
 // model failed to load.
 Status ValidateInput(std::string_view operation, const boost::json::value& input);
+
+// AWS's wording, shared with checks that do not walk a JSON body (the runtime's headers,
+// api/runtime/request_parse.cc):
+// "1 validation error detected: <v>" or "N validation errors detected: <v1>; <v2>" as `code`.
+Error ValidationErrors(const std::vector<std::string>& violations, Errc code = Errc::kValidation);
+// A string's length as the model counts it: the code points of its UTF-8 encoding.
+std::size_t CodePoints(std::string_view s);
 
 }  // namespace inferd::api::sagemaker

@@ -1,7 +1,5 @@
 #include "api/sns/sns_api.h"
 
-#include <spdlog/spdlog.h>
-
 #include "api/sns/sns_params.h"
 #include "http/uri.h"
 #include "notify/envelope.h"
@@ -66,13 +64,8 @@ void SnsApi::Handle(http::Request request, const http::sigv4::Identity& identity
   notify::Caller caller{identity.region, !identity.access_key_id.empty()};
   pool_.Post([this, action = std::move(action), params = std::move(params), caller,
               request_id = std::move(request.request_id), respond = std::move(respond)]() mutable {
-    Result<std::string> body = Error(Errc::kInternal, "not run");
-    try {
-      body = RunAction(notifier_, action, params, caller, request_id);
-    } catch (const std::exception& e) {
-      spdlog::error("SNS.{} failed: {}", action, e.what());
-      body = Error(Errc::kInternal, std::string("internal error: ") + e.what());
-    }
+    Result<std::string> body = CallGuarded(
+        "SNS." + action, [&] { return RunAction(notifier_, action, params, caller, request_id); });
     http::Response r;
     if (body.ok()) {
       r.headers.Add("Content-Type", "text/xml");
