@@ -423,13 +423,17 @@ std::string StringToSign(std::string_view amz_date, std::string_view scope,
   return out;
 }
 
-std::string Signature(std::string_view secret, std::string_view date, std::string_view region,
-                      std::string_view service, std::string_view string_to_sign) {
+std::string SigningKey(std::string_view secret, std::string_view date, std::string_view region,
+                       std::string_view service) {
   std::string key = HmacSha256("AWS4" + std::string(secret), date);
   key = HmacSha256(key, region);
   key = HmacSha256(key, service);
-  key = HmacSha256(key, kTerminator);
-  return HexEncode(HmacSha256(key, string_to_sign));
+  return HmacSha256(key, kTerminator);
+}
+
+std::string Signature(std::string_view secret, std::string_view date, std::string_view region,
+                      std::string_view service, std::string_view string_to_sign) {
+  return HexEncode(HmacSha256(SigningKey(secret, date, region, service), string_to_sign));
 }
 
 void SignRequest(Request& request, std::string_view access_key_id, std::string_view secret,
@@ -483,6 +487,24 @@ void SignRequest(Request& request, std::string_view access_key_id, std::string_v
 Verifier::Verifier(VerifierOptions options, const Clock& clock)
     : options_(std::move(options)), clock_(clock) {}
 
+std::string Verifier::CachedSigningKey(const std::string& access_key_id, const std::string& secret,
+                                       const std::string& date, const std::string& region,
+                                       const std::string& service) const {
+  std::string id;
+  id.reserve(access_key_id.size() + date.size() + region.size() + service.size() + 3);
+  id.append(access_key_id).append("/").append(date).append("/").append(region).append("/");
+  id.append(service);
+  {
+    std::lock_guard lock(keys_mu_);
+    if (auto it = keys_.find(id); it != keys_.end()) return it->second;
+  }
+  std::string key = SigningKey(secret, date, region, service);
+  std::lock_guard lock(keys_mu_);
+  if (keys_.size() >= kMaxCachedKeys) keys_.clear();
+  keys_.emplace(std::move(id), key);
+  return key;
+}
+
 Result<Identity> Verifier::Verify(const Request& request) const {
   auto header = request.headers.Get("authorization");
   auto params = ParseQuery(request.query);
@@ -526,8 +548,10 @@ Result<Identity> Verifier::Verify(const Request& request) const {
     std::string canonical = CanonicalRequest(request, auth.signed_headers, payload, !s3);
     std::string scope =
         cred.date + "/" + cred.region + "/" + cred.service + "/" + std::string(kTerminator);
-    std::string expected = Signature(*secret, cred.date, cred.region, cred.service,
-                                     StringToSign(auth.amz_date, scope, canonical));
+    std::string key =
+        CachedSigningKey(cred.access_key_id, *secret, cred.date, cred.region, cred.service);
+    std::string expected =
+        HexEncode(HmacSha256(key, StringToSign(auth.amz_date, scope, canonical)));
     // Exactly as computed: lower-case hex (an upper-cased copy is not the signature we made).
     const std::string& provided = auth.signature;
     if (provided.size() != expected.size() ||

@@ -1,13 +1,15 @@
 // AWS Signature Version 4: verification of `Authorization` headers and of presigned URLs
 // (query parameters), plus the signing primitives (exposed for tests and for our own clients).
 //
-// Pure computation: no I/O, thread-safe after construction.
+// Pure computation: no I/O, thread-safe after construction (the Verifier's key cache is locked).
 #pragma once
 
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/clock.h"
@@ -44,8 +46,17 @@ class Verifier {
   Result<Identity> Verify(const Request& request) const;
 
  private:
+  // The signing key of (access key id, date, region, service): four HMACs derived once per day
+  // and scope, not per request. Bounded: cleared when it grows past kMaxCachedKeys.
+  std::string CachedSigningKey(const std::string& access_key_id, const std::string& secret,
+                               const std::string& date, const std::string& region,
+                               const std::string& service) const;
+  static constexpr std::size_t kMaxCachedKeys = 1024;
+
   VerifierOptions options_;
   const Clock& clock_;
+  mutable std::mutex keys_mu_;
+  mutable std::unordered_map<std::string, std::string> keys_;  // "akid/date/region/service"
 };
 
 // ---- primitives ----
@@ -62,7 +73,10 @@ std::string CanonicalRequest(const Request& request, const std::vector<std::stri
 std::string StringToSign(std::string_view amz_date, std::string_view scope,
                          std::string_view canonical_request);
 
-// Hex signature: HMAC chain kSecret → date → region → service → aws4_request → string to sign.
+// The raw signing key: HMAC chain "AWS4"+secret → date → region → service → aws4_request.
+std::string SigningKey(std::string_view secret, std::string_view date, std::string_view region,
+                       std::string_view service);
+// Hex signature: HMAC-SHA256 of the string to sign with SigningKey(...).
 std::string Signature(std::string_view secret, std::string_view date, std::string_view region,
                       std::string_view service, std::string_view string_to_sign);
 

@@ -656,6 +656,28 @@ TEST_F(VerifierTest, RejectsAnUpperCasedSignature) {
   EXPECT_EQ(result.error().code, Errc::kBadSignature);
 }
 
+TEST_F(VerifierTest, CachedSigningKeysStayPerScope) {
+  // The verifier keeps derived signing keys: a later request of another day or region must be
+  // checked with that scope's key, and a wrong secret still fails after a right one was cached.
+  ASSERT_TRUE(verifier_.Verify(Signed()).ok());
+  ASSERT_TRUE(verifier_.Verify(Signed()).ok());  // served from the cache
+  EXPECT_EQ(CodeOf(Signed("other-secret")), Errc::kBadSignature);
+  const SysTime next_day = kNow + hours(24);
+  clock_.Advance(hours(24));
+  ASSERT_TRUE(verifier_.Verify(Signed(kSecret, next_day)).ok());
+  // Signed for us-west-2 with the key of eu-west-1 while the credential names us-west-2.
+  Request r = Signed(kSecret, next_day);
+  Request other = r;
+  other.headers.Remove("Authorization");
+  SignRequest(other, kKey, kSecret, "eu-west-1", "sagemaker", next_day);
+  ASSERT_TRUE(verifier_.Verify(other).ok());
+  std::string auth(*r.headers.Get("Authorization"));
+  std::string other_sig = SignatureOf(*other.headers.Get("Authorization"));
+  auth.replace(auth.find("Signature=") + 10, std::string::npos, other_sig);
+  r.headers.Set("Authorization", auth);
+  EXPECT_EQ(CodeOf(r), Errc::kBadSignature);
+}
+
 TEST_F(VerifierTest, RejectsUnknownAccessKey) {
   Request r = Signed();
   SignRequest(r, "AKIDOTHER", kSecret, "us-west-2", "sagemaker", kNow);
