@@ -21,6 +21,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -142,9 +143,13 @@ struct Dispatcher::Impl {
                                              const std::shared_ptr<const EndpointView>& view,
                                              EndKind kind);
   // Ends `inv` as `state` now (finished_ms, failure_reason, response_content_type; not
-  // notified) and waits until the store has it durably.
+  // notified); the future is ready once the store has it durably. Finish waits for it.
+  std::future<Status> FinishAsync(queue::Invocation& inv, queue::InvocationState state,
+                                  std::string reason, std::string response_content_type);
   Status Finish(queue::Invocation& inv, queue::InvocationState state, std::string reason,
-                std::string response_content_type);
+                std::string response_content_type) {
+    return FinishAsync(inv, state, std::move(reason), std::move(response_content_type)).get();
+  }
   // Publishes the invocation's notification (if its endpoint has the topic) with the
   // invocation as idempotency key, then MarkNotified. false when the publish failed (counted,
   // logged): the caller schedules a retry.

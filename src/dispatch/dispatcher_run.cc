@@ -37,8 +37,9 @@ std::optional<std::string> ReadSmall(store::ObjectStore& objects, const std::str
 
 }  // namespace
 
-Status Dispatcher::Impl::Finish(queue::Invocation& inv, InvocationState state, std::string reason,
-                                std::string response_content_type) {
+std::future<Status> Dispatcher::Impl::FinishAsync(queue::Invocation& inv, InvocationState state,
+                                                  std::string reason,
+                                                  std::string response_content_type) {
   inv.state = state;
   inv.finished_ms = NowMs();
   inv.failure_reason = std::move(reason);
@@ -47,7 +48,7 @@ Status Dispatcher::Impl::Finish(queue::Invocation& inv, InvocationState state, s
   auto promise = std::make_shared<std::promise<Status>>();
   auto future = promise->get_future();
   queue.Finish(inv, [promise](Status s) { promise->set_value(std::move(s)); });
-  return future.get();
+  return future;
 }
 
 void Dispatcher::Impl::Run(RunJob job) {
@@ -176,15 +177,14 @@ void Dispatcher::Impl::Run(RunJob job) {
   }
   if (out.upload_failed) metrics.Add(Counter::kResponseUploadFailures, label, inv.variant);
 
-  Status st = Finish(inv, success ? InvocationState::kCompleted : InvocationState::kFailed,
-                     success ? "" : out.reason, out.content_type);
-  if (!st.ok()) {
-    spdlog::error("dispatch: invocation {}: could not record its end: {}", inv.inference_id,
-                  st.error().message);
-    return;  // Started in the store: the next start finishes it from its result object
-  }
-  metrics.Add(Counter::kInvocationsProcessed, label, inv.variant);
-
+  // The end is recorded and the notification published at the same time: the result object is
+  // durable already, so if the record's commit fails (or inferd dies first) the next start finds
+  // the invocation Started, finishes it from its result and publishes again with the same
+  // deduplication key — still one notification. MarkNotified is queued after Finish (the
+  // writer keeps order).
+  std::future<Status> finished =
+      FinishAsync(inv, success ? InvocationState::kCompleted : InvocationState::kFailed,
+                  success ? "" : out.reason, out.content_type);
   auto current = directory.FindKey(job.key);
   if (!current) current = view;
   std::optional<std::string> embed;
@@ -192,7 +192,15 @@ void Dispatcher::Impl::Run(RunJob job) {
     if (success && current->async->include_success) embed = out.body;
     if (!success && current->async->include_error) embed = failure_content;
   }
-  if (!Notify(inv, current, std::move(embed))) ScheduleRetry(inv.seq, std::nullopt);
+  const bool notified = Notify(inv, current, std::move(embed));
+  Status st = finished.get();
+  if (!st.ok()) {
+    spdlog::error("dispatch: invocation {}: could not record its end: {}", inv.inference_id,
+                  st.error().message);
+    return;  // Started in the store: the next start finishes it from its result object
+  }
+  metrics.Add(Counter::kInvocationsProcessed, label, inv.variant);
+  if (!notified) ScheduleRetry(inv.seq, std::nullopt);
   metrics.Observe(Summary::kTotalProcessingTime, label, inv.variant,
                   static_cast<double>(NowMs() - inv.received_ms));
 }
