@@ -266,7 +266,7 @@ Result<ObjectInfo> FilesystemStore::CompleteMultipartUpload(
   internal::ConcatSource source(std::move(fds));
   auto staged = StageObjectFile(bucket, source, /*with_md5=*/false, {});
   if (!staged.ok()) return std::move(staged).error();
-  return CommitObject(bucket, key, upload.attributes, *staged, etag, upload_id);
+  return CommitObject(bucket, key, upload.attributes, RowBody{&*staged, {}}, etag, upload_id);
 }
 
 Status FilesystemStore::AbortMultipartUpload(const std::string& bucket, const std::string& key,

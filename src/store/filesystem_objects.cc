@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "common/ids.h"
+#include "db/group_commit.h"
 #include "db/sqlite.h"
 #include "store/file_io.h"
 #include "store/filesystem_store.h"
@@ -15,11 +17,10 @@ namespace inferd::store {
 
 namespace fs = std::filesystem;
 using db::Stmt;
-using db::Transaction;
 
 namespace {
 
-// Columns read by ReadObject, in order.
+// Columns read by ReadObject, in order. Get also reads `inline_data` after them (column 7).
 constexpr const char* kObjectColumns =
     "key, size, etag, last_modified, content_type, headers, file";
 
@@ -78,6 +79,64 @@ class FileReader final : public ObjectReader {
   uint64_t pos_;
 };
 
+// Returns the bytes [first, first + length) of an inline object: a copy, so the reader does not
+// depend on the row (a later overwrite or delete) once Get returned.
+class MemoryReader final : public ObjectReader {
+ public:
+  MemoryReader(std::string bytes, ObjectInfo info, uint64_t first)
+      : bytes_(std::move(bytes)), info_(std::move(info)), first_(first) {}
+
+  const ObjectInfo& info() const override { return info_; }
+  uint64_t first() const override { return first_; }
+  uint64_t length() const override { return bytes_.size(); }
+
+  Result<size_t> Read(char* buf, size_t n) override {
+    size_t k = std::min(n, bytes_.size() - pos_);
+    std::memcpy(buf, bytes_.data() + pos_, k);
+    pos_ += k;
+    return k;
+  }
+
+ private:
+  std::string bytes_;
+  ObjectInfo info_;
+  uint64_t first_;
+  size_t pos_ = 0;
+};
+
+// Reads `body` into `out` until its end or until `out` holds `limit` bytes. true: the body ended
+// (everything is in `out`); false: there may be more. Reads at most `chunk` bytes at a time and
+// grows `out` as bytes arrive, so a small body costs a small buffer.
+Result<bool> ReadUpTo(http::ByteSource& body, size_t limit, size_t chunk, std::string& out) {
+  out.clear();
+  while (out.size() < limit) {
+    size_t len = out.size();
+    out.resize(len + std::min({chunk, limit - len, std::max<size_t>(len, 4096)}));
+    auto n = body.Read(out.data() + len, out.size() - len);
+    if (!n.ok()) return std::move(n).error();
+    out.resize(len + *n);
+    if (*n == 0) return true;
+  }
+  return false;
+}
+
+// The bytes a put already buffered, then the rest of its body.
+class PrefixedSource final : public http::ByteSource {
+ public:
+  PrefixedSource(std::string_view prefix, http::ByteSource& rest) : prefix_(prefix), rest_(rest) {}
+  Result<size_t> Read(char* buf, size_t n) override {
+    if (prefix_.empty()) return rest_.Read(buf, n);
+    size_t k = std::min(n, prefix_.size());
+    std::memcpy(buf, prefix_.data(), k);
+    prefix_.remove_prefix(k);
+    return k;
+  }
+
+ private:
+  std::string_view prefix_;
+  http::ByteSource& rest_;
+};
+
 Error InvalidRange(uint64_t size) {
   return Error(Errc::kRangeNotSatisfiable,
                "The requested range is not satisfiable: the object is " + std::to_string(size) +
@@ -120,32 +179,30 @@ Result<FilesystemStore::StagedFile> FilesystemStore::StageObjectFile(const std::
   return staged;
 }
 
+uint64_t FilesystemStore::RowBody::size() const { return file ? file->written.size : bytes.size(); }
+
 Result<ObjectInfo> FilesystemStore::CommitObject(const std::string& bucket, const std::string& key,
                                                  const ObjectAttributes& attributes,
-                                                 const StagedFile& staged, const std::string& etag,
+                                                 const RowBody& body, const std::string& etag,
                                                  const std::string& upload_id) {
   ObjectInfo info;
   info.bucket = bucket;
   info.key = key;
-  info.size = staged.written.size;
+  info.size = body.size();
   info.etag = etag;
   info.attributes = attributes;
+  const std::string headers = internal::HeadersToJson(attributes.headers);
   std::string old_file;
-  auto fail = [&](Error error) -> Error {
-    internal::RemoveQuietly(staged.path);
-    return error;
-  };
-  {
-    std::lock_guard lock(mu_);
-    Transaction tx(*db_);
-    if (!tx.status().ok()) return fail(tx.status().error());
-    if (auto st = CheckBucketLocked(bucket); !st.ok()) return fail(std::move(st).error());
+  // Runs on the group commit's leader thread with mu_ held, in the batch's transaction.
+  auto work = [&]() -> Status {
+    old_file.clear();
+    INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));
     // DeleteBucket removes the bucket's folder under mu_: if it ran (and the bucket was created
     // again) since the file was staged, the file is gone and the put lost its bucket.
-    if (::access(staged.path.c_str(), F_OK) != 0) return fail(internal::NoSuchBucket());
+    if (body.file && ::access(body.file->path.c_str(), F_OK) != 0) return internal::NoSuchBucket();
     if (!upload_id.empty()) {
       auto upload = FindUploadLocked(bucket, key, upload_id);
-      if (!upload.ok()) return fail(std::move(upload).error());
+      if (!upload.ok()) return std::move(upload).error();
     }
     Stmt old(*db_, "SELECT file FROM objects WHERE bucket=? AND key=?");
     old.Bind(bucket).BindBlob(key);
@@ -153,27 +210,35 @@ Result<ObjectInfo> FilesystemStore::CommitObject(const std::string& bucket, cons
     if (rc == Stmt::kRow) {
       old_file = old.Text(0);
     } else if (rc != Stmt::kDone) {
-      return fail(old.Fail("put"));
+      return old.Fail("put");
     }
     info.last_modified = Now();
     Stmt ins(*db_,
              "INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, "
-             "content_type, headers, file) VALUES (?,?,?,?,?,?,?,?)");
+             "content_type, headers, file, inline_data) VALUES (?,?,?,?,?,?,?,?,?)");
     ins.Bind(bucket).BindBlob(key).Bind(static_cast<int64_t>(info.size)).Bind(etag);
-    ins.Bind(info.last_modified).Bind(attributes.content_type);
-    ins.Bind(internal::HeadersToJson(attributes.headers)).Bind(staged.id);
-    if (auto st = ins.Run("put"); !st.ok()) return fail(std::move(st).error());
+    ins.Bind(info.last_modified).Bind(attributes.content_type).Bind(headers);
+    if (body.file) {
+      ins.Bind(body.file->id).BindNull();
+    } else {
+      ins.Bind("").BindBlob(body.bytes);
+    }
+    INFERD_RETURN_IF_ERROR(ins.Run("put"));
     if (!upload_id.empty()) {
       Stmt parts(*db_, "DELETE FROM parts WHERE upload_id=?");
       parts.Bind(upload_id);
-      if (auto st = parts.Run("complete upload"); !st.ok()) return fail(std::move(st).error());
+      INFERD_RETURN_IF_ERROR(parts.Run("complete upload"));
       Stmt up(*db_, "DELETE FROM uploads WHERE upload_id=?");
       up.Bind(upload_id);
-      if (auto st = up.Run("complete upload"); !st.ok()) return fail(std::move(st).error());
+      INFERD_RETURN_IF_ERROR(up.Run("complete upload"));
     }
-    if (auto st = tx.Commit(); !st.ok()) return fail(std::move(st).error());
+    return OkStatus();
+  };
+  if (Status st = commits_->Run(work); !st.ok()) {
+    if (body.file) internal::RemoveQuietly(body.file->path);
+    return std::move(st).error();
   }
-  if (!old_file.empty() && old_file != staged.id) {
+  if (!old_file.empty() && (!body.file || old_file != body.file->id)) {
     internal::RemoveQuietly(ObjectPath(bucket, old_file));
   }
   if (!upload_id.empty()) {
@@ -191,10 +256,25 @@ Result<ObjectInfo> FilesystemStore::Put(const std::string& bucket, const std::st
     std::lock_guard lock(mu_);
     INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));  // fail before reading the body
   }
-  auto staged = StageObjectFile(bucket, body, /*with_md5=*/true, options);
+  // Buffer up to inline_max_bytes + 1 bytes: a body that ended by then lives in its row.
+  std::string head;
+  if (options_.inline_max_bytes > 0) {
+    auto ended = ReadUpTo(body, options_.inline_max_bytes + 1, options_.buffer_bytes, head);
+    if (!ended.ok()) return std::move(ended).error();
+    if (*ended) {
+      internal::Md5 md5;
+      md5.Update(head.data(), head.size());
+      std::string etag = internal::HexEncode(md5.Final());
+      if (options.before_commit) INFERD_RETURN_IF_ERROR(options.before_commit());
+      return CommitObject(bucket, key, attributes, RowBody{nullptr, head}, etag,
+                          /*upload_id=*/"");
+    }
+  }
+  PrefixedSource rest(head, body);
+  auto staged = StageObjectFile(bucket, rest, /*with_md5=*/true, options);
   if (!staged.ok()) return std::move(staged).error();
-  return CommitObject(bucket, key, attributes, *staged, internal::HexEncode(staged->written.md5),
-                      /*upload_id=*/"");
+  return CommitObject(bucket, key, attributes, RowBody{&*staged, {}},
+                      internal::HexEncode(staged->written.md5), /*upload_id=*/"");
 }
 
 Result<ObjectInfo> FilesystemStore::Head(const std::string& bucket, const std::string& key) {
@@ -213,25 +293,35 @@ Result<std::unique_ptr<ObjectReader>> FilesystemStore::Get(const std::string& bu
                                                            std::optional<RangeSpec> range) {
   ObjectInfo info;
   internal::UniqueFd fd;
+  std::optional<std::string> bytes;  // an inline object's
   {
     // The file is opened under mu_: a concurrent overwrite unlinks the old file only after its
     // commit, which needs mu_, so the file named by the row read here still exists.
     std::lock_guard lock(mu_);
     INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));
-    Stmt s(*db_,
-           std::string("SELECT ") + kObjectColumns + " FROM objects WHERE bucket=? AND key=?");
+    Stmt s(*db_, std::string("SELECT ") + kObjectColumns +
+                     ", inline_data FROM objects WHERE bucket=? AND key=?");
     s.Bind(bucket).BindBlob(key);
     int rc = s.Step();
     if (rc == Stmt::kDone) return internal::NoSuchKey();
     if (rc != Stmt::kRow) return s.Fail("get");
     std::string file;
     info = ReadObject(s, bucket, &file);
-    auto opened = internal::OpenForRead(ObjectPath(bucket, file));
-    if (!opened.ok()) {
-      return Error(Errc::kInternal, "object store: cannot open the data of \"" + bucket + "/" +
-                                        key + "\": " + opened.error().message);
+    if (file.empty()) {
+      bytes = s.Blob(7);
+    } else {
+      auto opened = internal::OpenForRead(ObjectPath(bucket, file));
+      if (!opened.ok()) {
+        return Error(Errc::kInternal, "object store: cannot open the data of \"" + bucket + "/" +
+                                          key + "\": " + opened.error().message);
+      }
+      fd = std::move(opened).value();
     }
-    fd = std::move(opened).value();
+  }
+  if (bytes && bytes->size() != info.size) {
+    return Error(Errc::kInternal, "object store: the index entry of \"" + bucket + "/" + key +
+                                      "\" holds " + std::to_string(bytes->size()) + " bytes, not " +
+                                      std::to_string(info.size));
   }
   uint64_t size = info.size;
   uint64_t first = 0, length = size;
@@ -249,14 +339,19 @@ Result<std::unique_ptr<ObjectReader>> FilesystemStore::Get(const std::string& bu
       first = size - length;
     }
   }
+  if (bytes) {
+    if (first != 0 || length != size) *bytes = bytes->substr(first, length);
+    return std::unique_ptr<ObjectReader>(
+        std::make_unique<MemoryReader>(std::move(*bytes), std::move(info), first));
+  }
   return std::unique_ptr<ObjectReader>(
       std::make_unique<FileReader>(std::move(fd), std::move(info), first, length));
 }
 
 Status FilesystemStore::Delete(const std::string& bucket, const std::string& key) {
-  std::string file;
-  {
-    std::lock_guard lock(mu_);
+  std::string file;  // '' for an inline object: nothing to unlink
+  auto work = [&]() -> Status {
+    file.clear();
     INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));
     Stmt s(*db_, "DELETE FROM objects WHERE bucket=? AND key=? RETURNING file");
     s.Bind(bucket).BindBlob(key);
@@ -266,7 +361,9 @@ Status FilesystemStore::Delete(const std::string& bucket, const std::string& key
       rc = s.Step();
     }
     if (rc != Stmt::kDone) return s.Fail("delete");
-  }
+    return OkStatus();
+  };
+  INFERD_RETURN_IF_ERROR(commits_->Run(work));
   if (!file.empty()) internal::RemoveQuietly(ObjectPath(bucket, file));
   return OkStatus();
 }

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "common/ids.h"
+#include "db/group_commit.h"
 #include "db/sqlite.h"
 #include "store/file_io.h"
 #include "store/store_internal.h"
@@ -87,6 +88,7 @@ CREATE TABLE IF NOT EXISTS objects (
   content_type TEXT NOT NULL,
   headers TEXT NOT NULL,
   file TEXT NOT NULL,
+  inline_data BLOB,
   PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS uploads (
@@ -108,6 +110,16 @@ CREATE TABLE IF NOT EXISTS parts (
   PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
 )sql";
+
+// `file` is '' for an inline object, whose bytes are `inline_data`; else `inline_data` is NULL.
+// Indexes written before inline objects existed lack the column: Open() adds it.
+Status UpgradeSchema(db::Database& db) {
+  Stmt s(db, "SELECT 1 FROM pragma_table_info('objects') WHERE name='inline_data'");
+  int rc = s.Step();
+  if (rc == Stmt::kRow) return OkStatus();
+  if (rc != Stmt::kDone) return s.Fail("schema check");
+  return db.Exec("ALTER TABLE objects ADD COLUMN inline_data BLOB");
+}
 
 bool IsIpv4Shaped(std::string_view name) {
   int groups = 0;
@@ -136,6 +148,11 @@ Status FilesystemStoreOptions::Validate() const {
   if (min_part_size == 0) {
     return Error(Errc::kValidation, "object store: min_part_size must be positive");
   }
+  if (inline_max_bytes > 1024 * 1024) {
+    return Error(
+        Errc::kValidation,
+        "object store: inline_max_bytes must be at most 1 MiB (0 disables inline objects)");
+  }
   return OkStatus();
 }
 
@@ -150,6 +167,7 @@ Result<std::unique_ptr<FilesystemStore>> FilesystemStore::Open(FilesystemStoreOp
   auto index = db::Database::Open(options.root / "index.db", "object index", kSchema);
   if (!index.ok()) return std::move(index).error();
   if (!options.fsync) INFERD_RETURN_IF_ERROR((*index)->Exec("PRAGMA synchronous=OFF;"));
+  INFERD_RETURN_IF_ERROR(UpgradeSchema(**index));
   std::unique_ptr<FilesystemStore> store(
       new FilesystemStore(std::move(options), std::move(index).value()));
   INFERD_RETURN_IF_ERROR(store->Recover());
@@ -160,11 +178,14 @@ FilesystemStore::FilesystemStore(FilesystemStoreOptions options, std::unique_ptr
     : options_(std::move(options)),
       data_dir_(options_.root / "data"),
       uploads_dir_(options_.root / "uploads"),
-      db_(std::move(db)) {
+      db_(std::move(db)),
+      commits_(std::make_unique<db::GroupCommit>(*db_, mu_)) {
   if (!options_.clock) options_.clock = &SystemClock::Instance();
 }
 
 FilesystemStore::~FilesystemStore() = default;
+
+std::size_t FilesystemStore::index_commits() const { return commits_->commits(); }
 
 Status FilesystemStore::SyncDir(const fs::path& dir) const {
   return options_.fsync ? internal::FsyncDir(dir) : OkStatus();
@@ -198,7 +219,9 @@ Status FilesystemStore::Recover() {
     return rc == Stmt::kDone ? OkStatus() : Status(s.Fail("recover"));
   };
   INFERD_RETURN_IF_ERROR(collect("SELECT name FROM buckets", 1, buckets));
-  INFERD_RETURN_IF_ERROR(collect("SELECT bucket, file FROM objects", 2, object_files));
+  // Inline objects (file '') have no file to keep.
+  INFERD_RETURN_IF_ERROR(
+      collect("SELECT bucket, file FROM objects WHERE file != ''", 2, object_files));
   INFERD_RETURN_IF_ERROR(collect("SELECT upload_id FROM uploads", 1, uploads));
   INFERD_RETURN_IF_ERROR(collect("SELECT upload_id, file FROM parts", 2, part_files));
 
@@ -341,7 +364,7 @@ Status FilesystemStore::DeleteBucket(const std::string& name) {
   INFERD_RETURN_IF_ERROR(del.Run("delete bucket"));
   INFERD_RETURN_IF_ERROR(tx.Commit());
   // Still under mu_ (see CommitObject): the folder holds at most in-flight temporary files, so
-  // this is quick, and a put racing with the delete finds its staged file gone.
+  // this is quick, and a file-backed put racing with the delete finds its staged file gone.
   std::error_code ec;
   fs::remove_all(data_dir_ / name, ec);
   return OkStatus();

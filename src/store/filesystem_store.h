@@ -2,22 +2,34 @@
 // API, so beyond the ObjectStore interface it manages buckets and multipart uploads.
 //
 // Layout under `root`:
-//   index.db                       SQLite (WAL, synchronous=FULL): buckets, objects, uploads, parts
-//   data/<bucket>/<2 hex>/<id>     object bytes; <id> is random, so keys never touch file paths
+//   index.db                       SQLite (WAL, synchronous=FULL): buckets, objects (with the
+//                                  bytes of small objects, see below), uploads, parts
+//   data/<bucket>/<2 hex>/<id>     bytes of larger objects; <id> is random, so keys never touch
+//                                  file paths
 //   uploads/<upload id>/<id>       multipart part bytes
 // A key is only ever a value in the index, never part of a path: any key (`../x`, `a//b`, 1024
 // bytes) is safe. Bucket names are validated (S3 rules) before they become folder names, and
 // upload ids are checked against the index before they are used in a path.
 //
-// Durability and atomicity: a put streams into `<id>.tmp` in the final folder, fsyncs it, renames
-// it to `<id>`, fsyncs the folder, then points the index at it in one transaction; the replaced
-// file is unlinked after the commit. Readers see the old object or the whole new one; a reader
-// that opened the old object keeps reading it to the end (its descriptor holds the inode). A
-// crash at any point leaves only unreferenced files, removed by Open().
+// Inline objects: a put reads up to `inline_max_bytes` + 1 bytes of its body into memory. A body
+// that ended by then is stored in its index row (`inline_data`, `file` empty) and has no data
+// file; a longer one continues as a file (the buffered prefix, then the rest of the stream).
+// Multipart objects always get a file.
+//
+// Durability and atomicity: a file-backed put streams into `<id>.tmp` in the final folder, fsyncs
+// it, renames it to `<id>`, fsyncs the folder, then points the index at it; an inline put only
+// writes its row. Either way the row is written through a db::GroupCommit: concurrent puts (and
+// deletes) share one transaction and so one sync of index.db, and a put returns once the
+// transaction holding its row has committed. A replaced file is unlinked after that commit.
+// Readers see the old object or the whole new one; a reader that opened the old object keeps
+// reading it to the end (a file reader's descriptor holds the inode; an inline reader holds a
+// copy of the bytes). A crash at any point leaves only unreferenced files, removed by Open().
+// An index.db of a version without inline objects is upgraded by Open() (a column is added).
 //
 // Lifecycle: Open() creates or recovers the store; the destructor closes it (no background work).
 // Thread-safety: every method may be called concurrently from any thread. One SQLite connection
-// sits behind a mutex held only for index operations, never while bytes are read or written.
+// sits behind a mutex held only for index operations (a group commit holds it for its whole
+// transaction), never while bytes are read from or written to files.
 // Every method blocks on disk I/O: call from the blocking pool, never an I/O thread.
 //
 // Errors: Errc::kNotFound with aws_code "NoSuchBucket", "NoSuchKey" or "NoSuchUpload";
@@ -28,6 +40,7 @@
 // returned, unchanged.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -43,6 +56,7 @@
 
 namespace inferd::db {
 class Database;
+class GroupCommit;
 }  // namespace inferd::db
 
 namespace inferd::store {
@@ -56,6 +70,10 @@ struct FilesystemStoreOptions {
   // false: never fsync (files, folders, index). Readers still never see partial objects and a
   // crashed process loses nothing, but an OS crash or power loss may. Tests and scratch data only.
   bool fsync = true;
+  // Bodies of at most this many bytes are stored in the index row instead of a data file (no file
+  // or folder fsync, only the shared index commit); a put buffers up to this much plus one byte.
+  // 0 = every object gets a file. At most 1 MiB.
+  size_t inline_max_bytes = 64 * 1024;
 
   // kValidation naming the bad field.
   Status Validate() const;
@@ -102,6 +120,7 @@ class FilesystemStore final : public ObjectStore {
 
   // ---- ObjectStore ----
   // Keys: 1..1024 bytes, stored verbatim (kValidation "KeyTooLongError" above 1024 bytes).
+  // Returns once the row is committed (a transaction shared with concurrent puts and deletes).
   // The returned info has the stored attributes, the size, the hex-MD5 ETag and the commit time.
   Result<ObjectInfo> Put(const std::string& bucket, const std::string& key,
                          const ObjectAttributes& attributes, http::ByteSource& body,
@@ -111,8 +130,9 @@ class FilesystemStore final : public ObjectStore {
   // last n bytes (the whole object when n >= size). kRangeNotSatisfiable "InvalidRange" when a >=
   // size, n == 0, the object is empty, or the spec is malformed (b < a, or neither a nor n) —
   // the S3 API should drop a syntactically invalid Range header before calling, as S3 ignores
-  // it. The reader owns an open descriptor: it may outlive later overwrites or deletes of the key
-  // and still returns the bytes it opened. A reader is used by one thread at a time.
+  // it. The reader owns an open descriptor (or, for an inline object, a copy of the range's
+  // bytes): it may outlive later overwrites or deletes of the key and still returns the bytes it
+  // opened. A reader is used by one thread at a time.
   Result<std::unique_ptr<ObjectReader>> Get(const std::string& bucket, const std::string& key,
                                             std::optional<RangeSpec> range = {}) override;
   Status Delete(const std::string& bucket, const std::string& key) override;
@@ -165,6 +185,9 @@ class FilesystemStore final : public ObjectStore {
   Result<std::vector<MultipartUploadInfo>> ListMultipartUploads(const std::string& bucket);
 
   const std::filesystem::path& root() const { return options_.root; }
+  // Index transactions committed by puts and deletes so far (db::GroupCommit::commits): with
+  // concurrent puts, fewer than the puts. For tests and metrics.
+  std::size_t index_commits() const;
 
  private:
   struct UploadRow;
@@ -187,10 +210,16 @@ class FilesystemStore final : public ObjectStore {
   struct StagedFile;
   Result<StagedFile> StageObjectFile(const std::string& bucket, http::ByteSource& body,
                                      bool with_md5, const PutOptions& options);
-  // Points (bucket, key) at a staged file in one transaction (removing `upload_id`'s rows too,
-  // when given), then unlinks the file it replaced. On failure the staged file is removed.
+  // What a new index row holds: a staged file, or (file == nullptr) the bytes themselves.
+  struct RowBody {
+    const StagedFile* file = nullptr;
+    std::string_view bytes;  // when inline
+    uint64_t size() const;
+  };
+  // Points (bucket, key) at `body` through the group commit (removing `upload_id`'s rows too,
+  // when given), then unlinks the file it replaced. On failure a staged file is removed.
   Result<ObjectInfo> CommitObject(const std::string& bucket, const std::string& key,
-                                  const ObjectAttributes& attributes, const StagedFile& staged,
+                                  const ObjectAttributes& attributes, const RowBody& body,
                                   const std::string& etag, const std::string& upload_id);
 
   FilesystemStoreOptions options_;
@@ -198,6 +227,7 @@ class FilesystemStore final : public ObjectStore {
   std::filesystem::path uploads_dir_;
   std::mutex mu_;  // guards db_
   std::unique_ptr<db::Database> db_;
+  std::unique_ptr<db::GroupCommit> commits_;  // on db_ and mu_; declared after them
 };
 
 }  // namespace inferd::store

@@ -87,6 +87,8 @@ TEST_F(FilesystemStoreTest, MissingBucketAndKey) {
 }
 
 TEST_F(FilesystemStoreTest, OverwriteAndDeleteLeaveNoStaleFiles) {
+  inline_max_bytes_ = 0;  // every object in a file (inline_objects_test.cc covers the others)
+  Reopen();
   ASSERT_TRUE(Put("k", "first").ok());
   ASSERT_TRUE(Put("k", "second, longer").ok());
   EXPECT_EQ(GetString("k"), "second, longer");
@@ -120,6 +122,8 @@ TEST_F(FilesystemStoreTest, ReaderOpenedBeforeOverwriteReadsOldBytes) {
 }
 
 TEST_F(FilesystemStoreTest, BeforeCommitFailureKeepsOldObject) {
+  inline_max_bytes_ = 0;  // file-backed puts; inline_objects_test.cc has the inline case
+  Reopen();
   ASSERT_TRUE(Put("k", "old").ok());
   PutOptions options;
   bool called = false;
@@ -143,13 +147,16 @@ TEST_F(FilesystemStoreTest, BeforeCommitFailureKeepsOldObject) {
 }
 
 TEST_F(FilesystemStoreTest, BodyErrorAbortsPut) {
-  ASSERT_TRUE(Put("k", "old").ok());
-  PatternSource failing(1 << 20, /*fail_after=*/200 * 1024);
-  auto put = store_->Put("bkt", "k", {}, failing);
-  ASSERT_FALSE(put.ok());
-  EXPECT_EQ(put.error().code, Errc::kUnavailable);
-  EXPECT_EQ(GetString("k"), "old");
-  EXPECT_EQ(DataFiles().size(), 1u);
+  ASSERT_TRUE(Put("k", "old").ok());  // inline
+  // Fails while the store buffers (below the inline threshold), then while it streams to a file.
+  for (uint64_t fail_after : {uint64_t{1000}, uint64_t{200 * 1024}}) {
+    PatternSource failing(1 << 20, fail_after);
+    auto put = store_->Put("bkt", "k", {}, failing);
+    ASSERT_FALSE(put.ok()) << fail_after;
+    EXPECT_EQ(put.error().code, Errc::kUnavailable);
+    EXPECT_EQ(GetString("k"), "old");
+    EXPECT_TRUE(DataFiles().empty()) << fail_after;
+  }
 }
 
 TEST_F(FilesystemStoreTest, Ranges) {
@@ -255,13 +262,15 @@ TEST_F(FilesystemStoreTest, RestartKeepsEverythingAndRemovesLeftovers) {
   attrs.headers = {{"x-amz-meta-a", "1"}};
   ASSERT_TRUE(Put("a/b", "{}", attrs).ok());
   ASSERT_TRUE(Put("c", "cc").ok());
+  const std::string big(100 * 1024, 'b');  // above the inline threshold: a data file
+  ASSERT_TRUE(Put("big", big).ok());
   ASSERT_TRUE(store_->CreateBucket("other").ok());
   auto upload = store_->CreateMultipartUpload("bkt", "mp", {});
   ASSERT_TRUE(upload.ok());
   StringSource part("part");
   ASSERT_TRUE(store_->UploadPart("bkt", "mp", *upload, 1, part).ok());
   auto before = DataFiles();
-  ASSERT_EQ(before.size(), 3u);
+  ASSERT_EQ(before.size(), 2u);  // "big" and the part; "a/b" and "c" are inline
 
   // What a crash can leave: temp files, files renamed but never indexed, folders of deleted
   // buckets and of ended uploads.
@@ -286,6 +295,7 @@ TEST_F(FilesystemStoreTest, RestartKeepsEverythingAndRemovesLeftovers) {
   ASSERT_EQ(head->attributes.headers.size(), 1u);
   EXPECT_EQ(GetString("a/b"), "{}");
   EXPECT_EQ(GetString("c"), "cc");
+  EXPECT_EQ(GetString("big"), big);
   auto buckets = store_->ListBuckets();
   ASSERT_TRUE(buckets.ok());
   ASSERT_EQ(buckets->size(), 2u);
@@ -392,6 +402,14 @@ TEST(FilesystemStoreOptionsTest, Validate) {
   options.buffer_bytes = 10;
   EXPECT_EQ(options.Validate().error().code, Errc::kValidation);
   EXPECT_FALSE(FilesystemStore::Open(options).ok());
+  options.buffer_bytes = 4096;
+  EXPECT_EQ(options.inline_max_bytes, 64u * 1024);
+  for (size_t ok : {size_t{0}, size_t{1}, size_t{1024 * 1024}}) {
+    options.inline_max_bytes = ok;
+    EXPECT_TRUE(options.Validate().ok()) << ok;
+  }
+  options.inline_max_bytes = 1024 * 1024 + 1;
+  EXPECT_EQ(options.Validate().error().code, Errc::kValidation);
 }
 
 }  // namespace

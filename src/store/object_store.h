@@ -3,7 +3,8 @@
 // and S3Store (any remote S3-compatible service). StoreRouter picks one per bucket.
 //
 // Every method blocks (disk or network I/O): call from the blocking pool, never an I/O thread.
-// Bodies stream through http::ByteSource; no implementation holds a whole object in memory.
+// Bodies stream through http::ByteSource; no implementation holds a whole object in memory
+// (beyond a bounded buffer: FilesystemStore keeps objects up to inline_max_bytes in its index).
 // Errors: Errc::kNotFound with aws_code "NoSuchBucket" / "NoSuchKey"; kRangeNotSatisfiable;
 // kUnavailable for a remote service that cannot be reached; kInternal for local I/O failures.
 #pragma once

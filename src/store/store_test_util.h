@@ -87,6 +87,7 @@ class StoreFixture : public ::testing::Test {
     options.buffer_bytes = buffer_bytes_;
     options.clock = &clock_;
     options.fsync = fsync_;
+    options.inline_max_bytes = inline_max_bytes_;
     auto s = FilesystemStore::Open(options);
     ASSERT_TRUE(s.ok()) << s.error().message;
     store_ = std::move(s).value();
@@ -126,6 +127,7 @@ class StoreFixture : public ::testing::Test {
   FakeClock clock_{FromEpochSeconds(1700000000)};
   size_t buffer_bytes_ = 64 * 1024;
   bool fsync_ = true;
+  size_t inline_max_bytes_ = FilesystemStoreOptions{}.inline_max_bytes;
   std::unique_ptr<FilesystemStore> store_;
 };
 
