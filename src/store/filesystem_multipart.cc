@@ -47,12 +47,13 @@ struct PartRow {
 
 }  // namespace
 
-Result<FilesystemStore::UploadRow> FilesystemStore::FindUploadLocked(const std::string& bucket,
+Result<FilesystemStore::UploadRow> FilesystemStore::FindUploadLocked(db::Database& db,
+                                                                     const std::string& bucket,
                                                                      const std::string& key,
                                                                      const std::string& upload_id) {
-  INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));
+  INFERD_RETURN_IF_ERROR(CheckBucketLocked(db, bucket));
   if (!PlausibleUploadId(upload_id)) return internal::NoSuchUpload();
-  Stmt s(*db_,
+  Stmt s(db,
          "SELECT initiated, content_type, headers FROM uploads "
          "WHERE upload_id=? AND bucket=? AND key=?");
   s.Bind(upload_id).Bind(bucket).BindBlob(key);
@@ -73,15 +74,14 @@ Result<std::string> FilesystemStore::CreateMultipartUpload(const std::string& bu
                                                            const std::string& key,
                                                            const ObjectAttributes& attributes) {
   INFERD_RETURN_IF_ERROR(internal::ValidateKey(key));
-  {
-    std::lock_guard lock(mu_);
-    INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));
-  }
+  // Fail early on the read connection; the insert below checks again under mu_.
+  INFERD_RETURN_IF_ERROR(
+      ReadIndex([&](db::Database& db) { return CheckBucketLocked(db, bucket); }));
   std::string upload_id = NewUuid();
   fs::path dir = UploadDir(upload_id);
   INFERD_RETURN_IF_ERROR(internal::EnsureDir(dir, uploads_dir_, options_.fsync));
   std::lock_guard lock(mu_);
-  Status st = CheckBucketLocked(bucket);
+  Status st = CheckBucketLocked(*db_, bucket);
   if (st.ok()) {
     Stmt s(*db_,
            "INSERT INTO uploads (upload_id, bucket, key, initiated, content_type, headers) "
@@ -106,21 +106,23 @@ Result<PartInfo> FilesystemStore::UploadPart(const std::string& bucket, const st
                  "Part number must be an integer between 1 and 10000, inclusive.",
                  "InvalidArgument");
   }
-  {
-    std::lock_guard lock(mu_);
-    auto upload = FindUploadLocked(bucket, key, upload_id);
-    if (!upload.ok()) return std::move(upload).error();
-  }
+  // Checks on the read connection (no commit to wait for); the part's row is written under mu_
+  // after checking again.
+  auto upload_found = [&] {
+    return ReadIndex([&](db::Database& db) -> Status {
+      auto upload = FindUploadLocked(db, bucket, key, upload_id);
+      if (!upload.ok()) return std::move(upload).error();
+      return OkStatus();
+    });
+  };
+  INFERD_RETURN_IF_ERROR(upload_found());
   // The upload's folder exists from CreateMultipartUpload until the upload ends; it is never
   // re-created here, so a part racing with an abort fails instead of leaving files behind.
   fs::path dir = UploadDir(upload_id);
   std::string id = NewUuid();
   fs::path tmp = dir / (id + internal::kTmpSuffix);
   fs::path final_path = dir / id;
-  auto upload_gone = [&] {
-    std::lock_guard lock(mu_);
-    return !FindUploadLocked(bucket, key, upload_id).ok();
-  };
+  auto upload_gone = [&] { return !upload_found().ok(); };
   auto written =
       internal::WriteNewFile(tmp, body, options_.buffer_bytes, /*with_md5=*/true, options_.fsync);
   if (!written.ok()) {
@@ -154,7 +156,7 @@ Result<PartInfo> FilesystemStore::UploadPart(const std::string& bucket, const st
     Status st = [&]() -> Status {
       Transaction tx(*db_);
       INFERD_RETURN_IF_ERROR(tx.status());
-      auto upload = FindUploadLocked(bucket, key, upload_id);
+      auto upload = FindUploadLocked(*db_, bucket, key, upload_id);
       if (!upload.ok()) return std::move(upload).error();
       Stmt old(*db_, "SELECT file FROM parts WHERE upload_id=? AND part_number=?");
       old.Bind(upload_id).Bind(part_number);
@@ -189,8 +191,9 @@ Result<ObjectInfo> FilesystemStore::CompleteMultipartUpload(
   std::vector<internal::UniqueFd> fds;
   std::string etag_input;  // the binary MD5s of the parts, in order
   {
+    // On the write connection: the part files are opened under mu_ below.
     std::lock_guard lock(mu_);
-    auto found = FindUploadLocked(bucket, key, upload_id);
+    auto found = FindUploadLocked(*db_, bucket, key, upload_id);
     if (!found.ok()) return std::move(found).error();
     upload = std::move(found).value();
     if (parts.empty()) {
@@ -247,7 +250,8 @@ Result<ObjectInfo> FilesystemStore::CompleteMultipartUpload(
                      "EntityTooSmall");
       }
     }
-    // Opened under mu_ so a concurrent re-upload of a part cannot unlink it first (as in Get).
+    // Opened under mu_ so a concurrent re-upload of a part cannot unlink it first: the old file
+    // is unlinked only after the part's new row is committed, which needs mu_.
     for (const PartRow* row : chosen) {
       auto fd = internal::OpenForRead(UploadDir(upload_id) / row->file);
       if (!fd.ok()) {
@@ -275,7 +279,7 @@ Status FilesystemStore::AbortMultipartUpload(const std::string& bucket, const st
     std::lock_guard lock(mu_);
     Transaction tx(*db_);
     INFERD_RETURN_IF_ERROR(tx.status());
-    auto upload = FindUploadLocked(bucket, key, upload_id);
+    auto upload = FindUploadLocked(*db_, bucket, key, upload_id);
     if (!upload.ok()) return std::move(upload).error();
     for (const char* sql :
          {"DELETE FROM parts WHERE upload_id=?", "DELETE FROM uploads WHERE upload_id=?"}) {
@@ -293,40 +297,42 @@ Status FilesystemStore::AbortMultipartUpload(const std::string& bucket, const st
 Result<std::vector<PartInfo>> FilesystemStore::ListParts(const std::string& bucket,
                                                          const std::string& key,
                                                          const std::string& upload_id) {
-  std::lock_guard lock(mu_);
-  auto upload = FindUploadLocked(bucket, key, upload_id);
-  if (!upload.ok()) return std::move(upload).error();
-  Stmt s(*db_,
-         "SELECT part_number, size, etag, last_modified FROM parts WHERE upload_id=? "
-         "ORDER BY part_number");
-  s.Bind(upload_id);
-  std::vector<PartInfo> out;
-  int rc;
-  while ((rc = s.Step()) == Stmt::kRow) {
-    PartInfo p;
-    p.part_number = static_cast<int>(s.Int(0));
-    p.size = static_cast<uint64_t>(s.Int(1));
-    p.etag = s.Text(2);
-    p.last_modified = s.Real(3);
-    out.push_back(std::move(p));
-  }
-  if (rc != Stmt::kDone) return s.Fail("list parts");
-  return out;
+  return ReadIndex([&](db::Database& db) -> Result<std::vector<PartInfo>> {
+    auto upload = FindUploadLocked(db, bucket, key, upload_id);
+    if (!upload.ok()) return std::move(upload).error();
+    Stmt s(db,
+           "SELECT part_number, size, etag, last_modified FROM parts WHERE upload_id=? "
+           "ORDER BY part_number");
+    s.Bind(upload_id);
+    std::vector<PartInfo> out;
+    int rc;
+    while ((rc = s.Step()) == Stmt::kRow) {
+      PartInfo p;
+      p.part_number = static_cast<int>(s.Int(0));
+      p.size = static_cast<uint64_t>(s.Int(1));
+      p.etag = s.Text(2);
+      p.last_modified = s.Real(3);
+      out.push_back(std::move(p));
+    }
+    if (rc != Stmt::kDone) return s.Fail("list parts");
+    return out;
+  });
 }
 
 Result<std::vector<MultipartUploadInfo>> FilesystemStore::ListMultipartUploads(
     const std::string& bucket) {
-  std::lock_guard lock(mu_);
-  INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));
-  Stmt s(*db_,
-         "SELECT key, upload_id, initiated FROM uploads WHERE bucket=? "
-         "ORDER BY key, initiated, upload_id");
-  s.Bind(bucket);
-  std::vector<MultipartUploadInfo> out;
-  int rc;
-  while ((rc = s.Step()) == Stmt::kRow) out.push_back({s.Blob(0), s.Text(1), s.Real(2)});
-  if (rc != Stmt::kDone) return s.Fail("list multipart uploads");
-  return out;
+  return ReadIndex([&](db::Database& db) -> Result<std::vector<MultipartUploadInfo>> {
+    INFERD_RETURN_IF_ERROR(CheckBucketLocked(db, bucket));
+    Stmt s(db,
+           "SELECT key, upload_id, initiated FROM uploads WHERE bucket=? "
+           "ORDER BY key, initiated, upload_id");
+    s.Bind(bucket);
+    std::vector<MultipartUploadInfo> out;
+    int rc;
+    while ((rc = s.Step()) == Stmt::kRow) out.push_back({s.Blob(0), s.Text(1), s.Real(2)});
+    if (rc != Stmt::kDone) return s.Fail("list multipart uploads");
+    return out;
+  });
 }
 
 }  // namespace inferd::store

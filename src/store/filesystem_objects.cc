@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "common/ids.h"
 #include "db/group_commit.h"
@@ -196,12 +197,12 @@ Result<ObjectInfo> FilesystemStore::CommitObject(const std::string& bucket, cons
   // Runs on the group commit's leader thread with mu_ held, in the batch's transaction.
   auto work = [&]() -> Status {
     old_file.clear();
-    INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));
+    INFERD_RETURN_IF_ERROR(CheckBucketLocked(*db_, bucket));
     // DeleteBucket removes the bucket's folder under mu_: if it ran (and the bucket was created
     // again) since the file was staged, the file is gone and the put lost its bucket.
     if (body.file && ::access(body.file->path.c_str(), F_OK) != 0) return internal::NoSuchBucket();
     if (!upload_id.empty()) {
-      auto upload = FindUploadLocked(bucket, key, upload_id);
+      auto upload = FindUploadLocked(*db_, bucket, key, upload_id);
       if (!upload.ok()) return std::move(upload).error();
     }
     Stmt old(*db_, "SELECT file FROM objects WHERE bucket=? AND key=?");
@@ -252,10 +253,9 @@ Result<ObjectInfo> FilesystemStore::Put(const std::string& bucket, const std::st
                                         const ObjectAttributes& attributes, http::ByteSource& body,
                                         const PutOptions& options) {
   INFERD_RETURN_IF_ERROR(internal::ValidateKey(key));
-  {
-    std::lock_guard lock(mu_);
-    INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));  // fail before reading the body
-  }
+  // Fail before reading the body (on the read connection; the commit checks again).
+  INFERD_RETURN_IF_ERROR(
+      ReadIndex([&](db::Database& db) { return CheckBucketLocked(db, bucket); }));
   // Buffer up to inline_max_bytes + 1 bytes: a body that ended by then lives in its row.
   std::string head;
   if (options_.inline_max_bytes > 0) {
@@ -277,47 +277,81 @@ Result<ObjectInfo> FilesystemStore::Put(const std::string& bucket, const std::st
                       internal::HexEncode(staged->written.md5), /*upload_id=*/"");
 }
 
-Result<ObjectInfo> FilesystemStore::Head(const std::string& bucket, const std::string& key) {
-  std::lock_guard lock(mu_);
-  INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));
-  Stmt s(*db_, std::string("SELECT ") + kObjectColumns + " FROM objects WHERE bucket=? AND key=?");
+// An object's index row as Head and Get read it.
+struct FilesystemStore::ObjectRow {
+  ObjectInfo info;
+  std::string file;                  // the data file's id; '' for an inline object
+  std::optional<std::string> bytes;  // an inline object's bytes, when asked for
+};
+
+Result<FilesystemStore::ObjectRow> FilesystemStore::FindObjectLocked(db::Database& db,
+                                                                     const std::string& bucket,
+                                                                     const std::string& key,
+                                                                     bool with_bytes) {
+  INFERD_RETURN_IF_ERROR(CheckBucketLocked(db, bucket));
+  Stmt s(db, std::string("SELECT ") + kObjectColumns + (with_bytes ? ", inline_data" : "") +
+                 " FROM objects WHERE bucket=? AND key=?");
   s.Bind(bucket).BindBlob(key);
   int rc = s.Step();
-  if (rc == Stmt::kRow) return ReadObject(s, bucket);
   if (rc == Stmt::kDone) return internal::NoSuchKey();
-  return s.Fail("head");
+  if (rc != Stmt::kRow) return s.Fail("object lookup");
+  ObjectRow row;
+  row.info = ReadObject(s, bucket, &row.file);
+  if (with_bytes && row.file.empty()) row.bytes = s.Blob(7);
+  return row;
+}
+
+Result<ObjectInfo> FilesystemStore::Head(const std::string& bucket, const std::string& key) {
+  return ReadIndex([&](db::Database& db) -> Result<ObjectInfo> {
+    auto row = FindObjectLocked(db, bucket, key, /*with_bytes=*/false);
+    if (!row.ok()) return std::move(row).error();
+    return std::move(row->info);
+  });
 }
 
 Result<std::unique_ptr<ObjectReader>> FilesystemStore::Get(const std::string& bucket,
                                                            const std::string& key,
                                                            std::optional<RangeSpec> range) {
-  ObjectInfo info;
+  auto cannot_open = [&](const Error& e) {
+    return Error(Errc::kInternal, "object store: cannot open the data of \"" + bucket + "/" + key +
+                                      "\": " + e.message);
+  };
+  // The row is read on the read connection, which does not hold off commits: an overwrite or
+  // delete may commit and unlink the row's file before it is opened. ENOENT therefore means
+  // "read the row again" (a new snapshot, holding that commit). The last attempt reads the row
+  // and opens the file under mu_, where no commit can run in between: a replaced file is
+  // unlinked only after its commit, so there ENOENT means the file is missing (kInternal).
+  ObjectRow row;
   internal::UniqueFd fd;
-  std::optional<std::string> bytes;  // an inline object's
-  {
-    // The file is opened under mu_: a concurrent overwrite unlinks the old file only after its
-    // commit, which needs mu_, so the file named by the row read here still exists.
-    std::lock_guard lock(mu_);
-    INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));
-    Stmt s(*db_, std::string("SELECT ") + kObjectColumns +
-                     ", inline_data FROM objects WHERE bucket=? AND key=?");
-    s.Bind(bucket).BindBlob(key);
-    int rc = s.Step();
-    if (rc == Stmt::kDone) return internal::NoSuchKey();
-    if (rc != Stmt::kRow) return s.Fail("get");
-    std::string file;
-    info = ReadObject(s, bucket, &file);
-    if (file.empty()) {
-      bytes = s.Blob(7);
-    } else {
-      auto opened = internal::OpenForRead(ObjectPath(bucket, file));
-      if (!opened.ok()) {
-        return Error(Errc::kInternal, "object store: cannot open the data of \"" + bucket + "/" +
-                                          key + "\": " + opened.error().message);
+  for (int attempt = 1;; ++attempt) {
+    if (attempt <= kGetReadAttempts) {
+      auto found = ReadIndex(
+          [&](db::Database& db) { return FindObjectLocked(db, bucket, key, /*with_bytes=*/true); });
+      if (!found.ok()) return std::move(found).error();
+      row = std::move(found).value();
+      if (row.bytes) break;
+      if (get_before_open_for_test_) get_before_open_for_test_();
+      auto opened = internal::OpenForRead(ObjectPath(bucket, row.file));
+      if (opened.ok()) {
+        fd = std::move(opened).value();
+        break;
       }
+      if (opened.error().code != Errc::kNotFound) return cannot_open(opened.error());
+      continue;  // replaced or deleted since the row was read
+    }
+    std::lock_guard lock(mu_);
+    auto found = FindObjectLocked(*db_, bucket, key, /*with_bytes=*/true);
+    if (!found.ok()) return std::move(found).error();
+    row = std::move(found).value();
+    if (!row.bytes) {
+      auto opened = internal::OpenForRead(ObjectPath(bucket, row.file));
+      if (!opened.ok()) return cannot_open(opened.error());
       fd = std::move(opened).value();
     }
+    break;
   }
+  ObjectInfo& info = row.info;
+  std::optional<std::string>& bytes = row.bytes;
   if (bytes && bytes->size() != info.size) {
     return Error(Errc::kInternal, "object store: the index entry of \"" + bucket + "/" + key +
                                       "\" holds " + std::to_string(bytes->size()) + " bytes, not " +
@@ -352,7 +386,7 @@ Status FilesystemStore::Delete(const std::string& bucket, const std::string& key
   std::string file;  // '' for an inline object: nothing to unlink
   auto work = [&]() -> Status {
     file.clear();
-    INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));
+    INFERD_RETURN_IF_ERROR(CheckBucketLocked(*db_, bucket));
     Stmt s(*db_, "DELETE FROM objects WHERE bucket=? AND key=? RETURNING file");
     s.Bind(bucket).BindBlob(key);
     int rc = s.Step();
@@ -380,74 +414,76 @@ Result<ListResult> FilesystemStore::List(const std::string& bucket, const ListOp
   const std::string& delim = options.delimiter;
   const std::string& start_after = options.start_after;
 
-  std::lock_guard lock(mu_);
-  INFERD_RETURN_IF_ERROR(CheckBucketLocked(bucket));
-  ListResult out;
-  if (max_keys == 0) return out;
+  // One read transaction: every page of the scan comes from the same snapshot.
+  return ReadIndex([&](db::Database& db) -> Result<ListResult> {
+    INFERD_RETURN_IF_ERROR(CheckBucketLocked(db, bucket));
+    ListResult out;
+    if (max_keys == 0) return out;
 
-  std::string lower = prefix;
-  if (!start_after.empty()) {
-    std::string after = start_after + '\0';  // the smallest key greater than start_after
-    if (after > lower) lower = std::move(after);
-  }
-  const std::optional<std::string> upper = PrefixSuccessor(prefix);
-  std::string sql = std::string("SELECT ") + kObjectColumns +
-                    " FROM objects WHERE bucket=? AND key>=?" + (upper ? " AND key<?" : "") +
-                    " ORDER BY key LIMIT ?";
-  Stmt s(*db_, sql);
-  if (!s.ok()) return s.Fail("list");
+    std::string lower = prefix;
+    if (!start_after.empty()) {
+      std::string after = start_after + '\0';  // the smallest key greater than start_after
+      if (after > lower) lower = std::move(after);
+    }
+    const std::optional<std::string> upper = PrefixSuccessor(prefix);
+    std::string sql = std::string("SELECT ") + kObjectColumns +
+                      " FROM objects WHERE bucket=? AND key>=?" + (upper ? " AND key<?" : "") +
+                      " ORDER BY key LIMIT ?";
+    Stmt s(db, sql);
+    if (!s.ok()) return s.Fail("list");
 
-  size_t count = 0;
-  std::string last;
-  bool done = false;
-  while (!done) {
-    s.Reset();
-    s.Bind(bucket).BindBlob(lower);
-    if (upper) s.BindBlob(*upper);
-    s.Bind(static_cast<int64_t>(max_keys - count + 1));  // one more tells "truncated"
-    bool seek = false;
-    int rc;
-    while ((rc = s.Step()) == Stmt::kRow) {
-      std::string key = s.Blob(0);
-      if (!delim.empty()) {
-        size_t pos = key.find(delim, prefix.size());
-        if (pos != std::string::npos) {
-          std::string common = key.substr(0, pos + delim.size());
-          bool skip = start_after.compare(0, common.size(), common) == 0;
-          if (!skip) {
-            if (count == max_keys) {
-              out.truncated = true;
-              done = true;
-              break;
+    size_t count = 0;
+    std::string last;
+    bool done = false;
+    while (!done) {
+      s.Reset();
+      s.Bind(bucket).BindBlob(lower);
+      if (upper) s.BindBlob(*upper);
+      s.Bind(static_cast<int64_t>(max_keys - count + 1));  // one more tells "truncated"
+      bool seek = false;
+      int rc;
+      while ((rc = s.Step()) == Stmt::kRow) {
+        std::string key = s.Blob(0);
+        if (!delim.empty()) {
+          size_t pos = key.find(delim, prefix.size());
+          if (pos != std::string::npos) {
+            std::string common = key.substr(0, pos + delim.size());
+            bool skip = start_after.compare(0, common.size(), common) == 0;
+            if (!skip) {
+              if (count == max_keys) {
+                out.truncated = true;
+                done = true;
+                break;
+              }
+              out.common_prefixes.push_back(common);
+              ++count;
+              last = common;
             }
-            out.common_prefixes.push_back(common);
-            ++count;
-            last = common;
+            auto next = PrefixSuccessor(common);
+            if (!next || (upper && *next >= *upper)) {
+              done = true;
+            } else {
+              lower = std::move(*next);
+              seek = true;
+            }
+            break;
           }
-          auto next = PrefixSuccessor(common);
-          if (!next || (upper && *next >= *upper)) {
-            done = true;
-          } else {
-            lower = std::move(*next);
-            seek = true;
-          }
+        }
+        if (count == max_keys) {
+          out.truncated = true;
+          done = true;
           break;
         }
+        out.objects.push_back(ReadObject(s, bucket));
+        ++count;
+        last = std::move(key);
       }
-      if (count == max_keys) {
-        out.truncated = true;
-        done = true;
-        break;
-      }
-      out.objects.push_back(ReadObject(s, bucket));
-      ++count;
-      last = std::move(key);
+      if (rc != Stmt::kRow && rc != Stmt::kDone) return s.Fail("list");
+      if (!seek) done = true;
     }
-    if (rc != Stmt::kRow && rc != Stmt::kDone) return s.Fail("list");
-    if (!seek) done = true;
-  }
-  if (out.truncated) out.next_start_after = last;
-  return out;
+    if (out.truncated) out.next_start_after = last;
+    return out;
+  });
 }
 
 }  // namespace inferd::store

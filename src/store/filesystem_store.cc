@@ -70,6 +70,13 @@ std::vector<http::Header> HeadersFromJson(std::string_view json) {
   return out;
 }
 
+ReadTransaction::ReadTransaction(db::Database& db) : db_(db), status_(db.Exec("BEGIN")) {}
+
+ReadTransaction::~ReadTransaction() {
+  // COMMIT of a read-only transaction writes nothing; should it fail, ROLLBACK still ends it.
+  if (status_.ok() && !db_.Exec("COMMIT").ok()) (void)db_.Exec("ROLLBACK");
+}
+
 }  // namespace internal
 
 namespace {
@@ -168,17 +175,24 @@ Result<std::unique_ptr<FilesystemStore>> FilesystemStore::Open(FilesystemStoreOp
   if (!index.ok()) return std::move(index).error();
   if (!options.fsync) INFERD_RETURN_IF_ERROR((*index)->Exec("PRAGMA synchronous=OFF;"));
   INFERD_RETURN_IF_ERROR(UpgradeSchema(**index));
+  // The read connection opens once the schema is final; query_only makes a write on it fail
+  // instead of contending with the write connection.
+  auto reads = db::Database::Open(options.root / "index.db", "object index", nullptr);
+  if (!reads.ok()) return std::move(reads).error();
+  INFERD_RETURN_IF_ERROR((*reads)->Exec("PRAGMA query_only=ON;"));
   std::unique_ptr<FilesystemStore> store(
-      new FilesystemStore(std::move(options), std::move(index).value()));
+      new FilesystemStore(std::move(options), std::move(index).value(), std::move(reads).value()));
   INFERD_RETURN_IF_ERROR(store->Recover());
   return store;
 }
 
-FilesystemStore::FilesystemStore(FilesystemStoreOptions options, std::unique_ptr<db::Database> db)
+FilesystemStore::FilesystemStore(FilesystemStoreOptions options, std::unique_ptr<db::Database> db,
+                                 std::unique_ptr<db::Database> read_db)
     : options_(std::move(options)),
       data_dir_(options_.root / "data"),
       uploads_dir_(options_.root / "uploads"),
       db_(std::move(db)),
+      read_db_(std::move(read_db)),
       commits_(std::make_unique<db::GroupCommit>(*db_, mu_)) {
   if (!options_.clock) options_.clock = &SystemClock::Instance();
 }
@@ -271,10 +285,10 @@ Status FilesystemStore::Recover() {
   return OkStatus();
 }
 
-Status FilesystemStore::CheckBucketLocked(const std::string& bucket) {
+Status FilesystemStore::CheckBucketLocked(db::Database& db, const std::string& bucket) {
   // A name that could not have been created is never looked up, and never becomes a path.
   if (!ValidateBucketName(bucket).ok()) return internal::NoSuchBucket();
-  Stmt s(*db_, "SELECT 1 FROM buckets WHERE name=?");
+  Stmt s(db, "SELECT 1 FROM buckets WHERE name=?");
   s.Bind(bucket);
   int rc = s.Step();
   if (rc == Stmt::kRow) return OkStatus();
@@ -333,21 +347,22 @@ Status FilesystemStore::CreateBucket(const std::string& name) {
 }
 
 Result<BucketInfo> FilesystemStore::HeadBucket(const std::string& name) {
-  std::lock_guard lock(mu_);
   if (!ValidateBucketName(name).ok()) return internal::NoSuchBucket();
-  Stmt s(*db_, "SELECT name, creation_time FROM buckets WHERE name=?");
-  s.Bind(name);
-  int rc = s.Step();
-  if (rc == Stmt::kRow) return BucketInfo{s.Text(0), s.Real(1)};
-  if (rc == Stmt::kDone) return internal::NoSuchBucket();
-  return s.Fail("head bucket");
+  return ReadIndex([&](db::Database& db) -> Result<BucketInfo> {
+    Stmt s(db, "SELECT name, creation_time FROM buckets WHERE name=?");
+    s.Bind(name);
+    int rc = s.Step();
+    if (rc == Stmt::kRow) return BucketInfo{s.Text(0), s.Real(1)};
+    if (rc == Stmt::kDone) return internal::NoSuchBucket();
+    return s.Fail("head bucket");
+  });
 }
 
 Status FilesystemStore::DeleteBucket(const std::string& name) {
   std::lock_guard lock(mu_);
   Transaction tx(*db_);
   INFERD_RETURN_IF_ERROR(tx.status());
-  INFERD_RETURN_IF_ERROR(CheckBucketLocked(name));
+  INFERD_RETURN_IF_ERROR(CheckBucketLocked(*db_, name));
   for (const char* sql : {"SELECT 1 FROM objects WHERE bucket=? LIMIT 1",
                           "SELECT 1 FROM uploads WHERE bucket=? LIMIT 1"}) {
     Stmt s(*db_, sql);
@@ -371,13 +386,14 @@ Status FilesystemStore::DeleteBucket(const std::string& name) {
 }
 
 Result<std::vector<BucketInfo>> FilesystemStore::ListBuckets() {
-  std::lock_guard lock(mu_);
-  Stmt s(*db_, "SELECT name, creation_time FROM buckets ORDER BY name");
-  std::vector<BucketInfo> out;
-  int rc;
-  while ((rc = s.Step()) == Stmt::kRow) out.push_back({s.Text(0), s.Real(1)});
-  if (rc != Stmt::kDone) return s.Fail("list buckets");
-  return out;
+  return ReadIndex([&](db::Database& db) -> Result<std::vector<BucketInfo>> {
+    Stmt s(db, "SELECT name, creation_time FROM buckets ORDER BY name");
+    std::vector<BucketInfo> out;
+    int rc;
+    while ((rc = s.Step()) == Stmt::kRow) out.push_back({s.Text(0), s.Real(1)});
+    if (rc != Stmt::kDone) return s.Fail("list buckets");
+    return out;
+  });
 }
 
 }  // namespace inferd::store

@@ -27,9 +27,23 @@
 // An index.db of a version without inline objects is upgraded by Open() (a column is added).
 //
 // Lifecycle: Open() creates or recovers the store; the destructor closes it (no background work).
-// Thread-safety: every method may be called concurrently from any thread. One SQLite connection
-// sits behind a mutex held only for index operations (a group commit holds it for its whole
-// transaction), never while bytes are read from or written to files.
+// Thread-safety: every method may be called concurrently from any thread. index.db has two
+// SQLite connections, each behind its own mutex, held only for index operations and never while
+// bytes are read from or written to files:
+//   - the write connection (mu_): every write, and every read that decides a write in the same
+//     transaction. A group commit holds mu_ for its whole transaction, fsync included.
+//   - the read connection (read_mu_): Head, Get, List, HeadBucket, ListBuckets, ListParts,
+//     ListMultipartUploads and the early checks of puts. WAL lets it read while a write
+//     transaction is open or syncing, so readers never wait for a commit. Each call reads in one
+//     read transaction (one snapshot for all its statements) that ends before the call returns:
+//     a put or delete that returned is seen by every later call, from any thread.
+// Get reads the row and then opens its data file without holding off commits, so an overwrite
+// or delete may commit and unlink that file in between. The open then fails (ENOENT) and Get
+// reads the row again in a new snapshot, which holds that commit: it returns the new object, or
+// NoSuchKey/NoSuchBucket. After kGetReadAttempts such races in a row, Get reads the row and
+// opens the file under mu_ on the write connection, where no commit can run in between (a
+// replaced file is unlinked only after its commit), so a Get always ends. Bucket names are part
+// of data file paths and file ids are random, so a Get never returns another bucket's bytes.
 // Every method blocks on disk I/O: call from the blocking pool, never an I/O thread.
 //
 // Errors: Errc::kNotFound with aws_code "NoSuchBucket", "NoSuchKey" or "NoSuchUpload";
@@ -43,11 +57,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -108,6 +124,8 @@ class FilesystemStore final : public ObjectStore {
   static constexpr size_t kMaxKeyBytes = 1024;
   static constexpr int kMaxParts = 10000;
   static constexpr int kMaxListKeys = 1000;
+  // Row reads on the read connection a Get tries before its last, locked attempt (see above).
+  static constexpr int kGetReadAttempts = 3;
 
   // Opens (creating if needed) the store at options.root, then removes what a crash may have left:
   // temporary files, data files no index row references, folders of deleted buckets and of
@@ -191,8 +209,11 @@ class FilesystemStore final : public ObjectStore {
 
  private:
   struct UploadRow;
+  struct ObjectRow;
+  friend class FilesystemStoreTestPeer;  // tests: hold the write connection, race a Get
 
-  FilesystemStore(FilesystemStoreOptions options, std::unique_ptr<db::Database> db);
+  FilesystemStore(FilesystemStoreOptions options, std::unique_ptr<db::Database> db,
+                  std::unique_ptr<db::Database> read_db);
   Status Recover();
   double Now() const;
   Status SyncDir(const std::filesystem::path& dir) const;  // FsyncDir unless options_.fsync off
@@ -200,11 +221,24 @@ class FilesystemStore final : public ObjectStore {
   std::filesystem::path ObjectPath(const std::string& bucket, const std::string& id) const;
   std::filesystem::path UploadDir(const std::string& upload_id) const;
 
-  // Requires mu_. kNotFound "NoSuchBucket" when absent.
-  Status CheckBucketLocked(const std::string& bucket);
-  // Requires mu_. The upload, if it exists for this bucket and key; else kNotFound "NoSuchUpload".
-  Result<UploadRow> FindUploadLocked(const std::string& bucket, const std::string& key,
-                                     const std::string& upload_id);
+  // Runs `read(db)` on the read connection: under read_mu_, inside one read transaction that
+  // ends (committed) before this returns, so no snapshot outlives the call. `read` returns a
+  // Result or Status; a failure to begin the transaction is returned as its error. Defined in
+  // store_internal.h.
+  template <typename Read>
+  auto ReadIndex(Read&& read) -> decltype(read(std::declval<db::Database&>()));
+
+  // The *Locked helpers run on `db` = *db_ (caller holds mu_) or *read_db_ (inside ReadIndex).
+  // kNotFound "NoSuchBucket" when absent.
+  Status CheckBucketLocked(db::Database& db, const std::string& bucket);
+  // The upload, if it exists for this bucket and key; else kNotFound "NoSuchUpload" (or
+  // "NoSuchBucket").
+  Result<UploadRow> FindUploadLocked(db::Database& db, const std::string& bucket,
+                                     const std::string& key, const std::string& upload_id);
+  // The object's row, with an inline object's bytes when `with_bytes`; kNotFound "NoSuchBucket"
+  // or "NoSuchKey".
+  Result<ObjectRow> FindObjectLocked(db::Database& db, const std::string& bucket,
+                                     const std::string& key, bool with_bytes);
   // Streams `body` into a new data file for `bucket`, runs before_commit, renames it into place.
   // Returns the new file's id and what was written; on failure nothing is left behind.
   struct StagedFile;
@@ -225,9 +259,14 @@ class FilesystemStore final : public ObjectStore {
   FilesystemStoreOptions options_;
   std::filesystem::path data_dir_;
   std::filesystem::path uploads_dir_;
-  std::mutex mu_;  // guards db_
+  std::mutex mu_;  // guards db_ (the write connection)
   std::unique_ptr<db::Database> db_;
+  std::mutex read_mu_;  // guards read_db_ (the read connection: reads only, query_only)
+  std::unique_ptr<db::Database> read_db_;
   std::unique_ptr<db::GroupCommit> commits_;  // on db_ and mu_; declared after them
+  // Tests only (FilesystemStoreTestPeer): runs in Get between reading a file-backed row on the
+  // read connection and opening its file, with no lock held. Set before concurrent use.
+  std::function<void()> get_before_open_for_test_;
 };
 
 }  // namespace inferd::store
