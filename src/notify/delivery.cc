@@ -53,13 +53,23 @@ struct DeliveryWorker::State {
   std::condition_variable scheduler_cv;  // wake-ups for the scheduler
   std::condition_variable work_cv;       // tasks for the workers
   std::condition_variable idle_cv;       // a worker finished a task or exited
+  std::condition_variable outcome_cv;    // outcomes for the outcome writer
   bool stopping = false;
   bool wake = false;
   std::deque<Task> queue;
+  // Deliveries picked and not yet released: queued, being attempted, or their outcome being
+  // committed. Never picked twice.
   std::set<int64_t> inflight;
-  std::map<std::string, int> inflight_per_subscription;
+  struct PerSubscription {
+    int attempts = 0;  // queued or being attempted: at most max_inflight_per_subscription
+    int held = 0;      // in `inflight`
+  };
+  std::map<std::string, PerSubscription> per_subscription;
   int active = 0;
   std::vector<bool> exited;
+  // Attempts over whose outcome is not committed yet (the outcome writer's input).
+  std::vector<std::pair<Task, DeliveryOutcome>> outcomes;
+  bool outcomes_closed = false;  // Stop(): the outcome writer drains `outcomes` and exits
 
   std::shared_mutex use_mu;
   bool abandoned = false;  // written under use_mu (exclusive)
@@ -67,9 +77,16 @@ struct DeliveryWorker::State {
   // Picks due deliveries into `queue` (caller holds `mu`). Returns when the next one not yet due
   // becomes due (epoch seconds), if known.
   std::optional<double> ScheduleLocked(double now, int free_slots);
-  // One attempt of one delivery, start to finish (nothing once abandoned).
-  void Execute(const Task& task);
-  void Release(const Task& task);
+  // One attempt of one delivery, start to finish; what to record of it (nothing once abandoned,
+  // or when the row is gone).
+  std::optional<DeliveryOutcome> Execute(const Task& task);
+  // The attempt is over: frees its worker (`was_active`) and its place among the subscription's
+  // attempts, in one step, so the scheduler round this wakes already sees them free. The
+  // delivery stays in flight until `outcome` is committed (queued for the outcome writer).
+  void AttemptOver(const Task& task, std::optional<DeliveryOutcome> outcome, bool was_active);
+  // Commits `batch` in one write, then releases its deliveries.
+  void Record(const std::vector<std::pair<Task, DeliveryOutcome>>& batch);
+  void ReleaseLocked(const Task& task);
 };
 
 std::optional<double> DeliveryWorker::State::ScheduleLocked(double now, int free_slots) {
@@ -84,57 +101,85 @@ std::optional<double> DeliveryWorker::State::ScheduleLocked(double now, int free
   const int cap = options.max_inflight_per_subscription;
   std::optional<double> next;
   for (const auto& head : *heads) {
-    int& busy = inflight_per_subscription[head.subscription_arn];
-    if (busy >= cap) continue;  // a completion wakes the scheduler
+    PerSubscription& sub = per_subscription[head.subscription_arn];
+    if (sub.attempts >= cap) continue;  // a completion wakes the scheduler
     if (head.next_attempt > now) {
       next = std::min(next.value_or(head.next_attempt), head.next_attempt);
       continue;
     }
     if (free_slots <= 0) continue;
-    auto ids = store->DueDeliveries(head.subscription_arn, now, cap + busy);
+    // The earliest `cap + held`: those in flight may be among them.
+    auto ids = store->DueDeliveries(head.subscription_arn, now, cap + sub.held);
     if (!ids.ok()) {
       spdlog::error("SNS delivery: {}", ids.error().message);
       continue;
     }
     for (int64_t id : *ids) {
-      if (busy >= cap || free_slots <= 0) break;
+      if (sub.attempts >= cap || free_slots <= 0) break;
       if (inflight.count(id)) continue;
       inflight.insert(id);
-      ++busy;
+      ++sub.attempts;
+      ++sub.held;
       --free_slots;
       queue.push_back({id, head.subscription_arn});
     }
   }
-  for (auto it = inflight_per_subscription.begin(); it != inflight_per_subscription.end();) {
-    it = it->second == 0 ? inflight_per_subscription.erase(it) : std::next(it);
+  for (auto it = per_subscription.begin(); it != per_subscription.end();) {
+    it = it->second.held == 0 ? per_subscription.erase(it) : std::next(it);
   }
   return next;
 }
 
-void DeliveryWorker::State::Release(const Task& task) {
-  std::lock_guard lock(mu);
+void DeliveryWorker::State::ReleaseLocked(const Task& task) {
   inflight.erase(task.id);
-  auto it = inflight_per_subscription.find(task.subscription_arn);
-  if (it != inflight_per_subscription.end() && --it->second <= 0) {
-    inflight_per_subscription.erase(it);
+  auto it = per_subscription.find(task.subscription_arn);
+  if (it != per_subscription.end() && --it->second.held <= 0) per_subscription.erase(it);
+}
+
+void DeliveryWorker::State::AttemptOver(const Task& task, std::optional<DeliveryOutcome> outcome,
+                                        bool was_active) {
+  std::lock_guard lock(mu);
+  if (was_active) --active;
+  auto it = per_subscription.find(task.subscription_arn);
+  if (it != per_subscription.end()) --it->second.attempts;
+  if (outcome) {
+    outcomes.emplace_back(task, *outcome);
+    outcome_cv.notify_one();
+  } else {
+    ReleaseLocked(task);
   }
   wake = true;
   scheduler_cv.notify_one();
 }
 
-void DeliveryWorker::State::Execute(const Task& task) {
+void DeliveryWorker::State::Record(const std::vector<std::pair<Task, DeliveryOutcome>>& batch) {
+  std::vector<DeliveryOutcome> rows;
+  rows.reserve(batch.size());
+  for (const auto& [task, outcome] : batch) rows.push_back(outcome);
+  if (Status st = store->RecordOutcomes(rows); !st.ok()) {
+    // The rows stay due: those deliveries are attempted again (at-least-once).
+    spdlog::error("SNS delivery: cannot record {} outcome(s): {}", rows.size(), st.error().message);
+  }
+  std::lock_guard lock(mu);
+  for (const auto& [task, outcome] : batch) ReleaseLocked(task);
+  wake = true;
+  scheduler_cv.notify_one();
+}
+
+std::optional<DeliveryOutcome> DeliveryWorker::State::Execute(const Task& task) {
   Delivery d;
   EffectivePolicy policy;
   http::ClientRequest request;
+  const DeliveryOutcome finished{task.id, true};
   {
     std::shared_lock use(use_mu);
-    if (abandoned) return;
+    if (abandoned) return std::nullopt;
     auto loaded = store->LoadDelivery(task.id);
     if (!loaded.ok()) {
       if (loaded.error().code != Errc::kNotFound) {
         spdlog::error("SNS delivery {}: {}", task.id, loaded.error().message);
       }
-      return;
+      return std::nullopt;
     }
     d = std::move(loaded).value();
     // Deliveries that lost their purpose since they were queued are dropped.
@@ -153,17 +198,13 @@ void DeliveryWorker::State::Execute(const Task& task) {
           break;
       }
     }
-    if (!wanted) {
-      (void)store->FinishDelivery(d.id);
-      return;
-    }
+    if (!wanted) return finished;
     policy = ResolvePolicy(d.topic_attributes, sub->attributes);
     auto built = BuildDeliveryRequest(d, *signer, public_url(), policy, options.attempt_timeout);
     if (!built.ok()) {
       spdlog::warn("SNS: cannot deliver message {} to {}: {}; giving up", d.message.message_id,
                    sub->endpoint, built.error().message);
-      (void)store->FinishDelivery(d.id);
-      return;
+      return finished;
     }
     request = std::move(built).value();
   }
@@ -176,7 +217,7 @@ void DeliveryWorker::State::Execute(const Task& task) {
   }
 
   std::shared_lock use(use_mu);
-  if (abandoned) return;
+  if (abandoned) return std::nullopt;
   const int attempt = d.attempts + 1;
   const std::string& endpoint = d.subscription->endpoint;
   std::string failure;
@@ -185,14 +226,12 @@ void DeliveryWorker::State::Execute(const Task& task) {
     if (status >= 200 && status < 300) {
       spdlog::debug("SNS: delivered {} {} to {} (attempt {})", TypeName(d.message.type),
                     d.message.message_id, endpoint, attempt);
-      (void)store->FinishDelivery(d.id);
-      return;
+      return finished;
     }
     if (status >= 400 && status < 500) {
       spdlog::warn("SNS: {} answered {} to {} {}; giving up (SNS does not retry client errors)",
                    endpoint, status, TypeName(d.message.type), d.message.message_id);
-      (void)store->FinishDelivery(d.id);
-      return;
+      return finished;
     }
     failure = "HTTP " + std::to_string(status);
   } else {
@@ -202,15 +241,12 @@ void DeliveryWorker::State::Execute(const Task& task) {
   if (!delay) {
     spdlog::warn("SNS: giving up {} {} to {} after {} attempt(s); last: {}",
                  TypeName(d.message.type), d.message.message_id, endpoint, attempt, failure);
-    (void)store->FinishDelivery(d.id);
-    return;
+    return finished;
   }
   double next = ToEpochSeconds(clock->Now()) + std::chrono::duration<double>(*delay).count();
   spdlog::info("SNS: attempt {} of {} {} to {} failed ({}); retrying in {} ms", attempt,
                TypeName(d.message.type), d.message.message_id, endpoint, failure, delay->count());
-  if (auto st = store->RescheduleDelivery(d.id, attempt, next); !st.ok()) {
-    spdlog::error("SNS delivery {}: {}", d.id, st.error().message);
-  }
+  return DeliveryOutcome{d.id, false, attempt, next};
 }
 
 DeliveryWorker::DeliveryWorker(NotifyStore& store, const Signer& signer, const Clock& clock,
@@ -237,6 +273,7 @@ void DeliveryWorker::Start() {
     workers_.emplace_back(&DeliveryWorker::WorkerMain, state_, i);
   }
   scheduler_ = std::thread(&DeliveryWorker::SchedulerMain, this);
+  outcome_writer_ = std::thread(&DeliveryWorker::OutcomeWriterMain, state_.get());
 }
 
 void DeliveryWorker::Wake() {
@@ -256,12 +293,7 @@ void DeliveryWorker::WorkerMain(std::shared_ptr<State> state, size_t index) {
       state->queue.pop_front();
       ++state->active;
     }
-    state->Execute(task);
-    state->Release(task);
-    {
-      std::lock_guard lock(state->mu);
-      --state->active;
-    }
+    state->AttemptOver(task, state->Execute(task), true);
     state->idle_cv.notify_all();
   }
   {
@@ -271,25 +303,53 @@ void DeliveryWorker::WorkerMain(std::shared_ptr<State> state, size_t index) {
   state->idle_cv.notify_all();
 }
 
-void DeliveryWorker::SchedulerMain() {
-  State& s = *state_;
+// Workers do not wait for their outcome's commit: whatever attempts ended while one commit was
+// syncing is recorded by the next, in one write. The hourly purge is a write too, so it is done
+// here: the scheduler only reads and never waits for a commit.
+void DeliveryWorker::OutcomeWriterMain(State* state) {
+  const auto interval =
+      std::max<std::chrono::seconds>(state->options.purge_interval, std::chrono::seconds(1));
   auto last_purge = std::chrono::steady_clock::time_point{};
   for (;;) {
-    if (std::chrono::steady_clock::now() - last_purge >= s.options.purge_interval) {
+    if (std::chrono::steady_clock::now() - last_purge >= interval) {
       last_purge = std::chrono::steady_clock::now();
-      double now = ToEpochSeconds(s.clock->Now());
+      double now = ToEpochSeconds(state->clock->Now());
       // Deleted subscriptions stay restorable for 3 days, as SNS's tokens.
-      auto purged = s.store->PurgeSubscriptions(now - 3 * 24 * 3600, now);
+      auto purged = state->store->PurgeSubscriptions(now - 3 * 24 * 3600, now);
       if (purged.ok() && *purged > 0) spdlog::info("SNS: purged {} old subscriptions", *purged);
     }
+    std::vector<std::pair<Task, DeliveryOutcome>> batch;
+    {
+      std::unique_lock lock(state->mu);
+      state->outcome_cv.wait_until(lock, last_purge + interval, [&] {
+        return state->outcomes_closed || !state->outcomes.empty();
+      });
+      if (state->outcomes.empty()) {
+        if (state->outcomes_closed) return;  // closed and drained
+        continue;                            // time to purge
+      }
+      batch.swap(state->outcomes);
+    }
+    state->Record(batch);
+  }
+}
+
+void DeliveryWorker::SchedulerMain() {
+  State& s = *state_;
+  for (;;) {
     std::unique_lock lock(s.mu);
     if (s.stopping) return;
     s.wake = false;
     double now = ToEpochSeconds(s.clock->Now());
     int free_slots = s.options.threads - static_cast<int>(s.queue.size()) - s.active;
-    size_t queued = s.queue.size();
-    std::optional<double> next = s.ScheduleLocked(now, free_slots);
-    if (s.queue.size() > queued) s.work_cv.notify_all();
+    // With every worker busy there is nothing to pick (and no due time worth a timer: the next
+    // completion wakes the scheduler), so a burst of publishes' Wake()s costs no store reads.
+    std::optional<double> next;
+    if (free_slots > 0) {
+      size_t queued = s.queue.size();
+      next = s.ScheduleLocked(now, free_slots);
+      if (s.queue.size() > queued) s.work_cv.notify_all();
+    }
     // Sleep until the next delivery is due, a wake-up, or at most a second (a safety net for
     // rows queued behind in-flight ones).
     auto wait = std::chrono::milliseconds(1000);
@@ -309,10 +369,14 @@ int DeliveryWorker::RunOnce() {
                                  std::numeric_limits<int>::max());
     tasks.swap(state_->queue);
   }
-  for (const Task& task : tasks) {
-    state_->Execute(task);
-    state_->Release(task);
+  for (const Task& task : tasks) state_->AttemptOver(task, state_->Execute(task), false);
+  // No outcome writer runs here: record what the attempts left, as it would.
+  std::vector<std::pair<Task, DeliveryOutcome>> batch;
+  {
+    std::lock_guard lock(state_->mu);
+    batch.swap(state_->outcomes);
   }
+  state_->Record(batch);
   return static_cast<int>(tasks.size());
 }
 
@@ -332,6 +396,13 @@ void DeliveryWorker::Stop(std::chrono::steady_clock::time_point deadline) {
       return std::all_of(state_->exited.begin(), state_->exited.end(), [](bool e) { return e; });
     });
   }
+  // The outcomes of the attempts that ended are committed before the store is let go.
+  {
+    std::lock_guard lock(state_->mu);
+    state_->outcomes_closed = true;
+  }
+  state_->outcome_cv.notify_all();
+  if (outcome_writer_.joinable()) outcome_writer_.join();
   {
     std::unique_lock use(state_->use_mu);
     state_->abandoned = true;

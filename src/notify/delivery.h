@@ -3,27 +3,33 @@
 //
 // Threads (its own, started by Start()):
 //   - one scheduler: picks due deliveries from the store and queues them for the workers. A
-//     delivery being sent is "in flight" (tracked in memory only): it is never picked twice at
-//     once, and at most `max_inflight_per_subscription` deliveries of one subscription are in
-//     flight, so a slow or dead subscriber ties up at most that many workers and never delays the
-//     others.
+//     picked delivery is "in flight" (tracked in memory only) until its outcome is committed: it
+//     is never picked twice at once. At most `max_inflight_per_subscription` attempts of one
+//     subscription are queued or running, so a slow or dead subscriber ties up at most that many
+//     workers and never delays the others. With every worker busy a wake-up reads nothing.
 //   - `threads` workers: each builds and signs one delivery's POST, sends it through `send` (per
-//     attempt timeout), and records the outcome: 2xx → delivered, row removed; 4xx → the endpoint
+//     attempt timeout), and decides the outcome: 2xx → delivered, row removed; 4xx → the endpoint
 //     refused the message, given up (as SNS does); anything else (5xx, other statuses, connection
 //     errors, timeouts) → the next attempt is scheduled after the policy's delay, measured from
 //     the end of the failed attempt, or the delivery is given up when the retries are used up.
-//     Give-ups are logged.
-// Outcomes are written before the delivery leaves the in-flight set, so a later scheduling round
-// reads the updated row. A crash loses only in-flight bookkeeping: those rows are due again after
-// a restart (at-least-once).
+//     Give-ups are logged. The worker hands the outcome over and takes the next delivery: it does
+//     not wait for the commit.
+//   - one outcome writer: commits every outcome handed over since its last commit in one write
+//     (NotifyStore::RecordOutcomes), then takes those deliveries out of flight. So the workers'
+//     rate does not follow the disk's commit latency, and a commit covers many outcomes. It also
+//     purges old subscriptions every `purge_interval`; the scheduler only reads.
+// Outcomes are committed before the delivery leaves the in-flight set, so a later scheduling round
+// reads the updated row. A crash loses only in-flight bookkeeping and outcomes not yet committed:
+// those rows are due again after a restart (at-least-once).
 //
-// Stop(deadline) stops scheduling, lets in-flight attempts finish until the deadline, then
-// abandons the rest: their threads are detached, finish their HTTP exchange on their own and exit
-// without touching the store (the rows stay due and are retried after a restart). So a
-// subscriber that never answers cannot hold up shutdown.
+// Stop(deadline) stops scheduling, lets in-flight attempts finish until the deadline, commits
+// the outcomes of those that ended, then abandons the rest: their threads are detached, finish
+// their HTTP exchange on their own and exit without touching the store (the rows stay due and
+// are retried after a restart). So a subscriber that never answers cannot hold up shutdown.
 //
 // Time comes from the injected Clock. RunOnce() runs one scheduling round and its attempts on the
-// calling thread, so tests drive the schedule with a FakeClock and no threads.
+// calling thread and commits their outcomes before it returns, so tests drive the schedule with a
+// FakeClock and no threads.
 #pragma once
 
 #include <chrono>
@@ -76,10 +82,12 @@ class DeliveryWorker {
  private:
   struct State;
   static void WorkerMain(std::shared_ptr<State> state, size_t index);
+  static void OutcomeWriterMain(State* state);
   void SchedulerMain();
 
   std::shared_ptr<State> state_;
   std::thread scheduler_;
+  std::thread outcome_writer_;
   std::vector<std::thread> workers_;
   bool started_ = false;
   bool stopped_ = false;

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <set>
+#include <thread>
 
 #include "notify/notifier.h"
 #include "notify/testing.h"
@@ -58,12 +60,14 @@ struct Gate {
 
 class DeliveryTest : public ::testing::Test {
  protected:
-  std::unique_ptr<Notifier> Make(SendFn send, const Clock& clock, int threads = 4) {
+  std::unique_ptr<Notifier> Make(SendFn send, const Clock& clock, int threads = 4,
+                                 int max_inflight_per_subscription = 1) {
     NotifyOptions options;
     options.data_dir = dir_.path();
     options.public_url = "http://127.0.0.1:8600";
     options.auto_confirm = true;
     options.delivery.threads = threads;
+    options.delivery.max_inflight_per_subscription = max_inflight_per_subscription;
     auto n = Notifier::Open(options, clock, std::move(send));
     EXPECT_TRUE(n.ok()) << n.error().message;
     return std::move(n).value();
@@ -209,6 +213,99 @@ TEST_F(DeliveryTest, SlowSubscriberDoesNotDelayOthers) {
   gate->Open();
   EXPECT_TRUE(gate->WaitUntil([&] { return gate->slow_bodies.size() == 3; }));
   n->Stop(std::chrono::steady_clock::now() + seconds(5));
+  EXPECT_EQ(*n->store().CountDeliveries(), 0);
+}
+
+TEST_F(DeliveryTest, AnOutcomeRemovesOnlyItsOwnDelivery) {
+  // The subscriber confirms while the SubscriptionConfirmation's POST is still open (that removes
+  // the confirmation's row) and subscribes to a second topic at once. Recording the first
+  // attempt's outcome afterwards must not take the second confirmation with it.
+  Notifier* notifier = nullptr;
+  std::string second_topic;
+  std::vector<std::string> topics;
+  SendFn send = [&](const http::ClientRequest& r) -> Result<http::ClientResponse> {
+    boost::json::value body = boost::json::parse(r.body);
+    topics.push_back(testing::Str(body.at("TopicArn")));
+    if (topics.size() == 1) {
+      EXPECT_TRUE(
+          notifier->ConfirmSubscription({}, topics[0], testing::Str(body.at("Token")), false).ok());
+      EXPECT_TRUE(
+          notifier->Subscribe({}, {second_topic, "http", "http://127.0.0.1:1/hook", {}, false})
+              .ok());
+    }
+    http::ClientResponse resp;
+    resp.status = 200;
+    return resp;
+  };
+  NotifyOptions options;
+  options.data_dir = dir_.path();
+  options.public_url = "http://127.0.0.1:8600";
+  auto n = Notifier::Open(options, clock_, send);
+  ASSERT_TRUE(n.ok()) << n.error().message;
+  notifier = n->get();
+  std::string first_topic = *(*n)->CreateTopic({}, "a", {}, {});
+  second_topic = *(*n)->CreateTopic({}, "b", {}, {});
+  ASSERT_TRUE(
+      (*n)->Subscribe({}, {first_topic, "http", "http://127.0.0.1:1/hook", {}, false}).ok());
+
+  EXPECT_EQ((*n)->delivery().RunOnce(), 1);
+  EXPECT_EQ((*n)->delivery().RunOnce(), 1);
+  ASSERT_EQ(topics.size(), 2u);
+  EXPECT_EQ(topics[1], second_topic);
+}
+
+TEST_F(DeliveryTest, WorkersDoNotWaitForTheirOutcomesToCommit) {
+  FakeSender sender;
+  auto n = Make(sender.fn(), SystemClock::Instance(), 2, 20);
+  std::string topic = Topic(*n);
+  Subscribe(*n, topic, "http://127.0.0.1:1/hook");
+  for (int i = 0; i < 20; ++i) Publish(*n, topic, "m" + std::to_string(i));
+  {
+    auto writer_busy = n->store().HoldWriterForTesting();  // no commit can finish meanwhile
+    n->Start();
+    // Two workers send all 20: none waits for its outcome's commit.
+    EXPECT_TRUE(sender.WaitFor(20)) << sender.count() << " sent";
+    EXPECT_EQ(*n->store().CountDeliveries(), 20);
+  }
+  n->Stop(std::chrono::steady_clock::now() + seconds(10));  // commits the handed-over outcomes
+  EXPECT_EQ(sender.count(), 20u);
+  EXPECT_EQ(*n->store().CountDeliveries(), 0);
+}
+
+TEST_F(DeliveryTest, ManyPublishersAndWorkersDeliverEachMessageOnce) {
+  // Publishes and delivery outcomes share commits, the scheduler reads on its own connection:
+  // none of that may lose a message or send one twice.
+  FakeSender sender;
+  auto n = Make(sender.fn(), SystemClock::Instance(), 8, 8);
+  std::string topic = Topic(*n);
+  Subscribe(*n, topic, "http://127.0.0.1:1/hook");
+  n->Start();
+  constexpr int kMessages = 300;
+  std::atomic<int> next{0};
+  std::vector<std::thread> publishers;
+  std::set<std::string> published;
+  std::mutex published_mu;
+  for (int t = 0; t < 16; ++t) {
+    publishers.emplace_back([&] {
+      for (int i; (i = next++) < kMessages;) {
+        PublishRequest r{topic, "m" + std::to_string(i), std::nullopt, {}, ""};
+        r.dedup_id = "key" + std::to_string(i);
+        auto id = n->Publish(r);
+        ASSERT_TRUE(id.ok()) << id.error().message;
+        std::lock_guard lock(published_mu);
+        published.insert(*id);
+      }
+    });
+  }
+  for (auto& t : publishers) t.join();
+  ASSERT_TRUE(sender.WaitFor(kMessages, seconds(60)));
+  n->Stop(std::chrono::steady_clock::now() + seconds(10));
+  std::set<std::string> delivered;
+  for (const auto& r : sender.requests()) {
+    delivered.insert(std::string(r.headers.Get("x-amz-sns-message-id").value_or("")));
+  }
+  EXPECT_EQ(sender.count(), static_cast<size_t>(kMessages)) << "a message was sent twice";
+  EXPECT_EQ(delivered, published);
   EXPECT_EQ(*n->store().CountDeliveries(), 0);
 }
 

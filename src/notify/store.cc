@@ -1,7 +1,12 @@
 #include "notify/store.h"
 
-#include <boost/json.hpp>
+#include <sqlite3.h>
 
+#include <algorithm>
+#include <boost/json.hpp>
+#include <limits>
+
+#include "db/group_commit.h"
 #include "db/sqlite.h"
 #include "notify/store_internal.h"
 
@@ -164,35 +169,106 @@ std::optional<MessageType> ParseType(std::string_view name) {
   return std::nullopt;
 }
 
-Result<std::unique_ptr<NotifyStore>> NotifyStore::Open(const std::filesystem::path& path) {
-  auto db = db::Database::Open(path, "notify database", kSchema);
-  if (!db.ok()) return std::move(db).error();
-  return std::unique_ptr<NotifyStore>(new NotifyStore(std::move(db).value()));
+namespace internal {
+
+Result<std::unique_ptr<ReaderPool>> ReaderPool::Open(const std::filesystem::path& path, int count) {
+  std::unique_ptr<ReaderPool> pool(new ReaderPool());
+  for (int i = 0; i < std::max(count, 1); ++i) {
+    auto db = db::Database::Open(path, "notify database", nullptr);
+    if (!db.ok()) return std::move(db).error();
+    INFERD_RETURN_IF_ERROR((*db)->Exec("PRAGMA query_only=1"));
+    pool->idle_.push_back(db->get());
+    pool->all_.push_back(std::move(db).value());
+  }
+  return pool;
 }
 
-NotifyStore::NotifyStore(std::unique_ptr<db::Database> db) : db_(std::move(db)) {}
+ReaderPool::Lease ReaderPool::Acquire() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !idle_.empty(); });
+  db::Database* db = idle_.back();
+  idle_.pop_back();
+  return Lease(*this, *db);
+}
+
+void ReaderPool::Return(db::Database* db) {
+  {
+    std::lock_guard lock(mu_);
+    idle_.push_back(db);
+  }
+  cv_.notify_one();
+}
+
+}  // namespace internal
+
+Result<std::unique_ptr<NotifyStore>> NotifyStore::Open(const std::filesystem::path& path,
+                                                       int read_connections) {
+  auto db = db::Database::Open(path, "notify database", kSchema);
+  if (!db.ok()) return std::move(db).error();
+  int64_t last_delivery_id = 0;
+  {
+    Stmt max_id(**db, "SELECT coalesce(max(id), 0) FROM deliveries");
+    if (max_id.Step() != Stmt::kRow) return max_id.Fail("read delivery ids");
+    last_delivery_id = max_id.Int(0);
+  }
+  // The readers open after the writer has made the schema (and the file's WAL mode).
+  auto readers = internal::ReaderPool::Open(path, read_connections);
+  if (!readers.ok()) return std::move(readers).error();
+  auto store = std::unique_ptr<NotifyStore>(
+      new NotifyStore(std::move(db).value(), std::move(readers).value()));
+  store->last_delivery_id_ = last_delivery_id;
+  return store;
+}
+
+NotifyStore::NotifyStore(std::unique_ptr<db::Database> db,
+                         std::unique_ptr<internal::ReaderPool> readers)
+    : db_(std::move(db)),
+      group_(std::make_unique<db::GroupCommit>(*db_, write_mu_)),
+      readers_(std::move(readers)),
+      forgot_at_(-std::numeric_limits<double>::infinity()) {
+  sqlite3_commit_hook(db_->handle(), &NotifyStore::OnCommit, this);
+}
 
 NotifyStore::~NotifyStore() = default;
+
+// Counts every commit of the write connection, so commits() also catches a write that bypassed
+// the group commit.
+int NotifyStore::OnCommit(void* self) {
+  static_cast<NotifyStore*>(self)->commits_.fetch_add(1);
+  return 0;  // go ahead with the commit
+}
+
+Status NotifyStore::Write(const std::function<Status()>& work) {
+  ++writes_waiting_;
+  Status st = group_->Run(work);
+  --writes_waiting_;
+  return st;
+}
 
 // ---- topics ----
 
 Result<Topic> NotifyStore::InsertTopicIfAbsent(const Topic& t) {
-  std::lock_guard lock(mu_);
-  Stmt ins(*db_,
-           "INSERT OR IGNORE INTO topics (arn, region, name, attributes, tags, created) "
-           "VALUES (?,?,?,?,?,?)");
-  ins.Bind(t.arn).Bind(t.region).Bind(t.name).Bind(MapToJson(t.attributes));
-  ins.Bind(MapToJson(t.tags)).Bind(t.created);
-  if (ins.Step() != Stmt::kDone) return ins.Fail("insert topic");
-  Stmt s(*db_, (std::string("SELECT ") + kTopicColumns + " FROM topics WHERE arn=?").c_str());
-  s.Bind(t.arn);
-  if (s.Step() != Stmt::kRow) return s.Fail("read topic");
-  return ReadTopic(s);
+  Topic stored;
+  Status st = Write([&]() -> Status {
+    Stmt ins(*db_,
+             "INSERT OR IGNORE INTO topics (arn, region, name, attributes, tags, created) "
+             "VALUES (?,?,?,?,?,?)");
+    ins.Bind(t.arn).Bind(t.region).Bind(t.name).Bind(MapToJson(t.attributes));
+    ins.Bind(MapToJson(t.tags)).Bind(t.created);
+    if (ins.Step() != Stmt::kDone) return ins.Fail("insert topic");
+    Stmt s(*db_, (std::string("SELECT ") + kTopicColumns + " FROM topics WHERE arn=?").c_str());
+    s.Bind(t.arn);
+    if (s.Step() != Stmt::kRow) return s.Fail("read topic");
+    stored = ReadTopic(s);
+    return OkStatus();
+  });
+  if (!st.ok()) return std::move(st).error();
+  return stored;
 }
 
 Result<Topic> NotifyStore::GetTopic(const std::string& arn) {
-  std::lock_guard lock(mu_);
-  Stmt s(*db_, (std::string("SELECT ") + kTopicColumns + " FROM topics WHERE arn=?").c_str());
+  auto reader = readers_->Acquire();
+  Stmt s(*reader, (std::string("SELECT ") + kTopicColumns + " FROM topics WHERE arn=?").c_str());
   s.Bind(arn);
   int rc = s.Step();
   if (rc == Stmt::kRow) return ReadTopic(s);
@@ -201,51 +277,47 @@ Result<Topic> NotifyStore::GetTopic(const std::string& arn) {
 }
 
 Status NotifyStore::SetTopicAttributes(const std::string& arn, const AttributeMap& attributes) {
-  std::lock_guard lock(mu_);
-  Stmt s(*db_, "UPDATE topics SET attributes=? WHERE arn=?");
-  s.Bind(MapToJson(attributes)).Bind(arn);
-  if (s.Step() != Stmt::kDone) return s.Fail("set topic attributes");
-  if (db_->Changes() == 0) return Error(Errc::kNotFound, "Topic does not exist");
-  return OkStatus();
+  return Write([&]() -> Status {
+    Stmt s(*db_, "UPDATE topics SET attributes=? WHERE arn=?");
+    s.Bind(MapToJson(attributes)).Bind(arn);
+    if (s.Step() != Stmt::kDone) return s.Fail("set topic attributes");
+    if (db_->Changes() == 0) return Error(Errc::kNotFound, "Topic does not exist");
+    return OkStatus();
+  });
 }
 
 Status NotifyStore::SetTopicTags(const std::string& arn, const TagMap& tags) {
-  std::lock_guard lock(mu_);
-  Stmt s(*db_, "UPDATE topics SET tags=? WHERE arn=?");
-  s.Bind(MapToJson(tags)).Bind(arn);
-  if (s.Step() != Stmt::kDone) return s.Fail("set topic tags");
-  if (db_->Changes() == 0) return Error(Errc::kNotFound, "Resource does not exist");
-  return OkStatus();
+  return Write([&]() -> Status {
+    Stmt s(*db_, "UPDATE topics SET tags=? WHERE arn=?");
+    s.Bind(MapToJson(tags)).Bind(arn);
+    if (s.Step() != Stmt::kDone) return s.Fail("set topic tags");
+    if (db_->Changes() == 0) return Error(Errc::kNotFound, "Resource does not exist");
+    return OkStatus();
+  });
 }
 
 Result<bool> NotifyStore::DeleteTopic(const std::string& arn) {
-  std::lock_guard lock(mu_);
-  db::Transaction tx(*db_);
-  INFERD_RETURN_IF_ERROR(tx.status());
-  Stmt t(*db_, "DELETE FROM topics WHERE arn=?");
-  t.Bind(arn);
-  if (t.Step() != Stmt::kDone) {
-    return t.Fail("delete topic");
-  }
-  bool existed = db_->Changes() > 0;
-  Status st = DropDeliveriesLocked(
-      "subscription_arn IN (SELECT arn FROM subscriptions WHERE topic_arn=?)", arn);
-  if (st.ok()) {
+  bool existed = false;
+  Status st = Write([&]() -> Status {
+    Stmt t(*db_, "DELETE FROM topics WHERE arn=?");
+    t.Bind(arn);
+    if (t.Step() != Stmt::kDone) return t.Fail("delete topic");
+    existed = db_->Changes() > 0;
+    INFERD_RETURN_IF_ERROR(DropDeliveriesLocked(
+        "subscription_arn IN (SELECT arn FROM subscriptions WHERE topic_arn=?)", arn));
     Stmt s(*db_, "DELETE FROM subscriptions WHERE topic_arn=?");
     s.Bind(arn);
-    if (s.Step() != Stmt::kDone) st = s.Fail("delete subscriptions");
-  }
-  if (!st.ok()) {
-    return std::move(st).error();
-  }
-  INFERD_RETURN_IF_ERROR(tx.Commit());
+    if (s.Step() != Stmt::kDone) return s.Fail("delete subscriptions");
+    return OkStatus();
+  });
+  if (!st.ok()) return std::move(st).error();
   return existed;
 }
 
 Result<std::vector<std::string>> NotifyStore::ListTopics(const std::string& region,
                                                          const std::string& after_arn, int limit) {
-  std::lock_guard lock(mu_);
-  Stmt s(*db_, "SELECT arn FROM topics WHERE region=? AND arn>? ORDER BY arn LIMIT ?");
+  auto reader = readers_->Acquire();
+  Stmt s(*reader, "SELECT arn FROM topics WHERE region=? AND arn>? ORDER BY arn LIMIT ?");
   s.Bind(region).Bind(after_arn).Bind(limit + 1);
   std::vector<std::string> out;
   int rc;
@@ -255,8 +327,8 @@ Result<std::vector<std::string>> NotifyStore::ListTopics(const std::string& regi
 }
 
 Result<SubscriptionCounts> NotifyStore::CountSubscriptions(const std::string& topic_arn) {
-  std::lock_guard lock(mu_);
-  Stmt s(*db_, "SELECT status, count(*) FROM subscriptions WHERE topic_arn=? GROUP BY status");
+  auto reader = readers_->Acquire();
+  Stmt s(*reader, "SELECT status, count(*) FROM subscriptions WHERE topic_arn=? GROUP BY status");
   s.Bind(topic_arn);
   SubscriptionCounts counts;
   int rc;
@@ -276,11 +348,11 @@ Result<SubscriptionCounts> NotifyStore::CountSubscriptions(const std::string& to
 Result<std::optional<Subscription>> NotifyStore::FindSubscription(const std::string& topic_arn,
                                                                   const std::string& protocol,
                                                                   const std::string& endpoint) {
-  std::lock_guard lock(mu_);
-  Stmt s(*db_, (std::string("SELECT ") + kSubscriptionColumns +
-                " FROM subscriptions WHERE topic_arn=? AND protocol=? AND endpoint=? AND "
-                "status!='deleted' LIMIT 1")
-                   .c_str());
+  auto reader = readers_->Acquire();
+  Stmt s(*reader, (std::string("SELECT ") + kSubscriptionColumns +
+                   " FROM subscriptions WHERE topic_arn=? AND protocol=? AND endpoint=? AND "
+                   "status!='deleted' LIMIT 1")
+                      .c_str());
   s.Bind(topic_arn).Bind(protocol).Bind(endpoint);
   int rc = s.Step();
   if (rc == Stmt::kRow) return std::optional<Subscription>(ReadSubscription(s));
@@ -289,9 +361,9 @@ Result<std::optional<Subscription>> NotifyStore::FindSubscription(const std::str
 }
 
 Result<Subscription> NotifyStore::GetSubscription(const std::string& arn) {
-  std::lock_guard lock(mu_);
+  auto reader = readers_->Acquire();
   Stmt s(
-      *db_,
+      *reader,
       (std::string("SELECT ") + kSubscriptionColumns + " FROM subscriptions WHERE arn=?").c_str());
   s.Bind(arn);
   int rc = s.Step();
@@ -302,10 +374,10 @@ Result<Subscription> NotifyStore::GetSubscription(const std::string& arn) {
 
 Result<Subscription> NotifyStore::FindByToken(const std::string& topic_arn,
                                               const std::string& token) {
-  std::lock_guard lock(mu_);
-  Stmt s(*db_, (std::string("SELECT ") + kSubscriptionColumns +
-                " FROM subscriptions WHERE token=? AND topic_arn=? AND token!=''")
-                   .c_str());
+  auto reader = readers_->Acquire();
+  Stmt s(*reader, (std::string("SELECT ") + kSubscriptionColumns +
+                   " FROM subscriptions WHERE token=? AND topic_arn=? AND token!=''")
+                      .c_str());
   s.Bind(token).Bind(topic_arn);
   int rc = s.Step();
   if (rc == Stmt::kRow) return ReadSubscription(s);
@@ -315,31 +387,27 @@ Result<Subscription> NotifyStore::FindByToken(const std::string& topic_arn,
 
 Status NotifyStore::PutSubscription(const Subscription& sub, const OutboxMessage* enqueue,
                                     bool drop_deliveries, double now) {
-  std::lock_guard lock(mu_);
-  db::Transaction tx(*db_);
-  INFERD_RETURN_IF_ERROR(tx.status());
-  Stmt s(*db_, (std::string("INSERT OR REPLACE INTO subscriptions (") + kSubscriptionColumns +
-                ") VALUES (?,?,?,?,?,?,?,?,?,?,?)")
-                   .c_str());
-  s.Bind(sub.arn).Bind(sub.topic_arn).Bind(sub.protocol).Bind(sub.endpoint).Bind(sub.owner);
-  s.Bind(StatusName(sub.status)).Bind(sub.token).Bind(sub.token_expires);
-  s.Bind(sub.authenticated ? 1 : 0).Bind(MapToJson(sub.attributes)).Bind(sub.changed);
-  if (s.Step() != Stmt::kDone) return s.Fail("put subscription");
-  if (drop_deliveries) {
-    if (auto st = DropDeliveriesLocked("subscription_arn=?", sub.arn); !st.ok()) {
-      return std::move(st).error();
+  return Write([&]() -> Status {
+    Stmt s(*db_, (std::string("INSERT OR REPLACE INTO subscriptions (") + kSubscriptionColumns +
+                  ") VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+                     .c_str());
+    s.Bind(sub.arn).Bind(sub.topic_arn).Bind(sub.protocol).Bind(sub.endpoint).Bind(sub.owner);
+    s.Bind(StatusName(sub.status)).Bind(sub.token).Bind(sub.token_expires);
+    s.Bind(sub.authenticated ? 1 : 0).Bind(MapToJson(sub.attributes)).Bind(sub.changed);
+    if (s.Step() != Stmt::kDone) return s.Fail("put subscription");
+    if (drop_deliveries)
+      INFERD_RETURN_IF_ERROR(DropDeliveriesLocked("subscription_arn=?", sub.arn));
+    if (enqueue) {
+      auto id = InsertMessageLocked(*enqueue);
+      if (!id.ok()) return std::move(id).error();
+      Stmt d(*db_,
+             "INSERT INTO deliveries (id, message, subscription_arn, attempts, next_attempt) "
+             "VALUES (?,?,?,0,?)");
+      d.Bind(++last_delivery_id_).Bind(*id).Bind(sub.arn).Bind(now);
+      if (d.Step() != Stmt::kDone) return d.Fail("enqueue");
     }
-  }
-  if (enqueue) {
-    auto id = InsertMessageLocked(*enqueue);
-    if (!id.ok()) return std::move(id).error();
-    Stmt d(*db_,
-           "INSERT INTO deliveries (message, subscription_arn, attempts, next_attempt) "
-           "VALUES (?,?,0,?)");
-    d.Bind(*id).Bind(sub.arn).Bind(now);
-    if (d.Step() != Stmt::kDone) return d.Fail("enqueue");
-  }
-  return tx.Commit();
+    return OkStatus();
+  });
 }
 
 Result<std::vector<Subscription>> NotifyStore::ListSubscriptions(const std::string& region,
@@ -355,8 +423,8 @@ Result<std::vector<Subscription>> NotifyStore::ListSubscriptions(const std::stri
   sql += topic_arn.empty() ? "JOIN topics t ON t.arn = s.topic_arn WHERE t.region=?"
                            : "WHERE s.topic_arn=?";
   sql += " AND s.status!='deleted' AND s.arn>? ORDER BY s.arn LIMIT ?";
-  std::lock_guard lock(mu_);
-  Stmt s(*db_, sql.c_str());
+  auto reader = readers_->Acquire();
+  Stmt s(*reader, sql.c_str());
   s.Bind(topic_arn.empty() ? region : topic_arn).Bind(after_arn).Bind(limit + 1);
   std::vector<Subscription> out;
   int rc;
@@ -366,14 +434,19 @@ Result<std::vector<Subscription>> NotifyStore::ListSubscriptions(const std::stri
 }
 
 Result<int> NotifyStore::PurgeSubscriptions(double deleted_before, double now) {
-  std::lock_guard lock(mu_);
-  Stmt s(*db_,
-         "DELETE FROM subscriptions WHERE ((status='deleted' AND changed<?) OR "
-         "(status='pending' AND token_expires<?)) AND NOT EXISTS "
-         "(SELECT 1 FROM deliveries d WHERE d.subscription_arn = subscriptions.arn)");
-  s.Bind(deleted_before).Bind(now);
-  if (s.Step() != Stmt::kDone) return s.Fail("purge subscriptions");
-  return db_->Changes();
+  int purged = 0;
+  Status st = Write([&]() -> Status {
+    Stmt s(*db_,
+           "DELETE FROM subscriptions WHERE ((status='deleted' AND changed<?) OR "
+           "(status='pending' AND token_expires<?)) AND NOT EXISTS "
+           "(SELECT 1 FROM deliveries d WHERE d.subscription_arn = subscriptions.arn)");
+    s.Bind(deleted_before).Bind(now);
+    if (s.Step() != Stmt::kDone) return s.Fail("purge subscriptions");
+    purged = db_->Changes();
+    return OkStatus();
+  });
+  if (!st.ok()) return std::move(st).error();
+  return purged;
 }
 
 }  // namespace inferd::notify

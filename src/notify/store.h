@@ -6,18 +6,35 @@
 //   messages       the outbox's messages: id, type, topic, subject, message, attributes, token,
 //                  timestamp — one row per published message
 //   deliveries     one row per (message, subscription) still to be delivered: attempts made and
-//                  when the next one is due. A message row goes with its last delivery.
+//                  when the next one is due. A message row goes with its last delivery. Ids
+//                  are not reused while the process runs.
+//   published      PublishOnce's dedup keys and the MessageId each was published as.
 //
-// Publishing writes the message and a delivery for every confirmed subscription of its topic in
-// one transaction, so a message is either wholly in the outbox or not at all. The store has no
+// Publishing writes the message and a delivery for every confirmed subscription of its topic
+// atomically (one savepoint of one transaction), so a message is either wholly in the outbox or
+// not at all. The store has no
 // notion of "in flight": the delivery worker tracks that in memory, so after a crash every row is
 // simply due again (at-least-once).
 //
-// Thread-safe: one connection behind a mutex. Every call blocks on disk I/O: call it from the
-// blocking pool or the delivery threads, never from an I/O thread.
+// Connections and group commit: every write (publishes, delivery outcomes, topic and
+// subscription changes) is a piece of work run by one db::GroupCommit on the single write
+// connection: callers that arrive while a commit is syncing share the next transaction, each in
+// its own savepoint (a failing call rolls back alone), so one fsync covers many calls and the
+// number of commits follows the disk, not the call rate. A write returns once its transaction
+// has committed. Reads (the getters, lists, counts and the delivery worker's DeliveryHeads /
+// DueDeliveries / LoadDelivery) run on a small pool of read-only connections: WAL readers see
+// the last commit and never wait for the writer's transaction or its fsync. A thread that wrote
+// and then reads sees its write (the commit returned before the read began); what must read and
+// write atomically (InsertTopicIfAbsent, PublishOnce's dedup check) runs as one write.
+//
+// Thread-safe. Every call blocks on disk I/O: call it from the blocking pool or the delivery
+// threads, never from an I/O thread.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,9 +47,14 @@
 
 namespace inferd::db {
 class Database;
-}
+class GroupCommit;
+}  // namespace inferd::db
 
 namespace inferd::notify {
+
+namespace internal {
+class ReaderPool;
+}
 
 struct SubscriptionCounts {
   int confirmed = 0;
@@ -46,9 +68,22 @@ struct DeliveryHead {
   double next_attempt = 0;
 };
 
+// What became of one delivery attempt, as the delivery worker records it.
+struct DeliveryOutcome {
+  int64_t id = 0;
+  // true: delivered or given up, the row goes (and its message with its last delivery);
+  // false: retried, `attempts` made so far and the next one due at `next_attempt`.
+  bool finished = true;
+  int attempts = 0;
+  double next_attempt = 0;
+};
+
 class NotifyStore {
  public:
-  static Result<std::unique_ptr<NotifyStore>> Open(const std::filesystem::path& path);
+  static constexpr int kReadConnections = 4;
+
+  static Result<std::unique_ptr<NotifyStore>> Open(const std::filesystem::path& path,
+                                                   int read_connections = kReadConnections);
   ~NotifyStore();
   NotifyStore(const NotifyStore&) = delete;
   NotifyStore& operator=(const NotifyStore&) = delete;
@@ -93,11 +128,12 @@ class NotifyStore {
   // all in one transaction. Messages nobody is subscribed to are not stored. Returns the number
   // of deliveries written.
   Result<int> Publish(const std::vector<OutboxMessage>& messages, double now);
-  // Publish of one message keyed by `dedup_id`, in one transaction: when the key is known the
-  // earlier MessageId is returned and nothing is written; otherwise the message (and its
-  // deliveries, if any) and the key are written and `message.message_id` is returned. Keys
-  // recorded before `forget_before` are forgotten on the way. `deliveries` (optional) gets the
-  // number of deliveries written.
+  // Publish of one message keyed by `dedup_id`, atomically: when the key is known the earlier
+  // MessageId is returned and nothing is written; otherwise the message (and its deliveries, if
+  // any) and the key are written and `message.message_id` is returned. Concurrent calls with one
+  // key write one message and all return its MessageId. Keys recorded before `forget_before`
+  // are not known any more (their rows are deleted on the way, at most once a second).
+  // `deliveries` (optional) gets the number of deliveries written.
   Result<std::string> PublishOnce(const OutboxMessage& message, const std::string& dedup_id,
                                   double now, double forget_before, int* deliveries = nullptr);
   // Per subscription with pending deliveries, the earliest one.
@@ -109,19 +145,45 @@ class NotifyStore {
   // Removes a delivery (delivered, or given up); its message goes with its last delivery.
   Status FinishDelivery(int64_t id);
   Status RescheduleDelivery(int64_t id, int attempts, double next_attempt);
+  // Many outcomes in one write (FinishDelivery or RescheduleDelivery of each), all or none. Rows
+  // already gone are skipped.
+  Status RecordOutcomes(const std::vector<DeliveryOutcome>& outcomes);
   Result<int64_t> CountDeliveries();
 
+  // Transactions committed on the write connection since Open, and writes waiting for their
+  // commit now (for tests and metrics).
+  std::size_t commits() const { return commits_.load(); }
+  std::size_t writes_waiting() const { return writes_waiting_.load(); }
+  // Tests only: holds the write connection as a commit in progress does; every write waits
+  // until the lock is released, reads do not.
+  std::unique_lock<std::mutex> HoldWriterForTesting() { return std::unique_lock(write_mu_); }
+
  private:
-  explicit NotifyStore(std::unique_ptr<db::Database> db);
+  NotifyStore(std::unique_ptr<db::Database> db, std::unique_ptr<internal::ReaderPool> readers);
+  // Runs `work` on the write connection through the group commit; returns once its transaction
+  // has committed. `work` runs with write_mu_ held, on whichever caller leads the batch.
+  Status Write(const std::function<Status()>& work);
   Result<int64_t> InsertMessageLocked(const OutboxMessage& message);
   // The message and one delivery per confirmed subscription (none: nothing written); the number
   // of deliveries. Inside the caller's transaction.
   Result<int> PublishLocked(const OutboxMessage& message, double now);
   Status DropDeliveriesLocked(const std::string& where, const std::string& arg);
   Status DropOrphanMessagesLocked();
+  Status FinishLocked(int64_t id);
+  Status RescheduleLocked(int64_t id, int attempts, double next_attempt);
+  static int OnCommit(void* self);
 
-  std::mutex mu_;
+  std::mutex write_mu_;  // the write connection: held by the group commit's leader
   std::unique_ptr<db::Database> db_;
+  std::unique_ptr<db::GroupCommit> group_;
+  std::unique_ptr<internal::ReaderPool> readers_;
+  std::atomic<std::size_t> commits_{0};
+  std::atomic<std::size_t> writes_waiting_{0};
+  double forgot_at_;  // `now` of the last delete of old dedup keys; guarded by write_mu_
+  // The highest delivery id handed out (guarded by write_mu_). New deliveries get ids above it,
+  // so an id is never reused while the process runs (SQLite would reuse a deleted highest
+  // rowid): the delivery worker's in-flight ids and pending outcomes name one row for good.
+  int64_t last_delivery_id_ = 0;
 };
 
 }  // namespace inferd::notify

@@ -13,6 +13,9 @@ using internal::MapFromJson;
 
 namespace {
 
+// Old dedup keys are deleted at most this often (seconds of the callers' `now`).
+constexpr double kForgetInterval = 1.0;
+
 std::string AttributesToJson(const MessageAttributes& attributes) {
   if (attributes.empty()) return "";
   json::object o;
@@ -87,61 +90,78 @@ Result<int> NotifyStore::PublishLocked(const OutboxMessage& m, double now) {
     return std::move(id).error();
   }
   Stmt d(*db_,
-         "INSERT INTO deliveries (message, subscription_arn, attempts, next_attempt) "
-         "SELECT ?, arn, 0, ? FROM subscriptions WHERE topic_arn=? AND status='confirmed'");
-  d.Bind(*id).Bind(now).Bind(m.topic_arn);
+         "INSERT INTO deliveries (id, message, subscription_arn, attempts, next_attempt) "
+         "SELECT ? + row_number() OVER (ORDER BY arn), ?, arn, 0, ? FROM subscriptions "
+         "WHERE topic_arn=? AND status='confirmed'");
+  d.Bind(last_delivery_id_).Bind(*id).Bind(now).Bind(m.topic_arn);
   if (d.Step() != Stmt::kDone) {
     return d.Fail("fan out");
   }
-  return db_->Changes();
+  const int written = db_->Changes();
+  last_delivery_id_ += written;
+  return written;
 }
 
 Result<int> NotifyStore::Publish(const std::vector<OutboxMessage>& messages, double now) {
-  std::lock_guard lock(mu_);
-  db::Transaction tx(*db_);
-  INFERD_RETURN_IF_ERROR(tx.status());
   int total = 0;
-  for (const auto& m : messages) {
-    auto n = PublishLocked(m, now);
-    if (!n.ok()) return std::move(n).error();
-    total += *n;
-  }
-  INFERD_RETURN_IF_ERROR(tx.Commit());
+  Status st = Write([&]() -> Status {
+    total = 0;
+    for (const auto& m : messages) {
+      auto n = PublishLocked(m, now);
+      if (!n.ok()) return std::move(n).error();
+      total += *n;
+    }
+    return OkStatus();
+  });
+  if (!st.ok()) return std::move(st).error();
   return total;
 }
 
 Result<std::string> NotifyStore::PublishOnce(const OutboxMessage& m, const std::string& dedup_id,
                                              double now, double forget_before, int* deliveries) {
   if (deliveries) *deliveries = 0;
-  std::lock_guard lock(mu_);
-  db::Transaction tx(*db_);
-  INFERD_RETURN_IF_ERROR(tx.status());
-  Stmt forget(*db_, "DELETE FROM published WHERE created < ?");
-  forget.Bind(forget_before);
-  if (forget.Step() != Stmt::kDone) return forget.Fail("forget dedup ids");
-  Stmt known(*db_, "SELECT message_id FROM published WHERE dedup_id=?");
-  known.Bind(dedup_id);
-  int rc = known.Step();
-  if (rc == Stmt::kRow) {
-    std::string earlier = known.Text(0);
-    INFERD_RETURN_IF_ERROR(tx.Commit());
-    return earlier;
-  }
-  if (rc != Stmt::kDone) return known.Fail("find dedup id");
-  auto n = PublishLocked(m, now);
-  if (!n.ok()) return std::move(n).error();
-  Stmt remember(*db_, "INSERT INTO published (dedup_id, message_id, created) VALUES (?,?,?)");
-  remember.Bind(dedup_id).Bind(m.message_id).Bind(now);
-  if (remember.Step() != Stmt::kDone) return remember.Fail("remember dedup id");
-  INFERD_RETURN_IF_ERROR(tx.Commit());
-  if (deliveries) *deliveries = *n;
-  return m.message_id;
+  std::string message_id;
+  int written = 0;
+  // Runs after any earlier call of the same batch (in its own savepoint of the same
+  // transaction), so a key published a moment ago by another thread is seen here.
+  Status st = Write([&]() -> Status {
+    written = 0;
+    // Deleting old keys is housekeeping, so once a second is enough: the lookup below ignores
+    // keys older than `forget_before` whether or not their rows are gone yet.
+    if (now - forgot_at_ >= kForgetInterval || now < forgot_at_) {
+      Stmt forget(*db_, "DELETE FROM published WHERE created < ?");
+      forget.Bind(forget_before);
+      if (forget.Step() != Stmt::kDone) return forget.Fail("forget dedup ids");
+      forgot_at_ = now;
+    }
+    Stmt known(*db_, "SELECT message_id FROM published WHERE dedup_id=? AND created>=?");
+    known.Bind(dedup_id).Bind(forget_before);
+    int rc = known.Step();
+    if (rc == Stmt::kRow) {
+      message_id = known.Text(0);
+      return OkStatus();
+    }
+    if (rc != Stmt::kDone) return known.Fail("find dedup id");
+    auto n = PublishLocked(m, now);
+    if (!n.ok()) return std::move(n).error();
+    // OR REPLACE: a forgotten key whose row is still there is published anew.
+    Stmt remember(
+        *db_, "INSERT OR REPLACE INTO published (dedup_id, message_id, created) VALUES (?,?,?)");
+    remember.Bind(dedup_id).Bind(m.message_id).Bind(now);
+    if (remember.Step() != Stmt::kDone) return remember.Fail("remember dedup id");
+    message_id = m.message_id;
+    written = *n;
+    return OkStatus();
+  });
+  if (!st.ok()) return std::move(st).error();
+  if (deliveries) *deliveries = written;
+  return message_id;
 }
 
 Result<std::vector<DeliveryHead>> NotifyStore::DeliveryHeads() {
-  std::lock_guard lock(mu_);
+  auto reader = readers_->Acquire();
   // One index probe per subscription (deliveries_due), not a scan of the outbox.
-  Stmt s(*db_,
+  Stmt s(*reader,
          "SELECT arn, (SELECT min(next_attempt) FROM deliveries d WHERE d.subscription_arn = "
          "subscriptions.arn) AS due FROM subscriptions WHERE due IS NOT NULL");
   std::vector<DeliveryHead> out;
@@ -155,8 +175,8 @@ Result<std::vector<DeliveryHead>> NotifyStore::DeliveryHeads() {
 
 Result<std::vector<int64_t>> NotifyStore::DueDeliveries(const std::string& subscription_arn,
                                                         double now, int limit) {
-  std::lock_guard lock(mu_);
-  Stmt s(*db_,
+  auto reader = readers_->Acquire();
+  Stmt s(*reader,
          "SELECT id FROM deliveries WHERE subscription_arn=? AND next_attempt<=? "
          "ORDER BY next_attempt, id LIMIT ?");
   s.Bind(subscription_arn).Bind(now).Bind(limit);
@@ -168,8 +188,14 @@ Result<std::vector<int64_t>> NotifyStore::DueDeliveries(const std::string& subsc
 }
 
 Result<Delivery> NotifyStore::LoadDelivery(int64_t id) {
-  std::lock_guard lock(mu_);
-  Stmt s(*db_,
+  auto reader = readers_->Acquire();
+  // One snapshot for the three reads: the delivery, its subscription and its topic.
+  INFERD_RETURN_IF_ERROR((*reader).Exec("BEGIN"));
+  struct End {
+    db::Database& db;
+    ~End() { (void)db.Exec("COMMIT"); }
+  } end{*reader};
+  Stmt s(*reader,
          "SELECT d.id, d.subscription_arn, d.attempts, d.next_attempt, m.id, m.message_id, "
          "m.type, m.topic_arn, m.subject, m.message, m.json_structure, m.attributes, m.token, "
          "m.timestamp FROM deliveries d JOIN messages m ON m.id = d.message WHERE d.id=?");
@@ -194,16 +220,16 @@ Result<Delivery> NotifyStore::LoadDelivery(int64_t id) {
   m.token = s.Text(12);
   m.timestamp = s.Text(13);
 
-  Stmt sub(*db_, (std::string("SELECT ") + internal::kSubscriptionColumns +
-                  " FROM subscriptions WHERE arn=?")
-                     .c_str());
+  Stmt sub(*reader, (std::string("SELECT ") + internal::kSubscriptionColumns +
+                     " FROM subscriptions WHERE arn=?")
+                        .c_str());
   sub.Bind(d.subscription_arn);
   if ((rc = sub.Step()) == Stmt::kRow) {
     d.subscription = internal::ReadSubscription(sub);
   } else if (rc != Stmt::kDone) {
     return sub.Fail("load subscription");
   }
-  Stmt t(*db_, "SELECT attributes FROM topics WHERE arn=?");
+  Stmt t(*reader, "SELECT attributes FROM topics WHERE arn=?");
   t.Bind(m.topic_arn);
   if ((rc = t.Step()) == Stmt::kRow) {
     d.topic_attributes = MapFromJson(t.Text(0));
@@ -213,41 +239,53 @@ Result<Delivery> NotifyStore::LoadDelivery(int64_t id) {
   return d;
 }
 
-Status NotifyStore::FinishDelivery(int64_t id) {
-  std::lock_guard lock(mu_);
-  db::Transaction tx(*db_);
-  INFERD_RETURN_IF_ERROR(tx.status());
+Status NotifyStore::FinishLocked(int64_t id) {
   Stmt s(*db_, "DELETE FROM deliveries WHERE id=? RETURNING message");
   s.Bind(id);
   int rc = s.Step();
-  if (rc == Stmt::kDone) return tx.Commit();  // already gone (topic deleted meanwhile)
-  if (rc != Stmt::kRow) {
-    return s.Fail("finish delivery");
-  }
+  if (rc == Stmt::kDone) return OkStatus();  // already gone (topic deleted meanwhile)
+  if (rc != Stmt::kRow) return s.Fail("finish delivery");
   int64_t message = s.Int(0);
-  while (s.Step() == Stmt::kRow) {
+  while ((rc = s.Step()) == Stmt::kRow) {
   }
+  if (rc != Stmt::kDone) return s.Fail("finish delivery");
   Stmt m(*db_,
          "DELETE FROM messages WHERE id=? AND NOT EXISTS "
          "(SELECT 1 FROM deliveries WHERE message=?)");
   m.Bind(message).Bind(message);
-  if (m.Step() != Stmt::kDone) {
-    return m.Fail("finish message");
-  }
-  return tx.Commit();
+  if (m.Step() != Stmt::kDone) return m.Fail("finish message");
+  return OkStatus();
 }
 
-Status NotifyStore::RescheduleDelivery(int64_t id, int attempts, double next_attempt) {
-  std::lock_guard lock(mu_);
+Status NotifyStore::RescheduleLocked(int64_t id, int attempts, double next_attempt) {
   Stmt s(*db_, "UPDATE deliveries SET attempts=?, next_attempt=? WHERE id=?");
   s.Bind(attempts).Bind(next_attempt).Bind(id);
   if (s.Step() != Stmt::kDone) return s.Fail("reschedule delivery");
   return OkStatus();
 }
 
+Status NotifyStore::FinishDelivery(int64_t id) {
+  return Write([&] { return FinishLocked(id); });
+}
+
+Status NotifyStore::RescheduleDelivery(int64_t id, int attempts, double next_attempt) {
+  return Write([&] { return RescheduleLocked(id, attempts, next_attempt); });
+}
+
+Status NotifyStore::RecordOutcomes(const std::vector<DeliveryOutcome>& outcomes) {
+  if (outcomes.empty()) return OkStatus();
+  return Write([&]() -> Status {
+    for (const auto& o : outcomes) {
+      INFERD_RETURN_IF_ERROR(o.finished ? FinishLocked(o.id)
+                                        : RescheduleLocked(o.id, o.attempts, o.next_attempt));
+    }
+    return OkStatus();
+  });
+}
+
 Result<int64_t> NotifyStore::CountDeliveries() {
-  std::lock_guard lock(mu_);
-  Stmt s(*db_, "SELECT count(*) FROM deliveries");
+  auto reader = readers_->Acquire();
+  Stmt s(*reader, "SELECT count(*) FROM deliveries");
   if (s.Step() != Stmt::kRow) return s.Fail("count deliveries");
   return s.Int(0);
 }
