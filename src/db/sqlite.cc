@@ -26,9 +26,55 @@ Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& pa
   return db;
 }
 
-Database::~Database() { sqlite3_close(db_); }
+Database::~Database() {
+  for (auto& [sql, idle] : cache_) {
+    for (sqlite3_stmt* s : idle) sqlite3_finalize(s);
+  }
+  sqlite3_close(db_);
+}
+
+sqlite3_stmt* Database::Acquire(std::string_view sql, std::vector<sqlite3_stmt*>*& home) {
+  home = nullptr;
+  auto it = cache_.find(sql);
+  if (it != cache_.end()) {
+    home = &it->second;
+    if (!home->empty()) {
+      sqlite3_stmt* s = home->back();
+      home->pop_back();
+      return s;
+    }
+  } else if (cache_.size() < kMaxCachedSql) {
+    home = &cache_.emplace(std::string(sql), std::vector<sqlite3_stmt*>{}).first->second;
+  }
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &s, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(s);
+    return nullptr;
+  }
+  return s;
+}
+
+void Database::Release(sqlite3_stmt* stmt, std::vector<sqlite3_stmt*>* home) {
+  if (stmt == nullptr) return;
+  sqlite3_reset(stmt);  // ends its read of the database (a reader's snapshot)
+  sqlite3_clear_bindings(stmt);
+  if (home != nullptr && home->size() < kIdlePerSql) {
+    home->push_back(stmt);
+  } else {
+    sqlite3_finalize(stmt);
+  }
+}
 
 Status Database::Exec(const char* sql) {
+  if (std::string_view(sql).find(';') == std::string_view::npos) {
+    Stmt s(*this, sql);
+    if (!s.ok()) return Error(Errc::kInternal, label_ + ": " + sqlite3_errmsg(db_));
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+    }
+    if (rc != SQLITE_DONE) return Error(Errc::kInternal, label_ + ": " + sqlite3_errmsg(db_));
+    return OkStatus();
+  }
   char* err = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : sqlite3_errmsg(db_);
@@ -44,14 +90,9 @@ Error Database::Fail(std::string_view what) const {
   return Error(Errc::kInternal, label_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db_));
 }
 
-Stmt::Stmt(Database& db, std::string_view sql) : db_(db) {
-  if (sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) !=
-      SQLITE_OK) {
-    stmt_ = nullptr;
-  }
-}
+Stmt::Stmt(Database& db, std::string_view sql) : db_(db) { stmt_ = db.Acquire(sql, home_); }
 
-Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+Stmt::~Stmt() { db_.Release(stmt_, home_); }
 
 Stmt& Stmt::Bind(std::string_view v) {
   sqlite3_bind_text(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);

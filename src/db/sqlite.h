@@ -8,9 +8,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "common/result.h"
 
@@ -29,6 +32,8 @@ class Database {
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
+  // Runs `sql`. A single statement (no ';') runs as a cached prepared statement; several go
+  // through sqlite3_exec.
   Status Exec(const char* sql);
   sqlite3* handle() const { return db_; }
   const std::string& label() const { return label_; }
@@ -37,12 +42,30 @@ class Database {
   Error Fail(std::string_view what) const;
 
  private:
+  friend class Stmt;
+  // Prepared statements are kept per SQL text and handed out again (reset, bindings cleared):
+  // preparing costs more than running most of our statements. A statement in use is taken out
+  // of the cache, so the same SQL may be in use twice at once.
+  struct TransparentHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using StmtCache =
+      std::unordered_map<std::string, std::vector<sqlite3_stmt*>, TransparentHash, std::equal_to<>>;
+  static constexpr std::size_t kIdlePerSql = 4;
+  static constexpr std::size_t kMaxCachedSql = 256;
+  // A prepared statement for `sql` (nullptr when it does not prepare) and where to return it.
+  sqlite3_stmt* Acquire(std::string_view sql, std::vector<sqlite3_stmt*>*& home);
+  void Release(sqlite3_stmt* stmt, std::vector<sqlite3_stmt*>* home);
+
   Database(sqlite3* db, std::string label) : db_(db), label_(std::move(label)) {}
   sqlite3* db_;
   std::string label_;
+  StmtCache cache_;
 };
 
-// A prepared statement. Bind* append positional parameters in order.
+// A prepared statement, taken from the database's cache and given back (reset) when destroyed.
+// Bind* append positional parameters in order.
 class Stmt {
  public:
   Stmt(Database& db, std::string_view sql);
@@ -51,6 +74,7 @@ class Stmt {
   Stmt& operator=(const Stmt&) = delete;
 
   bool ok() const { return stmt_ != nullptr; }
+  sqlite3_stmt* handle() const { return stmt_; }
   Stmt& Bind(std::string_view v);  // TEXT
   Stmt& Bind(const std::string& v) { return Bind(std::string_view(v)); }
   Stmt& Bind(const char* v) { return Bind(std::string_view(v)); }
@@ -83,6 +107,7 @@ class Stmt {
  private:
   Database& db_;
   sqlite3_stmt* stmt_ = nullptr;
+  std::vector<sqlite3_stmt*>* home_ = nullptr;  // the cache slot it returns to
   int n_ = 0;
 };
 

@@ -1,0 +1,107 @@
+// Database's statement cache: a statement is prepared once per SQL text and reused, the same SQL
+// can be in use twice at once, a returned statement keeps no bindings and no read snapshot, and
+// the cache follows schema changes.
+#include "db/sqlite.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "common/testing/test_support.h"
+
+namespace inferd::db {
+namespace {
+
+constexpr const char* kSchema = "CREATE TABLE IF NOT EXISTS t (k INTEGER PRIMARY KEY, v TEXT)";
+
+std::unique_ptr<Database> Open(const test_support::TempDir& dir) {
+  auto db = Database::Open(dir.path() / "t.db", "test database", kSchema);
+  EXPECT_TRUE(db.ok());
+  return std::move(db).value();
+}
+
+TEST(StatementCache, ReusesOneStatementPerSql) {
+  test_support::TempDir dir;
+  auto db = Open(dir);
+  sqlite3_stmt* first = nullptr;
+  for (int i = 0; i < 5; ++i) {
+    Stmt s(*db, "INSERT INTO t (k, v) VALUES (?, ?)");
+    ASSERT_TRUE(s.ok());
+    s.Bind(i).Bind("v");
+    ASSERT_TRUE(s.Run("insert").ok());
+    if (first == nullptr) first = s.handle();
+    EXPECT_EQ(s.handle(), first);
+    // The same prepared statement every time: its run counter keeps counting.
+    EXPECT_EQ(sqlite3_stmt_status(s.handle(), SQLITE_STMTSTATUS_RUN, 0), i + 1);
+  }
+  Stmt count(*db, "SELECT count(*) FROM t");
+  ASSERT_TRUE(count.Row());
+  EXPECT_EQ(count.Int(0), 5);
+}
+
+TEST(StatementCache, SameSqlTwiceAtOnceAndNoBindingsCarriedOver) {
+  test_support::TempDir dir;
+  auto db = Open(dir);
+  ASSERT_TRUE(db->Exec("INSERT INTO t (k, v) VALUES (1, 'a'), (2, 'b')").ok());
+  {
+    Stmt outer(*db, "SELECT v FROM t WHERE k = ?");
+    outer.Bind(1);
+    ASSERT_TRUE(outer.Row());
+    Stmt inner(*db, "SELECT v FROM t WHERE k = ?");  // outer is still on its row
+    inner.Bind(2);
+    ASSERT_TRUE(inner.Row());
+    EXPECT_NE(inner.handle(), outer.handle());
+    EXPECT_EQ(outer.Text(0), "a");
+    EXPECT_EQ(inner.Text(0), "b");
+  }
+  // Taken from the cache again: its earlier binding is gone (an unbound parameter is NULL).
+  Stmt again(*db, "SELECT count(*) FROM t WHERE k = ?");
+  ASSERT_TRUE(again.Row());
+  EXPECT_EQ(again.Int(0), 0);
+}
+
+TEST(StatementCache, AReturnedStatementHoldsNoSnapshot) {
+  test_support::TempDir dir;
+  auto writer = Open(dir);
+  auto reader = Open(dir);
+  {
+    Stmt s(*reader, "SELECT count(*) FROM t");
+    ASSERT_TRUE(s.Row());  // left on its row: destroyed without stepping to the end
+    EXPECT_EQ(s.Int(0), 0);
+  }
+  ASSERT_TRUE(writer->Exec("INSERT INTO t (k, v) VALUES (1, 'a')").ok());
+  // A checkpoint can only complete when no reader holds an old snapshot.
+  int log = -1, checkpointed = -1;
+  ASSERT_EQ(sqlite3_wal_checkpoint_v2(writer->handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log,
+                                      &checkpointed),
+            SQLITE_OK);
+  Stmt s(*reader, "SELECT count(*) FROM t");
+  ASSERT_TRUE(s.Row());
+  EXPECT_EQ(s.Int(0), 1);  // the cached statement sees the new commit
+}
+
+TEST(StatementCache, FollowsSchemaChangesAndSingleStatementExec) {
+  test_support::TempDir dir;
+  auto db = Open(dir);
+  ASSERT_TRUE(db->Exec("INSERT INTO t (k, v) VALUES (1, 'a')").ok());
+  {
+    Stmt s(*db, "SELECT * FROM t");
+    ASSERT_TRUE(s.Row());
+  }
+  ASSERT_TRUE(db->Exec("ALTER TABLE t ADD COLUMN w TEXT DEFAULT 'x'").ok());
+  Stmt s(*db, "SELECT * FROM t");
+  ASSERT_TRUE(s.Row());
+  EXPECT_EQ(sqlite3_column_count(s.handle()), 3);
+  // A failing single statement reports SQLite's message; a transaction through Exec still works.
+  Status bad = db->Exec("INSERT INTO nowhere VALUES (1)");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("no such table"), std::string::npos) << bad.error().message;
+  ASSERT_TRUE(db->Exec("BEGIN IMMEDIATE").ok());
+  ASSERT_TRUE(db->Exec("INSERT INTO t (k, v) VALUES (2, 'b')").ok());
+  ASSERT_TRUE(db->Exec("ROLLBACK").ok());
+  Stmt count(*db, "SELECT count(*) FROM t");
+  ASSERT_TRUE(count.Row());
+  EXPECT_EQ(count.Int(0), 1);
+}
+
+}  // namespace
+}  // namespace inferd::db
