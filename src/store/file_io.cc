@@ -76,7 +76,6 @@ std::string Md5::Final() {
   return std::string(reinterpret_cast<const char*>(digest), len);
 }
 
-
 std::optional<std::string> HexDecode(std::string_view hex) {
   if (hex.size() % 2 != 0) return std::nullopt;
   auto nibble = [](char c) -> int {

@@ -23,8 +23,9 @@
 namespace inferd::store {
 
 // What is stored with an object besides its bytes: Content-Type and the other representation
-// headers S3 keeps (Content-Encoding, Content-Disposition, Content-Language, Cache-Control, Expires),
-// user metadata (x-amz-meta-*), and checksums (x-amz-checksum-*). Names as HTTP header names.
+// headers S3 keeps (Content-Encoding, Content-Disposition, Content-Language, Cache-Control,
+// Expires), user metadata (x-amz-meta-*), and checksums (x-amz-checksum-*). Names as HTTP header
+// names.
 struct ObjectAttributes {
   std::string content_type;  // "" = binary/octet-stream
   std::vector<http::Header> headers;
@@ -34,7 +35,7 @@ struct ObjectInfo {
   std::string bucket;
   std::string key;
   uint64_t size = 0;
-  std::string etag;  // without quotes: hex MD5, or "<hex>-<parts>" for multipart objects
+  std::string etag;          // without quotes: hex MD5, or "<hex>-<parts>" for multipart objects
   double last_modified = 0;  // epoch seconds
   ObjectAttributes attributes;
 };
@@ -49,7 +50,7 @@ struct RangeSpec {
 class ObjectReader : public http::ByteSource {
  public:
   virtual const ObjectInfo& info() const = 0;
-  virtual uint64_t first() const = 0;  // first byte of the range being read
+  virtual uint64_t first() const = 0;   // first byte of the range being read
   virtual uint64_t length() const = 0;  // bytes this reader will return in total
 };
 
