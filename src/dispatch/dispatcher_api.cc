@@ -85,7 +85,7 @@ Result<SyncResponse> Dispatcher::InvokeSync(const SyncRequest& request) {
   slot->second.Release();
   if (!res.ok()) {
     const Error& e = res.error();
-    if (IsTimeout(e)) {
+    if (http::IsRequestTimeout(e)) {
       return Error(Errc::kModelError,
                    "Your invocation timed out while waiting for a response from container "
                    "primary. Review the latency metrics for each container in Amazon CloudWatch, "

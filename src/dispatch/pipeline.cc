@@ -18,20 +18,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-class StringSource final : public http::ByteSource {
- public:
-  explicit StringSource(std::string_view data) : data_(data) {}
-  Result<size_t> Read(char* buf, size_t n) override {
-    n = std::min(n, data_.size());
-    std::copy_n(data_.data(), n, buf);
-    data_.remove_prefix(n);
-    return n;
-  }
-
- private:
-  std::string_view data_;
-};
-
 // Remembers the first error of the source it wraps (the input object failing mid-read).
 class TrackingSource final : public http::ByteSource {
  public:
@@ -132,7 +118,7 @@ struct Response {
       return put_status.value_or(OkStatus());
     }
     if (call_ok && !location.empty()) {
-      StringSource source(memory);
+      http::StringSource source(memory);
       return pipeline.PutResult(location, inv.output_id, content_type, reason, source, &gate);
     }
     return OkStatus();
@@ -180,11 +166,6 @@ http::ClientRequest ModelRequest(const InstanceRef& instance, const std::string&
   return req;
 }
 
-bool IsTimeout(const Error& e) {
-  return e.code == Errc::kUnavailable && e.message.rfind("timed out after", 0) == 0 &&
-         e.message.find(" waiting for ") != std::string::npos;
-}
-
 void StartGate::Set(Status status) {
   {
     std::lock_guard lock(mu_);
@@ -225,7 +206,7 @@ Status Pipeline::PutResult(const std::string& location, const std::string& outpu
 Status Pipeline::WriteFailureObject(const queue::Invocation& inv, const std::string& reason,
                                     StartGate* gate) {
   if (inv.failure_location.empty()) return OkStatus();
-  StringSource source(reason);
+  http::StringSource source(reason);
   return PutResult(inv.failure_location, inv.output_id, kReasonContentType, reason, source, gate);
 }
 
@@ -313,7 +294,7 @@ AttemptOutcome Pipeline::Attempt(const queue::Invocation& inv, const InstanceRef
       return fail(AttemptOutcome::kInputUnreadable,
                   reasons::InputUnreadable(inv.input_location, detail), detail);
     }
-    if (IsTimeout(e)) {
+    if (http::IsRequestTimeout(e)) {
       return fail(AttemptOutcome::kTimeout, reasons::Timeout(inv.invocation_timeout_seconds),
                   e.message);
     }

@@ -44,9 +44,6 @@ inline constexpr const char* kReasonContentType = "text/plain; charset=utf-8";
 http::ClientRequest ModelRequest(const InstanceRef& instance, const std::string& content_type,
                                  const std::string& accept, const std::string& custom_attributes,
                                  const std::string& inference_id);
-// Whether a failed model call ran out of its time (http::Client's "timed out after N ms waiting
-// for ..."), rather than failing to connect or losing its connection.
-bool IsTimeout(const Error& e);
 
 // Set once (by MarkStarted's callback); Wait() blocks until then.
 class StartGate {

@@ -10,6 +10,13 @@
 #include <utility>
 
 namespace inferd::http {
+
+Result<size_t> StringSource::Read(char* buf, size_t n) {
+  size_t k = std::min(n, data_.size());
+  std::memcpy(buf, data_.data(), k);
+  data_.remove_prefix(k);
+  return k;
+}
 namespace {
 
 Error Abandoned() {

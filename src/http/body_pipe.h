@@ -46,6 +46,17 @@ class ByteSource {
   virtual Result<size_t> Read(char* buf, size_t n) = 0;
 };
 
+// A ByteSource over bytes the caller keeps alive (a view: nothing is copied).
+class StringSource final : public ByteSource {
+ public:
+  explicit StringSource(std::string_view data) : data_(data) {}
+  Result<size_t> Read(char* buf, size_t n) override;
+  bool empty() const { return data_.empty(); }
+
+ private:
+  std::string_view data_;
+};
+
 class BodyPipe final : public ByteSource {
  public:
   explicit BodyPipe(size_t capacity = 1 << 20);

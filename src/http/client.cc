@@ -149,12 +149,17 @@ struct Attempt {
   bool keep_alive = false;  // on success: the connection may go back to the pool
 };
 
+// The request's whole time ran out: "timed out after <ms> ms waiting for <url>" (a connect
+// timeout says "timed out after <ms> ms connecting to ..."). IsRequestTimeout recognises it.
+constexpr std::string_view kTimedOutPrefix = "timed out after ";
+constexpr std::string_view kTimedOutWaiting = " ms waiting for ";
+
 Error TimedOut(const Call& call) {
   const std::string_view target = call.url.target;
   const std::string_view path = target.substr(0, target.find('?'));
   return Error(Errc::kUnavailable,
-               fmt::format("timed out after {} ms waiting for {}://{}{}", call.timeout.count(),
-                           call.url.scheme, HostPort(call.url), path));
+               fmt::format("{}{}{}{}://{}{}", kTimedOutPrefix, call.timeout.count(),
+                           kTimedOutWaiting, call.url.scheme, HostPort(call.url), path));
 }
 
 bool IsReset(const beast::error_code& ec) {
@@ -336,6 +341,11 @@ Attempt Exchange(Stream& stream, Connection& c, Call& call, size_t max_body, Cli
 }
 
 }  // namespace
+
+bool IsRequestTimeout(const Error& e) {
+  return e.code == Errc::kUnavailable && e.message.starts_with(kTimedOutPrefix) &&
+         e.message.find(kTimedOutWaiting) != std::string::npos;
+}
 
 std::string HostHeader(const Url& url) {
   std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;

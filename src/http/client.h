@@ -40,6 +40,11 @@ Result<Url> ParseUrl(std::string_view url);
 // default. What Do() sends when the request has none, and what a signer must sign.
 std::string HostHeader(const Url& url);
 
+// Whether a failed Do() ran out of the request's whole time (ClientRequest::timeout, else
+// ClientOptions::timeout) — the server accepted the request and did not answer in time — rather
+// than failing to connect, being refused or losing the connection.
+bool IsRequestTimeout(const Error& error);
+
 struct ClientOptions {
   std::chrono::milliseconds connect_timeout{5000};  // TCP connect + TLS handshake
   // The whole exchange, per Do() unless the request overrides it (the socket is closed when it

@@ -429,6 +429,7 @@ TEST(ClientTest, ReportsConnectionRefused) {
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.error().code, Errc::kUnavailable);
   EXPECT_EQ(res.error().message, "connection refused connecting to 127.0.0.1:" + port);
+  EXPECT_FALSE(IsRequestTimeout(res.error()));  // the model call is retried elsewhere, not failed
 }
 
 TEST(ClientTest, TimesOutWhenTheServerNeverAnswers) {
@@ -445,6 +446,7 @@ TEST(ClientTest, TimesOutWhenTheServerNeverAnswers) {
     const int ms = per_request ? 300 : 250;
     EXPECT_EQ(res.error().message,
               "timed out after " + std::to_string(ms) + " ms waiting for " + server.Url("/hang"));
+    EXPECT_TRUE(IsRequestTimeout(res.error()));
     EXPECT_GE(elapsed, std::chrono::milliseconds(ms - 10));
     EXPECT_LT(elapsed, 5s);
   }

@@ -126,15 +126,11 @@ class PrefixedSource final : public http::ByteSource {
  public:
   PrefixedSource(std::string_view prefix, http::ByteSource& rest) : prefix_(prefix), rest_(rest) {}
   Result<size_t> Read(char* buf, size_t n) override {
-    if (prefix_.empty()) return rest_.Read(buf, n);
-    size_t k = std::min(n, prefix_.size());
-    std::memcpy(buf, prefix_.data(), k);
-    prefix_.remove_prefix(k);
-    return k;
+    return prefix_.empty() ? rest_.Read(buf, n) : prefix_.Read(buf, n);
   }
 
  private:
-  std::string_view prefix_;
+  http::StringSource prefix_;
   http::ByteSource& rest_;
 };
 

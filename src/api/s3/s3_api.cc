@@ -346,7 +346,7 @@ Result<std::unique_ptr<UploadInput>> OpenUpload(const Context& ctx, const Call& 
   }
   http::ByteSource* raw = call.request().body_stream.get();
   if (!raw) {
-    input->buffered = std::make_unique<StringSource>(call.request().body);
+    input->buffered = std::make_unique<http::StringSource>(call.request().body);
     raw = input->buffered.get();
   }
   input->body = std::make_unique<UploadBody>(*raw, input->spec, std::move(signer),

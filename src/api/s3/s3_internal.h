@@ -105,7 +105,7 @@ Result<store::ObjectAttributes> AttributesFromHeaders(const http::Headers& heade
 // streams it, else the buffered string.
 struct UploadInput {
   UploadSpec spec;
-  std::unique_ptr<StringSource> buffered;
+  std::unique_ptr<http::StringSource> buffered;
   std::unique_ptr<UploadBody> body;
 };
 Result<std::unique_ptr<UploadInput>> OpenUpload(const Context& ctx, const Call& call);

@@ -250,20 +250,13 @@ std::optional<http::Header> UploadBody::checksum() const {
   return http::Header{ChecksumHeader(*spec_.algorithm), computed_checksum_};
 }
 
-Result<size_t> StringSource::Read(char* buf, size_t n) {
-  size_t k = std::min(n, data_.size());
-  std::memcpy(buf, data_.data(), k);
-  data_.remove_prefix(k);
-  return k;
-}
-
 Result<std::string> VerifyBufferedBody(const http::Request& request, uint64_t max_bytes) {
   auto spec = UploadSpec::Parse(request.headers, max_bytes);
   if (!spec.ok()) return std::move(spec).error();
   if (!spec->aws_chunked && !spec->sha256 && !spec->md5 && !spec->checksum) {
     return request.body;  // nothing to check or decode
   }
-  StringSource raw(request.body);
+  http::StringSource raw(request.body);
   UploadBody body(raw, *spec, std::nullopt, max_bytes);
   std::string out;
   char buf[16 * 1024];

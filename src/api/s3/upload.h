@@ -71,16 +71,6 @@ class UploadBody final : public http::ByteSource {
   std::string computed_checksum_;  // base64, set by Verify
 };
 
-// A ByteSource over a string.
-class StringSource final : public http::ByteSource {
- public:
-  explicit StringSource(std::string_view data) : data_(data) {}
-  Result<size_t> Read(char* buf, size_t n) override;
-
- private:
-  std::string_view data_;
-};
-
 // The same checks for a body the server buffered (request.body): parses the spec, reads the body
 // through UploadBody and verifies it. Returns the decoded body.
 Result<std::string> VerifyBufferedBody(const http::Request& request, uint64_t max_bytes);

@@ -31,7 +31,7 @@ Outcome Upload(const http::Headers& headers, const std::string& body, uint64_t m
     out.read = spec.error();
     return out;
   }
-  StringSource raw(body);
+  http::StringSource raw(body);
   UploadBody upload(raw, *spec, std::nullopt, max);
   char buf[7];
   while (true) {
