@@ -117,7 +117,7 @@ int Serve(Config config) {
     std::cerr << "inferd: " << invocations.error().message << "\n";
     return 1;
   }
-  BlockingPool pool(config.blocking_threads);
+  BlockingPool pool(config.blocking_threads, "blocking");
   catalog::Catalog catalog(**store, clock, config.account_id);
   api::sagemaker::SageMakerApi sagemaker(catalog, pool);
   // Model hosting: built-in image rows come after the configured ones.
@@ -195,13 +195,13 @@ int Serve(Config config) {
   api::runtime::DispatcherBackend backend(dispatcher);
   // InvokeEndpoint holds a thread for the container's answer: its own pool, so real-time traffic
   // never starves the control plane.
-  BlockingPool invoke_pool(config.invoke_endpoint_threads);
+  BlockingPool invoke_pool(config.invoke_endpoint_threads, "invoke");
   api::runtime::RuntimeApi runtime(backend, invoke_pool, config.account_id);
   api::runtime::InferdApi inferd_api(backend, pool);
   api::sns::SnsApi sns(**notifier, pool);
   // Transfers hold a thread for their duration: their own pool, so they never starve the
   // control plane.
-  BlockingPool s3_pool(config.s3_transfer_threads);
+  BlockingPool s3_pool(config.s3_transfer_threads, "s3-transfer");
   api::s3::S3ApiOptions s3_options;
   if (!config.credentials.empty()) {
     s3_options.secret_lookup = [&config](std::string_view akid) -> std::optional<std::string> {

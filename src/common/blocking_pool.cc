@@ -1,9 +1,16 @@
 #include "common/blocking_pool.h"
 
+#include "common/thread_name.h"
+
 namespace inferd {
 
-BlockingPool::BlockingPool(int threads) {
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+BlockingPool::BlockingPool(int threads, std::string name) {
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([this, name] {
+      SetThreadName(name);
+      Run();
+    });
+  }
 }
 
 BlockingPool::~BlockingPool() { Stop(); }

@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -14,7 +15,8 @@ namespace inferd {
 
 class BlockingPool {
  public:
-  explicit BlockingPool(int threads);
+  // Threads are named `name` (see SetThreadName).
+  explicit BlockingPool(int threads, std::string name = "pool");
   ~BlockingPool();
   BlockingPool(const BlockingPool&) = delete;
   BlockingPool& operator=(const BlockingPool&) = delete;

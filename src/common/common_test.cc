@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "common/blocking_pool.h"
 #include "common/clock.h"
@@ -91,6 +93,39 @@ TEST(Strings, LowerTrimHex) {
   EXPECT_EQ(TrimSpaces(" \t a b \t"), "a b");
   EXPECT_EQ(TrimSpaces("   "), "");
   EXPECT_EQ(HexEncode(std::string("\x00\xff\x10", 3)), "00ff10");
+}
+
+}  // namespace
+}  // namespace inferd
+
+#include <pthread.h>
+
+#include "common/thread_name.h"
+
+namespace inferd {
+namespace {
+
+TEST(ThreadName, NamesTheCallingThreadCutTo15Characters) {
+  std::string seen;
+  std::thread t([&] {
+    SetThreadName("a-rather-long-thread-name");
+    char buf[32] = {};
+    pthread_getname_np(pthread_self(), buf, sizeof buf);
+    seen = buf;
+  });
+  t.join();
+  EXPECT_EQ(seen, "a-rather-long-t");
+}
+
+TEST(ThreadName, BlockingPoolThreadsCarryThePoolsName) {
+  BlockingPool pool(1, "my-pool");
+  std::promise<std::string> name;
+  pool.Post([&] {
+    char buf[32] = {};
+    pthread_getname_np(pthread_self(), buf, sizeof buf);
+    name.set_value(buf);
+  });
+  EXPECT_EQ(name.get_future().get(), "my-pool");
 }
 
 }  // namespace

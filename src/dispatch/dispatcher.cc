@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/ids.h"
+#include "common/thread_name.h"
 #include "dispatch/dispatcher_impl.h"
 #include "dispatch/naming.h"
 #include "dispatch/notification.h"
@@ -45,7 +46,7 @@ Dispatcher::Impl::Impl(DispatchOptions o, queue::InvocationStore& q, catalog::Ca
                                  .timeout = options.sync_timeout,
                                  .max_idle_per_host = 64}),
       pipeline(options, objects, client, cancel),
-      aux(std::max(1, options.aux_threads)) {
+      aux(std::max(1, options.aux_threads), "dispatch-aux") {
   scheduler.SetOnRelease([this] { Kick(); });
 }
 
@@ -124,9 +125,15 @@ Status Dispatcher::Start() {
   std::lock_guard lock(d.mu);
   d.started = true;
   d.dirty = true;
-  d.loop_thread = std::thread([&d] { d.Loop(); });
+  d.loop_thread = std::thread([&d] {
+    SetThreadName("dispatch-loop");
+    d.Loop();
+  });
   for (int i = 0; i < d.options.worker_threads; ++i) {
-    d.workers.emplace_back([&d] { d.Worker(); });
+    d.workers.emplace_back([&d] {
+      SetThreadName("dispatch-run");
+      d.Worker();
+    });
   }
   return OkStatus();
 }

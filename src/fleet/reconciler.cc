@@ -9,6 +9,7 @@
 #include "catalog/endpoint_status.h"
 #include "common/ids.h"
 #include "common/strings.h"
+#include "common/thread_name.h"
 #include "fleet/docker_runtime.h"
 #include "fleet/plan.h"
 #include "fleet/process_runtime.h"
@@ -95,7 +96,10 @@ Status Reconciler::Start() {
                    "cannot create " + (options_.data_dir / sub).string() + ": " + ec.message());
     }
   }
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    SetThreadName("reconciler");
+    Loop();
+  });
   return OkStatus();
 }
 

@@ -6,6 +6,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <exception>
 
+#include "common/thread_name.h"
+
 namespace inferd::http {
 
 IoThreads::IoThreads(int threads) : count_(std::max(1, threads)) {}
@@ -19,6 +21,7 @@ void IoThreads::Start() {
   threads_.reserve(count_);
   for (int i = 0; i < count_; ++i) {
     threads_.emplace_back([this] {
+      SetThreadName("io");
       // Each thread holds a work guard, so run() returns only when Stop() stops the context,
       // not whenever there happens to be nothing to do.
       auto guard = boost::asio::make_work_guard(ioc_);

@@ -11,6 +11,7 @@
 #include <set>
 #include <shared_mutex>
 
+#include "common/thread_name.h"
 #include "notify/delivery_policy.h"
 #include "notify/envelope.h"
 
@@ -283,6 +284,7 @@ void DeliveryWorker::Wake() {
 }
 
 void DeliveryWorker::WorkerMain(std::shared_ptr<State> state, size_t index) {
+  SetThreadName("sns-deliver");
   for (;;) {
     Task task;
     {
@@ -307,6 +309,7 @@ void DeliveryWorker::WorkerMain(std::shared_ptr<State> state, size_t index) {
 // syncing is recorded by the next, in one write. The hourly purge is a write too, so it is done
 // here: the scheduler only reads and never waits for a commit.
 void DeliveryWorker::OutcomeWriterMain(State* state) {
+  SetThreadName("sns-outcomes");
   const auto interval =
       std::max<std::chrono::seconds>(state->options.purge_interval, std::chrono::seconds(1));
   auto last_purge = std::chrono::steady_clock::time_point{};
@@ -335,6 +338,7 @@ void DeliveryWorker::OutcomeWriterMain(State* state) {
 }
 
 void DeliveryWorker::SchedulerMain() {
+  SetThreadName("sns-schedule");
   State& s = *state_;
   for (;;) {
     std::unique_lock lock(s.mu);

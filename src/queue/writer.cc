@@ -8,6 +8,7 @@
 #include <cassert>
 #include <string>
 
+#include "common/thread_name.h"
 #include "queue/store_internal.h"
 
 namespace inferd::queue {
@@ -55,7 +56,10 @@ Status InvocationStore::Impl::OpenWriter(const std::filesystem::path& path) {
 }
 
 void InvocationStore::Impl::StartWriter() {
-  writer_ = std::thread([this] { WriterLoop(); });
+  writer_ = std::thread([this] {
+    SetThreadName("queue-writer");
+    WriterLoop();
+  });
 }
 
 InvocationStore::Impl::~Impl() {
