@@ -47,7 +47,11 @@ Dispatcher::Impl::Impl(DispatchOptions o, queue::InvocationStore& q, catalog::Ca
                                  .max_idle_per_host = 64}),
       pipeline(options, objects, client, cancel),
       aux(std::max(1, options.aux_threads), "dispatch-aux") {
-  scheduler.SetOnRelease([this] { Kick(); });
+  // A freed slot goes to an idle worker at once (InvokeSync may wait for one too).
+  scheduler.SetOnRelease([this] {
+    idle_cv.notify_all();
+    Feed();
+  });
 }
 
 int64_t Dispatcher::Impl::NowMs() const {
@@ -297,8 +301,10 @@ void Dispatcher::Accept(AcceptRequest request, std::function<void(Result<Accepte
                                       seq.error().message + "); retry it."));
     } else {
       entry.seq = *seq;
-      d.scheduler.Push(key, entry);
-      d.Kick();
+      // Straight to an idle worker; the loop only learns of a queue that was empty (its
+      // endpoint's capacity may not be known yet), and polls capacity while backlog remains.
+      const bool first = d.scheduler.Push(key, entry);
+      if (!d.Feed() && first) d.Kick();
       done(std::move(accepted));
     }
     d.CallbackDone();

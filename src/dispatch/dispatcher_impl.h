@@ -5,6 +5,10 @@
 //             run jobs while workers and slots are free, hands ended-without-running entries
 //             (expired, endpoint deleted) to the aux pool, schedules notification retries.
 //   workers   options.worker_threads threads, each running one invocation at a time (Run).
+//             A worker that finishes one takes the next runnable invocation itself
+//             (TakeRunnable), and an accept or a freed slot hands work to an idle worker directly
+//             (Feed): under load no invocation waits for the loop, which is needed only for
+//             capacity it does not know yet (a queue that was empty), sweeps and retries.
 //   aux       a BlockingPool (options.aux_threads): ends queued invocations without running them,
 //             publishes owed notifications and TestNotifications, completes Accept errors.
 //
@@ -13,7 +17,7 @@
 // queue itself. A Requeue puts it back in the queue once durable.
 //
 // Locking: `mu` guards everything below it; the scheduler and the directory have their own
-// locks. Never destroy a RunJob (its lease) while holding `mu`: releasing a lease calls Kick(),
+// locks. Never destroy a RunJob (its lease) while holding `mu`: releasing a lease calls Feed(),
 // which takes `mu`.
 #pragma once
 
@@ -103,7 +107,8 @@ struct Dispatcher::Impl {
   std::map<int64_t, std::string> running;  // seq → "host:port", while a model call runs
   std::chrono::steady_clock::time_point next_sweep{};
   std::chrono::steady_clock::time_point next_prune{};
-  size_t rotation = 0;  // fairness between endpoints
+  size_t rotation = 0;                   // fairness between endpoints (the loop)
+  std::atomic<size_t> take_rotation{0};  // fairness between endpoints (TakeRunnable)
   std::thread loop_thread;
   std::vector<std::thread> workers;
 
@@ -133,6 +138,14 @@ struct Dispatcher::Impl {
                     std::deque<QueueEntry> entries);
   void Drain();
   void Worker();
+  // The next runnable invocation of the endpoints with backlog, rotating between them, for a
+  // worker slot (active_runs) the caller holds; heads that expired go to fail batches on the
+  // way. nullopt when nothing can run now (no backlog, no free slot, capacity not known yet,
+  // endpoint deleted: the loop's business).
+  std::optional<RunJob> TakeRunnable();
+  // Hands runnable invocations to idle workers from the calling thread (an accept's or a
+  // requeue's callback, a released slot) while workers are free. true when it handed any.
+  bool Feed();
 
   // ---- dispatcher_run.cc ----
   void Run(RunJob job);

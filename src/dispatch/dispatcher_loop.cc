@@ -186,6 +186,59 @@ void Dispatcher::Impl::Drain() {
   Post([this] { Drain(); });
 }
 
+std::optional<RunJob> Dispatcher::Impl::TakeRunnable() {
+  const std::vector<std::string> keys = scheduler.KeysWithBacklog();
+  if (keys.empty()) return std::nullopt;
+  const int64_t now = NowMs();
+  const size_t start = take_rotation.fetch_add(1, std::memory_order_relaxed);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::string& key = keys[(start + i) % keys.size()];
+    auto view = directory.FindKey(key);
+    if (!view || view->deleting) continue;  // the loop ends its queue
+    for (;;) {
+      Scheduler::Next next = scheduler.Assign(key, now);
+      if (next.kind == Scheduler::Next::kExpired) {
+        AddFailBatch(key, view, EndKind::kExpired, std::deque<QueueEntry>{next.entry});
+        continue;
+      }
+      if (next.kind == Scheduler::Next::kRun) {
+        return RunJob{key, next.entry, std::move(next.instance), std::move(next.lease),
+                      std::move(view)};
+      }
+      break;
+    }
+  }
+  return std::nullopt;
+}
+
+bool Dispatcher::Impl::Feed() {
+  bool fed = false;
+  for (;;) {
+    {
+      std::lock_guard lock(mu);
+      if (stopping || active_runs >= options.worker_threads) return fed;
+      ++active_runs;  // the worker slot for the job looked for
+    }
+    std::optional<RunJob> job = TakeRunnable();
+    {
+      std::unique_lock lock(mu);
+      if (job && !stopping) {
+        run_jobs.push_back(std::move(*job));
+        lock.unlock();
+        work_cv.notify_one();
+        fed = true;
+        continue;
+      }
+      --active_runs;
+    }
+    // Stopping: the job (its lease) goes outside the lock; the entry stays Queued in the store
+    // for the next Start.
+    job.reset();
+    idle_cv.notify_all();
+    return fed;
+  }
+}
+
 void Dispatcher::Impl::Worker() {
   for (;;) {
     std::optional<RunJob> job;
@@ -196,14 +249,20 @@ void Dispatcher::Impl::Worker() {
       job.emplace(std::move(run_jobs.front()));
       run_jobs.pop_front();
     }
-    Run(std::move(*job));
-    job.reset();
+    // Keeps its worker slot while there is runnable work: no hand-off, no wake-up.
+    while (job) {
+      Run(std::move(*job));
+      job.reset();
+      {
+        std::lock_guard lock(mu);
+        if (stopping) break;
+      }
+      job = TakeRunnable();
+    }
     {
       std::lock_guard lock(mu);
       --active_runs;
-      dirty = true;
     }
-    loop_cv.notify_one();
     idle_cv.notify_all();
   }
 }

@@ -1,5 +1,6 @@
 // Queueing, capacity and the API around the pipeline: concurrency caps, backlog and expiry,
 // cancel, endpoint deletion and update, acceptance errors, InvokeEndpoint (see test_util.h).
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -100,6 +101,52 @@ TEST_F(DispatcherTest, BacklogDrainsInOrderWhenCapacityReturns) {
   ticking = false;
   ticker.join();
   EXPECT_TRUE(h_.dispatcher->List(kRegion, "ep", {}, 0, 100)->empty());
+}
+
+// Workers carry the backlog themselves: with the loop asleep (its polls an hour apart) after
+// handing out the first invocation, one worker runs every queued invocation of two endpoints,
+// taking them in turn.
+TEST_F(DispatcherTest, AWorkerTakesTheNextInvocationItselfInTurnBetweenEndpoints) {
+  h_.options.worker_threads = 1;
+  h_.options.capacity_poll_interval = 1h;
+  h_.options.expiry_sweep_interval = 1h;
+  h_.CreateEndpoint("ep-a", AsyncConfig(ok_, err_, "", /*max_concurrency=*/1));
+  h_.CreateEndpoint("ep-b", AsyncConfig(ok_, err_, "", /*max_concurrency=*/1));
+  h_.StartDispatcher();
+  std::vector<std::pair<std::string, Accepted>> accepted;
+  for (int i = 0; i < 4; ++i) {
+    for (const char* ep : {"ep-a", "ep-b"}) accepted.emplace_back(ep, h_.InvokeWith(ep, "x"));
+  }
+  std::atomic<bool> ticking{true};
+  std::thread ticker([&] {
+    while (ticking) {
+      h_.clock.Advance(1ms);
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  InstanceRef echo = h_.StartEcho("AllTraffic", {{"ECHO_DELAY_MS", "20"}});
+  {
+    // Both endpoints' capacity becomes known in one pass of the loop.
+    h_.SetInstances("ep-a", {echo});
+    h_.SetInstances("ep-b", {echo});
+  }
+  std::vector<std::pair<int64_t, std::string>> starts;
+  for (const auto& [ep, a] : accepted) {
+    queue::Invocation done = h_.WaitDone(ep, a.inference_id, 10s);
+    EXPECT_EQ(done.state, InvocationState::kCompleted);
+    starts.emplace_back(done.started_ms, ep);
+  }
+  ticking = false;
+  ticker.join();
+  std::sort(starts.begin(), starts.end());
+  // In turn: no endpoint runs twice in a row while the other has backlog (the first pass may
+  // start either).
+  int same_in_a_row = 0;
+  for (size_t i = 1; i + 1 < starts.size(); ++i) {
+    if (starts[i].second == starts[i + 1].second) ++same_in_a_row;
+  }
+  EXPECT_LE(same_in_a_row, 1);
+  EXPECT_EQ(h_.Stats(echo)["max_in_flight"].as_int64(), 1);
 }
 
 TEST_F(DispatcherTest, CancelEndsAQueuedInvocationWithItsNotification) {

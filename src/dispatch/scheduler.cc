@@ -31,16 +31,17 @@ void SlotLease::Release() {
   }
 }
 
-void Scheduler::Push(const std::string& key, const QueueEntry& entry) {
+bool Scheduler::Push(const std::string& key, const QueueEntry& entry) {
   std::lock_guard lock(mu_);
   auto& entries = queues_[key].entries;
   if (entries.empty() || entries.back().seq < entry.seq) {
     entries.push_back(entry);
-    return;
+    return entries.size() == 1;
   }
   auto it = std::lower_bound(entries.begin(), entries.end(), entry.seq, BySeq);
-  if (it != entries.end() && it->seq == entry.seq) return;  // already queued
+  if (it != entries.end() && it->seq == entry.seq) return false;  // already queued
   entries.insert(it, entry);
+  return false;
 }
 
 bool Scheduler::Remove(const std::string& key, int64_t seq) {

@@ -94,7 +94,8 @@ class Scheduler {
   void SetOnRelease(std::function<void()> on_release) { on_release_ = std::move(on_release); }
 
   // ---- queues ----
-  void Push(const std::string& key, const QueueEntry& entry);
+  // true when the entry is the first of its endpoint's queue (it was empty).
+  bool Push(const std::string& key, const QueueEntry& entry);
   // Removes a queued entry; false when it is not queued.
   bool Remove(const std::string& key, int64_t seq);
   // 0-based position of a queued entry.

@@ -56,10 +56,10 @@ TEST_F(SchedulerTest, FirstInFirstOutWithinTheCap) {
 }
 
 TEST_F(SchedulerTest, RequeuedEntriesGoBackToTheirPlace) {
-  sched_.Push(kKey, {5, Now(), 600});
-  sched_.Push(kKey, {7, Now(), 600});
-  sched_.Push(kKey, {3, Now(), 600});
-  sched_.Push(kKey, {5, Now(), 600});  // already queued: ignored
+  EXPECT_TRUE(sched_.Push(kKey, {5, Now(), 600}));  // the first of an empty queue
+  EXPECT_FALSE(sched_.Push(kKey, {7, Now(), 600}));
+  EXPECT_FALSE(sched_.Push(kKey, {3, Now(), 600}));
+  EXPECT_FALSE(sched_.Push(kKey, {5, Now(), 600}));  // already queued: ignored
   EXPECT_EQ(sched_.Position(kKey, 3), 0);
   EXPECT_EQ(sched_.Position(kKey, 5), 1);
   EXPECT_EQ(sched_.Position(kKey, 7), 2);
@@ -72,6 +72,7 @@ TEST_F(SchedulerTest, RequeuedEntriesGoBackToTheirPlace) {
   EXPECT_EQ(all[0].seq, 3);
   EXPECT_EQ(all[1].seq, 7);
   EXPECT_TRUE(sched_.KeysWithBacklog().empty());
+  EXPECT_TRUE(sched_.Push(kKey, {9, Now(), 600}));  // empty again
 }
 
 TEST_F(SchedulerTest, VariantsGetWorkInProportionToTheirWeights) {
