@@ -155,8 +155,12 @@ struct Dispatcher::Impl {
   std::optional<queue::Invocation> EndQueued(queue::Invocation inv,
                                              const std::shared_ptr<const EndpointView>& view,
                                              EndKind kind);
-  // Ends `inv` as `state` now (finished_ms, failure_reason, response_content_type; not
-  // notified); the future is ready once the store has it durably. Finish waits for it.
+  // Sets `inv`'s end in memory: `state` now (finished_ms, failure_reason,
+  // response_content_type; not notified).
+  void SetEnd(queue::Invocation& inv, queue::InvocationState state, std::string reason,
+              std::string response_content_type) const;
+  // SetEnd, then records it; the future is ready once the store has it durably. Finish waits
+  // for it.
   std::future<Status> FinishAsync(queue::Invocation& inv, queue::InvocationState state,
                                   std::string reason, std::string response_content_type);
   Status Finish(queue::Invocation& inv, queue::InvocationState state, std::string reason,
@@ -164,10 +168,11 @@ struct Dispatcher::Impl {
     return FinishAsync(inv, state, std::move(reason), std::move(response_content_type)).get();
   }
   // Publishes the invocation's notification (if its endpoint has the topic) with the
-  // invocation as idempotency key, then MarkNotified. false when the publish failed (counted,
-  // logged): the caller schedules a retry.
+  // invocation as idempotency key, then MarkNotified unless `mark_notified` is false (the
+  // caller records it with the end). false when the publish failed (counted, logged): the
+  // caller schedules a retry.
   bool Notify(const queue::Invocation& inv, const std::shared_ptr<const EndpointView>& view,
-              std::optional<std::string> body);
+              std::optional<std::string> body, bool mark_notified = true);
   // For a finished invocation loaded from the store (restart, retry): makes sure its failure
   // object exists, then Notify with the body read back when it is to be embedded.
   void NotifyFromStore(int64_t seq, std::optional<NotifyRetry> retry);

@@ -37,14 +37,19 @@ std::optional<std::string> ReadSmall(store::ObjectStore& objects, const std::str
 
 }  // namespace
 
-std::future<Status> Dispatcher::Impl::FinishAsync(queue::Invocation& inv, InvocationState state,
-                                                  std::string reason,
-                                                  std::string response_content_type) {
+void Dispatcher::Impl::SetEnd(queue::Invocation& inv, InvocationState state, std::string reason,
+                              std::string response_content_type) const {
   inv.state = state;
   inv.finished_ms = NowMs();
   inv.failure_reason = std::move(reason);
   inv.response_content_type = std::move(response_content_type);
   inv.notified = false;
+}
+
+std::future<Status> Dispatcher::Impl::FinishAsync(queue::Invocation& inv, InvocationState state,
+                                                  std::string reason,
+                                                  std::string response_content_type) {
+  SetEnd(inv, state, std::move(reason), std::move(response_content_type));
   auto promise = std::make_shared<std::promise<Status>>();
   auto future = promise->get_future();
   queue.Finish(inv, [promise](Status s) { promise->set_value(std::move(s)); });
@@ -177,14 +182,12 @@ void Dispatcher::Impl::Run(RunJob job) {
   }
   if (out.upload_failed) metrics.Add(Counter::kResponseUploadFailures, label, inv.variant);
 
-  // The end is recorded and the notification published at the same time: the result object is
-  // durable already, so if the record's commit fails (or inferd dies first) the next start finds
-  // the invocation Started, finishes it from its result and publishes again with the same
-  // deduplication key — still one notification. MarkNotified is queued after Finish (the
-  // writer keeps order).
-  std::future<Status> finished =
-      FinishAsync(inv, success ? InvocationState::kCompleted : InvocationState::kFailed,
-                  success ? "" : out.reason, out.content_type);
+  // The result object is durable already: the notification is published first, then the end is
+  // recorded together with `notified` — one write, not waited for. If that write fails (or
+  // inferd dies first) the next start finds the invocation Started, finishes it from its result
+  // object and publishes again with the same deduplication key — still one notification.
+  SetEnd(inv, success ? InvocationState::kCompleted : InvocationState::kFailed,
+         success ? "" : out.reason, out.content_type);
   auto current = directory.FindKey(job.key);
   if (!current) current = view;
   std::optional<std::string> embed;
@@ -192,17 +195,22 @@ void Dispatcher::Impl::Run(RunJob job) {
     if (success && current->async->include_success) embed = out.body;
     if (!success && current->async->include_error) embed = failure_content;
   }
-  const bool notified = Notify(inv, current, std::move(embed));
-  Status st = finished.get();
-  if (!st.ok()) {
-    spdlog::error("dispatch: invocation {}: could not record its end: {}", inv.inference_id,
-                  st.error().message);
-    return;  // Started in the store: the next start finishes it from its result object
-  }
-  metrics.Add(Counter::kInvocationsProcessed, label, inv.variant);
-  if (!notified) ScheduleRetry(inv.seq, std::nullopt);
-  metrics.Observe(Summary::kTotalProcessingTime, label, inv.variant,
-                  static_cast<double>(NowMs() - inv.received_ms));
+  inv.notified = Notify(inv, current, std::move(embed), /*mark_notified=*/false);
+  CallbackIssued();
+  queue.Finish(inv, [this, seq = inv.seq, id = inv.inference_id, label, variant = inv.variant,
+                     received_ms = inv.received_ms, notified = inv.notified](Status st) {
+    if (!st.ok()) {
+      // Started in the store: the next start finishes it from its result object.
+      spdlog::error("dispatch: invocation {}: could not record its end: {}", id,
+                    st.error().message);
+    } else {
+      metrics.Add(Counter::kInvocationsProcessed, label, variant);
+      if (!notified) ScheduleRetry(seq, std::nullopt);
+      metrics.Observe(Summary::kTotalProcessingTime, label, variant,
+                      static_cast<double>(NowMs() - received_ms));
+    }
+    CallbackDone();
+  });
 }
 
 std::optional<queue::Invocation> Dispatcher::Impl::EndQueued(
@@ -242,16 +250,13 @@ std::optional<queue::Invocation> Dispatcher::Impl::EndQueued(
 
 bool Dispatcher::Impl::Notify(const queue::Invocation& inv,
                               const std::shared_ptr<const EndpointView>& view,
-                              std::optional<std::string> body) {
+                              std::optional<std::string> body, bool mark_notified) {
   const bool success = inv.state == InvocationState::kCompleted;
-  if (!view || !view->async) {
-    queue.MarkNotified(inv.seq);
-    return true;
-  }
-  const AsyncConfig& config = *view->async;
-  const std::string& topic = success ? config.success_topic : config.error_topic;
-  if (topic.empty()) {
-    queue.MarkNotified(inv.seq);
+  const AsyncConfig* config = view ? (view->async ? &*view->async : nullptr) : nullptr;
+  const std::string* topic =
+      config ? (success ? &config->success_topic : &config->error_topic) : nullptr;
+  if (!topic || topic->empty()) {
+    if (mark_notified) queue.MarkNotified(inv.seq);
     return true;
   }
   NotificationFacts f;
@@ -272,17 +277,17 @@ bool Dispatcher::Impl::Notify(const queue::Invocation& inv,
   f.response_body = std::move(body);
 
   notify::PublishRequest req;
-  req.topic_arn = topic;
+  req.topic_arn = *topic;
   req.message = success ? SuccessMessage(f) : ErrorMessage(f);
   req.dedup_id = inv.output_id;
   auto published = notifier.Publish(req);
   if (published.ok()) {
-    queue.MarkNotified(inv.seq);
+    if (mark_notified) queue.MarkNotified(inv.seq);
     return true;
   }
   metrics.Add(Counter::kNotificationFailures, Label(view, inv.endpoint), inv.variant);
   spdlog::warn("dispatch: invocation {}: publishing its notification to {} failed ({}); retrying",
-               inv.inference_id, topic, published.error().message);
+               inv.inference_id, *topic, published.error().message);
   return false;
 }
 

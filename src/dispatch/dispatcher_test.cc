@@ -46,6 +46,9 @@ TEST_F(DispatcherTest, SuccessWritesTheOutputAndPublishesOneNotification) {
   EXPECT_EQ(done.variant, "AllTraffic");
   EXPECT_EQ(done.instance, "127.0.0.1:" + std::to_string(echo.port));
   EXPECT_EQ(done.response_content_type, "text/csv");
+  // Published before the end was recorded, so the end and `notified` are one write: a restart
+  // now owes nothing.
+  EXPECT_TRUE(done.notified);
   auto out = h_.Get(a.output_location);
   ASSERT_TRUE(out);
   EXPECT_EQ(out->first, "1,2,3\n");
