@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include "db/checkpointer.h"
+
 static_assert(inferd::db::Stmt::kRow == SQLITE_ROW);
 static_assert(inferd::db::Stmt::kDone == SQLITE_DONE);
 static_assert(inferd::db::Stmt::kConstraint == SQLITE_CONSTRAINT);
@@ -9,7 +11,8 @@ static_assert(inferd::db::Stmt::kConstraint == SQLITE_CONSTRAINT);
 namespace inferd::db {
 
 Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& path,
-                                                 std::string label, const char* schema) {
+                                                 std::string label, const char* schema,
+                                                 const CheckpointOptions& checkpoints) {
   sqlite3* raw = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &raw,
@@ -20,13 +23,32 @@ Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& pa
     return Error(Errc::kUnavailable, "cannot open " + label + " " + path.string() + ": " + msg);
   }
   sqlite3_busy_timeout(raw, 5000);
-  std::unique_ptr<Database> db(new Database(raw, std::move(label)));
+  std::unique_ptr<Database> db(new Database(raw, std::move(label), path, checkpoints));
   INFERD_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
+  // Replaces SQLite's automatic checkpoint (which runs inside the commit).
+  sqlite3_wal_hook(raw, &Database::OnCommit, db.get());
   if (schema) INFERD_RETURN_IF_ERROR(db->Exec(schema));
   return db;
 }
 
+Database::Database(sqlite3* db, std::string label, std::filesystem::path path,
+                   const CheckpointOptions& checkpoints)
+    : db_(db), label_(std::move(label)), path_(std::move(path)), checkpoint_options_(checkpoints) {}
+
+int Database::CheckpointsRun() const { return checkpointer_ ? checkpointer_->runs() : 0; }
+
+int Database::OnCommit(void* self, sqlite3*, const char*, int frames) {
+  auto* d = static_cast<Database*>(self);
+  if (!d->checkpointer_) {
+    if (frames < d->checkpoint_options_.frames) return SQLITE_OK;
+    d->checkpointer_ = std::make_unique<Checkpointer>(d->path_, d->label_, d->checkpoint_options_);
+  }
+  d->checkpointer_->Signal(frames);
+  return SQLITE_OK;
+}
+
 Database::~Database() {
+  checkpointer_.reset();  // before the close, which checkpoints what is left
   for (auto& [sql, idle] : cache_) {
     for (sqlite3_stmt* s : idle) sqlite3_finalize(s);
   }

@@ -22,12 +22,24 @@ struct sqlite3_stmt;
 
 namespace inferd::db {
 
+class Checkpointer;
+
+// When the Checkpointer (checkpointer.h) checkpoints a database's WAL.
+struct CheckpointOptions {
+  int frames = 1000;  // WAL frames (pages) after a commit; SQLite's automatic threshold
+};
+
 class Database {
  public:
   // Opens (creating) the file with WAL and synchronous=FULL (a commit that returned is on disk),
   // and runs `schema` (idempotent DDL). `label` prefixes error messages ("catalog database").
+  // WAL checkpoints run on a Checkpointer thread (checkpointer.h), started by the first commit
+  // that fills the WAL past 1000 pages, never inside a commit.
   static Result<std::unique_ptr<Database>> Open(const std::filesystem::path& path,
-                                                std::string label, const char* schema);
+                                                std::string label, const char* schema,
+                                                const CheckpointOptions& checkpoints = {});
+  // Background checkpoints run so far (tests).
+  int CheckpointsRun() const;
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
@@ -58,10 +70,16 @@ class Database {
   sqlite3_stmt* Acquire(std::string_view sql, std::vector<sqlite3_stmt*>*& home);
   void Release(sqlite3_stmt* stmt, std::vector<sqlite3_stmt*>* home);
 
-  Database(sqlite3* db, std::string label) : db_(db), label_(std::move(label)) {}
+  Database(sqlite3* db, std::string label, std::filesystem::path path,
+           const CheckpointOptions& checkpoints);
+  // sqlite3_wal_hook: after each commit, with the frames now in the WAL.
+  static int OnCommit(void* self, sqlite3* db, const char* name, int frames);
   sqlite3* db_;
   std::string label_;
+  std::filesystem::path path_;
+  CheckpointOptions checkpoint_options_;
   StmtCache cache_;
+  std::unique_ptr<Checkpointer> checkpointer_;  // from the first commit that needs one
 };
 
 // A prepared statement, taken from the database's cache and given back (reset) when destroyed.

@@ -1,0 +1,78 @@
+#include "db/checkpointer.h"
+
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+#include "common/thread_name.h"
+
+namespace inferd::db {
+
+Checkpointer::Checkpointer(std::filesystem::path path, std::string label, CheckpointOptions options)
+    : path_(std::move(path)), label_(std::move(label)), options_(options) {
+  thread_ = std::thread([this] {
+    SetThreadName("checkpoint");
+    Run();
+  });
+}
+
+Checkpointer::~Checkpointer() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void Checkpointer::Signal(int frames) {
+  {
+    std::lock_guard lock(mu_);
+    frames_ = frames;
+    if (frames < options_.frames) return;
+  }
+  cv_.notify_one();
+}
+
+int Checkpointer::runs() const {
+  std::lock_guard lock(mu_);
+  return runs_;
+}
+
+void Checkpointer::Run() {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+      SQLITE_OK) {
+    spdlog::error(
+        "{}: cannot open a connection for checkpoints ({}); the WAL is checkpointed "
+        "when inferd stops",
+        label_, db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_close(db);
+    return;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  // Reading the journal mode opens the database in WAL mode (a fresh connection knows nothing of
+  // the WAL until it reads, and its checkpoints would do nothing).
+  sqlite3_exec(db, "PRAGMA journal_mode", nullptr, nullptr, nullptr);
+  // This connection never writes: its own automatic checkpoint would never fire anyway.
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stopping_ || frames_ >= options_.frames; });
+    if (stopping_) break;
+    frames_ = 0;
+    lock.unlock();
+    int log = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, &log, &copied);
+    }
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      spdlog::warn("{}: checkpoint failed: {}", label_, sqlite3_errmsg(db));
+    }
+    lock.lock();
+    ++runs_;
+  }
+  lock.unlock();
+  sqlite3_close(db);
+}
+
+}  // namespace inferd::db

@@ -1,0 +1,57 @@
+// Checkpointer: moves WAL checkpoints off the commit path. SQLite's default checkpoints a WAL
+// that reached 1000 pages inside the COMMIT that crossed the line: that writer copies every
+// page back into the database file and fsyncs it while the transactions queued behind it wait
+// (tens of milliseconds under load). A Database hands the work to its Checkpointer instead
+// (sqlite3_wal_hook replaces the automatic checkpoint): the commit only signals, and a thread
+// with its own connection checkpoints in two steps:
+//   1. PASSIVE: copies the frames written so far and fsyncs the database file without blocking
+//      anyone — the bulk of the work;
+//   2. RESTART: waits for the writer in progress, holds the next one while it copies the few
+//      frames committed during step 1 and fsyncs again, and waits for readers to leave the
+//      WAL, so that the next writer starts the WAL over from its beginning (overwriting frames
+//      in place: no file growth, cheaper syncs). Under continuous writes a passive checkpoint
+//      alone never lets the WAL start over (it is never fully copied when a writer begins).
+//
+// States: idle ──Signal(frames ≥ CheckpointOptions::frames)──► passive ──► restart ──► idle;
+// Stop (destruction) from any state ends the thread (the last connection's close checkpoints
+// the rest, as SQLite does).
+#pragma once
+
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "db/sqlite.h"
+
+namespace inferd::db {
+
+class Checkpointer {
+ public:
+  Checkpointer(std::filesystem::path path, std::string label, CheckpointOptions options = {});
+  ~Checkpointer();
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+  // A commit left `frames` frames in the WAL (called inside the commit: only records and
+  // wakes the thread).
+  void Signal(int frames);
+  // Checkpoints run so far (for tests and logs).
+  int runs() const;
+
+ private:
+  void Run();
+
+  const std::filesystem::path path_;
+  const std::string label_;
+  const CheckpointOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  int frames_ = 0;  // the latest WAL size signalled
+  bool stopping_ = false;
+  int runs_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace inferd::db
