@@ -3,9 +3,25 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <chrono>
+
 #include "common/thread_name.h"
 
 namespace inferd::db {
+
+namespace {
+
+// A RESTART checkpoint, tried again a few times while busy (leaving writers room in between).
+int Restart(sqlite3* db) {
+  int rc = SQLITE_BUSY;
+  for (int attempt = 0; attempt < 5 && rc == SQLITE_BUSY; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+  }
+  return rc;
+}
+
+}  // namespace
 
 Checkpointer::Checkpointer(std::filesystem::path path, std::string label, CheckpointOptions options)
     : path_(std::move(path)), label_(std::move(label)), options_(options) {
@@ -49,7 +65,10 @@ void Checkpointer::Run() {
     sqlite3_close(db);
     return;
   }
-  sqlite3_busy_timeout(db, 5000);
+  // The RESTART step holds new writers while it waits for the writer in progress and for
+  // readers: it gives up (SQLITE_BUSY, tried again at the next signal) after 10 ms rather than
+  // stall writers behind a long read. PASSIVE never waits.
+  sqlite3_busy_timeout(db, 10);
   // Reading the journal mode opens the database in WAL mode (a fresh connection knows nothing of
   // the WAL until it reads, and its checkpoints would do nothing).
   sqlite3_exec(db, "PRAGMA journal_mode", nullptr, nullptr, nullptr);
@@ -60,11 +79,8 @@ void Checkpointer::Run() {
     if (stopping_) break;
     frames_ = 0;
     lock.unlock();
-    int log = 0, copied = 0;
-    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
-    if (rc == SQLITE_OK) {
-      rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, &log, &copied);
-    }
+    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc == SQLITE_OK) rc = Restart(db);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
       spdlog::warn("{}: checkpoint failed: {}", label_, sqlite3_errmsg(db));
     }

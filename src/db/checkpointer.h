@@ -6,9 +6,10 @@
 // with its own connection checkpoints in two steps:
 //   1. PASSIVE: copies the frames written so far and fsyncs the database file without blocking
 //      anyone — the bulk of the work;
-//   2. RESTART: waits for the writer in progress, holds the next one while it copies the few
-//      frames committed during step 1 and fsyncs again, and waits for readers to leave the
-//      WAL, so that the next writer starts the WAL over from its beginning (overwriting frames
+//   2. RESTART: waits (10 ms at most, else it gives up until the next signal) for the writer
+//      in progress and for readers to leave the WAL, holding the next writer while it copies
+//      the few frames committed during step 1 and fsyncs again, so that the next writer starts
+//      the WAL over from its beginning (overwriting frames
 //      in place: no file growth, cheaper syncs). Under continuous writes a passive checkpoint
 //      alone never lets the WAL start over (it is never fully copied when a writer begins).
 //
