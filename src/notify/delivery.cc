@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <limits>
@@ -13,18 +14,12 @@
 
 #include "common/thread_name.h"
 #include "notify/delivery_policy.h"
+#include "notify/delivery_state.h"
 #include "notify/envelope.h"
 
 namespace inferd::notify {
 
-namespace {
-
-struct Task {
-  int64_t id;
-  std::string subscription_arn;
-};
-
-}  // namespace
+using internal::Task;
 
 Status DeliveryOptions::Validate() const {
   if (threads < 1 || threads > 256) {
@@ -39,150 +34,28 @@ Status DeliveryOptions::Validate() const {
   return OkStatus();
 }
 
-// Everything the threads share. Worker threads hold it by shared_ptr so an abandoned thread can
-// finish after the DeliveryWorker is gone; they touch store/signer/clock only under `use_mu`
-// (shared) while !abandoned.
-struct DeliveryWorker::State {
-  NotifyStore* store;
-  const Signer* signer;
-  const Clock* clock;
-  DeliveryOptions options;
-  SendFn send;
-  std::function<std::string()> public_url;
-
-  std::mutex mu;
-  std::condition_variable scheduler_cv;  // wake-ups for the scheduler
-  std::condition_variable work_cv;       // tasks for the workers
-  std::condition_variable idle_cv;       // a worker finished a task or exited
-  std::condition_variable outcome_cv;    // outcomes for the outcome writer
-  bool stopping = false;
-  bool wake = false;
-  std::deque<Task> queue;
-  // Deliveries picked and not yet released: queued, being attempted, or their outcome being
-  // committed. Never picked twice.
-  std::set<int64_t> inflight;
-  struct PerSubscription {
-    int attempts = 0;  // queued or being attempted: at most max_inflight_per_subscription
-    int held = 0;      // in `inflight`
-  };
-  std::map<std::string, PerSubscription> per_subscription;
-  int active = 0;
-  std::vector<bool> exited;
-  // Attempts over whose outcome is not committed yet (the outcome writer's input).
-  std::vector<std::pair<Task, DeliveryOutcome>> outcomes;
-  bool outcomes_closed = false;  // Stop(): the outcome writer drains `outcomes` and exits
-
-  std::shared_mutex use_mu;
-  bool abandoned = false;  // written under use_mu (exclusive)
-
-  // Picks due deliveries into `queue` (caller holds `mu`). Returns when the next one not yet due
-  // becomes due (epoch seconds), if known.
-  std::optional<double> ScheduleLocked(double now, int free_slots);
-  // One attempt of one delivery, start to finish; what to record of it (nothing once abandoned,
-  // or when the row is gone).
-  std::optional<DeliveryOutcome> Execute(const Task& task);
-  // The attempt is over: frees its worker (`was_active`) and its place among the subscription's
-  // attempts, in one step, so the scheduler round this wakes already sees them free. The
-  // delivery stays in flight until `outcome` is committed (queued for the outcome writer).
-  void AttemptOver(const Task& task, std::optional<DeliveryOutcome> outcome, bool was_active);
-  // Commits `batch` in one write, then releases its deliveries.
-  void Record(const std::vector<std::pair<Task, DeliveryOutcome>>& batch);
-  void ReleaseLocked(const Task& task);
-};
-
-std::optional<double> DeliveryWorker::State::ScheduleLocked(double now, int free_slots) {
-  auto heads = store->DeliveryHeads();
-  if (!heads.ok()) {
-    spdlog::error("SNS delivery: {}", heads.error().message);
-    return now + 1;
-  }
-  std::sort(heads->begin(), heads->end(), [](const DeliveryHead& a, const DeliveryHead& b) {
-    return a.next_attempt < b.next_attempt;
-  });
-  const int cap = options.max_inflight_per_subscription;
-  std::optional<double> next;
-  for (const auto& head : *heads) {
-    PerSubscription& sub = per_subscription[head.subscription_arn];
-    if (sub.attempts >= cap) continue;  // a completion wakes the scheduler
-    if (head.next_attempt > now) {
-      next = std::min(next.value_or(head.next_attempt), head.next_attempt);
-      continue;
-    }
-    if (free_slots <= 0) continue;
-    // The earliest `cap + held`: those in flight may be among them.
-    auto ids = store->DueDeliveries(head.subscription_arn, now, cap + sub.held);
-    if (!ids.ok()) {
-      spdlog::error("SNS delivery: {}", ids.error().message);
-      continue;
-    }
-    for (int64_t id : *ids) {
-      if (sub.attempts >= cap || free_slots <= 0) break;
-      if (inflight.count(id)) continue;
-      inflight.insert(id);
-      ++sub.attempts;
-      ++sub.held;
-      --free_slots;
-      queue.push_back({id, head.subscription_arn});
-    }
-  }
-  for (auto it = per_subscription.begin(); it != per_subscription.end();) {
-    it = it->second.held == 0 ? per_subscription.erase(it) : std::next(it);
-  }
-  return next;
-}
-
-void DeliveryWorker::State::ReleaseLocked(const Task& task) {
-  inflight.erase(task.id);
-  auto it = per_subscription.find(task.subscription_arn);
-  if (it != per_subscription.end() && --it->second.held <= 0) per_subscription.erase(it);
-}
-
-void DeliveryWorker::State::AttemptOver(const Task& task, std::optional<DeliveryOutcome> outcome,
-                                        bool was_active) {
-  std::lock_guard lock(mu);
-  if (was_active) --active;
-  auto it = per_subscription.find(task.subscription_arn);
-  if (it != per_subscription.end()) --it->second.attempts;
-  if (outcome) {
-    outcomes.emplace_back(task, *outcome);
-    outcome_cv.notify_one();
-  } else {
-    ReleaseLocked(task);
-  }
-  wake = true;
-  scheduler_cv.notify_one();
-}
-
-void DeliveryWorker::State::Record(const std::vector<std::pair<Task, DeliveryOutcome>>& batch) {
-  std::vector<DeliveryOutcome> rows;
-  rows.reserve(batch.size());
-  for (const auto& [task, outcome] : batch) rows.push_back(outcome);
-  if (Status st = store->RecordOutcomes(rows); !st.ok()) {
-    // The rows stay due: those deliveries are attempted again (at-least-once).
-    spdlog::error("SNS delivery: cannot record {} outcome(s): {}", rows.size(), st.error().message);
-  }
-  std::lock_guard lock(mu);
-  for (const auto& [task, outcome] : batch) ReleaseLocked(task);
-  wake = true;
-  scheduler_cv.notify_one();
-}
-
 std::optional<DeliveryOutcome> DeliveryWorker::State::Execute(const Task& task) {
-  Delivery d;
+  std::shared_ptr<const Delivery> held = task.delivery;
   EffectivePolicy policy;
   http::ClientRequest request;
   const DeliveryOutcome finished{task.id, true};
   {
     std::shared_lock use(use_mu);
     if (abandoned) return std::nullopt;
-    auto loaded = store->LoadDelivery(task.id);
-    if (!loaded.ok()) {
-      if (loaded.error().code != Errc::kNotFound) {
-        spdlog::error("SNS delivery {}: {}", task.id, loaded.error().message);
+    if (held && task.version != store->config_version()) held.reset();  // stale: read it back
+    if (held) {
+      sent_from_memory.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      auto loaded = store->LoadDelivery(task.id);
+      if (!loaded.ok()) {
+        if (loaded.error().code != Errc::kNotFound) {
+          spdlog::error("SNS delivery {}: {}", task.id, loaded.error().message);
+        }
+        return std::nullopt;
       }
-      return std::nullopt;
+      held = std::make_shared<const Delivery>(std::move(loaded).value());
     }
-    d = std::move(loaded).value();
+    const Delivery& d = *held;
     // Deliveries that lost their purpose since they were queued are dropped.
     const Subscription* sub = d.subscription ? &*d.subscription : nullptr;
     bool wanted = false;
@@ -219,6 +92,7 @@ std::optional<DeliveryOutcome> DeliveryWorker::State::Execute(const Task& task) 
 
   std::shared_lock use(use_mu);
   if (abandoned) return std::nullopt;
+  const Delivery& d = *held;
   const int attempt = d.attempts + 1;
   const std::string& endpoint = d.subscription->endpoint;
   std::string failure;
@@ -269,6 +143,10 @@ DeliveryWorker::~DeliveryWorker() {
 void DeliveryWorker::Start() {
   if (started_) return;
   started_ = true;
+  {
+    std::lock_guard lock(state_->mu);
+    state_->running = true;
+  }
   state_->exited.assign(static_cast<size_t>(state_->options.threads), false);
   for (size_t i = 0; i < state_->exited.size(); ++i) {
     workers_.emplace_back(&DeliveryWorker::WorkerMain, state_, i);
@@ -279,9 +157,16 @@ void DeliveryWorker::Start() {
 
 void DeliveryWorker::Wake() {
   std::lock_guard lock(state_->mu);
-  state_->wake = true;
-  state_->scheduler_cv.notify_one();
+  state_->ToStoreModeLocked();  // rows were written that nobody offered
 }
+
+void DeliveryWorker::Offer(std::vector<std::shared_ptr<const Delivery>> deliveries,
+                           uint64_t config_version) {
+  std::lock_guard lock(state_->mu);
+  state_->OfferLocked(std::move(deliveries), config_version);
+}
+
+uint64_t DeliveryWorker::sent_from_memory() const { return state_->sent_from_memory.load(); }
 
 void DeliveryWorker::WorkerMain(std::shared_ptr<State> state, size_t index) {
   SetThreadName("sns-deliver");
@@ -340,19 +225,20 @@ void DeliveryWorker::OutcomeWriterMain(State* state) {
 void DeliveryWorker::SchedulerMain() {
   SetThreadName("sns-schedule");
   State& s = *state_;
+  bool timed_out = false;
   for (;;) {
     std::unique_lock lock(s.mu);
     if (s.stopping) return;
     s.wake = false;
+    // The safety round: every subscription proves again that memory mode holds all its rows (a
+    // row written with neither an offer nor a Wake() is found within a second).
+    if (timed_out) s.memory_mode.clear();
     double now = ToEpochSeconds(s.clock->Now());
-    int free_slots = s.options.threads - static_cast<int>(s.queue.size()) - s.active;
     // With every worker busy there is nothing to pick (and no due time worth a timer: the next
     // completion wakes the scheduler), so a burst of publishes' Wake()s costs no store reads.
     std::optional<double> next;
-    if (free_slots > 0) {
-      size_t queued = s.queue.size();
+    if (const int free_slots = s.FreeSlotsLocked(); free_slots > 0) {
       next = s.ScheduleLocked(now, free_slots);
-      if (s.queue.size() > queued) s.work_cv.notify_all();
     }
     // Sleep until the next delivery is due, a wake-up, or at most a second (a safety net for
     // rows queued behind in-flight ones).
@@ -361,7 +247,7 @@ void DeliveryWorker::SchedulerMain() {
       auto until = std::chrono::milliseconds(static_cast<int64_t>((*next - now) * 1000) + 1);
       wait = std::clamp(until, std::chrono::milliseconds(1), wait);
     }
-    s.scheduler_cv.wait_for(lock, wait, [&] { return s.stopping || s.wake; });
+    timed_out = !s.scheduler_cv.wait_for(lock, wait, [&] { return s.stopping || s.wake; });
   }
 }
 
@@ -390,6 +276,9 @@ void DeliveryWorker::Stop(std::chrono::steady_clock::time_point deadline) {
   {
     std::lock_guard lock(state_->mu);
     state_->stopping = true;
+    state_->running = false;  // offers are dropped: the store has them
+    state_->DropOffersLocked();
+    state_->memory_mode.clear();
   }
   state_->scheduler_cv.notify_all();
   state_->work_cv.notify_all();

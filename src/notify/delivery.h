@@ -22,6 +22,26 @@
 // reads the updated row. A crash loses only in-flight bookkeeping and outcomes not yet committed:
 // those rows are due again after a restart (at-least-once).
 //
+// Offered deliveries (the fast path). The store stays the source of truth, but a publisher that
+// has just committed deliveries hands them over in memory (Offer): the message, its subscription
+// and topic attributes as the publish read them, valid while NotifyStore::config_version() is
+// unchanged. A worker sends an offered delivery without reading it back; a stale one (topics or
+// subscriptions changed since) is read from the store as before. Per subscription:
+//   store mode ──(a scheduling round finds each of its due rows in flight or offered, and no
+//                 retry outcome of it waiting to be committed)──▶ memory mode [until T: its
+//                 earliest row not held in memory, if any]
+//   memory mode ──(a retry outcome; an attempt that ended without an outcome; a failed commit of
+//                  outcomes; T reached)──▶ store mode
+//   every subscription ──(Wake(): rows written without an offer; a stale offer; more offers than
+//                         the bound; the scheduler's once-a-second safety round)──▶ store mode
+// In memory mode every due row of the subscription is in flight or offered, so the thread that
+// frees a place (an Offer, the end of an attempt) queues its next offered deliveries itself,
+// lowest id first, under the same limits: no scheduler wake-up and no store read. In store mode
+// the scheduler picks from the store as described above, taking the offered copy of a row it
+// picks when there is one. When a store round left due rows waiting for a worker, freed workers
+// go to the scheduler first. Offers are bounded (count and bytes); beyond that they are dropped
+// and the store serves. Nothing is offered before Start() or after Stop().
+//
 // Stop(deadline) stops scheduling, lets in-flight attempts finish until the deadline, commits
 // the outcomes of those that ended, then abandons the rest: their threads are detached, finish
 // their HTTP exchange on their own and exit without touching the store (the rows stay due and
@@ -74,6 +94,12 @@ class DeliveryWorker {
   void Stop(std::chrono::steady_clock::time_point deadline);
   // New deliveries were committed: schedule now rather than at the next poll.
   void Wake();
+  // Deliveries just committed (by Publish/PublishOnce), each with its message, subscription and
+  // topic attributes; `config_version` is NotifyStore::config_version() read before any of that
+  // was read. Replaces Wake() for them. Ignored unless started.
+  void Offer(std::vector<std::shared_ptr<const Delivery>> deliveries, uint64_t config_version);
+  // Offered deliveries sent without reading them back from the store (for tests and metrics).
+  uint64_t sent_from_memory() const;
 
   // One scheduling round and its attempts, on the calling thread (not with Start()). Returns
   // the number of attempts made.

@@ -307,6 +307,7 @@ TEST_F(DeliveryTest, ManyPublishersAndWorkersDeliverEachMessageOnce) {
   EXPECT_EQ(sender.count(), static_cast<size_t>(kMessages)) << "a message was sent twice";
   EXPECT_EQ(delivered, published);
   EXPECT_EQ(*n->store().CountDeliveries(), 0);
+  EXPECT_GT(n->delivery().sent_from_memory(), 0u);  // offered deliveries were sent as handed over
 }
 
 }  // namespace

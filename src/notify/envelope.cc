@@ -11,14 +11,12 @@ namespace json = boost::json;
 
 namespace {
 
-std::string Quote(std::string_view s) { return json::serialize(json::string(s)); }
-
 // Appends `"Key" : value` in SNS's pretty-printed style.
 void Field(std::string& out, std::string_view key, std::string_view value) {
   out += out.size() > 1 ? ",\n  " : "\n  ";
-  out += Quote(key);
+  AppendJsonString(out, key);
   out += " : ";
-  out += Quote(value);
+  AppendJsonString(out, value);
 }
 
 bool IsTrue(const AttributeMap& m, const char* name) {
@@ -27,6 +25,47 @@ bool IsTrue(const AttributeMap& m, const char* name) {
 }
 
 }  // namespace
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  size_t plain = 0;  // start of the run of bytes copied as they are
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + plain, i - plain);
+    plain = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+    }
+  }
+  out.append(s.data() + plain, s.size() - plain);
+  out += '"';
+}
 
 std::pair<std::string, std::string> SplitCredentials(const std::string& url) {
   auto scheme_end = url.find("://");
@@ -144,7 +183,10 @@ Result<http::ClientRequest> BuildDeliveryRequest(const Delivery& d, const Signer
   auto signature = signer.Sign(StringToSign(m, text, subscribe_url), version);
   if (!signature.ok()) return std::move(signature).error();
 
-  std::string body = "{";
+  std::string body;
+  body.reserve(1024 + text.size() + signature->size() + m.topic_arn.size() * 2 + sub.arn.size() +
+               public_url.size() * 2);
+  body += "{";
   Field(body, "Type", TypeName(m.type));
   Field(body, "MessageId", m.message_id);
   if (!notification) Field(body, "Token", m.token);
@@ -164,8 +206,12 @@ Result<http::ClientRequest> BuildDeliveryRequest(const Delivery& d, const Signer
       for (const auto& [name, a] : m.attributes) {
         body += first ? "\n    " : ",\n    ";
         first = false;
-        body += Quote(name) + " : " +
-                json::serialize(json::object{{"Type", a.data_type}, {"Value", a.value}});
+        AppendJsonString(body, name);
+        body += " : {\"Type\":";  // compact, as boost::json::serialize writes an object
+        AppendJsonString(body, a.data_type);
+        body += ",\"Value\":";
+        AppendJsonString(body, a.value);
+        body += '}';
       }
       body += "\n  }";
     }

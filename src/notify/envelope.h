@@ -52,6 +52,10 @@ std::string MessageFor(const OutboxMessage& message, std::string_view protocol);
 std::string StringToSign(const OutboxMessage& message, std::string_view message_text,
                          std::string_view subscribe_url);
 
+// Appends `s` as a JSON string, byte for byte as boost::json::serialize writes it: `"` and `\`
+// escaped, control characters as \b \t \n \f \r or \u00xx, everything else (UTF-8 included) as is.
+void AppendJsonString(std::string& out, std::string_view s);
+
 // The topic's SignatureVersion attribute (1 unless set to 2).
 int SignatureVersionOf(const AttributeMap& topic_attributes);
 

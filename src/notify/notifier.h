@@ -166,6 +166,10 @@ class Notifier {
   Result<Subscription> FindSubscription(const Caller& caller, const std::string& arn);
   Result<OutboxMessage> MakeNotification(const PublishRequest& request);
   OutboxMessage MakeConfirmation(MessageType type, const Subscription& sub);
+  // Hands the deliveries a publish just committed to the delivery worker (DeliveryWorker::Offer).
+  void OfferDeliveries(const std::vector<FannedOut>& written,
+                       const std::vector<OutboxMessage>& messages, const Topic& topic,
+                       uint64_t version, double now);
   double Now() const;
 
   NotifyOptions options_;

@@ -129,28 +129,51 @@ Result<OutboxMessage> Notifier::MakeNotification(const PublishRequest& request) 
   return m;
 }
 
+void Notifier::OfferDeliveries(const std::vector<FannedOut>& written,
+                               const std::vector<OutboxMessage>& messages, const Topic& topic,
+                               uint64_t version, double now) {
+  if (written.empty()) return;
+  std::vector<std::shared_ptr<const Delivery>> deliveries;
+  deliveries.reserve(written.size());
+  for (const FannedOut& f : written) {
+    auto d = std::make_shared<Delivery>();
+    d->id = f.id;
+    d->subscription_arn = f.subscription.arn;
+    d->next_attempt = now;
+    d->message = messages[f.message];
+    d->subscription = f.subscription;
+    d->topic_attributes = topic.attributes;
+    deliveries.push_back(std::move(d));
+  }
+  delivery_->Offer(std::move(deliveries), version);
+}
+
 Result<std::string> Notifier::Publish(const PublishRequest& request, const Caller& caller) {
   if (request.topic_arn.empty()) {
     return InvalidParameter("TopicArn or TargetArn Reason: no value for required parameter");
   }
+  // Before the topic is read: the offered deliveries are what a read at this version returns.
+  const uint64_t version = store_->config_version();
   auto topic = FindTopic(caller, request.topic_arn);
   if (!topic.ok()) return std::move(topic).error();
   auto message = MakeNotification(request);
   if (!message.ok()) return std::move(message).error();
+  const double now = Now();
+  std::vector<OutboxMessage> messages{std::move(message).value()};
+  std::vector<FannedOut> written;
   if (!request.dedup_id.empty()) {
-    const double now = Now();
     const double forget_before =
         now - std::chrono::duration<double>(options_.dedup_retention).count();
-    int deliveries = 0;
-    auto id = store_->PublishOnce(*message, request.dedup_id, now, forget_before, &deliveries);
+    auto id =
+        store_->PublishOnce(messages[0], request.dedup_id, now, forget_before, nullptr, &written);
     if (!id.ok()) return std::move(id).error();
-    if (deliveries > 0) delivery_->Wake();
+    OfferDeliveries(written, messages, *topic, version, now);
     return id;
   }
-  auto written = store_->Publish({*message}, Now());
-  if (!written.ok()) return std::move(written).error();
-  if (*written > 0) delivery_->Wake();
-  return message->message_id;
+  auto count = store_->Publish(messages, now, &written);
+  if (!count.ok()) return std::move(count).error();
+  OfferDeliveries(written, messages, *topic, version, now);
+  return messages[0].message_id;
 }
 
 Result<PublishBatchResult> Notifier::PublishBatch(const Caller& caller,
@@ -189,6 +212,7 @@ Result<PublishBatchResult> Notifier::PublishBatch(const Caller& caller,
                  "The length of all the messages put together is more than the limit.",
                  "BatchRequestTooLong");
   }
+  const uint64_t version = store_->config_version();  // see Publish
   auto topic = FindTopic(caller, topic_arn);
   if (!topic.ok()) return std::move(topic).error();
 
@@ -208,9 +232,11 @@ Result<PublishBatchResult> Notifier::PublishBatch(const Caller& caller,
     messages.push_back(std::move(m).value());
   }
   if (!messages.empty()) {
-    auto written = store_->Publish(messages, Now());
-    if (!written.ok()) return std::move(written).error();
-    if (*written > 0) delivery_->Wake();
+    const double now = Now();
+    std::vector<FannedOut> written;
+    auto count = store_->Publish(messages, now, &written);
+    if (!count.ok()) return std::move(count).error();
+    OfferDeliveries(written, messages, *topic, version, now);
   }
   return result;
 }

@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <vector>
 
 #include "common/base64.h"
 
@@ -120,8 +122,57 @@ Result<std::string> CertId(X509* cert) {
 
 }  // namespace
 
+// The key, and signing contexts kept for reuse: initialising one (algorithm fetches, key export
+// to the provider, under OpenSSL's global locks) cost more than the digest. A context is used by
+// one thread at a time; EVP_PKEY_sign may be called again on an initialised context.
 struct Signer::Key {
+  static constexpr size_t kIdlePerVersion = 32;
+
+  explicit Key(PkeyPtr k) : pkey(std::move(k)) {
+    digests[0] = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+    digests[1] = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  }
+  ~Key() {
+    for (auto& list : idle) {
+      for (EVP_PKEY_CTX* ctx : list) EVP_PKEY_CTX_free(ctx);
+    }
+    for (EVP_MD* md : digests) EVP_MD_free(md);
+  }
+
+  // A context ready to sign a `version` digest (slot 0: SignatureVersion 1, 1: 2), or null.
+  EVP_PKEY_CTX* Take(int slot) {
+    {
+      std::lock_guard lock(mu);
+      if (!idle[slot].empty()) {
+        EVP_PKEY_CTX* ctx = idle[slot].back();
+        idle[slot].pop_back();
+        return ctx;
+      }
+    }
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr);
+    if (ctx && EVP_PKEY_sign_init(ctx) == 1 &&
+        EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
+        EVP_PKEY_CTX_set_signature_md(ctx, digests[slot]) == 1) {
+      return ctx;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return nullptr;
+  }
+  void Give(int slot, EVP_PKEY_CTX* ctx) {
+    {
+      std::lock_guard lock(mu);
+      if (idle[slot].size() < kIdlePerVersion) {
+        idle[slot].push_back(ctx);
+        return;
+      }
+    }
+    EVP_PKEY_CTX_free(ctx);
+  }
+
   PkeyPtr pkey;
+  EVP_MD* digests[2];  // SHA-1, SHA-256 (fetched once)
+  std::mutex mu;
+  std::vector<EVP_PKEY_CTX*> idle[2];  // guarded by mu
 };
 
 Signer::Signer(std::unique_ptr<Key> key, std::string cert_pem, std::string cert_id)
@@ -147,8 +198,8 @@ Result<std::unique_ptr<Signer>> Signer::Open(const std::filesystem::path& dir) {
     }
     auto id = CertId(cert.get());
     if (!id.ok()) return std::move(id).error();
-    auto key = std::make_unique<Key>();
-    key->pkey = std::move(pkey);
+    auto key = std::make_unique<Key>(std::move(pkey));
+    if (!key->digests[0] || !key->digests[1]) return OpensslError("EVP_MD_fetch");
     return std::unique_ptr<Signer>(new Signer(std::move(key), *cert_pem, *id));
   }
 
@@ -168,27 +219,30 @@ Result<std::unique_ptr<Signer>> Signer::Open(const std::filesystem::path& dir) {
   INFERD_RETURN_IF_ERROR(WriteFile(dir / kCertFile, new_cert, 0644));
   auto id = CertId(cert->get());
   if (!id.ok()) return std::move(id).error();
-  auto key = std::make_unique<Key>();
-  key->pkey = std::move(pkey);
+  auto key = std::make_unique<Key>(std::move(pkey));
+  if (!key->digests[0] || !key->digests[1]) return OpensslError("EVP_MD_fetch");
   return std::unique_ptr<Signer>(new Signer(std::move(key), std::move(new_cert), *id));
 }
 
 Result<std::string> Signer::Sign(std::string_view data, int version) const {
-  MdCtxPtr ctx(EVP_MD_CTX_new());
-  if (!ctx ||
-      EVP_DigestSignInit(ctx.get(), nullptr, Digest(version), nullptr, key_->pkey.get()) != 1) {
-    return OpensslError("EVP_DigestSignInit");
+  // Hash, then sign the digest: what EVP_DigestSign does, without a context set up per call.
+  const int slot = version == 2 ? 1 : 0;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &digest_len, key_->digests[slot], nullptr) !=
+      1) {
+    return OpensslError("EVP_Digest");
   }
-  size_t len = 0;
-  if (EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(data.data()),
-                     data.size()) != 1) {
-    return OpensslError("EVP_DigestSign");
+  EVP_PKEY_CTX* ctx = key_->Take(slot);
+  if (!ctx) return OpensslError("EVP_PKEY_sign_init");
+  std::string sig(static_cast<size_t>(EVP_PKEY_get_size(key_->pkey.get())), '\0');
+  size_t len = sig.size();
+  if (EVP_PKEY_sign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len, digest, digest_len) !=
+      1) {
+    EVP_PKEY_CTX_free(ctx);
+    return OpensslError("EVP_PKEY_sign");
   }
-  std::string sig(len, '\0');
-  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
-                     reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1) {
-    return OpensslError("EVP_DigestSign");
-  }
+  key_->Give(slot, ctx);
   sig.resize(len);
   return Base64Encode(sig);
 }

@@ -7,7 +7,7 @@
 // Signature over its string-to-sign with the certificate's public key:
 //   SignatureVersion 1 = SHA1withRSA, 2 = SHA256withRSA (PKCS#1 v1.5), base64.
 //
-// Thread-safe after Open (signing uses a fresh context per call).
+// Thread-safe after Open (signing contexts are pooled: each is used by one call at a time).
 #pragma once
 
 #include <filesystem>

@@ -1,10 +1,16 @@
 #include "notify/signer.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <sys/stat.h>
 
 #include <boost/json.hpp>
+#include <fstream>
+#include <sstream>
+#include <thread>
 
+#include "common/base64.h"
 #include "notify/envelope.h"
 #include "notify/testing.h"
 
@@ -177,6 +183,128 @@ TEST(SignerTest, ConfirmationEnvelope) {
                              StringToSign(d.message, d.message.message, subscribe_url),
                              body["Signature"].as_string(), 1)
                   .ok());
+}
+
+// EVP_DigestSign with the key on disk: PKCS#1 v1.5 signatures are deterministic, so Sign() must
+// produce exactly these bytes.
+std::string ReferenceSignature(const std::filesystem::path& dir, const std::string& data,
+                               int version) {
+  std::ifstream in(dir / "signing-key.pem");
+  std::stringstream pem;
+  pem << in.rdbuf();
+  std::string text = pem.str();
+  BIO* bio = BIO_new_mem_buf(text.data(), static_cast<int>(text.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  std::string sig(512, '\0');
+  size_t len = sig.size();
+  const bool ok =
+      key && ctx &&
+      EVP_DigestSignInit(ctx, nullptr, version == 2 ? EVP_sha256() : EVP_sha1(), nullptr, key) ==
+          1 &&
+      EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                     reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(key);
+  if (!ok) return "<signing failed>";
+  sig.resize(len);
+  return Base64Encode(sig);
+}
+
+TEST(SignerTest, SignaturesAreThoseOfEvpDigestSignFromManyThreads) {
+  TempDir dir;
+  auto signer = Signer::Open(dir.path());
+  ASSERT_TRUE(signer.ok()) << signer.error().message;
+  const std::string data = StringToSign(Notification(), "Hello world!", "");
+  const std::string expected[2] = {ReferenceSignature(dir.path(), data, 1),
+                                   ReferenceSignature(dir.path(), data, 2)};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        const int version = 1 + (i + t) % 2;
+        auto sig = (*signer)->Sign(data, version);
+        if (!sig.ok() || *sig != expected[version - 1]) ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST(SignerTest, JsonStringsAreWrittenAsBoostJsonWritesThem) {
+  std::string all;
+  for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
+  for (const std::string& s :
+       {std::string(), std::string("plain"), all, std::string("\"quoted\" \\ back\nline\t"),
+        std::string("h\xc3\xa9llo \xe2\x82\xac \x7f /slash/ </script>")}) {
+    std::string out = "x";
+    AppendJsonString(out, s);
+    EXPECT_EQ(out, "x" + json::serialize(json::string(s)));
+  }
+}
+
+// The envelope as it was built before AppendJsonString (boost::json quoting throughout):
+// deliveries must stay byte for byte the same.
+std::string ReferenceEnvelope(const OutboxMessage& m, const std::string& signature, int version,
+                              const std::string& cert_url, const std::string& unsubscribe_url) {
+  auto quote = [](std::string_view s) { return json::serialize(json::string(s)); };
+  std::string body = "{";
+  auto field = [&](std::string_view k, std::string_view v) {
+    body += body.size() > 1 ? ",\n  " : "\n  ";
+    body += quote(k) + " : " + quote(v);
+  };
+  field("Type", "Notification");
+  field("MessageId", m.message_id);
+  field("TopicArn", m.topic_arn);
+  if (m.subject) field("Subject", *m.subject);
+  field("Message", m.message);
+  field("Timestamp", m.timestamp);
+  field("SignatureVersion", std::to_string(version));
+  field("Signature", signature);
+  field("SigningCertURL", cert_url);
+  field("UnsubscribeURL", unsubscribe_url);
+  body += ",\n  \"MessageAttributes\" : {";
+  bool first = true;
+  for (const auto& [name, a] : m.attributes) {
+    body += first ? "\n    " : ",\n    ";
+    first = false;
+    body += quote(name) + " : " +
+            json::serialize(json::object{{"Type", a.data_type}, {"Value", a.value}});
+  }
+  body += "\n  }\n}";
+  return body;
+}
+
+TEST(SignerTest, EnvelopeBytesAreUnchanged) {
+  TempDir dir;
+  auto signer = Signer::Open(dir.path());
+  ASSERT_TRUE(signer.ok());
+  Delivery d;
+  d.message = Notification();
+  d.message.message = "{\"inferenceId\":\"a\\b\",\"note\":\"line\nbreak \xc3\xa9 \x01\"}";
+  d.message.attributes["color"] = {"String", "bl\"ue\n"};
+  d.message.attributes["n"] = {"Number", "1.5"};
+  Subscription sub;
+  sub.arn = d.message.topic_arn + ":sub-1";
+  sub.protocol = "http";
+  sub.endpoint = "http://127.0.0.1:9/hook";
+  sub.status = SubscriptionStatus::kConfirmed;
+  d.subscription = sub;
+  for (int version : {1, 2}) {
+    d.topic_attributes["SignatureVersion"] = std::to_string(version);
+    auto req = BuildDeliveryRequest(d, **signer, "http://127.0.0.1:8600", EffectivePolicy{},
+                                    std::chrono::seconds(15));
+    ASSERT_TRUE(req.ok()) << req.error().message;
+    const std::string signature =
+        ReferenceSignature(dir.path(), StringToSign(d.message, d.message.message, ""), version);
+    EXPECT_EQ(req->body,
+              ReferenceEnvelope(d.message, signature, version,
+                                SigningCertUrl("http://127.0.0.1:8600", (*signer)->cert_id()),
+                                UnsubscribeUrl("http://127.0.0.1:8600", sub.arn)));
+  }
 }
 
 }  // namespace

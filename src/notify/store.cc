@@ -245,6 +245,13 @@ Status NotifyStore::Write(const std::function<Status()>& work) {
   return st;
 }
 
+Status NotifyStore::ConfigWrite(const std::function<Status()>& work) {
+  Status st = Write(work);
+  // After the commit: whoever reads the new version reads the change too.
+  config_version_.fetch_add(1, std::memory_order_acq_rel);
+  return st;
+}
+
 // ---- topics ----
 
 Result<Topic> NotifyStore::InsertTopicIfAbsent(const Topic& t) {
@@ -277,7 +284,7 @@ Result<Topic> NotifyStore::GetTopic(const std::string& arn) {
 }
 
 Status NotifyStore::SetTopicAttributes(const std::string& arn, const AttributeMap& attributes) {
-  return Write([&]() -> Status {
+  return ConfigWrite([&]() -> Status {
     Stmt s(*db_, "UPDATE topics SET attributes=? WHERE arn=?");
     s.Bind(MapToJson(attributes)).Bind(arn);
     if (s.Step() != Stmt::kDone) return s.Fail("set topic attributes");
@@ -298,7 +305,7 @@ Status NotifyStore::SetTopicTags(const std::string& arn, const TagMap& tags) {
 
 Result<bool> NotifyStore::DeleteTopic(const std::string& arn) {
   bool existed = false;
-  Status st = Write([&]() -> Status {
+  Status st = ConfigWrite([&]() -> Status {
     Stmt t(*db_, "DELETE FROM topics WHERE arn=?");
     t.Bind(arn);
     if (t.Step() != Stmt::kDone) return t.Fail("delete topic");
@@ -387,7 +394,7 @@ Result<Subscription> NotifyStore::FindByToken(const std::string& topic_arn,
 
 Status NotifyStore::PutSubscription(const Subscription& sub, const OutboxMessage* enqueue,
                                     bool drop_deliveries, double now) {
-  return Write([&]() -> Status {
+  return ConfigWrite([&]() -> Status {
     Stmt s(*db_, (std::string("INSERT OR REPLACE INTO subscriptions (") + kSubscriptionColumns +
                   ") VALUES (?,?,?,?,?,?,?,?,?,?,?)")
                      .c_str());
@@ -435,7 +442,7 @@ Result<std::vector<Subscription>> NotifyStore::ListSubscriptions(const std::stri
 
 Result<int> NotifyStore::PurgeSubscriptions(double deleted_before, double now) {
   int purged = 0;
-  Status st = Write([&]() -> Status {
+  Status st = ConfigWrite([&]() -> Status {
     Stmt s(*db_,
            "DELETE FROM subscriptions WHERE ((status='deleted' AND changed<?) OR "
            "(status='pending' AND token_expires<?)) AND NOT EXISTS "

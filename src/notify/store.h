@@ -68,6 +68,14 @@ struct DeliveryHead {
   double next_attempt = 0;
 };
 
+// A delivery Publish/PublishOnce wrote: its id and its subscription as the publish's transaction
+// read it, so the delivery worker can send it without reading it back (DeliveryWorker::Offer).
+struct FannedOut {
+  size_t message = 0;  // index into Publish's `messages` (0 for PublishOnce)
+  int64_t id = 0;
+  Subscription subscription;
+};
+
 // What became of one delivery attempt, as the delivery worker records it.
 struct DeliveryOutcome {
   int64_t id = 0;
@@ -126,22 +134,27 @@ class NotifyStore {
   // ---- outbox ----
   // Writes each message with one delivery per confirmed subscription of its topic, due `now`,
   // all in one transaction. Messages nobody is subscribed to are not stored. Returns the number
-  // of deliveries written.
-  Result<int> Publish(const std::vector<OutboxMessage>& messages, double now);
+  // of deliveries written; with `fanned_out`, also each delivery written (in id order).
+  Result<int> Publish(const std::vector<OutboxMessage>& messages, double now,
+                      std::vector<FannedOut>* fanned_out = nullptr);
   // Publish of one message keyed by `dedup_id`, atomically: when the key is known the earlier
   // MessageId is returned and nothing is written; otherwise the message (and its deliveries, if
   // any) and the key are written and `message.message_id` is returned. Concurrent calls with one
   // key write one message and all return its MessageId. Keys recorded before `forget_before`
   // are not known any more (their rows are deleted on the way, at most once a second).
-  // `deliveries` (optional) gets the number of deliveries written.
+  // `deliveries` (optional) gets the number of deliveries written, `fanned_out` (optional) each
+  // of them.
   Result<std::string> PublishOnce(const OutboxMessage& message, const std::string& dedup_id,
-                                  double now, double forget_before, int* deliveries = nullptr);
+                                  double now, double forget_before, int* deliveries = nullptr,
+                                  std::vector<FannedOut>* fanned_out = nullptr);
   // Per subscription with pending deliveries, the earliest one.
   Result<std::vector<DeliveryHead>> DeliveryHeads();
   // Ids of a subscription's deliveries due at `now`, earliest first, at most `limit`.
   Result<std::vector<int64_t>> DueDeliveries(const std::string& subscription_arn, double now,
                                              int limit);
   Result<Delivery> LoadDelivery(int64_t id);  // kNotFound when the row is gone
+  // When the earliest of a subscription's deliveries due after `now` is due (none: nullopt).
+  Result<std::optional<double>> NextAttemptAfter(const std::string& subscription_arn, double now);
   // Removes a delivery (delivered, or given up); its message goes with its last delivery.
   Status FinishDelivery(int64_t id);
   Status RescheduleDelivery(int64_t id, int attempts, double next_attempt);
@@ -154,6 +167,11 @@ class NotifyStore {
   // commit now (for tests and metrics).
   std::size_t commits() const { return commits_.load(); }
   std::size_t writes_waiting() const { return writes_waiting_.load(); }
+  // Bumped after every committed change of topics or subscriptions that can change how, or
+  // whether, a pending delivery is sent (topic attributes, DeleteTopic, PutSubscription, purges).
+  // A copy of a delivery read at version v is still what LoadDelivery would return while the
+  // version is v, except for its attempts (the delivery worker's own).
+  uint64_t config_version() const { return config_version_.load(std::memory_order_acquire); }
   // Tests only: holds the write connection as a commit in progress does; every write waits
   // until the lock is released, reads do not.
   std::unique_lock<std::mutex> HoldWriterForTesting() { return std::unique_lock(write_mu_); }
@@ -166,7 +184,10 @@ class NotifyStore {
   Result<int64_t> InsertMessageLocked(const OutboxMessage& message);
   // The message and one delivery per confirmed subscription (none: nothing written); the number
   // of deliveries. Inside the caller's transaction.
-  Result<int> PublishLocked(const OutboxMessage& message, double now);
+  Result<int> PublishLocked(const OutboxMessage& message, double now, size_t index,
+                            std::vector<FannedOut>* fanned_out);
+  // Write() of a change config_version() counts: bumps it once the change has committed.
+  Status ConfigWrite(const std::function<Status()>& work);
   Status DropDeliveriesLocked(const std::string& where, const std::string& arg);
   Status DropOrphanMessagesLocked();
   Status FinishLocked(int64_t id);
@@ -179,6 +200,7 @@ class NotifyStore {
   std::unique_ptr<internal::ReaderPool> readers_;
   std::atomic<std::size_t> commits_{0};
   std::atomic<std::size_t> writes_waiting_{0};
+  std::atomic<uint64_t> config_version_{0};
   double forgot_at_;  // `now` of the last delete of old dedup keys; guarded by write_mu_
   // The highest delivery id handed out (guarded by write_mu_). New deliveries get ids above it,
   // so an id is never reused while the process runs (SQLite would reuse a deleted highest

@@ -78,47 +78,58 @@ Status NotifyStore::DropOrphanMessagesLocked() {
   return OkStatus();
 }
 
-Result<int> NotifyStore::PublishLocked(const OutboxMessage& m, double now) {
-  Stmt c(*db_, "SELECT count(*) FROM subscriptions WHERE topic_arn=? AND status='confirmed'");
+Result<int> NotifyStore::PublishLocked(const OutboxMessage& m, double now, size_t index,
+                                       std::vector<FannedOut>* fanned_out) {
+  // The subscribers in ARN order: their deliveries get consecutive ids in that order.
+  Stmt c(*db_, (std::string("SELECT ") + internal::kSubscriptionColumns +
+                " FROM subscriptions WHERE topic_arn=? AND status='confirmed' ORDER BY arn")
+                   .c_str());
   c.Bind(m.topic_arn);
-  if (c.Step() != Stmt::kRow) {
-    return c.Fail("count subscribers");
-  }
-  if (c.Int(0) == 0) return 0;
+  std::vector<Subscription> subscribers;
+  int rc;
+  while ((rc = c.Step()) == Stmt::kRow) subscribers.push_back(internal::ReadSubscription(c));
+  if (rc != Stmt::kDone) return c.Fail("find subscribers");
+  if (subscribers.empty()) return 0;
   auto id = InsertMessageLocked(m);
   if (!id.ok()) {
     return std::move(id).error();
   }
   Stmt d(*db_,
          "INSERT INTO deliveries (id, message, subscription_arn, attempts, next_attempt) "
-         "SELECT ? + row_number() OVER (ORDER BY arn), ?, arn, 0, ? FROM subscriptions "
-         "WHERE topic_arn=? AND status='confirmed'");
-  d.Bind(last_delivery_id_).Bind(*id).Bind(now).Bind(m.topic_arn);
-  if (d.Step() != Stmt::kDone) {
-    return d.Fail("fan out");
+         "VALUES (?,?,?,0,?)");
+  for (Subscription& sub : subscribers) {
+    const int64_t delivery_id = ++last_delivery_id_;
+    d.Bind(delivery_id).Bind(*id).Bind(sub.arn).Bind(now);
+    if (d.Step() != Stmt::kDone) return d.Fail("fan out");
+    d.Reset();
+    if (fanned_out) fanned_out->push_back({index, delivery_id, std::move(sub)});
   }
-  const int written = db_->Changes();
-  last_delivery_id_ += written;
-  return written;
+  return static_cast<int>(subscribers.size());
 }
 
-Result<int> NotifyStore::Publish(const std::vector<OutboxMessage>& messages, double now) {
+Result<int> NotifyStore::Publish(const std::vector<OutboxMessage>& messages, double now,
+                                 std::vector<FannedOut>* fanned_out) {
   int total = 0;
   Status st = Write([&]() -> Status {
     total = 0;
-    for (const auto& m : messages) {
-      auto n = PublishLocked(m, now);
+    if (fanned_out) fanned_out->clear();
+    for (size_t i = 0; i < messages.size(); ++i) {
+      auto n = PublishLocked(messages[i], now, i, fanned_out);
       if (!n.ok()) return std::move(n).error();
       total += *n;
     }
     return OkStatus();
   });
-  if (!st.ok()) return std::move(st).error();
+  if (!st.ok()) {
+    if (fanned_out) fanned_out->clear();
+    return std::move(st).error();
+  }
   return total;
 }
 
 Result<std::string> NotifyStore::PublishOnce(const OutboxMessage& m, const std::string& dedup_id,
-                                             double now, double forget_before, int* deliveries) {
+                                             double now, double forget_before, int* deliveries,
+                                             std::vector<FannedOut>* fanned_out) {
   if (deliveries) *deliveries = 0;
   std::string message_id;
   int written = 0;
@@ -126,6 +137,7 @@ Result<std::string> NotifyStore::PublishOnce(const OutboxMessage& m, const std::
   // transaction), so a key published a moment ago by another thread is seen here.
   Status st = Write([&]() -> Status {
     written = 0;
+    if (fanned_out) fanned_out->clear();
     // Deleting old keys is housekeeping, so once a second is enough: the lookup below ignores
     // keys older than `forget_before` whether or not their rows are gone yet.
     if (now - forgot_at_ >= kForgetInterval || now < forgot_at_) {
@@ -142,7 +154,7 @@ Result<std::string> NotifyStore::PublishOnce(const OutboxMessage& m, const std::
       return OkStatus();
     }
     if (rc != Stmt::kDone) return known.Fail("find dedup id");
-    auto n = PublishLocked(m, now);
+    auto n = PublishLocked(m, now, 0, fanned_out);
     if (!n.ok()) return std::move(n).error();
     // OR REPLACE: a forgotten key whose row is still there is published anew.
     Stmt remember(
@@ -153,7 +165,10 @@ Result<std::string> NotifyStore::PublishOnce(const OutboxMessage& m, const std::
     written = *n;
     return OkStatus();
   });
-  if (!st.ok()) return std::move(st).error();
+  if (!st.ok()) {
+    if (fanned_out) fanned_out->clear();
+    return std::move(st).error();
+  }
   if (deliveries) *deliveries = written;
   return message_id;
 }
@@ -185,6 +200,17 @@ Result<std::vector<int64_t>> NotifyStore::DueDeliveries(const std::string& subsc
   while ((rc = s.Step()) == Stmt::kRow) out.push_back(s.Int(0));
   if (rc != Stmt::kDone) return s.Fail("due deliveries");
   return out;
+}
+
+Result<std::optional<double>> NotifyStore::NextAttemptAfter(const std::string& subscription_arn,
+                                                            double now) {
+  auto reader = readers_->Acquire();
+  Stmt s(*reader,
+         "SELECT min(next_attempt) FROM deliveries WHERE subscription_arn=? AND next_attempt>?");
+  s.Bind(subscription_arn).Bind(now);
+  if (s.Step() != Stmt::kRow) return s.Fail("next attempt");
+  if (s.IsNull(0)) return std::optional<double>();
+  return std::optional<double>(s.Real(0));
 }
 
 Result<Delivery> NotifyStore::LoadDelivery(int64_t id) {

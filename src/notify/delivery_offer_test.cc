@@ -1,0 +1,206 @@
+// DeliveryWorker's offered deliveries (memory mode): sent without reading them back, in order,
+// never twice, still delivered after a crash, and never sent from a stale copy.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <condition_variable>
+#include <mutex>
+
+#include "notify/delivery.h"
+#include "notify/notifier.h"
+#include "notify/testing.h"
+
+namespace inferd::notify {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::FakeSender;
+using testing::TempDir;
+
+// Records every body in arrival order; holds each request while `holding` (the first request
+// held is the one in flight).
+struct HoldingSender {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool holding = false;
+  int held = 0;
+  std::vector<std::string> bodies;
+
+  SendFn fn(std::shared_ptr<HoldingSender> self) {
+    return [self](const http::ClientRequest& r) -> Result<http::ClientResponse> {
+      std::unique_lock lock(self->mu);
+      ++self->held;
+      self->cv.notify_all();
+      self->cv.wait(lock, [&] { return !self->holding; });
+      --self->held;
+      self->bodies.push_back(r.body);
+      self->cv.notify_all();
+      http::ClientResponse resp;
+      resp.status = 200;
+      return resp;
+    };
+  }
+  template <typename Pred>
+  bool WaitUntil(Pred pred, milliseconds timeout = seconds(10)) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, timeout, pred);
+  }
+  void Hold(bool on) {
+    std::lock_guard lock(mu);
+    holding = on;
+    cv.notify_all();
+  }
+  std::vector<std::string> Messages() {
+    std::lock_guard lock(mu);
+    std::vector<std::string> out;
+    for (const auto& b : bodies) {
+      boost::system::error_code ec;
+      auto v = boost::json::parse(b, ec);
+      out.push_back(!ec && v.is_object() && v.as_object().contains("Message")
+                        ? testing::Str(v.at("Message"))
+                        : "raw:" + b);
+    }
+    return out;
+  }
+};
+
+class DeliveryOfferTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Notifier> Make(SendFn send, const Clock& clock) {
+    NotifyOptions options;
+    options.data_dir = dir_.path();
+    options.public_url = "http://127.0.0.1:8600";
+    options.auto_confirm = true;
+    options.delivery.threads = 4;
+    options.delivery.max_inflight_per_subscription = 1;  // one at a time: order is observable
+    auto n = Notifier::Open(options, clock, std::move(send));
+    EXPECT_TRUE(n.ok()) << n.error().message;
+    return std::move(n).value();
+  }
+  // A topic with one subscription; returns the subscription's ARN.
+  std::string Setup(Notifier& n) {
+    topic_ = *n.CreateTopic({}, "t", {}, {});
+    auto arn = n.Subscribe({}, {topic_, "http", "http://127.0.0.1:1/hook", {}, false});
+    EXPECT_TRUE(arn.ok()) << arn.error().message;
+    return *arn;
+  }
+  void Publish(Notifier& n, const std::string& message) {
+    auto id = n.Publish({topic_, message, std::nullopt, {}, ""});
+    ASSERT_TRUE(id.ok()) << id.error().message;
+  }
+  // Publishes m0, waits until it is held in flight, then publishes m1..m<count-1>.
+  void PublishBehindAHeldOne(Notifier& n, HoldingSender& sender, int count) {
+    sender.Hold(true);
+    Publish(n, "m0");
+    ASSERT_TRUE(sender.WaitUntil([&] { return sender.held == 1; }));
+    for (int i = 1; i < count; ++i) Publish(n, "m" + std::to_string(i));
+  }
+
+  TempDir dir_;
+  std::string topic_;
+};
+
+TEST_F(DeliveryOfferTest, OfferedDeliveriesAreSentInOrderWithoutReadingThemBack) {
+  auto sender = std::make_shared<HoldingSender>();
+  auto n = Make(sender->fn(sender), SystemClock::Instance());
+  Setup(*n);
+  n->Start();
+  PublishBehindAHeldOne(*n, *sender, 20);
+  sender->Hold(false);
+  ASSERT_TRUE(sender->WaitUntil([&] { return sender->bodies.size() == 20; }));
+  n->Stop(std::chrono::steady_clock::now() + seconds(5));
+  std::vector<std::string> expected;
+  for (int i = 0; i < 20; ++i) expected.push_back("m" + std::to_string(i));
+  EXPECT_EQ(sender->Messages(), expected);  // in order, each once
+  // m1..m19 were offered before any was picked: none was read back from the store.
+  EXPECT_GE(n->delivery().sent_from_memory(), 19u);
+  EXPECT_EQ(*n->store().CountDeliveries(), 0);
+}
+
+TEST_F(DeliveryOfferTest, OfferedButUnsentDeliveriesAreDeliveredAfterACrash) {
+  auto sender = std::make_shared<HoldingSender>();
+  {
+    auto a = Make(sender->fn(sender), SystemClock::Instance());
+    Setup(*a);
+    a->Start();
+    PublishBehindAHeldOne(*a, *sender, 3);  // m0 in flight, m1 and m2 only offered
+    a->Stop(std::chrono::steady_clock::now() + milliseconds(50));  // "crash": m0 abandoned
+  }
+  FakeSender fake;
+  FakeClock clock{std::chrono::system_clock::now()};
+  auto b = Make(fake.fn(), clock);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(b->delivery().RunOnce(), 1);
+  EXPECT_EQ(b->delivery().RunOnce(), 0);
+  std::vector<std::string> messages;
+  for (const auto& r : fake.requests()) {
+    messages.push_back(testing::Str(boost::json::parse(r.body).at("Message")));
+  }
+  EXPECT_EQ(messages, (std::vector<std::string>{"m0", "m1", "m2"}));
+  EXPECT_EQ(*b->store().CountDeliveries(), 0);
+  sender->Hold(false);  // the abandoned attempt ends without touching the closed store
+  ASSERT_TRUE(sender->WaitUntil([&] { return sender->bodies.size() == 1; }));
+}
+
+TEST_F(DeliveryOfferTest, AnOfferMadeBeforeASubscriptionChangedIsReadBack) {
+  auto sender = std::make_shared<HoldingSender>();
+  auto n = Make(sender->fn(sender), SystemClock::Instance());
+  std::string sub = Setup(*n);
+  n->Start();
+  PublishBehindAHeldOne(*n, *sender, 2);  // m1 offered with the envelope's subscription
+  ASSERT_TRUE(n->SetSubscriptionAttribute({}, sub, "RawMessageDelivery", "true").ok());
+  sender->Hold(false);
+  ASSERT_TRUE(sender->WaitUntil([&] { return sender->bodies.size() == 2; }));
+  n->Stop(std::chrono::steady_clock::now() + seconds(5));
+  // m0 was built before the change; m1 is sent as the subscription is now: raw.
+  EXPECT_EQ(sender->Messages(), (std::vector<std::string>{"m0", "raw:m1"}));
+}
+
+TEST_F(DeliveryOfferTest, OffersOfAnUnsubscribedEndpointAreNotSent) {
+  auto sender = std::make_shared<HoldingSender>();
+  auto n = Make(sender->fn(sender), SystemClock::Instance());
+  std::string sub = Setup(*n);
+  n->Start();
+  PublishBehindAHeldOne(*n, *sender, 3);
+  ASSERT_TRUE(n->Unsubscribe({}, sub).ok());  // drops m1 and m2, queues the confirmation
+  sender->Hold(false);
+  ASSERT_TRUE(sender->WaitUntil([&] { return sender->bodies.size() == 2; }));
+  EXPECT_FALSE(sender->WaitUntil([&] { return sender->bodies.size() > 2; }, milliseconds(300)));
+  n->Stop(std::chrono::steady_clock::now() + seconds(5));
+  auto messages = sender->Messages();
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[0], "m0");
+  EXPECT_NE(messages[1].find("You have chosen to deactivate"), std::string::npos) << messages[1];
+  EXPECT_EQ(*n->store().CountDeliveries(), 0);
+}
+
+TEST_F(DeliveryOfferTest, RetriesKeepThePolicyWhileLaterOffersAreSent) {
+  FakeSender sender;
+  sender.Script({500});  // the first attempt fails: SNS's default retries 20 s later
+  FakeClock clock{std::chrono::system_clock::time_point(seconds(1'800'000'000))};
+  auto n = Make(sender.fn(), clock);
+  Setup(*n);
+  n->Start();
+  Publish(*n, "m0");
+  ASSERT_TRUE(sender.WaitFor(1));
+  Publish(*n, "m1");
+  ASSERT_TRUE(sender.WaitFor(2));  // not held up by m0's pending retry
+  clock.Advance(seconds(19));
+  EXPECT_FALSE(sender.WaitFor(3, milliseconds(1500)));  // the scheduler's second is over: early
+  clock.Advance(seconds(1));
+  ASSERT_TRUE(sender.WaitFor(3, seconds(5)));  // no Wake(): the scheduler's own timer
+  n->Stop(std::chrono::steady_clock::now() + seconds(5));
+  auto requests = sender.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  auto message = [&](size_t i) {
+    return testing::Str(boost::json::parse(requests[i].body).at("Message"));
+  };
+  EXPECT_EQ(message(0), "m0");
+  EXPECT_EQ(message(1), "m1");
+  EXPECT_EQ(message(2), "m0");
+  EXPECT_EQ(requests[2].body, requests[0].body);  // the same envelope
+  EXPECT_EQ(*n->store().CountDeliveries(), 0);
+}
+
+}  // namespace
+}  // namespace inferd::notify
