@@ -18,11 +18,11 @@ std::string_view TrimSpaces(std::string_view s) {
 
 std::string HexEncode(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
+  std::string out(bytes.size() * 2, '\0');
+  char* p = out.data();
   for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 0xF]);
+    *p++ = kHex[c >> 4];
+    *p++ = kHex[c & 0xF];
   }
   return out;
 }

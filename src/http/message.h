@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -22,29 +23,39 @@ struct Header {
 };
 
 // Ordered header list with case-insensitive lookup (names keep the case the peer sent).
+// Copies share the list until one of them changes it (copy on write), so copying a request for
+// the access log or an error fallback costs no allocation per header.
 class Headers {
  public:
   void Add(std::string name, std::string value);
   // Replaces every header of that name with one value.
   void Set(std::string_view name, std::string value);
   void Remove(std::string_view name);
+  // Room for `n` headers in all (before a series of Add).
+  void Reserve(size_t n);
   // First value of that name, if any.
   std::optional<std::string_view> Get(std::string_view name) const;
   bool Has(std::string_view name) const { return Get(name).has_value(); }
-  const std::vector<Header>& all() const { return items_; }
-  bool empty() const { return items_.empty(); }
+  const std::vector<Header>& all() const;
+  bool empty() const { return items_ == nullptr || items_->empty(); }
 
  private:
-  std::vector<Header> items_;
+  // The list, unshared (cloned first if another copy still refers to it).
+  std::vector<Header>& Mutable();
+
+  std::shared_ptr<std::vector<Header>> items_;  // null = no headers
 };
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
+// An HTTP date (RFC 7231 IMF-fixdate, always GMT): "Sun, 06 Nov 1994 08:49:37 GMT".
+std::string FormatHttpDate(std::chrono::system_clock::time_point t);
+
 struct Request {
-  std::string method;   // "GET", "POST", ... (upper case as sent)
-  std::string target;   // raw request-target, e.g. "/b/k%20x?list-type=2"
-  std::string path;     // the target's path, still percent-encoded
-  std::string query;    // the target's query without '?', still percent-encoded ("" if none)
+  std::string method;  // "GET", "POST", ... (upper case as sent)
+  std::string target;  // raw request-target, e.g. "/b/k%20x?list-type=2"
+  std::string path;    // the target's path, still percent-encoded
+  std::string query;   // the target's query without '?', still percent-encoded ("" if none)
   Headers headers;
   std::string body;  // the whole body, unless it is streamed
   // Set instead of `body` when the handler chose to stream it (Handler::StreamBody): the server

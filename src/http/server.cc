@@ -15,10 +15,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -27,15 +29,18 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <condition_variable>
 #include <ctime>
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "common/completion_batch.h"
 #include "common/ids.h"
 #include "http/body_pipe.h"
 #include "http/io_threads.h"
@@ -172,26 +177,82 @@ struct Session {
   std::function<void(std::optional<Response>)> waiter;
   std::shared_ptr<BodyPipe> request_pipe;   // while a streamed request body is being fed
   std::shared_ptr<BodyPipe> response_pipe;  // while a streamed response body is being sent
+  std::string head;                         // the response head being written (reused)
 };
 
-// Hands exchange `id`'s response (nullopt: the responder was dropped) to the session's strand.
+// Gives exchange `id` its response (nullopt: the responder was dropped). Strand only.
+void Complete(Session& s, uint64_t id, std::optional<Response> response) {
+  if (id != s.exchange || s.answered || s.closed) return;
+  s.answered = true;
+  if (s.request_pipe) {
+    // Answered before the whole body arrived: stop feeding it (the connection then closes).
+    s.request_pipe->Fail(
+        Error(Errc::kUnavailable, "The request was answered before its body was read."));
+    beast::error_code ec;
+    s.s().socket().cancel(ec);
+  }
+  if (s.waiter) {
+    std::exchange(s.waiter, nullptr)(std::move(response));
+  } else {
+    s.ready.emplace(std::move(response));
+  }
+}
+
+// A response handed over inside a CompletionBatch, sent with the others when the batch ends.
+struct PendingDelivery {
+  std::shared_ptr<Session> session;
+  uint64_t id;
+  std::optional<Response> response;
+};
+
+// Responses per post to the I/O threads when a batch ends: a few posts per batch rather than one
+// per response, yet more than one, so both I/O threads write answers of a large batch.
+constexpr size_t kDeliveriesPerPost = 16;
+
+std::vector<PendingDelivery>& PendingDeliveries() {
+  thread_local std::vector<PendingDelivery> pending;
+  return pending;
+}
+
+// Posts the batch's responses to the I/O threads (the sessions of one io_context together); each
+// is then dispatched onto its session's strand, which runs it at once on that I/O thread unless
+// the strand is busy.
+void FlushDeliveries() {
+  std::vector<PendingDelivery> pending = std::exchange(PendingDeliveries(), {});
+  size_t begin = 0;
+  while (begin < pending.size()) {
+    asio::io_context& ioc = pending[begin].session->core->ioc;
+    std::vector<PendingDelivery> chunk;
+    chunk.reserve(std::min(kDeliveriesPerPost, pending.size() - begin));
+    for (size_t i = begin; i < pending.size() && chunk.size() < kDeliveriesPerPost; ++i) {
+      if (pending[i].session == nullptr || &pending[i].session->core->ioc != &ioc) continue;
+      chunk.push_back(std::move(pending[i]));
+      pending[i].session = nullptr;
+    }
+    while (begin < pending.size() && pending[begin].session == nullptr) ++begin;
+    asio::post(ioc, [chunk = std::move(chunk)]() mutable {
+      for (PendingDelivery& d : chunk) {
+        auto ex = d.session->executor();
+        asio::dispatch(ex, [d = std::move(d)]() mutable {
+          Complete(*d.session, d.id, std::move(d.response));
+        });
+      }
+    });
+  }
+}
+
+// Hands exchange `id`'s response (nullopt: the responder was dropped) to the session's strand:
+// at once, or with the other responses of the CompletionBatch open on this thread.
 void Deliver(std::shared_ptr<Session> s, uint64_t id, std::optional<Response> response) {
+  if (CompletionBatch::Active()) {
+    std::vector<PendingDelivery>& pending = PendingDeliveries();
+    if (pending.empty()) CompletionBatch::OnEnd(&pending, FlushDeliveries);
+    pending.push_back({std::move(s), id, std::move(response)});
+    return;
+  }
   auto ex = s->executor();
   asio::post(ex, [s = std::move(s), id, response = std::move(response)]() mutable {
-    if (id != s->exchange || s->answered || s->closed) return;
-    s->answered = true;
-    if (s->request_pipe) {
-      // Answered before the whole body arrived: stop feeding it (the connection then closes).
-      s->request_pipe->Fail(
-          Error(Errc::kUnavailable, "The request was answered before its body was read."));
-      beast::error_code ec;
-      s->s().socket().cancel(ec);
-    }
-    if (s->waiter) {
-      std::exchange(s->waiter, nullptr)(std::move(response));
-    } else {
-      s->ready.emplace(std::move(response));
-    }
+    Complete(*s, id, std::move(response));
   });
 }
 
@@ -283,15 +344,20 @@ bool SafeStreamBody(Handler& handler, const Request& head) {
   }
 }
 
-std::string HttpDate() {
-  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{}, {:02} {} {} {:02}:{:02}:{:02} GMT", kDays[tm.tm_wday], tm.tm_mday,
-                     kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+// The Date header of responses: formatted once per second per thread.
+const std::string& CachedHttpDate() {
+  struct Cache {
+    std::time_t second = -1;
+    std::string text;
+  };
+  thread_local Cache cache;
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t second = std::chrono::system_clock::to_time_t(now);
+  if (second != cache.second) {
+    cache.second = second;
+    cache.text = FormatHttpDate(now);
+  }
+  return cache.text;
 }
 
 std::string_view Trim(std::string_view v) {
@@ -309,6 +375,7 @@ Request MakeRequest(const bhttp::request_header<>& msg, const Session& s) {
   size_t q = target.find('?');
   r.path = std::string(target.substr(0, q));
   if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
+  r.headers.Reserve(static_cast<size_t>(std::distance(msg.begin(), msg.end())));
   for (const auto& field : msg) {
     r.headers.Add(std::string(field.name_string()), std::string(field.value()));
   }
@@ -345,46 +412,106 @@ std::optional<Error> ReadFailure(const beast::error_code& ec, const ServerOption
   return std::nullopt;
 }
 
+// Appends one header line as Beast's serializer writes it (value trimmed of spaces and tabs; a
+// name or value Beast could not store is refused the same way).
+void AppendField(std::string& out, std::string_view name, std::string_view value) {
+  if (name.size() + 2 > std::numeric_limits<std::uint16_t>::max()) {
+    throw std::length_error("field name too large");
+  }
+  if (value.size() + 2 > std::numeric_limits<std::uint16_t>::max()) {
+    throw std::length_error("field value too large");
+  }
+  out.append(name).append(": ").append(Trim(value)).append("\r\n");
+}
+
+}  // namespace
+
+void FormatResponseHead(const Response& response, std::string_view request_id, unsigned version,
+                        bool has_length, std::string_view content_length, bool keep_alive,
+                        std::string_view date, std::string& out) {
+  const int status = (response.status >= 100 && response.status <= 999) ? response.status : 500;
+  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  char digits[3] = {static_cast<char>('0' + status / 100),
+                    static_cast<char>('0' + status / 10 % 10),
+                    static_cast<char>('0' + status % 10)};
+  out.append(digits, sizeof digits).push_back(' ');
+  out.append(bhttp::obsolete_reason(static_cast<bhttp::status>(status))).append("\r\n");
+  // The handler's headers in order, repeated names kept together (as Beast's fields list them);
+  // framing headers are the server's.
+  const std::vector<Header>& headers = response.headers.all();
+  auto is_ours = [](const Header& h) {
+    return EqualsIgnoreCase(h.name, "Content-Length") || EqualsIgnoreCase(h.name, "Connection") ||
+           EqualsIgnoreCase(h.name, "Transfer-Encoding");
+  };
+  bool has_request_id = false, has_server = false, has_date = false;
+  for (size_t i = 0; i < headers.size(); ++i) {
+    const Header& h = headers[i];
+    has_request_id = has_request_id || EqualsIgnoreCase(h.name, "x-amzn-RequestId");
+    has_server = has_server || EqualsIgnoreCase(h.name, "Server");
+    has_date = has_date || EqualsIgnoreCase(h.name, "Date");
+    if (is_ours(h)) continue;
+    bool seen = false;
+    for (size_t j = 0; j < i && !seen; ++j) seen = EqualsIgnoreCase(headers[j].name, h.name);
+    if (seen) continue;  // written with its first occurrence
+    AppendField(out, h.name, h.value);
+    for (size_t j = i + 1; j < headers.size(); ++j) {
+      if (EqualsIgnoreCase(headers[j].name, h.name)) {
+        AppendField(out, headers[j].name, headers[j].value);
+      }
+    }
+  }
+  if (!has_request_id) AppendField(out, "x-amzn-RequestId", request_id);
+  if (!has_server) AppendField(out, "Server", "inferd");
+  if (!has_date) AppendField(out, "Date", date);
+  if (has_length) AppendField(out, "Content-Length", content_length);
+  if (version == 10 && keep_alive) AppendField(out, "Connection", "keep-alive");
+  if (version != 10 && !keep_alive) AppendField(out, "Connection", "close");
+  out.append("\r\n");
+}
+
+namespace {
+
 // Writes `response` to `request` and logs the access line. Returns whether the connection may
 // carry another request.
 asio::awaitable<bool> WriteResponse(std::shared_ptr<Session> s, const Request& request,
                                     Response response, unsigned version, bool keep_alive) {
   const int status = (response.status >= 100 && response.status <= 999) ? response.status : 500;
-  bhttp::response<bhttp::empty_body> res;
-  res.version(version == 10 ? 10 : 11);
-  res.result(static_cast<unsigned>(status));
-  std::optional<std::string> declared_length;
+  std::optional<std::string_view> declared_length;
   for (const Header& h : response.headers.all()) {
     if (EqualsIgnoreCase(h.name, "Content-Length")) {
       declared_length = h.value;  // for HEAD, 304 and streamed bodies; otherwise we count
     } else if (EqualsIgnoreCase(h.name, "Connection")) {
       if (EqualsIgnoreCase(Trim(h.value), "close")) keep_alive = false;
-    } else if (!EqualsIgnoreCase(h.name, "Transfer-Encoding")) {
-      res.insert(h.name, h.value);
     }
   }
-  if (!response.headers.Has("x-amzn-RequestId")) res.insert("x-amzn-RequestId", request.request_id);
-  if (!response.headers.Has("Server")) res.set(bhttp::field::server, "inferd");
-  if (!response.headers.Has("Date")) res.set(bhttp::field::date, HttpDate());
 
   const bool no_content = status / 100 == 1 || status == 204;  // RFC 9110 §8.6: no length either
   const bool no_body = no_content || status == 304 || request.method == "HEAD";
   std::shared_ptr<BodyPipe> pipe = std::move(response.body_stream);
   if (pipe && no_body) std::exchange(pipe, nullptr)->Abandon();
+  bool has_length = false;
+  std::string_view content_length;
+  char length_digits[24];
   if (no_content) {
-  } else if (no_body || pipe) {
-    if (declared_length) {
-      res.set(bhttp::field::content_length, *declared_length);
-    } else if (pipe) {
-      keep_alive = false;  // a stream of unknown length ends when the connection closes
-    } else {
-      res.set(bhttp::field::content_length, std::to_string(response.body.size()));
-    }
+  } else if ((no_body || pipe) && declared_length) {
+    has_length = true;
+    content_length = *declared_length;
+  } else if (pipe) {
+    keep_alive = false;  // a stream of unknown length ends when the connection closes
   } else {
-    res.set(bhttp::field::content_length, std::to_string(response.body.size()));
+    has_length = true;
+    auto [end, ec] =
+        std::to_chars(std::begin(length_digits), std::end(length_digits), response.body.size());
+    content_length = std::string_view(length_digits, static_cast<size_t>(end - length_digits));
   }
   if (s->core->stopping) keep_alive = false;
-  res.keep_alive(keep_alive);
+  std::string& head = s->head;
+  head.clear();
+  FormatResponseHead(response, request.request_id, version, has_length, content_length, keep_alive,
+                     CachedHttpDate(), head);
+  // The declared length of a streamed body, checked against what the handler sends.
+  std::optional<std::string> streamed_length;
+  if (pipe && declared_length) streamed_length = std::string(*declared_length);
 
   const auto timeout = s->core->options.request_timeout;
   s->s().expires_after(timeout);
@@ -393,8 +520,7 @@ asio::awaitable<bool> WriteResponse(std::shared_ptr<Session> s, const Request& r
   std::string stream_failure;
   if (pipe) {
     s->response_pipe = pipe;
-    bhttp::response_serializer<bhttp::empty_body> sr{res};
-    std::tie(ec, std::ignore) = co_await bhttp::async_write_header(s->s(), sr, kUseTuple);
+    std::tie(ec, std::ignore) = co_await asio::async_write(s->s(), asio::buffer(head), kUseTuple);
     while (!ec) {
       auto pop = [pipe](auto done) { pipe->AsyncPop(std::move(done)); };  // named: see top
       auto [st, chunk] = co_await OnStrand<void(Status, std::string)>(s->executor(), pop);
@@ -410,25 +536,29 @@ asio::awaitable<bool> WriteResponse(std::shared_ptr<Session> s, const Request& r
     }
     s->response_pipe.reset();
     if (ec) pipe->Abandon();  // unblocks the handler's writer
-    if (!stream_failure.empty() || !declared_length ||
-        *declared_length != std::to_string(body_bytes)) {
+    if (!stream_failure.empty() || !streamed_length ||
+        *streamed_length != std::to_string(body_bytes)) {
       keep_alive = false;  // the framing is broken (or was close-delimited)
     }
   } else if (no_body) {
-    std::tie(ec, std::ignore) = co_await bhttp::async_write(s->s(), res, kUseTuple);
+    std::tie(ec, std::ignore) = co_await asio::async_write(s->s(), asio::buffer(head), kUseTuple);
   } else {
-    bhttp::response<bhttp::string_body> full{std::move(res.base()), std::move(response.body)};
-    body_bytes = full.body().size();
-    std::tie(ec, std::ignore) = co_await bhttp::async_write(s->s(), full, kUseTuple);
+    body_bytes = response.body.size();
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head),
+                                                    asio::buffer(response.body)};
+    std::tie(ec, std::ignore) = co_await asio::async_write(s->s(), buffers, kUseTuple);
   }
-  const double latency_ms =
-      std::chrono::duration<double, std::milli>(Clock::now() - request.received).count();
-  std::string note = ec                       ? " (write failed: " + ec.message() + ")"
-                     : stream_failure.empty() ? ""
-                                              : " (body stream failed: " + stream_failure + ")";
-  spdlog::info("{} \"{} {}\" {} {} {} {:.1f}{}", request.remote, request.method, request.target,
-               response.operation.empty() ? "-" : response.operation, status, body_bytes,
-               latency_ms, note);
+  if (spdlog::should_log(spdlog::level::info)) {
+    const double latency_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - request.received).count();
+    std::string note = ec                       ? " (write failed: " + ec.message() + ")"
+                       : stream_failure.empty() ? ""
+                                                : " (body stream failed: " + stream_failure + ")";
+    spdlog::info(
+        "{} \"{} {}\" {} {} {} {:.1f}{}", request.remote, request.method, request.target,
+        response.operation.empty() ? std::string_view("-") : std::string_view(response.operation),
+        status, body_bytes, latency_ms, note);
+  }
   co_return !ec && keep_alive && stream_failure.empty();
 }
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/result.h"
 #include "http/message.h"
@@ -25,11 +26,20 @@ struct ServerOptions {
   uint16_t port = 8600;  // 0 = any free port
   size_t max_header_bytes = 64 * 1024;
   size_t max_body_bytes = 8 * 1024 * 1024;  // buffered bodies (control plane, SNS, small S3 bodies)
-  std::chrono::seconds idle_timeout{60};      // keep-alive connection with no request
+  std::chrono::seconds idle_timeout{60};    // keep-alive connection with no request
   std::chrono::seconds request_timeout{300};  // reading one request and writing its response
 
   Status Validate() const;
 };
+
+// The status line and header block the server writes before `response`'s body: the handler's
+// headers (repeated names kept together, values trimmed; Content-Length, Connection and
+// Transfer-Encoding left out), then x-amzn-RequestId, Server and Date unless the handler set them,
+// Content-Length when `has_length`, and Connection as `keep_alive` needs it for `version` (10 or
+// 11). The same bytes Beast's serializer writes for those fields. Appends to `out`.
+void FormatResponseHead(const Response& response, std::string_view request_id, unsigned version,
+                        bool has_length, std::string_view content_length, bool keep_alive,
+                        std::string_view date, std::string& out);
 
 class Server {
  public:

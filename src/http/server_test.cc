@@ -12,14 +12,18 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <future>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/blocking_pool.h"
+#include "common/completion_batch.h"
 #include "http/body_pipe.h"
 #include "http/io_threads.h"
 
@@ -71,6 +75,12 @@ class TestHandler : public Handler {
       std::lock_guard lock(mu_);
       held_ = respond;
       held_promise_.set_value();
+      return;
+    }
+    if (req.path == "/hold-many") {
+      std::lock_guard lock(mu_);
+      held_many_.push_back({respond, req.body});
+      held_cv_.notify_all();
       return;
     }
     if (req.path == "/stream-in") {
@@ -154,6 +164,12 @@ class TestHandler : public Handler {
     resp.body = std::move(body);
     r(std::move(resp));
   }
+  // Waits until `n` /hold-many requests are held, then hands their responders (and bodies) over.
+  std::vector<std::pair<Responder, std::string>> TakeHeld(size_t n) {
+    std::unique_lock lock(mu_);
+    held_cv_.wait_for(lock, 10s, [&] { return held_many_.size() >= n; });
+    return std::exchange(held_many_, {});
+  }
   std::vector<Error> errors() {
     std::lock_guard lock(mu_);
     return errors_;
@@ -175,6 +191,8 @@ class TestHandler : public Handler {
   Request last_;
   Responder held_;
   std::promise<void> held_promise_;
+  std::condition_variable held_cv_;
+  std::vector<std::pair<Responder, std::string>> held_many_;
   BlockingPool pool_{2};
 };
 
@@ -666,6 +684,129 @@ TEST_F(ServerTest, ListensOnIpv6Loopback) {
   ClientResponse res = c.RoundTrip("GET", "/");
   EXPECT_TRUE(res["X-Remote"].starts_with("[::1]:"));
   server.Stop(1000ms);
+}
+
+// Responses handed over inside a CompletionBatch (as the queue writer's commit callbacks do) are
+// sent when the batch ends, each on its own connection, in order with the connection's requests.
+TEST_F(ServerTest, ResponsesFromACompletionBatchAreSentWhenItEnds) {
+  StartServer();
+  constexpr int kConnections = 40;  // more than one post's worth
+  std::vector<std::unique_ptr<Client>> clients;
+  std::vector<std::future<ClientResponse>> answers;
+  for (int i = 0; i < kConnections; ++i) {
+    clients.push_back(std::make_unique<Client>(server_->port()));
+    Client* c = clients.back().get();
+    answers.push_back(std::async(std::launch::async, [c, i] {
+      return c->RoundTrip("POST", "/hold-many", "body-" + std::to_string(i));
+    }));
+  }
+  auto held = handler_.TakeHeld(kConnections);
+  ASSERT_EQ(held.size(), static_cast<size_t>(kConnections));
+  std::thread completer([&] {
+    CompletionBatch batch;
+    for (auto& [respond, body] : held) {
+      Response r;
+      r.body = "answer-" + body;
+      respond(std::move(r));
+    }
+    // Nothing leaves before the batch ends.
+    for (auto& a : answers) EXPECT_EQ(a.wait_for(100ms), std::future_status::timeout);
+  });
+  completer.join();
+  for (int i = 0; i < kConnections; ++i) {
+    ASSERT_EQ(answers[i].wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(answers[i].get().body(), "answer-body-" + std::to_string(i));
+  }
+  // The connections still work.
+  EXPECT_EQ(clients[0]->RoundTrip("POST", "/x", "again").body(), "again");
+}
+
+TEST_F(ServerTest, DateHeaderIsTheCurrentHttpDate) {
+  StartServer();
+  Client c(server_->port());
+  for (int i = 0; i < 2; ++i) {
+    if (i == 1)
+      std::this_thread::sleep_for(1100ms);  // the next second: a new date, not a stale one
+    const auto before = std::chrono::system_clock::now();
+    ClientResponse res = c.RoundTrip("GET", "/x");
+    const auto after = std::chrono::system_clock::now();
+    const std::string date(res["Date"]);
+    EXPECT_TRUE(date == FormatHttpDate(before) || date == FormatHttpDate(after))
+        << date << " is not the time of the request (" << FormatHttpDate(before) << ")";
+  }
+}
+
+// What the server wrote with Beast's serializer before it formatted heads itself.
+std::string BeastHead(const Response& response, std::string_view request_id, unsigned version,
+                      bool has_length, std::string_view length, bool keep_alive,
+                      std::string_view date) {
+  bhttp::response<bhttp::empty_body> res;
+  res.version(version == 10 ? 10 : 11);
+  res.result(static_cast<unsigned>(response.status));
+  for (const Header& h : response.headers.all()) {
+    if (!EqualsIgnoreCase(h.name, "Content-Length") && !EqualsIgnoreCase(h.name, "Connection") &&
+        !EqualsIgnoreCase(h.name, "Transfer-Encoding")) {
+      res.insert(h.name, h.value);
+    }
+  }
+  if (!response.headers.Has("x-amzn-RequestId")) res.insert("x-amzn-RequestId", request_id);
+  if (!response.headers.Has("Server")) res.set(bhttp::field::server, "inferd");
+  if (!response.headers.Has("Date")) res.set(bhttp::field::date, date);
+  if (has_length) res.set(bhttp::field::content_length, length);
+  res.keep_alive(keep_alive);
+  std::ostringstream os;
+  os << res.base();
+  return os.str();
+}
+
+TEST(FormatResponseHeadTest, SameBytesAsBeast) {
+  const std::string date = "Sun, 06 Nov 1994 08:49:37 GMT";
+  std::vector<Response> responses;
+  {
+    Response r;  // an InvokeEndpointAsync answer
+    r.status = 202;
+    r.headers.Add("Content-Type", "application/json");
+    r.headers.Add("X-Amzn-SageMaker-OutputLocation", "s3://b/out/9f3c.out");
+    responses.push_back(r);
+  }
+  {
+    Response r;  // repeated names apart, padded values, framing headers of the handler's
+    r.status = 200;
+    r.headers.Add("x-amz-meta-a", "1");
+    r.headers.Add("ETag", " \"abc\"\t");
+    r.headers.Add("X-AMZ-META-A", "2");
+    r.headers.Add("Connection", "close");
+    r.headers.Add("Transfer-Encoding", "chunked");
+    r.headers.Add("Content-Length", "7");
+    r.headers.Add("Empty", "");
+    r.headers.Add("x-amz-meta-a", "3");
+    responses.push_back(r);
+  }
+  {
+    Response r;  // the handler's own request id, server and date (other case)
+    r.status = 404;
+    r.headers.Add("X-AMZN-REQUESTID", "mine");
+    r.headers.Add("server", "AmazonS3");
+    r.headers.Add("date", "Mon, 07 Nov 1994 08:49:37 GMT");
+    responses.push_back(r);
+  }
+  for (int status : {100, 204, 304, 413, 503, 599}) {
+    Response r;
+    r.status = status;
+    responses.push_back(r);
+  }
+  for (const Response& r : responses) {
+    for (unsigned version : {10u, 11u}) {
+      for (bool keep_alive : {false, true}) {
+        for (bool has_length : {false, true}) {
+          std::string mine;
+          FormatResponseHead(r, "req-1", version, has_length, "42", keep_alive, date, mine);
+          EXPECT_EQ(mine, BeastHead(r, "req-1", version, has_length, "42", keep_alive, date))
+              << "status " << r.status << " version " << version << " keep_alive " << keep_alive;
+        }
+      }
+    }
+  }
 }
 
 TEST(ServerOptionsTest, Validate) {

@@ -58,9 +58,9 @@ bool IsHexSignature(std::string_view s) {
          });
 }
 
-// Header value as SigV4 canonicalizes it: trimmed, inner runs of whitespace collapsed to one space.
-std::string CanonicalHeaderValue(std::string_view v) {
-  std::string out;
+// Appends a header value as SigV4 canonicalizes it: trimmed, inner runs of whitespace collapsed
+// to one space.
+void AppendCanonicalHeaderValue(std::string& out, std::string_view v) {
   bool pending_space = false;
   for (char c : Trim(v)) {
     if (IsSpace(c)) {
@@ -71,7 +71,10 @@ std::string CanonicalHeaderValue(std::string_view v) {
     pending_space = false;
     out.push_back(c);
   }
-  return out;
+}
+
+void AppendLower(std::string& out, std::string_view s) {
+  for (char c : s) out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
 }
 
 // RFC 3986 dot-segment removal plus collapsing of empty segments, as botocore and the AWS test
@@ -135,7 +138,11 @@ std::optional<SysTime> ParseAmzDate(std::string_view s) {
       !AllDigits(s.substr(9, 6))) {
     return std::nullopt;
   }
-  auto num = [&](size_t pos, size_t len) { return std::stoi(std::string(s.substr(pos, len))); };
+  auto num = [&](size_t pos, size_t len) {  // digits checked above
+    int n = 0;
+    for (char c : s.substr(pos, len)) n = n * 10 + (c - '0');
+    return n;
+  };
   return MakeTime(num(0, 4), num(4, 2), num(6, 2), num(9, 2), num(11, 2), num(13, 2));
 }
 
@@ -163,12 +170,27 @@ std::string FormatAmzDate(SysTime t) {
   auto midnight = floor<days>(secs);
   year_month_day ymd{midnight};
   hh_mm_ss hms{secs - midnight};
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d%02u%02uT%02d%02d%02dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()));
-  return buf;
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04d%02u%02uT%02d%02d%02dZ", year,
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                  static_cast<int>(hms.seconds().count()));
+    return buf;
+  }
+  std::string out = "00000000T000000Z";
+  auto put = [&out](size_t pos, int value, int digits) {
+    for (int i = digits - 1; i >= 0; --i, value /= 10)
+      out[pos + i] = static_cast<char>('0' + value % 10);
+  };
+  put(0, year, 4);
+  put(4, static_cast<int>(static_cast<unsigned>(ymd.month())), 2);
+  put(6, static_cast<int>(static_cast<unsigned>(ymd.day())), 2);
+  put(9, static_cast<int>(hms.hours().count()), 2);
+  put(11, static_cast<int>(hms.minutes().count()), 2);
+  put(13, static_cast<int>(hms.seconds().count()), 2);
+  return out;
 }
 
 // ---- parsed authentication ----
@@ -371,45 +393,129 @@ Status CheckPresignedTime(const Auth& auth, SysTime now, std::chrono::seconds ma
 
 // ---- primitives ----
 
+namespace {
+
+// SHA-256 through one EVP_MD fetched once and a digest context per thread: OpenSSL 3's one-shot
+// EVP_Digest() and HMAC() look the algorithm up (and HMAC() a MAC implementation) on every call,
+// which cost more than hashing a canonical request.
+const EVP_MD* Sha256Md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+  assert(md != nullptr);
+  return md;
+}
+
+constexpr size_t kSha256Bytes = 32;
+constexpr size_t kSha256Block = 64;
+constexpr std::string_view kEmptySha256Hex =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+class Digest {
+ public:
+  Digest() : ctx_(EVP_MD_CTX_new()) { assert(ctx_ != nullptr); }
+  ~Digest() { EVP_MD_CTX_free(ctx_); }
+  Digest(const Digest&) = delete;
+  Digest& operator=(const Digest&) = delete;
+
+  void Init() {
+    int rc = EVP_DigestInit_ex(ctx_, Sha256Md(), nullptr);
+    assert(rc == 1);
+    (void)rc;
+  }
+  void Update(const void* data, size_t size) {
+    int rc = EVP_DigestUpdate(ctx_, data, size);
+    assert(rc == 1);
+    (void)rc;
+  }
+  void Final(unsigned char out[kSha256Bytes]) {
+    unsigned int len = 0;
+    int rc = EVP_DigestFinal_ex(ctx_, out, &len);
+    assert(rc == 1 && len == kSha256Bytes);
+    (void)rc;
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+Digest& ThreadDigest() {
+  thread_local Digest digest;
+  return digest;
+}
+
+void Sha256(std::string_view data, unsigned char out[kSha256Bytes]) {
+  Digest& d = ThreadDigest();
+  d.Init();
+  d.Update(data.data(), data.size());
+  d.Final(out);
+}
+
+// HMAC-SHA256 (RFC 2104) on the digest above.
+void HmacSha256Raw(std::string_view key, std::string_view data, unsigned char out[kSha256Bytes]) {
+  unsigned char block[kSha256Block] = {};
+  if (key.size() > kSha256Block) {
+    Sha256(key, block);
+  } else {
+    std::copy(key.begin(), key.end(), block);
+  }
+  unsigned char pad[kSha256Block];
+  for (size_t i = 0; i < kSha256Block; ++i) pad[i] = block[i] ^ 0x36;
+  unsigned char inner[kSha256Bytes];
+  Digest& d = ThreadDigest();
+  d.Init();
+  d.Update(pad, sizeof pad);
+  d.Update(data.data(), data.size());
+  d.Final(inner);
+  for (size_t i = 0; i < kSha256Block; ++i) pad[i] = block[i] ^ 0x5c;
+  d.Init();
+  d.Update(pad, sizeof pad);
+  d.Update(inner, sizeof inner);
+  d.Final(out);
+}
+
+std::string_view AsChars(const unsigned char* bytes, size_t n) {
+  return std::string_view(reinterpret_cast<const char*>(bytes), n);
+}
+
+}  // namespace
+
 std::string Sha256Hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  int rc = EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  assert(rc == 1);
-  (void)rc;
-  return HexEncode(std::string_view(reinterpret_cast<const char*>(md), len));
+  if (data.empty()) return std::string(kEmptySha256Hex);
+  unsigned char md[kSha256Bytes];
+  Sha256(data, md);
+  return HexEncode(AsChars(md, sizeof md));
 }
 
 std::string HmacSha256(std::string_view key, std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  unsigned char* rc =
-      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
-  assert(rc != nullptr);
-  (void)rc;
-  return std::string(reinterpret_cast<const char*>(md), len);
+  unsigned char md[kSha256Bytes];
+  HmacSha256Raw(key, data, md);
+  return std::string(AsChars(md, sizeof md));
 }
 
 std::string CanonicalRequest(const Request& request, const std::vector<std::string>& signed_headers,
                              std::string_view payload_hash, bool double_encode_path) {
-  std::string out = request.method;
+  std::string out;
+  out.reserve(512 + request.path.size() + request.query.size());
+  out.append(request.method);
   out.append("\n").append(CanonicalUri(request.path, double_encode_path));
-  out.append("\n").append(CanonicalQuery(request.query)).append("\n");
+  out.append("\n");
+  if (!request.query.empty()) out.append(CanonicalQuery(request.query));
+  out.append("\n");
   std::string names;
+  names.reserve(256);
   for (const std::string& signed_name : signed_headers) {
-    std::string name = ToLower(signed_name);
-    std::string values;
+    if (!names.empty()) names.push_back(';');
+    const size_t name_at = names.size();
+    AppendLower(names, signed_name);
+    const std::string_view name = std::string_view(names).substr(name_at);
+    out.append(name).push_back(':');
     bool first = true;
     for (const Header& h : request.headers.all()) {
       if (!EqualsIgnoreCase(h.name, name)) continue;
-      if (!first) values.push_back(',');
-      values.append(CanonicalHeaderValue(h.value));
+      if (!first) out.push_back(',');
+      AppendCanonicalHeaderValue(out, h.value);
       first = false;
     }
-    out.append(name).append(":").append(values).append("\n");
-    if (!names.empty()) names.push_back(';');
-    names.append(name);
+    out.push_back('\n');
   }
   out.append("\n").append(names).append("\n").append(payload_hash);
   return out;
@@ -417,9 +523,13 @@ std::string CanonicalRequest(const Request& request, const std::vector<std::stri
 
 std::string StringToSign(std::string_view amz_date, std::string_view scope,
                          std::string_view canonical_request) {
-  std::string out(kAlgorithm);
+  std::string out;
+  out.reserve(kAlgorithm.size() + amz_date.size() + scope.size() + 3 + 2 * kSha256Bytes);
+  out.append(kAlgorithm);
   out.append("\n").append(amz_date).append("\n").append(scope).append("\n");
-  out.append(Sha256Hex(canonical_request));
+  unsigned char md[kSha256Bytes];
+  Sha256(canonical_request, md);
+  out.append(HexEncode(AsChars(md, sizeof md)));
   return out;
 }
 

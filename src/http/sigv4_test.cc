@@ -635,6 +635,23 @@ TEST_F(VerifierTest, AcceptsSignedRequest) {
   EXPECT_TRUE(verifier_.Verify(r).ok());
 }
 
+TEST_F(VerifierTest, AmzDatesKeepTheirLeadingZeros) {
+  using namespace std::chrono;
+  const SysTime when = sys_days(year{2024} / 3 / 5) + 4h + 5min + 6s + 789ms;
+  clock_.Advance(when - clock_.Now());
+  Request r = Signed(kSecret, when);
+  EXPECT_EQ(r.headers.Get("X-Amz-Date"), "20240305T040506Z");
+  auto id = verifier_.Verify(r);
+  EXPECT_TRUE(id.ok()) << id.error().message;
+  // A signature an hour old: the message names both times in basic format.
+  clock_.Advance(hours(1));
+  auto late = verifier_.Verify(r);
+  ASSERT_FALSE(late.ok());
+  EXPECT_NE(late.error().message.find("20240305T040506Z is now earlier than 20240305T045006Z"),
+            std::string::npos)
+      << late.error().message;
+}
+
 TEST_F(VerifierTest, RejectsWrongSecret) {
   auto result = verifier_.Verify(Signed("other-secret"));
   ASSERT_FALSE(result.ok());

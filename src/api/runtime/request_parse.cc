@@ -14,24 +14,68 @@ namespace {
 
 // The model's patterns, as printed in messages, and their Boost (perl) translations: Java's
 // \p{Print} is printable ASCII plus any non-ASCII byte (as in api/sagemaker/validator.cc).
+// The patterns every InvokeEndpointAsync checks also have a hand-written matcher (`fast`, the
+// same answer as the expression: request_parse_test compares them), which costs a fraction of
+// running the expression; `fast` returns nullopt when it cannot decide.
 struct Pattern {
   std::string_view text;
   boost::regex re;
+  std::optional<bool> (*fast)(std::string_view) = nullptr;
 };
+
+bool IsAlnum(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// [a-zA-Z0-9](-*[a-zA-Z0-9])*: letters, digits and inner hyphens.
+std::optional<bool> FastEndpointName(std::string_view s) {
+  if (s.empty() || !IsAlnum(s.front()) || !IsAlnum(s.back())) return false;
+  for (unsigned char c : s) {
+    if (!IsAlnum(c) && c != '-') return false;
+  }
+  return true;
+}
+
+// [\x21-\x7e\x80-\xff][\x20-\x7e\x80-\xff]*
+std::optional<bool> FastInferenceId(std::string_view s) {
+  if (s.empty() || s.front() == ' ') return false;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+// (https|s3)://([^/]+)/?(.*) on printable text: a scheme, then a first character that is not
+// '/'. Control characters are left to the expression.
+std::optional<bool> FastInputLocation(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return std::nullopt;
+  }
+  std::string_view rest;
+  if (s.starts_with("https://")) {
+    rest = s.substr(8);
+  } else if (s.starts_with("s3://")) {
+    rest = s.substr(5);
+  } else {
+    return false;
+  }
+  return !rest.empty() && rest.front() != '/';
+}
 
 const Pattern& EndpointNamePattern() {
   static const Pattern p{"^[a-zA-Z0-9](-*[a-zA-Z0-9])*",
-                         boost::regex("[a-zA-Z0-9](-*[a-zA-Z0-9])*")};
+                         boost::regex("[a-zA-Z0-9](-*[a-zA-Z0-9])*"), &FastEndpointName};
   return p;
 }
 const Pattern& InferenceIdPattern() {
   static const Pattern p{"\\A\\S[\\p{Print}]*\\z",
-                         boost::regex("\\A[\\x21-\\x7e\\x80-\\xff][\\x20-\\x7e\\x80-\\xff]*\\z")};
+                         boost::regex("\\A[\\x21-\\x7e\\x80-\\xff][\\x20-\\x7e\\x80-\\xff]*\\z"),
+                         &FastInferenceId};
   return p;
 }
 const Pattern& InputLocationPattern() {
-  static const Pattern p{"^(https|s3)://([^/]+)/?(.*)$",
-                         boost::regex("(https|s3)://([^/]+)/?(.*)")};
+  static const Pattern p{"^(https|s3)://([^/]+)/?(.*)$", boost::regex("(https|s3)://([^/]+)/?(.*)"),
+                         &FastInputLocation};
   return p;
 }
 const Pattern& OutputPathExtensionPattern() {
@@ -53,12 +97,19 @@ bool IsAscii(std::string_view s) {
   return true;
 }
 
-bool Matches(const Pattern& p, std::string_view s) {
+bool MatchesRegex(const Pattern& p, std::string_view s) {
   try {
     return boost::regex_match(s.begin(), s.end(), p.re);
   } catch (const std::exception&) {  // Boost gives up on pathological backtracking
     return false;
   }
+}
+
+bool Matches(const Pattern& p, std::string_view s) {
+  if (p.fast != nullptr) {
+    if (std::optional<bool> decided = p.fast(s)) return *decided;
+  }
+  return MatchesRegex(p, s);
 }
 
 // Collects constraint violations in AWS's wording.
@@ -145,6 +196,17 @@ void CheckInferenceId(Violations& v, std::optional<std::string_view> h) {
 }
 
 }  // namespace
+
+std::optional<bool> MatchesPatternForTest(std::string_view member, std::string_view value,
+                                          bool regex) {
+  const Pattern* p = member == "endpointName"    ? &EndpointNamePattern()
+                     : member == "inferenceId"   ? &InferenceIdPattern()
+                     : member == "inputLocation" ? &InputLocationPattern()
+                                                 : nullptr;
+  if (p == nullptr) return std::nullopt;
+  if (regex) return MatchesRegex(*p, value);
+  return p->fast(value);
+}
 
 Result<RuntimePath> ParseRuntimePath(std::string_view path) {
   auto target = MatchRuntimePath(path);

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -49,5 +50,11 @@ Result<dispatch::AcceptRequest> ParseInvokeEndpointAsync(http::Request request,
 // multi-container, inference-component and session headers are refused (kValidation: inferd
 // has none of those features); -Enable-Explanations is ignored.
 Result<dispatch::SyncRequest> ParseInvokeEndpoint(http::Request request, const std::string& region);
+
+// For tests: whether `value` satisfies the model's pattern for `member` ("endpointName",
+// "inferenceId", "inputLocation") by the regular expression (`regex`) or by the hand-written
+// matcher that runs first (nullopt: it leaves that value to the expression).
+std::optional<bool> MatchesPatternForTest(std::string_view member, std::string_view value,
+                                          bool regex);
 
 }  // namespace inferd::api::runtime

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 namespace inferd::api::runtime {
 namespace {
 
@@ -244,6 +248,47 @@ TEST(ParseInvokeEndpoint, LimitsAndUnsupportedFeatures) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, Errc::kValidation);
   EXPECT_NE(refused.error().message.find("multi-model endpoints"), std::string::npos);
+}
+
+// The hand-written matchers that run before the regular expressions give the same answers:
+// every string of up to two bytes (all 256 values, so ASCII, controls and non-ASCII bytes),
+// and longer samples built from the characters that matter to each pattern.
+TEST(PatternMatchers, AgreeWithTheRegularExpressions) {
+  std::vector<std::string> samples;
+  for (int a = 0; a < 256; ++a) {
+    samples.push_back(std::string(1, static_cast<char>(a)));
+    for (int b = 0; b < 256; ++b) {
+      samples.push_back(std::string{static_cast<char>(a), static_cast<char>(b)});
+    }
+  }
+  samples.push_back("");
+  const std::string pieces[] = {"a",        "Z",  "0",    "-",     "--",       " ",       "_",
+                                ".",        "/",  "//",   "s3://", "https://", "http://", "S3://",
+                                "\xC3\xA9", "\t", "\x7f", "\n",    "\0"};
+  for (const auto& x : pieces) {
+    for (const auto& y : pieces) {
+      for (const auto& z : pieces) samples.push_back(x + y + z);
+    }
+  }
+  for (std::string s : {"ep-1", "my--endpoint-2", "a", "-a", "a-", "inference-id 1",
+                        "s3://bucket/key", "s3://bucket", "s3:///key", "https://h/p?q=1",
+                        "https://", "s3://b/k with spaces", "s3://b/\xff"}) {
+    samples.push_back(s);
+  }
+  for (const char* member : {"endpointName", "inferenceId", "inputLocation"}) {
+    int decided = 0;
+    for (const std::string& s : samples) {
+      std::optional<bool> fast = MatchesPatternForTest(member, s, /*regex=*/false);
+      if (!fast) continue;  // left to the expression
+      ++decided;
+      std::optional<bool> re = MatchesPatternForTest(member, s, /*regex=*/true);
+      ASSERT_TRUE(re.has_value());
+      ASSERT_EQ(*fast, *re) << member << " on \"" << s << "\" (" << s.size() << " bytes)";
+    }
+    EXPECT_GT(decided, 50000) << member;
+  }
+  EXPECT_EQ(MatchesPatternForTest("inputLocation", "s3://b/k", false), true);
+  EXPECT_EQ(MatchesPatternForTest("inputLocation", "s3://b/\x01", false), std::nullopt);
 }
 
 }  // namespace
