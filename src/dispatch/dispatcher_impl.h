@@ -107,7 +107,6 @@ struct Dispatcher::Impl {
   std::map<int64_t, std::string> running;  // seq → "host:port", while a model call runs
   std::chrono::steady_clock::time_point next_sweep{};
   std::chrono::steady_clock::time_point next_prune{};
-  size_t rotation = 0;                   // fairness between endpoints (the loop)
   std::atomic<size_t> take_rotation{0};  // fairness between endpoints (TakeRunnable)
   std::thread loop_thread;
   std::vector<std::thread> workers;

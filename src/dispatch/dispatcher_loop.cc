@@ -77,8 +77,8 @@ void Dispatcher::Impl::Pass() {
     });
   }
 
-  // Capacity of every endpoint with backlog; queues of deleted endpoints end.
-  std::vector<std::pair<std::string, std::shared_ptr<const EndpointView>>> live;
+  // Capacity of every endpoint with backlog; queues of deleted endpoints end. Then work goes to
+  // free workers the same way accepts and freed slots hand it out.
   for (const std::string& key : scheduler.KeysWithBacklog()) {
     auto view = directory.FindKey(key);
     if (!view || view->deleting) {
@@ -86,46 +86,8 @@ void Dispatcher::Impl::Pass() {
       continue;
     }
     scheduler.SetCapacity(key, CapacityOf(*view));
-    live.emplace_back(key, std::move(view));
   }
-
-  // Hand out work, one invocation per endpoint per round, while workers are free.
-  if (!live.empty()) {
-    const size_t start = rotation++ % live.size();
-    std::rotate(live.begin(), live.begin() + static_cast<long>(start), live.end());
-  }
-  bool full = false;  // every worker has a job, or stopping
-  for (bool progress = true; progress && !full;) {
-    progress = false;
-    for (const auto& [key, view] : live) {
-      {
-        std::lock_guard lock(mu);
-        full = stopping || active_runs >= options.worker_threads;
-      }
-      if (full) break;
-      Scheduler::Next next = scheduler.Assign(key, now);
-      if (next.kind == Scheduler::Next::kExpired) {
-        AddFailBatch(key, view, EndKind::kExpired, std::deque<QueueEntry>{next.entry});
-        progress = true;
-      } else if (next.kind == Scheduler::Next::kRun) {
-        bool queued = false;
-        {
-          std::lock_guard lock(mu);
-          if (!stopping) {
-            ++active_runs;
-            run_jobs.push_back(
-                {key, next.entry, std::move(next.instance), std::move(next.lease), view});
-            queued = true;
-          }
-        }
-        // Stopping: `next` (its lease) goes outside the lock; the entry stays Queued in the
-        // store for the next Start.
-        if (!queued) return;
-        work_cv.notify_one();
-        progress = true;
-      }
-    }
-  }
+  Feed();
 
   // Notification retries that are due.
   std::vector<NotifyRetry> due;
