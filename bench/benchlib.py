@@ -154,6 +154,24 @@ def fsync_floor(directory, seconds=2.0):
             "p99_ms": round(lat[int(len(lat) * 0.99)] * 1e3, 3)}
 
 
+def rsa_sign_floor(seconds=2):
+    """RSA-2048 private-key operations per second on one core (`openssl speed`, the OpenSSL
+    library inferd signs SNS messages with): every notification delivered over HTTP carries one
+    such signature. Returns {'sign_per_s', 'ms_per_sign'}, or None without the openssl tool."""
+    try:
+        res = subprocess.run(["openssl", "speed", "-seconds", str(seconds), "-mr", "rsa2048"],
+                             capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in res.stdout.splitlines():
+        # +F2:<index>:<bits>:<signs per second>:<verifies per second>
+        parts = line.split(":")
+        if line.startswith("+F2:") and len(parts) >= 5 and parts[2] == "2048":
+            per_s = float(parts[3])
+            return {"sign_per_s": round(per_s, 1), "ms_per_sign": round(1000 / per_s, 3)}
+    return None
+
+
 def perf_available():
     try:
         return subprocess.run(["perf", "--version"], capture_output=True).returncode == 0

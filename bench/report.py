@@ -89,6 +89,26 @@ def table(r):
             q = e["results_per_s_window"] / d1["accepted_per_s"]
             row("end to end ÷ direct", f"{q:.3g}", "direct 1 KiB", f"{q:.3g}", "≥ 0.35",
                 verdict(q >= 0.35))
+        rs = r.get("rsa_sign")
+        if rs:
+            row("SNS signature: RSA-2048 on one core (`openssl speed`; every notification "
+                "delivered carries one)", f"{fmt(rs['sign_per_s'])}/s ({fmt(rs['ms_per_sign'])} "
+                "ms each)")
+        if rs and a and d1:
+            # Machine time (every process, kernel included) per accept and per model call, from
+            # the accept-only and direct runs, plus one signature: what an invocation costs if
+            # dispatching, storing the result, publishing and delivering were otherwise free.
+            cpus = r["machine"]["cpus"]
+            per_accept = a["machine_busy_cores"] / a["accepted_per_s"]
+            per_call = d1["machine_busy_cores"] / d1["accepted_per_s"]
+            per_sign = rs["ms_per_sign"] / 1000
+            ceiling = cpus / (per_accept + per_call + per_sign)
+            row(f"end-to-end ceiling on {cpus} cores: accept ({fmt(per_accept * 1e6)} µs) + model "
+                f"call ({fmt(per_call * 1e6)} µs) + signature ({fmt(per_sign * 1e6)} µs) of "
+                "machine time, everything else free",
+                f"{fmt(ceiling)}/s", f"end to end {fmt(e['results_per_s_window'])}/s",
+                ratio(e["results_per_s_window"], ceiling), "≥ 5,000/s possible?",
+                "no: ceiling below 5,000/s" if ceiling < 5000 else "ceiling allows it")
     eo, do = r.get("e2e_1k_open"), r.get("direct_1k_open")
     if eo:
         lat, ev = eo["result_latency_ms"], eo["event_latency_ms"]
