@@ -40,6 +40,8 @@ Result<std::unique_ptr<InvocationStore>> InvocationStore::Open(
   }
   auto impl = std::make_unique<Impl>();
   impl->max_batch = options.max_batch;
+  impl->ids = std::make_unique<internal::IdIndex>(static_cast<size_t>(options.id_flush_rows),
+                                                  static_cast<size_t>(options.id_chunk_rows));
   INFERD_RETURN_IF_ERROR(impl->OpenWriter(options.path));  // creates the schema
   INFERD_RETURN_IF_ERROR(impl->OpenReaders(options.path, kReadConnections));
   impl->StartWriter();

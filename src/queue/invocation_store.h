@@ -93,6 +93,10 @@ struct InvocationStoreStats {
 struct InvocationStoreOptions {
   std::filesystem::path path;  // the database file; its directory must exist
   int max_batch = 4096;        // writes per transaction at most
+  // The InferenceId index (id_index.h): new rows' ids gather in memory until this many, then
+  // are written to the table in chunks of id_chunk_rows, one per transaction.
+  int id_flush_rows = 16384;
+  int id_chunk_rows = 1024;
 };
 
 class InvocationStore {

@@ -1,5 +1,6 @@
 // Reads through a small pool of read connections (WAL: readers see the last commit and never
 // block the writer), and PruneFinished, which chooses rows here and deletes them via the writer.
+#include <algorithm>
 #include <future>
 #include <string>
 
@@ -90,9 +91,9 @@ Status InvocationStore::Impl::OpenReaders(const std::filesystem::path& path, int
         prepare(r->by_seq, "SELECT " + cols + " FROM invocations WHERE seq = ?"));
     INFERD_RETURN_IF_ERROR(prepare(
         r->by_id, "SELECT " + cols +
-                      " FROM invocations INDEXED BY invocations_by_id WHERE id_hash = ? AND "
-                      "region = ? AND endpoint_key = ? AND inference_id = ? ORDER BY seq "
-                      "DESC LIMIT 1"));
+                      " FROM invocations WHERE seq IN (SELECT seq FROM invocation_ids WHERE "
+                      "id_hash = ?) AND region = ? AND endpoint_key = ? AND inference_id = ? "
+                      "ORDER BY seq DESC LIMIT 1"));
     // The states filter is a bit mask (bit n = state n), so one cached statement serves all.
     INFERD_RETURN_IF_ERROR(prepare(
         r->list, "SELECT " + cols +
@@ -127,13 +128,30 @@ Result<std::optional<Invocation>> InvocationStore::Get(const std::string& region
                                                        const std::string& endpoint,
                                                        const std::string& inference_id) {
   std::string key = AsciiLower(endpoint);
-  return impl_->WithReader([&](internal::Reader& r) {
+  const int64_t id_hash = internal::IdHash(region, key, inference_id);
+  // Rows whose id is still in memory first (the newest), then the table.
+  std::vector<int64_t> recent;
+  impl_->ids->Lookup(id_hash, recent);
+  std::sort(recent.rbegin(), recent.rend());
+  return impl_->WithReader([&](internal::Reader& r) -> Result<std::optional<Invocation>> {
+    std::optional<Invocation> newest;
+    for (int64_t seq : recent) {
+      Rewind rewind{*r.by_seq};
+      r.by_seq->Bind(seq);
+      auto row = ReadOne(*r.by_seq, "get invocation by inference id");
+      if (!row.ok()) return row;
+      if (*row && (*row)->region == region && AsciiLower((*row)->endpoint) == key &&
+          (*row)->inference_id == inference_id) {
+        newest = std::move(*row);
+        break;
+      }
+    }
     Rewind rewind{*r.by_id};
-    r.by_id->Bind(internal::IdHash(region, key, inference_id))
-        .Bind(region)
-        .Bind(key)
-        .Bind(inference_id);
-    return ReadOne(*r.by_id, "get invocation by inference id");
+    r.by_id->Bind(id_hash).Bind(region).Bind(key).Bind(inference_id);
+    auto stored = ReadOne(*r.by_id, "get invocation by inference id");
+    if (!stored.ok()) return stored;
+    if (*stored && (!newest || (*stored)->seq > newest->seq)) return stored;
+    return newest;
   });
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "db/sqlite.h"
+#include "queue/id_index.h"
 #include "queue/invocation_store.h"
 
 namespace inferd::queue::internal {
@@ -23,10 +24,9 @@ namespace inferd::queue::internal {
 // transition checks decode a row without touching a large body's overflow pages.
 //
 // Indexes, each paid by every Insert, so only those a query needs:
-// - invocations_by_id: Get, on id_hash = IdHash(region, endpoint_key, inference_id) rather than
-//   the three strings: InferenceIds are random, so every insert lands on a random page of this
-//   index; an 8-byte key keeps it about five times smaller (in the writer's cache for a backlog
-//   of millions). Get compares the strings on the rows it finds; newest first via the rowid.
+// - none on the InferenceId: Get finds rows through `invocation_ids` (id_hash, seq), written in
+//   bulk off the insert path (id_index.h), with id_hash = IdHash(region, endpoint_key,
+//   inference_id); Get compares the strings on the rows it finds, newest first.
 // - invocations_by_endpoint: List (region, endpoint_key) in seq order (the rowid is the tail).
 // - invocations_pending: partial, on seq, holding only rows LoadPending returns; rows leave it
 //   when they are finished and notified, so it stays as small as the backlog.
@@ -59,7 +59,15 @@ CREATE TABLE IF NOT EXISTS invocations (
   failure_location TEXT NOT NULL,
   inline_body BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS invocations_by_id ON invocations(id_hash);
+CREATE TABLE IF NOT EXISTS invocation_ids (
+  id_hash INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (id_hash, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS invocation_ids_through (
+  one INTEGER PRIMARY KEY CHECK (one = 1),
+  seq INTEGER NOT NULL
+);
 CREATE INDEX IF NOT EXISTS invocations_by_endpoint ON invocations(region, endpoint_key);
 CREATE INDEX IF NOT EXISTS invocations_pending ON invocations(seq) WHERE state < 2 OR notified = 0;
 )sql";
@@ -120,6 +128,7 @@ struct Reader {
 struct WriterConn {
   std::unique_ptr<db::Database> db;
   std::unique_ptr<db::Stmt> insert, start, requeue, finish, notified, state_of, prune_delete;
+  std::unique_ptr<db::Stmt> ids_insert, ids_through, ids_delete;
 };
 
 }  // namespace inferd::queue::internal
@@ -130,6 +139,11 @@ struct InvocationStore::Impl {
   ~Impl();  // stops the writer after it drained the queue
 
   Status OpenWriter(const std::filesystem::path& path);
+  // The id index: migrates a database that still has the old SQL index, then reads back the
+  // rows after the watermark (writer connection, before the writer starts).
+  Status OpenIdIndex();
+  // Inside the writer's transaction: the id index's next chunk, if one is due.
+  Status WriteIdChunk(const internal::IdIndex::Chunk& chunk);
   Status OpenReaders(const std::filesystem::path& path, int count);
   void StartWriter();
 
@@ -170,6 +184,7 @@ struct InvocationStore::Impl {
   }
 
   int max_batch = 4096;
+  std::unique_ptr<internal::IdIndex> ids;
   internal::WriterConn writer_conn;
   std::vector<std::unique_ptr<internal::Reader>> readers;
 

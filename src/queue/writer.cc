@@ -52,7 +52,69 @@ Status InvocationStore::Impl::OpenWriter(const std::filesystem::path& path) {
   INFERD_RETURN_IF_ERROR(prepare(w.state_of, "SELECT state FROM invocations WHERE seq = ?"));
   INFERD_RETURN_IF_ERROR(prepare(w.prune_delete,
                                  "DELETE FROM invocations WHERE seq = ? AND state >= 2 AND "
-                                 "notified = 1 AND finished_ms < ?"));
+                                 "notified = 1 AND finished_ms < ? RETURNING id_hash"));
+  INFERD_RETURN_IF_ERROR(
+      prepare(w.ids_insert, "INSERT OR IGNORE INTO invocation_ids (id_hash, seq) VALUES (?, ?)"));
+  INFERD_RETURN_IF_ERROR(
+      prepare(w.ids_through, "UPDATE invocation_ids_through SET seq = ? WHERE one = 1"));
+  INFERD_RETURN_IF_ERROR(
+      prepare(w.ids_delete, "DELETE FROM invocation_ids WHERE id_hash = ? AND seq = ?"));
+  return OpenIdIndex();
+}
+
+Status InvocationStore::Impl::OpenIdIndex() {
+  db::Database& db = *writer_conn.db;
+  // Databases written before the id index had an SQL index on id_hash: its entries move to
+  // invocation_ids once, and it goes (one transaction).
+  bool old_index = false;
+  {
+    db::Stmt s(db,
+               "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = "
+               "'invocations_by_id'");
+    if (!s.ok()) return db.Fail("look for the old id index");
+    old_index = s.Step() == db::Stmt::kRow;
+  }
+  {
+    db::Transaction tx(db);
+    INFERD_RETURN_IF_ERROR(tx.status());
+    INFERD_RETURN_IF_ERROR(db.Exec("INSERT OR IGNORE INTO invocation_ids_through VALUES (1, 0)"));
+    if (old_index) {
+      INFERD_RETURN_IF_ERROR(
+          db.Exec("INSERT OR IGNORE INTO invocation_ids (id_hash, seq) SELECT id_hash, seq FROM "
+                  "invocations"));
+      INFERD_RETURN_IF_ERROR(
+          db.Exec("UPDATE invocation_ids_through SET seq = (SELECT coalesce(max(seq), 0) FROM "
+                  "invocations)"));
+      INFERD_RETURN_IF_ERROR(db.Exec("DROP INDEX invocations_by_id"));
+    }
+    INFERD_RETURN_IF_ERROR(tx.Commit());
+  }
+  std::vector<internal::IdIndex::Entry> tail;
+  db::Stmt s(db,
+             "SELECT id_hash, seq FROM invocations WHERE seq > (SELECT seq FROM "
+             "invocation_ids_through) ORDER BY seq");
+  if (!s.ok()) return db.Fail("prepare the id index's tail");
+  int rc;
+  while ((rc = s.Step()) == db::Stmt::kRow) tail.push_back({s.Int(0), s.Int(1)});
+  if (rc != db::Stmt::kDone) return db.Fail("read the id index's tail");
+  ids->Restore(std::move(tail));
+  return OkStatus();
+}
+
+Status InvocationStore::Impl::WriteIdChunk(const internal::IdIndex::Chunk& chunk) {
+  auto& w = writer_conn;
+  for (const auto& e : chunk.entries) {
+    w.ids_insert->Bind(e.id_hash).Bind(e.seq);
+    int rc = w.ids_insert->Step();
+    w.ids_insert->Reset();
+    if (rc != db::Stmt::kDone) return w.db->Fail("write the id index");
+  }
+  if (chunk.last) {
+    w.ids_through->Bind(chunk.through);
+    int rc = w.ids_through->Step();
+    w.ids_through->Reset();
+    if (rc != db::Stmt::kDone) return w.db->Fail("write the id index's watermark");
+  }
   return OkStatus();
 }
 
@@ -118,6 +180,7 @@ void InvocationStore::Impl::RunBatch(std::vector<Op>& batch) {
   std::vector<Result<int64_t>> results;
   results.reserve(batch.size());
   Status failed;  // the batch's SQLite failure, if any
+  bool chunk_offered = false;
   {
     db::Transaction tx(*writer_conn.db);
     if (!tx.status().ok()) {
@@ -131,12 +194,26 @@ void InvocationStore::Impl::RunBatch(std::vector<Op>& batch) {
           break;
         }
       }
+      if (failed.ok()) {
+        internal::IdIndex::Chunk chunk = ids->NextChunk();
+        chunk_offered = !chunk.entries.empty();
+        if (chunk_offered) failed = WriteIdChunk(chunk);
+      }
       if (failed.ok()) failed = tx.Commit();
     }  // a failed batch rolls back here
   }
+  if (chunk_offered) ids->ChunkDone(failed.ok());
   if (failed.ok()) {
     commits_.fetch_add(1, std::memory_order_relaxed);
     writes_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+    // Findable by InferenceId before any callback runs (a Get after the 202 finds the row).
+    std::vector<internal::IdIndex::Entry> inserted;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].kind == OpKind::kInsert && results[i].ok()) {
+        inserted.push_back({batch[i].id_hash, *results[i]});
+      }
+    }
+    ids->Add(inserted);
   } else {
     failed_batches_.fetch_add(1, std::memory_order_relaxed);
     spdlog::error("invocation queue: a transaction of {} writes failed: {}", batch.size(),
@@ -246,12 +323,24 @@ Result<int64_t> InvocationStore::Impl::ApplyPrune(Op& op, bool& sql_failed) {
   for (int64_t seq : op.seqs) {
     w.prune_delete->Bind(seq).Bind(op.inv.finished_ms);
     int rc = w.prune_delete->Step();
+    int64_t id_hash = rc == db::Stmt::kRow ? w.prune_delete->Int(0) : 0;
+    const bool found = rc == db::Stmt::kRow;
+    if (found) rc = w.prune_delete->Step();
     w.prune_delete->Reset();
     if (rc != db::Stmt::kDone) {
       sql_failed = true;
       return w.db->Fail("prune invocations");
     }
-    deleted += w.db->Changes();
+    if (!found) continue;
+    ++deleted;
+    // Its id entry, if already written (one still in memory finds no row: Get skips it).
+    w.ids_delete->Bind(id_hash).Bind(seq);
+    rc = w.ids_delete->Step();
+    w.ids_delete->Reset();
+    if (rc != db::Stmt::kDone) {
+      sql_failed = true;
+      return w.db->Fail("prune the id index");
+    }
   }
   return deleted;
 }

@@ -1,0 +1,66 @@
+#include "queue/id_index.h"
+
+#include <algorithm>
+
+namespace inferd::queue::internal {
+
+IdIndex::IdIndex(size_t flush_rows, size_t chunk_rows)
+    : flush_rows_(std::max<size_t>(1, flush_rows)), chunk_rows_(std::max<size_t>(1, chunk_rows)) {}
+
+void IdIndex::Restore(std::vector<Entry> tail) {
+  std::lock_guard lock(mu_);
+  pending_ = std::move(tail);
+}
+
+void IdIndex::Add(std::span<const Entry> committed) {
+  if (committed.empty()) return;
+  std::lock_guard lock(mu_);
+  pending_.insert(pending_.end(), committed.begin(), committed.end());
+}
+
+void IdIndex::Lookup(int64_t id_hash, std::vector<int64_t>& seqs) const {
+  std::lock_guard lock(mu_);
+  for (const Entry& e : pending_) {
+    if (e.id_hash == id_hash) seqs.push_back(e.seq);
+  }
+  auto [first, last] =
+      std::equal_range(writing_.begin(), writing_.end(), Entry{id_hash, 0},
+                       [](const Entry& a, const Entry& b) { return a.id_hash < b.id_hash; });
+  for (auto it = first; it != last; ++it) seqs.push_back(it->seq);
+}
+
+IdIndex::Chunk IdIndex::NextChunk() {
+  std::lock_guard lock(mu_);
+  if (writing_.empty()) {
+    if (pending_.size() < flush_rows_) return {};
+    writing_.swap(pending_);
+    pending_.clear();
+    through_ = 0;
+    for (const Entry& e : writing_) through_ = std::max(through_, e.seq);
+    std::sort(writing_.begin(), writing_.end(), [](const Entry& a, const Entry& b) {
+      return a.id_hash != b.id_hash ? a.id_hash < b.id_hash : a.seq < b.seq;
+    });
+    written_ = 0;
+  }
+  offered_ = std::min(writing_.size(), written_ + chunk_rows_);
+  return Chunk{std::span<const Entry>(writing_.data() + written_, offered_ - written_),
+               offered_ == writing_.size(), through_};
+}
+
+void IdIndex::ChunkDone(bool committed) {
+  std::lock_guard lock(mu_);
+  if (writing_.empty() || !committed) return;
+  written_ = offered_;
+  if (written_ == writing_.size()) {
+    writing_.clear();
+    writing_.shrink_to_fit();
+    written_ = offered_ = 0;
+  }
+}
+
+size_t IdIndex::in_memory() const {
+  std::lock_guard lock(mu_);
+  return pending_.size() + writing_.size();
+}
+
+}  // namespace inferd::queue::internal

@@ -1,0 +1,150 @@
+// Get by InferenceId through the bulk-written id index (id_index.h): ids in memory, being written,
+// written; across reopen, an interrupted set, pruning, and databases from before the index.
+#include "queue/id_index.h"
+
+#include <gtest/gtest.h>
+
+#include "db/sqlite.h"
+#include "queue/invocation_store.h"
+#include "queue/testing.h"
+
+namespace inferd::queue {
+namespace {
+
+using testing::InsertSync;
+using testing::Sample;
+using testing::TempDir;
+
+class IdIndexTest : public ::testing::Test {
+ protected:
+  void Open(int flush_rows = 10, int chunk_rows = 3) {
+    store_.reset();
+    InvocationStoreOptions options;
+    options.path = path_;
+    options.id_flush_rows = flush_rows;
+    options.id_chunk_rows = chunk_rows;
+    auto s = InvocationStore::Open(options);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    store_ = std::move(s).value();
+  }
+  int64_t Insert(int64_t i, const std::string& id = "") {
+    Invocation v = Sample(i);
+    if (!id.empty()) v.inference_id = id;
+    auto r = InsertSync(*store_, v);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? *r : -1;
+  }
+  // The seq Get finds for Sample(i)'s id (or `id`), -1 when none.
+  int64_t Find(int64_t i, const std::string& id = "") {
+    Invocation v = Sample(i);
+    auto r = store_->Get(v.region, "MY-endpoint", id.empty() ? v.inference_id : id);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() && r->has_value() ? (*r)->seq : -1;
+  }
+  int64_t Query(const char* sql) {
+    auto db = db::Database::Open(path_, "test reader", nullptr);
+    EXPECT_TRUE(db.ok());
+    db::Stmt s(**db, sql);
+    EXPECT_EQ(s.Step(), db::Stmt::kRow) << sql;
+    return s.Int(0);
+  }
+  int64_t Written() { return Query("SELECT count(*) FROM invocation_ids"); }
+
+  TempDir dir_;
+  std::filesystem::path path_ = dir_.path() / "queue.db";
+  std::unique_ptr<InvocationStore> store_;
+};
+
+TEST_F(IdIndexTest, GetFindsEveryRowWhereverItsIdIsAndAfterReopening) {
+  Open();
+  std::vector<int64_t> seqs;
+  for (int i = 0; i < 60; ++i) {
+    seqs.push_back(Insert(i));  // one transaction each: a chunk rides along with most of them
+    for (int j = 0; j <= i; j += 7) ASSERT_EQ(Find(j), seqs[j]) << "after insert " << i;
+  }
+  const int64_t written = Written();
+  EXPECT_GE(written, 30) << "ids are not written to the table";
+  EXPECT_LT(written, 60) << "the newest ids should still be in memory";
+  EXPECT_EQ(Find(1000), -1);
+
+  Open();  // the ids not yet written come back from the rows after the watermark
+  for (int i = 0; i < 60; ++i) EXPECT_EQ(Find(i), seqs[i]) << i;
+  // With the rest written later, still found, each once.
+  for (int i = 60; i < 100; ++i) seqs.push_back(Insert(i));
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(Find(i), seqs[i]) << i;
+  EXPECT_LE(Written(), 100);
+  EXPECT_EQ(Query("SELECT count(*) FROM (SELECT DISTINCT seq FROM invocation_ids)"), Written());
+}
+
+TEST_F(IdIndexTest, TheNewestRowWithAnIdWinsWhetherWrittenOrInMemory) {
+  Open(/*flush_rows=*/4, /*chunk_rows=*/100);
+  const int64_t first = Insert(1, "same-id");
+  for (int i = 2; i < 10; ++i) Insert(i);  // "same-id" now written to the table
+  ASSERT_EQ(Query("SELECT count(*) FROM invocation_ids WHERE seq = 1"), first == 1 ? 1 : 0);
+  EXPECT_EQ(Find(1, "same-id"), first);
+  const int64_t second = Insert(3, "same-id");  // Sample(3): the same region as Sample(1)
+  EXPECT_EQ(Find(1, "same-id"), second);
+  for (int i = 10; i < 20; ++i) Insert(i);  // both written now
+  EXPECT_EQ(Find(1, "same-id"), second);
+}
+
+TEST_F(IdIndexTest, ASetInterruptedByAStopIsWrittenAgainWithoutDuplicates) {
+  Open(/*flush_rows=*/10, /*chunk_rows=*/3);
+  std::vector<int64_t> seqs;
+  for (int i = 0; i < 12; ++i) seqs.push_back(Insert(i));  // the set of 10: two chunks written
+  ASSERT_GT(Written(), 0);
+  ASSERT_LT(Written(), 10);
+  EXPECT_EQ(Query("SELECT seq FROM invocation_ids_through"), 0);
+  Open(/*flush_rows=*/10, /*chunk_rows=*/3);  // all 12 after the watermark: written again
+  for (int i = 12; i < 40; ++i) seqs.push_back(Insert(i));
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(Find(i), seqs[i]) << i;
+  EXPECT_GE(Query("SELECT seq FROM invocation_ids_through"), seqs[11]);
+  EXPECT_EQ(Query("SELECT count(*) FROM invocation_ids WHERE seq <= 12"), 12);
+}
+
+TEST_F(IdIndexTest, PruningRemovesTheIdsOfTheRowsItDeletes) {
+  Open(/*flush_rows=*/5, /*chunk_rows=*/100);
+  std::vector<int64_t> seqs;
+  for (int i = 0; i < 30; ++i) seqs.push_back(Insert(i));
+  for (int i = 0; i < 20; ++i) {
+    Invocation f;
+    f.seq = seqs[i];
+    f.state = InvocationState::kCompleted;
+    f.finished_ms = 1000;
+    f.notified = true;
+    ASSERT_TRUE(testing::Wait([&](auto done) { store_->Finish(f, done); }).ok());
+  }
+  const int64_t before = Written();
+  ASSERT_GE(before, 20);
+  auto pruned = store_->PruneFinished(2000);
+  ASSERT_TRUE(pruned.ok()) << pruned.error().message;
+  EXPECT_EQ(*pruned, 20);
+  EXPECT_EQ(Written(), before - 20);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(Find(i), -1) << i;
+  for (int i = 20; i < 30; ++i) EXPECT_EQ(Find(i), seqs[i]) << i;
+}
+
+TEST_F(IdIndexTest, ADatabaseWithTheOldSqlIndexMovesItsIdsOnce) {
+  Open();
+  std::vector<int64_t> seqs;
+  for (int i = 0; i < 25; ++i) seqs.push_back(Insert(i));
+  store_.reset();
+  {  // As written before the id index: an SQL index on id_hash, no id tables.
+    auto db = db::Database::Open(path_, "old", nullptr);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)
+                    ->Exec("DROP TABLE invocation_ids; DROP TABLE invocation_ids_through; "
+                           "CREATE INDEX invocations_by_id ON invocations(id_hash);")
+                    .ok());
+  }
+  Open();
+  EXPECT_EQ(Query("SELECT count(*) FROM sqlite_master WHERE name = 'invocations_by_id'"), 0);
+  EXPECT_EQ(Written(), 25);
+  EXPECT_EQ(Query("SELECT seq FROM invocation_ids_through"), seqs.back());
+  for (int i = 0; i < 25; ++i) EXPECT_EQ(Find(i), seqs[i]) << i;
+  seqs.push_back(Insert(25));
+  EXPECT_EQ(Find(25), seqs.back());
+}
+
+}  // namespace
+}  // namespace inferd::queue
