@@ -58,9 +58,4 @@ void IdIndex::ChunkDone(bool committed) {
   }
 }
 
-size_t IdIndex::in_memory() const {
-  std::lock_guard lock(mu_);
-  return pending_.size() + writing_.size();
-}
-
 }  // namespace inferd::queue::internal

@@ -54,8 +54,6 @@ class IdIndex {
   // The writer, after that transaction: whether it committed (if not, the chunk is offered again).
   void ChunkDone(bool committed);
 
-  size_t in_memory() const;
-
  private:
   const size_t flush_rows_, chunk_rows_;
   mutable std::mutex mu_;
