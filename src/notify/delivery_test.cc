@@ -7,7 +7,9 @@
 #include <set>
 #include <thread>
 
+#include "notify/envelope.h"
 #include "notify/notifier.h"
+#include "notify/signer.h"
 #include "notify/testing.h"
 
 namespace inferd::notify {
@@ -115,6 +117,38 @@ TEST_F(DeliveryTest, RetriesFollowThePolicyThenGiveUp) {
   EXPECT_EQ(*n->store().CountDeliveries(), 0);  // given up
   clock_.Advance(seconds(3600));
   EXPECT_EQ(n->delivery().RunOnce(), 0);
+}
+
+TEST_F(DeliveryTest, OneSignatureServesEverySubscriptionAndRetry) {
+  FakeSender sender;
+  sender.Script({500});  // the first delivery fails once and is retried
+  auto n = Make(sender.fn(), clock_);
+  std::string topic = Topic(*n);
+  for (const char* hook :
+       {"http://127.0.0.1:1/a", "http://127.0.0.1:1/b", "http://127.0.0.1:1/c"}) {
+    Subscribe(*n, topic, hook);
+  }
+  const int64_t before = n->signer().rsa_operations();
+  Publish(*n, topic, "hello");
+  EXPECT_EQ(n->delivery().RunOnce(), 3);
+  clock_.Advance(seconds(20));
+  EXPECT_EQ(n->delivery().RunOnce(), 1);
+  ASSERT_EQ(sender.count(), 4u);
+  EXPECT_EQ(n->signer().rsa_operations() - before, 1);
+  std::set<std::string> signatures;
+  for (const auto& r : sender.requests()) {
+    auto body = boost::json::parse(r.body).as_object();
+    signatures.insert(std::string(body.at("Signature").as_string()));
+    OutboxMessage m;
+    m.message_id = body.at("MessageId").as_string();
+    m.topic_arn = body.at("TopicArn").as_string();
+    m.timestamp = body.at("Timestamp").as_string();
+    m.message = "hello";
+    EXPECT_TRUE(Signer::Verify(n->signer().cert_pem(), StringToSign(m, m.message, ""),
+                               body.at("Signature").as_string(), 1)
+                    .ok());
+  }
+  EXPECT_EQ(signatures.size(), 1u);
 }
 
 TEST_F(DeliveryTest, CustomPolicyAndEventualSuccessSendTheSameMessage) {

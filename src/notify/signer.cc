@@ -11,9 +11,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <deque>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
+#include <unordered_map>
 #include <vector>
 
 #include "common/base64.h"
@@ -169,10 +173,35 @@ struct Signer::Key {
     EVP_PKEY_CTX_free(ctx);
   }
 
+  // A signature made before for the same digest, if still remembered.
+  std::optional<std::string> Remembered(const std::string& key) {
+    std::lock_guard lock(mu);
+    auto it = recent.find(key);
+    if (it == recent.end()) return std::nullopt;
+    return it->second;
+  }
+  void Remember(std::string key, const std::string& signature) {
+    std::lock_guard lock(mu);
+    if (!recent.emplace(key, signature).second) return;
+    order.push_back(std::move(key));
+    if (order.size() > kRemembered) {
+      recent.erase(order.front());
+      order.pop_front();
+    }
+  }
+
   PkeyPtr pkey;
   EVP_MD* digests[2];  // SHA-1, SHA-256 (fetched once)
   std::mutex mu;
   std::vector<EVP_PKEY_CTX*> idle[2];  // guarded by mu
+  // The newest signatures by (version, digest): every subscription of a topic, and every retry,
+  // signs the same string-to-sign (it names no subscription), and PKCS#1 v1.5 signatures are
+  // deterministic, so one RSA operation serves them all. Keyed by the digest the signature is
+  // made over anyway, so remembering adds no risk a collision would not already carry.
+  static constexpr size_t kRemembered = 4096;
+  std::unordered_map<std::string, std::string> recent;  // guarded by mu
+  std::deque<std::string> order;                        // guarded by mu; oldest first
+  std::atomic<int64_t> rsa_operations{0};
 };
 
 Signer::Signer(std::unique_ptr<Key> key, std::string cert_pem, std::string cert_id)
@@ -233,6 +262,9 @@ Result<std::string> Signer::Sign(std::string_view data, int version) const {
       1) {
     return OpensslError("EVP_Digest");
   }
+  std::string remembered_key(1, static_cast<char>('0' + slot));
+  remembered_key.append(reinterpret_cast<const char*>(digest), digest_len);
+  if (auto sig = key_->Remembered(remembered_key)) return std::move(*sig);
   EVP_PKEY_CTX* ctx = key_->Take(slot);
   if (!ctx) return OpensslError("EVP_PKEY_sign_init");
   std::string sig(static_cast<size_t>(EVP_PKEY_get_size(key_->pkey.get())), '\0');
@@ -243,8 +275,15 @@ Result<std::string> Signer::Sign(std::string_view data, int version) const {
     return OpensslError("EVP_PKEY_sign");
   }
   key_->Give(slot, ctx);
+  key_->rsa_operations.fetch_add(1, std::memory_order_relaxed);
   sig.resize(len);
-  return Base64Encode(sig);
+  std::string encoded = Base64Encode(sig);
+  key_->Remember(std::move(remembered_key), encoded);
+  return encoded;
+}
+
+int64_t Signer::rsa_operations() const {
+  return key_->rsa_operations.load(std::memory_order_relaxed);
 }
 
 Status Signer::Verify(std::string_view cert_pem, std::string_view data, std::string_view signature,

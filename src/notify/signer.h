@@ -10,6 +10,7 @@
 // Thread-safe after Open (signing contexts are pooled: each is used by one call at a time).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -27,8 +28,12 @@ class Signer {
   Signer(const Signer&) = delete;
   Signer& operator=(const Signer&) = delete;
 
-  // Base64 signature of `data`; `version` 1 (SHA1withRSA) or 2 (SHA256withRSA).
+  // Base64 signature of `data`; `version` 1 (SHA1withRSA) or 2 (SHA256withRSA). The newest
+  // 4,096 signatures are remembered by digest, so the same string-to-sign — a message delivered
+  // to several subscriptions, or again after a failed attempt — costs one RSA operation.
   Result<std::string> Sign(std::string_view data, int version) const;
+  // RSA private-key operations so far (the rest of Sign's calls were remembered signatures).
+  int64_t rsa_operations() const;
 
   const std::string& cert_pem() const { return cert_pem_; }
   // 32 lower-case hex digits identifying the certificate (from its SHA-256 fingerprint).

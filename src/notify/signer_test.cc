@@ -72,6 +72,35 @@ TEST(SignerTest, SignaturesVerifyWithTheCertificateInBothVersions) {
   EXPECT_NE((*signer)->cert_pem().find("BEGIN CERTIFICATE"), std::string::npos);
 }
 
+TEST(SignerTest, TheSameStringToSignCostsOneRsaOperation) {
+  TempDir dir;
+  auto signer = Signer::Open(dir.path());
+  ASSERT_TRUE(signer.ok()) << signer.error().message;
+  const Signer& s = **signer;
+  OutboxMessage m = Notification();
+  const std::string data = StringToSign(m, m.message, "");
+  auto first = s.Sign(data, 2);
+  auto again = s.Sign(data, 2);
+  ASSERT_TRUE(first.ok() && again.ok());
+  EXPECT_EQ(*again, *first);
+  EXPECT_EQ(s.rsa_operations(), 1);
+  EXPECT_TRUE(Signer::Verify(s.cert_pem(), data, *again, 2).ok());
+  // Another version or other data is signed anew, and verifies.
+  auto v1 = s.Sign(data, 1);
+  auto other = s.Sign(data + "x", 2);
+  ASSERT_TRUE(v1.ok() && other.ok());
+  EXPECT_EQ(s.rsa_operations(), 3);
+  EXPECT_TRUE(Signer::Verify(s.cert_pem(), data, *v1, 1).ok());
+  EXPECT_TRUE(Signer::Verify(s.cert_pem(), data + "x", *other, 2).ok());
+  // Only the newest 4,096 are remembered: the first is signed again after 4,096 others.
+  for (int i = 0; i < 4096; ++i) ASSERT_TRUE(s.Sign(data + std::to_string(i), 2).ok());
+  const int64_t before = s.rsa_operations();
+  auto later = s.Sign(data, 2);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(*later, *first);
+  EXPECT_EQ(s.rsa_operations(), before + 1);
+}
+
 TEST(SignerTest, KeyIsKeptAcrossRestartsAndPrivate) {
   TempDir dir;
   std::string id, pem, sig;
