@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <regex>
 #include <set>
@@ -22,6 +23,28 @@ TEST(Ids, UuidIsVersion4AndUnique) {
     EXPECT_TRUE(std::regex_match(id, re)) << id;
     EXPECT_TRUE(seen.insert(id).second);
   }
+}
+
+TEST(Ids, TimeOrderedUuidIsVersion7UniqueAndSortsByTime) {
+  std::regex re("[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+  std::set<std::string> seen;
+  const auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  std::string first = NewTimeOrderedUuid();
+  for (int i = 0; i < 1000; ++i) {
+    auto id = NewTimeOrderedUuid();
+    EXPECT_TRUE(std::regex_match(id, re)) << id;
+    EXPECT_TRUE(seen.insert(id).second);
+  }
+  // The first 48 bits are the time in milliseconds.
+  const std::string hex = first.substr(0, 8) + first.substr(9, 4);
+  const int64_t ms = std::stoll(hex, nullptr, 16);
+  EXPECT_GE(ms, before);
+  EXPECT_LE(ms, before + 5000);
+  // Made in a later millisecond: sorts after.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_LT(first, NewTimeOrderedUuid());
 }
 
 TEST(Result, CarriesValueOrError) {

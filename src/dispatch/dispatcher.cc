@@ -270,7 +270,8 @@ void Dispatcher::Accept(AcceptRequest request, std::function<void(Result<Accepte
   inv.region = request.region;
   inv.endpoint = request.endpoint;
   inv.inference_id = request.inference_id.empty() ? NewUuid() : request.inference_id;
-  inv.output_id = NewUuid();
+  // Time-ordered: consecutive results sit next to each other in the object index.
+  inv.output_id = NewTimeOrderedUuid();
   auto locations = MakeLocations(*view->async, view->name, request.output_path_extension,
                                  request.filename, inv.output_id);
   if (!locations.ok()) {
