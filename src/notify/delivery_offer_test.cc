@@ -68,15 +68,8 @@ struct HoldingSender {
 class DeliveryOfferTest : public ::testing::Test {
  protected:
   std::unique_ptr<Notifier> Make(SendFn send, const Clock& clock) {
-    NotifyOptions options;
-    options.data_dir = dir_.path();
-    options.public_url = "http://127.0.0.1:8600";
-    options.auto_confirm = true;
-    options.delivery.threads = 4;
-    options.delivery.max_inflight_per_subscription = 1;  // one at a time: order is observable
-    auto n = Notifier::Open(options, clock, std::move(send));
-    EXPECT_TRUE(n.ok()) << n.error().message;
-    return std::move(n).value();
+    // One delivery in flight per subscription: order is observable.
+    return testing::OpenDeliveryNotifier(dir_.path(), std::move(send), clock);
   }
   // A topic with one subscription; returns the subscription's ARN.
   std::string Setup(Notifier& n) {

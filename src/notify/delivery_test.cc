@@ -64,15 +64,8 @@ class DeliveryTest : public ::testing::Test {
  protected:
   std::unique_ptr<Notifier> Make(SendFn send, const Clock& clock, int threads = 4,
                                  int max_inflight_per_subscription = 1) {
-    NotifyOptions options;
-    options.data_dir = dir_.path();
-    options.public_url = "http://127.0.0.1:8600";
-    options.auto_confirm = true;
-    options.delivery.threads = threads;
-    options.delivery.max_inflight_per_subscription = max_inflight_per_subscription;
-    auto n = Notifier::Open(options, clock, std::move(send));
-    EXPECT_TRUE(n.ok()) << n.error().message;
-    return std::move(n).value();
+    return testing::OpenDeliveryNotifier(dir_.path(), std::move(send), clock, threads,
+                                         max_inflight_per_subscription);
   }
   std::string Topic(Notifier& n) {
     auto arn = n.CreateTopic({"us-east-1", true}, "t", {}, {});

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "notify/delivery.h"
+#include "notify/notifier.h"
 
 namespace inferd::notify::testing {
 
@@ -83,5 +84,22 @@ class FakeSender {
   std::deque<int> script_;
   std::vector<http::ClientRequest> requests_;
 };
+
+// A Notifier for delivery tests: data in `dir`, subscriptions confirmed automatically, `threads`
+// delivery threads and at most `max_inflight_per_subscription` deliveries in flight per
+// subscription (1: order is observable).
+inline std::unique_ptr<Notifier> OpenDeliveryNotifier(const std::filesystem::path& dir, SendFn send,
+                                                      const Clock& clock, int threads = 4,
+                                                      int max_inflight_per_subscription = 1) {
+  NotifyOptions options;
+  options.data_dir = dir;
+  options.public_url = "http://127.0.0.1:8600";
+  options.auto_confirm = true;
+  options.delivery.threads = threads;
+  options.delivery.max_inflight_per_subscription = max_inflight_per_subscription;
+  auto n = Notifier::Open(options, clock, std::move(send));
+  EXPECT_TRUE(n.ok()) << n.error().message;
+  return n.ok() ? std::move(n).value() : nullptr;
+}
 
 }  // namespace inferd::notify::testing

@@ -5,7 +5,7 @@
 namespace inferd::queue::internal {
 
 IdIndex::IdIndex(size_t flush_rows, size_t chunk_rows)
-    : flush_rows_(std::max<size_t>(1, flush_rows)), chunk_rows_(std::max<size_t>(1, chunk_rows)) {}
+    : flush_rows_(flush_rows), chunk_rows_(chunk_rows) {}
 
 void IdIndex::Restore(std::vector<Entry> tail) {
   std::lock_guard lock(mu_);

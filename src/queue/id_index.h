@@ -39,6 +39,7 @@ class IdIndex {
     int64_t through = 0;
   };
 
+  // Both at least 1 (InvocationStore::Open checks its options).
   IdIndex(size_t flush_rows, size_t chunk_rows);
 
   // At open: the rows after the watermark (all still to be written).

@@ -41,7 +41,7 @@ class IdIndexTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.error().message;
     return r.ok() && r->has_value() ? (*r)->seq : -1;
   }
-  int64_t Query(const char* sql) {
+  int64_t Query(const std::string& sql) {
     auto db = db::Database::Open(path_, "test reader", nullptr);
     EXPECT_TRUE(db.ok());
     db::Stmt s(**db, sql);
@@ -80,7 +80,8 @@ TEST_F(IdIndexTest, TheNewestRowWithAnIdWinsWhetherWrittenOrInMemory) {
   Open(/*flush_rows=*/4, /*chunk_rows=*/100);
   const int64_t first = Insert(1, "same-id");
   for (int i = 2; i < 10; ++i) Insert(i);  // "same-id" now written to the table
-  ASSERT_EQ(Query("SELECT count(*) FROM invocation_ids WHERE seq = 1"), first == 1 ? 1 : 0);
+  ASSERT_EQ(Query("SELECT count(*) FROM invocation_ids WHERE seq = " + std::to_string(first)), 1)
+      << "the first row's id should be written to the table by now";
   EXPECT_EQ(Find(1, "same-id"), first);
   const int64_t second = Insert(3, "same-id");  // Sample(3): the same region as Sample(1)
   EXPECT_EQ(Find(1, "same-id"), second);

@@ -34,9 +34,13 @@ std::optional<InvocationState> ParseInvocationState(std::string_view name) {
 
 Result<std::unique_ptr<InvocationStore>> InvocationStore::Open(
     const InvocationStoreOptions& options) {
-  if (options.max_batch < 1) {
-    return Error(Errc::kValidation, "invocation queue: max_batch must be at least 1, not " +
-                                        std::to_string(options.max_batch));
+  for (auto [name, value] : {std::pair{"max_batch", options.max_batch},
+                             std::pair{"id_flush_rows", options.id_flush_rows},
+                             std::pair{"id_chunk_rows", options.id_chunk_rows}}) {
+    if (value < 1) {
+      return Error(Errc::kValidation, std::string("invocation queue: ") + name +
+                                          " must be at least 1, not " + std::to_string(value));
+    }
   }
   auto impl = std::make_unique<Impl>();
   impl->max_batch = options.max_batch;
