@@ -1,14 +1,16 @@
-// One coroutine per connection, on its own strand: wait for the first byte (idle timeout), read the
-// header and body (request timeout), hand the request to the Handler, wait for its Responder (which
-// may fire on any thread), write the response, repeat. Requests on a connection are therefore
-// answered strictly in order.
+// One coroutine per connection, on the io_context of one I/O thread (IoThreads runs each context on
+// exactly one thread, so a session's handlers never run concurrently and need no strand): wait for
+// the first byte (idle timeout), read the header and body (request timeout), hand the request to
+// the Handler, wait for its Responder (which may fire on any thread), write the response, repeat.
+// Requests on a connection are therefore answered strictly in order.
 //
 // GCC 12.2 destroys a lambda temporary written inside a co_await expression twice (so a captured
 // shared_ptr is released twice): lambdas passed to awaited calls are always named locals first.
 //
 // Lifetimes: Core (options, acceptor, session registry) is shared by the Server, the accept loop
 // and every session; a Session is shared by its coroutine and the Responder of its current request.
-// So a Responder called after the Server is gone only posts to a strand and finds nobody waiting.
+// So a Responder called after the Server is gone only posts to an I/O thread and finds nobody
+// waiting.
 #include "http/server.h"
 
 #include <fmt/format.h>
@@ -24,7 +26,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -68,8 +69,13 @@ struct Session;
 
 // State shared by the Server, its accept loop and its sessions.
 struct Core {
-  Core(ServerOptions o, asio::io_context& c, Handler& h)
-      : options(std::move(o)), ioc(c), handler(h), acceptor(asio::make_strand(c)) {}
+  Core(ServerOptions o, IoThreads& io, Handler& h)
+      : options(std::move(o)), io(io), handler(h), acceptor(io.context(0)) {}
+
+  // The context the next accepted connection runs on: each in turn.
+  asio::io_context& NextContext() {
+    return io.context(static_cast<int>(next_context++ % static_cast<unsigned>(io.size())));
+  }
 
   // Adds a session unless the server is stopping.
   bool Register(const std::shared_ptr<Session>& s) {
@@ -99,9 +105,10 @@ struct Core {
   }
 
   const ServerOptions options;
-  asio::io_context& ioc;
+  IoThreads& io;
   Handler& handler;
-  tcp::acceptor acceptor;  // on its own strand once the accept loop runs
+  tcp::acceptor acceptor;     // on the first context
+  unsigned next_context = 0;  // the accept loop's only
   std::atomic<bool> stopping{false};
 
   std::mutex mu;
@@ -139,7 +146,8 @@ std::string FormatEndpoint(const tcp::endpoint& ep) {
 }
 
 struct Session {
-  Session(std::shared_ptr<Core> c, tcp::socket socket) : core(std::move(c)) {
+  Session(std::shared_ptr<Core> c, tcp::socket socket, asio::io_context& context)
+      : core(std::move(c)), ioc(context) {
     beast::error_code ec;
     tcp::endpoint peer = socket.remote_endpoint(ec);
     remote = ec ? "unknown" : FormatEndpoint(peer);
@@ -149,8 +157,8 @@ struct Session {
   beast::tcp_stream& s() { return *stream; }
   asio::any_io_executor executor() { return stream->get_executor(); }
 
-  // Strand only. Closes the socket (pending reads and writes fail), breaks the body streams, and
-  // abandons the request being handled, if any.
+  // Session's I/O thread only. Closes the socket (pending reads and writes fail), breaks the
+  // body streams, and abandons the request being handled, if any.
   void Close() {
     if (closed) return;
     closed = true;
@@ -164,9 +172,10 @@ struct Session {
   }
 
   std::shared_ptr<Core> core;
+  asio::io_context& ioc;  // the context (and so the I/O thread) the session runs on
   std::optional<beast::tcp_stream> stream;
   std::string remote;
-  // Touched only on the session's strand.
+  // Touched only on the session's I/O thread.
   bool busy = false;          // from the first byte of a request until its response is written
   bool closed = false;        // Close() was called
   bool unread_input = false;  // closing with part of a request unread (see LingeringClose)
@@ -180,7 +189,7 @@ struct Session {
   std::string head;                         // the response head being written (reused)
 };
 
-// Gives exchange `id` its response (nullopt: the responder was dropped). Strand only.
+// Gives exchange `id` its response (nullopt: the responder was dropped). Session's I/O thread only.
 void Complete(Session& s, uint64_t id, std::optional<Response> response) {
   if (id != s.exchange || s.answered || s.closed) return;
   s.answered = true;
@@ -205,43 +214,32 @@ struct PendingDelivery {
   std::optional<Response> response;
 };
 
-// Responses per post to the I/O threads when a batch ends: a few posts per batch rather than one
-// per response, yet more than one, so both I/O threads write answers of a large batch.
-constexpr size_t kDeliveriesPerPost = 16;
-
 std::vector<PendingDelivery>& PendingDeliveries() {
   thread_local std::vector<PendingDelivery> pending;
   return pending;
 }
 
-// Posts the batch's responses to the I/O threads (the sessions of one io_context together); each
-// is then dispatched onto its session's strand, which runs it at once on that I/O thread unless
-// the strand is busy.
+// Posts the batch's responses to the I/O threads: one post per io_context, holding the responses
+// of every session on it.
 void FlushDeliveries() {
   std::vector<PendingDelivery> pending = std::exchange(PendingDeliveries(), {});
   size_t begin = 0;
   while (begin < pending.size()) {
-    asio::io_context& ioc = pending[begin].session->core->ioc;
+    asio::io_context& ioc = pending[begin].session->ioc;
     std::vector<PendingDelivery> chunk;
-    chunk.reserve(std::min(kDeliveriesPerPost, pending.size() - begin));
-    for (size_t i = begin; i < pending.size() && chunk.size() < kDeliveriesPerPost; ++i) {
-      if (pending[i].session == nullptr || &pending[i].session->core->ioc != &ioc) continue;
+    for (size_t i = begin; i < pending.size(); ++i) {
+      if (pending[i].session == nullptr || &pending[i].session->ioc != &ioc) continue;
       chunk.push_back(std::move(pending[i]));
       pending[i].session = nullptr;
     }
     while (begin < pending.size() && pending[begin].session == nullptr) ++begin;
     asio::post(ioc, [chunk = std::move(chunk)]() mutable {
-      for (PendingDelivery& d : chunk) {
-        auto ex = d.session->executor();
-        asio::dispatch(ex, [d = std::move(d)]() mutable {
-          Complete(*d.session, d.id, std::move(d.response));
-        });
-      }
+      for (PendingDelivery& d : chunk) Complete(*d.session, d.id, std::move(d.response));
     });
   }
 }
 
-// Hands exchange `id`'s response (nullopt: the responder was dropped) to the session's strand:
+// Hands exchange `id`'s response (nullopt: the responder was dropped) to the session's I/O thread:
 // at once, or with the other responses of the CompletionBatch open on this thread.
 void Deliver(std::shared_ptr<Session> s, uint64_t id, std::optional<Response> response) {
   if (CompletionBatch::Active()) {
@@ -268,7 +266,7 @@ struct ResponderState {
   std::atomic<bool> called{false};
 };
 
-// Starts a new exchange and calls the handler. Strand only.
+// Starts a new exchange and calls the handler. Session's I/O thread only.
 void StartHandle(const std::shared_ptr<Session>& s, Request request) {
   s->answered = false;
   s->ready.reset();
@@ -290,7 +288,7 @@ void StartHandle(const std::shared_ptr<Session>& s, Request request) {
 }
 
 // Completes with the current exchange's response; nullopt if the handler dropped its responder or
-// the connection was closed. Strand only.
+// the connection was closed. Session's I/O thread only.
 template <typename Token>
 auto AsyncAwaitResponse(std::shared_ptr<Session> session, Token&& token) {
   return asio::async_initiate<Token, void(std::optional<Response>)>(
@@ -310,7 +308,7 @@ auto AsyncAwaitResponse(std::shared_ptr<Session> session, Token&& token) {
       token, std::move(session));
 }
 
-// Awaits a BodyPipe operation, whose callback may run on any thread, on the session's strand.
+// Awaits a BodyPipe operation, whose callback may run on any thread, on the session's I/O thread.
 // `start(callback)` begins the operation.
 template <typename Signature, typename Start>
 auto OnStrand(asio::any_io_executor ex, Start start) {
@@ -733,8 +731,8 @@ asio::awaitable<void> RunSession(std::shared_ptr<Session> s, Ticket ticket) {
 
 asio::awaitable<void> AcceptLoop(std::shared_ptr<Core> core, Ticket ticket) {
   for (;;) {
-    auto [ec, socket] =
-        co_await core->acceptor.async_accept(asio::make_strand(core->ioc), kUseTuple);
+    asio::io_context& context = core->NextContext();
+    auto [ec, socket] = co_await core->acceptor.async_accept(context, kUseTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || core->stopping || !core->acceptor.is_open()) {
         break;
@@ -745,7 +743,7 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<Core> core, Ticket ticket) {
       co_await timer.async_wait(kUseTuple);
       continue;
     }
-    auto session = std::make_shared<Session>(core, tcp::socket(std::move(socket)));
+    auto session = std::make_shared<Session>(core, tcp::socket(std::move(socket)), context);
     if (!core->Register(session)) {
       session->stream->close();
       break;
@@ -795,7 +793,7 @@ struct Server::Impl {
 
 Server::Server(ServerOptions options, IoThreads& io, Handler& handler)
     : impl_(std::make_unique<Impl>()) {
-  impl_->core = std::make_shared<Core>(std::move(options), io.context(), handler);
+  impl_->core = std::make_shared<Core>(std::move(options), io, handler);
 }
 
 Server::~Server() { Stop(std::chrono::milliseconds(0)); }
@@ -807,7 +805,7 @@ Status Server::Start() {
   INFERD_RETURN_IF_ERROR(options.Validate());
 
   beast::error_code ec;
-  tcp::resolver resolver(core.ioc);
+  tcp::resolver resolver(core.io.context(0));
   auto results = resolver.resolve(options.host, std::to_string(options.port),
                                   tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -56,6 +57,7 @@ class TestHandler : public Handler {
       std::lock_guard lock(mu_);
       seen_ids_.push_back(req.request_id);
       last_ = req;
+      threads_.push_back(std::this_thread::get_id());
     }
     Response r;
     r.operation = "Test.Echo";
@@ -174,6 +176,11 @@ class TestHandler : public Handler {
     std::lock_guard lock(mu_);
     return errors_;
   }
+  // The thread each request's Handle ran on, in arrival order.
+  std::vector<std::thread::id> threads() {
+    std::lock_guard lock(mu_);
+    return threads_;
+  }
   std::vector<std::string> seen_ids() {
     std::lock_guard lock(mu_);
     return seen_ids_;
@@ -188,6 +195,7 @@ class TestHandler : public Handler {
   std::mutex mu_;
   std::vector<Error> errors_;
   std::vector<std::string> seen_ids_;
+  std::vector<std::thread::id> threads_;
   Request last_;
   Responder held_;
   std::promise<void> held_promise_;
@@ -336,6 +344,20 @@ TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
     EXPECT_EQ(res.body(), "body" + std::to_string(i));
   }
   EXPECT_EQ(handler_.seen_ids().size(), 5u);
+}
+
+TEST_F(ServerTest, EachConnectionStaysOnOneIoThreadAndConnectionsTakeTurns) {
+  StartServer();
+  Client a(server_->port());
+  Client b(server_->port());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(a.RoundTrip("POST", "/a", "x").result_int(), 200);
+    EXPECT_EQ(b.RoundTrip("POST", "/b", "y").result_int(), 200);
+  }
+  std::vector<std::thread::id> t = handler_.threads();
+  ASSERT_EQ(t.size(), 6u);
+  for (int i = 2; i < 6; ++i) EXPECT_EQ(t[i], t[i % 2]) << "request " << i;
+  EXPECT_NE(t[0], t[1]);  // two I/O threads: consecutive connections go to different ones
 }
 
 TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
@@ -822,6 +844,37 @@ TEST(ServerOptionsTest, Validate) {
   EXPECT_TRUE(invalid([](ServerOptions& o) { o.max_body_bytes = 0; }));
   EXPECT_TRUE(invalid([](ServerOptions& o) { o.idle_timeout = 0s; }));
   EXPECT_TRUE(invalid([](ServerOptions& o) { o.request_timeout = 0s; }));
+}
+
+TEST(IoThreadsTest, EachContextRunsOnItsOwnSingleThread) {
+  IoThreads io(2);
+  ASSERT_EQ(io.size(), 2);
+  io.Start();
+  std::mutex mu;
+  std::vector<std::set<std::thread::id>> seen(2);
+  std::atomic<int> left{200};
+  std::promise<void> done;
+  std::vector<std::thread> posters;
+  for (int p = 0; p < 4; ++p) {
+    posters.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        const int c = i % 2;
+        asio::post(io.context(c), [&, c] {
+          {
+            std::lock_guard lock(mu);
+            seen[c].insert(std::this_thread::get_id());
+          }
+          if (--left == 0) done.set_value();
+        });
+      }
+    });
+  }
+  for (auto& t : posters) t.join();
+  ASSERT_EQ(done.get_future().wait_for(10s), std::future_status::ready);
+  io.Stop();
+  ASSERT_EQ(seen[0].size(), 1u);
+  ASSERT_EQ(seen[1].size(), 1u);
+  EXPECT_NE(*seen[0].begin(), *seen[1].begin());
 }
 
 TEST(IoThreadsTest, StopIsIdempotentAndRestartable) {
