@@ -1,0 +1,153 @@
+"""bench/report.py's arithmetic and verdicts on hand-made results: the end-to-end ceiling, the
+ratios, and each target's met / not met at its boundary (the figures in docs/performance.md come
+from this table)."""
+import copy
+import unittest
+
+import report
+
+MACHINE = {"cpus": 2, "cpu": "test CPU", "memory_gib": 8, "kernel": "6.0", "load": [0.5, 0, 0]}
+
+
+def results(**extra):
+    r = {"machine": MACHINE, "load_after": [1.0, 0, 0], "quick": False, "duration_s": 20,
+         "log_level": "warn", "concurrency": 64, "instances": 1}
+    r.update(extra)
+    return r
+
+
+def lat(p50, p99, p999=None):
+    return {"p50": p50, "p99": p99, "p999": p999 if p999 is not None else p99}
+
+
+DIRECT = {"connections": 64, "accepted_per_s": 20000.0, "machine_busy_cores": 1.0,
+          "accept_latency_ms": lat(1.0, 4.0)}
+ACCEPT = {"connections": 256, "accepted_per_s": 18000.0, "errors": 0, "inferd_cores": 1.2,
+          "loadgen_cores": 0.4, "machine_busy_cores": 1.8}
+E2E = {"results_per_s_window": 1000.0, "completed_per_s_window": 990.0,
+       "processed_per_s_window": 1000.0, "notify_lag_ms": {"p50": 20.0}, "inferd_cores": 1.5,
+       "machine_busy_cores": 1.9, "max_outstanding": 10000}
+
+
+def rows(r):
+    """The table's rows as lists of cells, keyed by their scenario's first words."""
+    out = {}
+    for line in report.table(r).splitlines():
+        if not line.startswith("| ") or line.startswith("| scenario") or line.startswith("| ---"):
+            continue
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        out[cells[0]] = cells
+    return out
+
+
+def find(table, prefix):
+    hits = [cells for name, cells in table.items() if name.startswith(prefix)]
+    assert len(hits) == 1, f"{prefix!r}: {list(table)}"
+    return hits[0]
+
+
+class CeilingTest(unittest.TestCase):
+    def test_ceiling_is_cores_over_machine_time_per_accept_call_and_signature(self):
+        # accept 1.8 / 18,000 = 100 µs, model call 1.0 / 20,000 = 50 µs, signature 350 µs:
+        # 2 cores / 500 µs = 4,000/s.
+        r = results(direct_1k=DIRECT, accept=ACCEPT, e2e_1k=E2E,
+                    rsa_sign={"sign_per_s": 2857.0, "ms_per_sign": 0.35})
+        cells = find(rows(r), "end-to-end ceiling on 2 cores")
+        self.assertIn("accept (100 µs) + model call (50.0 µs) + signature (350 µs)", cells[0])
+        self.assertEqual(cells[1], "4,000/s")
+        self.assertEqual(cells[3], "0.25")  # 1,000 results/s of a 4,000/s ceiling
+        self.assertEqual(cells[5], "no: ceiling below 5,000/s")
+
+    def test_a_ceiling_of_5000_or_more_allows_the_target(self):
+        r = results(direct_1k=DIRECT, accept=ACCEPT, e2e_1k=E2E,
+                    rsa_sign={"sign_per_s": 4000.0, "ms_per_sign": 0.25})
+        cells = find(rows(r), "end-to-end ceiling")
+        self.assertEqual(cells[1], "5,000/s")  # 2 / (100 + 50 + 250 µs)
+        self.assertEqual(cells[5], "ceiling allows it")
+
+
+class VerdictTest(unittest.TestCase):
+    def test_accept_only_is_met_from_20000_per_second(self):
+        for rate, verdict in ((20000.0, "met"), (19999.0, "**not met**")):
+            a = dict(ACCEPT, accepted_per_s=rate)
+            cells = find(rows(results(direct_1k=DIRECT, accept=a)), "accept-only")
+            self.assertEqual(cells[5], verdict, rate)
+            self.assertEqual(cells[3], f"{rate / 20000:.3g}")  # ÷ direct 1 KiB
+
+    def test_accept_latency_needs_p99_under_10ms_at_10000_per_second(self):
+        direct = dict(DIRECT, accepted_per_s=9999.0, accept_latency_ms=lat(0.2, 0.8))
+        for rate, p99, verdict in ((10000, 9.9, "met"), (10000, 10.0, "**not met**"),
+                                   (9000, 1.0, "**not met**")):
+            r = results(accept_open_rate=rate, direct_1k_10k=direct,
+                        accept_open={"accept_latency_ms": lat(1.0, p99, 20.0)})
+            cells = find(rows(r), "accept latency")
+            self.assertEqual(cells[5], verdict, (rate, p99))
+            self.assertEqual(cells[3], f"{p99 / 0.8:.3g}")
+
+    def test_end_to_end_needs_5000_per_second_and_035_of_direct(self):
+        e = dict(E2E, results_per_s_window=7000.0)
+        t = rows(results(direct_1k=DIRECT, e2e_1k=e))
+        self.assertEqual(find(t, "end to end 1 KiB")[5], "met")
+        self.assertEqual(find(t, "end to end ÷ direct")[1], "0.35")
+        self.assertEqual(find(t, "end to end ÷ direct")[5], "met")
+        e = dict(E2E, results_per_s_window=4999.0)
+        t = rows(results(direct_1k=DIRECT, e2e_1k=e))
+        self.assertEqual(find(t, "end to end 1 KiB")[5], "**not met**")
+        self.assertEqual(find(t, "end to end ÷ direct")[5], "**not met**")
+
+    def test_invoke_to_result_is_judged_on_the_notifications_p50(self):
+        for p50, verdict in ((1.99, "met"), (2.0, "**not met**")):
+            r = results(e2e_open_rate=150, e2e_1k_open={"result_latency_ms": lat(p50, 5.0),
+                                                         "event_latency_ms": lat(1.0, 3.0)})
+            self.assertEqual(find(rows(r), "invoke → result")[5], verdict, p50)
+
+    def test_a_1gb_payload_must_grow_rss_by_less_than_64mb(self):
+        def run(growth_kib, completed=1):
+            g = {"bytes": 10**9, "completed": completed, "failed": 0, "rss_growth_kib": growth_kib,
+                 "rss_peak_kib": 100 * 1024 + growth_kib, "rss_before_kib": 100 * 1024,
+                 "result_latency_ms": {"max": 30000.0}}
+            return find(rows(results(large_1g=g)), "one 1 GB payload")
+        self.assertEqual(run(62_000)[5], "met")  # 63.5 MB
+        self.assertEqual(run(62_600)[5], "**not met**")  # 64.1 MB
+        failed = run(10, completed=0)
+        self.assertEqual(failed[5], "**not met**")
+        self.assertIn("FAILED", failed[1])
+
+    def test_the_backlog_targets_are_judged_only_at_a_million(self):
+        backlog = {"queued": 1_000_000, "rss_kib": 240_000, "rss_after_restart_kib": 50_000,
+                   "disk_bytes": 4 << 30, "queue_db_bytes": 375_000_000, "stop_s": 0.2,
+                   "start_to_listening_s": 0.8, "start_to_first_accept_s": 2.9,
+                   "drain": {"completed": 1000, "completed_per_s": 1500.0, "timed_out": True},
+                   "drain_processed_per_s": 1500.0}
+        t = rows(results(backlog=backlog, rss_before_backlog_kib=80_000))
+        self.assertEqual(find(t, "backlog of 1,000,000 queued")[5], "met")  # 245.8 MB
+        self.assertEqual(find(t, "… restart to serving")[5], "met")
+        self.assertEqual(find(t, "… data dir on disk")[1], "4,096 MiB (375 B/invocation in "
+                         "queue.db*)")
+        slow = copy.deepcopy(backlog)
+        slow["rss_kib"], slow["start_to_first_accept_s"] = 250_001, 3.0
+        t = rows(results(backlog=slow, rss_before_backlog_kib=80_000))
+        self.assertEqual(find(t, "backlog of 1,000,000 queued")[5], "**not met**")
+        self.assertEqual(find(t, "… restart to serving")[5], "**not met**")
+        small = dict(backlog, queued=10_000)
+        t = rows(results(backlog=small, rss_before_backlog_kib=80_000))
+        self.assertEqual(find(t, "backlog of 10,000 queued")[5], "— (smaller backlog)")
+
+
+class FormatTest(unittest.TestCase):
+    def test_numbers(self):
+        self.assertEqual(report.fmt(None), "—")
+        self.assertEqual(report.fmt(3.14159, " ms"), "3.14 ms")
+        self.assertEqual(report.fmt(42.25), "42.2")
+        self.assertEqual(report.fmt(12345.6, "/s"), "12,346/s")
+        self.assertEqual(report.ratio(0, 5), "—")
+        self.assertEqual(report.ratio(1, 3), "0.333")
+
+    def test_a_run_with_only_some_scenarios_still_renders(self):
+        text = report.table(results())
+        self.assertIn("| scenario | figure |", text)
+        self.assertIn("Machine: 2 × test CPU", text)
+
+
+if __name__ == "__main__":
+    unittest.main()
