@@ -1,6 +1,7 @@
 #include "queue/id_index.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 namespace inferd::queue::internal {
 
@@ -29,6 +30,21 @@ void IdIndex::Lookup(int64_t id_hash, std::vector<int64_t>& seqs) const {
   for (auto it = first; it != last; ++it) seqs.push_back(it->seq);
 }
 
+void IdIndex::Forget(std::span<const Entry> deleted) {
+  if (deleted.empty()) return;
+  std::unordered_set<int64_t> seqs;
+  seqs.reserve(deleted.size());
+  for (const Entry& e : deleted) seqs.insert(e.seq);
+  auto gone = [&](const Entry& e) { return seqs.contains(e.seq); };
+  std::lock_guard lock(mu_);
+  std::erase_if(pending_, gone);
+  // Only the part of the set not yet offered: ChunkDone has moved written_ past the rest.
+  const size_t unwritten = std::max(written_, offered_);
+  writing_.erase(std::remove_if(writing_.begin() + static_cast<std::ptrdiff_t>(unwritten),
+                                writing_.end(), gone),
+                 writing_.end());
+}
+
 IdIndex::Chunk IdIndex::NextChunk() {
   std::lock_guard lock(mu_);
   if (writing_.empty()) {
@@ -43,7 +59,7 @@ IdIndex::Chunk IdIndex::NextChunk() {
     written_ = 0;
   }
   offered_ = std::min(writing_.size(), written_ + chunk_rows_);
-  return Chunk{std::span<const Entry>(writing_.data() + written_, offered_ - written_),
+  return Chunk{true, std::span<const Entry>(writing_.data() + written_, offered_ - written_),
                offered_ == writing_.size(), through_};
 }
 

@@ -34,6 +34,7 @@ class IdIndex {
   // A chunk of the set being written: insert `entries`; when `last`, set the watermark to
   // `through` in the same transaction.
   struct Chunk {
+    bool due = false;  // false: nothing to write now
     std::span<const Entry> entries;
     bool last = false;
     int64_t through = 0;
@@ -49,7 +50,12 @@ class IdIndex {
   // Appends to `seqs` the seqs in memory whose id hash is `id_hash`.
   void Lookup(int64_t id_hash, std::vector<int64_t>& seqs) const;
 
-  // The writer, inside a transaction: the next chunk to write, or an empty one (nothing due).
+  // The writer, after a transaction that deleted rows has committed: their entries leave memory
+  // (the set being written included), so they are never written to the table.
+  void Forget(std::span<const Entry> deleted);
+
+  // The writer, inside a transaction: the next chunk to write (`due`; it may hold no entries but
+  // the watermark when Forget emptied the rest of a set).
   // Starts a new set once flush_rows entries have gathered and the previous set is written.
   Chunk NextChunk();
   // The writer, after that transaction: whether it committed (if not, the chunk is offered again).

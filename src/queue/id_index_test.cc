@@ -125,6 +125,74 @@ TEST_F(IdIndexTest, PruningRemovesTheIdsOfTheRowsItDeletes) {
   for (int i = 20; i < 30; ++i) EXPECT_EQ(Find(i), seqs[i]) << i;
 }
 
+TEST_F(IdIndexTest, RowsPrunedBeforeTheirIdsAreWrittenLeaveNoEntryBehind) {
+  Open(/*flush_rows=*/100, /*chunk_rows=*/50);  // the first rows' ids stay in memory a while
+  std::vector<int64_t> seqs;
+  for (int i = 0; i < 10; ++i) seqs.push_back(Insert(i));
+  for (int i = 0; i < 10; i += 2) {
+    Invocation f;
+    f.seq = seqs[i];
+    f.state = InvocationState::kCompleted;
+    f.finished_ms = 1000;
+    f.notified = true;
+    ASSERT_TRUE(testing::Wait([&](auto done) { store_->Finish(f, done); }).ok());
+  }
+  auto pruned = store_->PruneFinished(2000);
+  ASSERT_TRUE(pruned.ok()) << pruned.error().message;
+  ASSERT_EQ(*pruned, 5);
+  ASSERT_EQ(Written(), 0);
+  for (int i = 10; i < 120; ++i) seqs.push_back(Insert(i));  // the set of 105 gets written
+  ASSERT_GE(Written(), 100);
+  EXPECT_EQ(Query("SELECT count(*) FROM invocation_ids WHERE seq NOT IN (SELECT seq FROM "
+                  "invocations)"),
+            0);
+  for (int i = 0; i < 120; ++i) EXPECT_EQ(Find(i), i < 10 && i % 2 == 0 ? -1 : seqs[i]) << i;
+}
+
+// The set being written, directly: a forgotten entry not yet written never is; one forgotten
+// after it was written is the prune's to delete (it deletes table entries in its transaction).
+TEST(IdIndexClassTest, ForgetDropsEntriesNotYetWrittenAndStillWritesTheWatermark) {
+  using internal::IdIndex;
+  IdIndex index(/*flush_rows=*/4, /*chunk_rows=*/1);
+  std::vector<IdIndex::Entry> rows = {{40, 1}, {10, 2}, {30, 3}, {20, 4}};
+  index.Add(rows);
+  IdIndex::Chunk c = index.NextChunk();  // sorted by hash: {10, 2} first
+  ASSERT_TRUE(c.due);
+  ASSERT_EQ(c.entries.size(), 1u);
+  EXPECT_EQ(c.entries[0].seq, 2);
+  index.ChunkDone(true);
+  std::vector<IdIndex::Entry> gone = {{30, 3}, {10, 2}};
+  index.Forget(gone);
+  std::vector<int64_t> found;
+  index.Lookup(30, found);
+  EXPECT_TRUE(found.empty());
+  std::vector<int64_t> written;
+  for (;;) {
+    c = index.NextChunk();
+    ASSERT_TRUE(c.due);
+    for (const auto& e : c.entries) written.push_back(e.seq);
+    const bool last = c.last;
+    EXPECT_EQ(c.through, 4);
+    index.ChunkDone(true);
+    if (last) break;
+  }
+  EXPECT_EQ(written, (std::vector<int64_t>{4, 1}));  // hashes 20, 40; 30 forgotten
+  EXPECT_FALSE(index.NextChunk().due);               // the set is done, nothing pending
+
+  // Everything left forgotten: the set still ends with a chunk that writes only the watermark.
+  index.Add(rows);
+  ASSERT_EQ(index.NextChunk().entries.size(), 1u);
+  index.ChunkDone(true);
+  index.Forget(rows);
+  c = index.NextChunk();
+  ASSERT_TRUE(c.due);
+  EXPECT_TRUE(c.entries.empty());
+  EXPECT_TRUE(c.last);
+  EXPECT_EQ(c.through, 4);
+  index.ChunkDone(true);
+  EXPECT_FALSE(index.NextChunk().due);
+}
+
 TEST_F(IdIndexTest, ADatabaseWithTheOldSqlIndexMovesItsIdsOnce) {
   Open();
   std::vector<int64_t> seqs;

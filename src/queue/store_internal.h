@@ -185,6 +185,8 @@ struct InvocationStore::Impl {
 
   int max_batch = 4096;
   std::unique_ptr<internal::IdIndex> ids;
+  // Writer thread: the id entries of the rows the running transaction pruned.
+  std::vector<internal::IdIndex::Entry> pruned_ids;
   internal::WriterConn writer_conn;
   std::vector<std::unique_ptr<internal::Reader>> readers;
 

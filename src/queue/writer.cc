@@ -181,28 +181,28 @@ void InvocationStore::Impl::RunBatch(std::vector<Op>& batch) {
   results.reserve(batch.size());
   Status failed;  // the batch's SQLite failure, if any
   bool chunk_offered = false;
+  pruned_ids.clear();
   {
     db::Transaction tx(*writer_conn.db);
     if (!tx.status().ok()) {
       failed = tx.status();
     } else {
+      // The id chunk first, so that a prune in this batch also deletes the entries it writes.
+      internal::IdIndex::Chunk chunk = ids->NextChunk();
+      chunk_offered = chunk.due;
+      if (chunk_offered) failed = WriteIdChunk(chunk);
       bool sql_failed = false;
       for (auto& op : batch) {
+        if (!failed.ok()) break;
         results.push_back(Apply(op, sql_failed));
-        if (sql_failed) {
-          failed = results.back().error();
-          break;
-        }
-      }
-      if (failed.ok()) {
-        internal::IdIndex::Chunk chunk = ids->NextChunk();
-        chunk_offered = !chunk.entries.empty();
-        if (chunk_offered) failed = WriteIdChunk(chunk);
+        if (sql_failed) failed = results.back().error();
       }
       if (failed.ok()) failed = tx.Commit();
     }  // a failed batch rolls back here
   }
   if (chunk_offered) ids->ChunkDone(failed.ok());
+  // Entries of pruned rows still in memory would otherwise be written to the table later.
+  if (failed.ok() && !pruned_ids.empty()) ids->Forget(pruned_ids);
   if (failed.ok()) {
     commits_.fetch_add(1, std::memory_order_relaxed);
     writes_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
@@ -333,6 +333,7 @@ Result<int64_t> InvocationStore::Impl::ApplyPrune(Op& op, bool& sql_failed) {
     }
     if (!found) continue;
     ++deleted;
+    pruned_ids.push_back({id_hash, seq});
     // Its id entry, if already written (one still in memory finds no row: Get skips it).
     w.ids_delete->Bind(id_hash).Bind(seq);
     rc = w.ids_delete->Step();
