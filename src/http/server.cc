@@ -41,7 +41,6 @@
 #include <utility>
 #include <vector>
 
-#include "common/completion_batch.h"
 #include "common/ids.h"
 #include "http/body_pipe.h"
 #include "http/io_threads.h"
@@ -207,47 +206,8 @@ void Complete(Session& s, uint64_t id, std::optional<Response> response) {
   }
 }
 
-// A response handed over inside a CompletionBatch, sent with the others when the batch ends.
-struct PendingDelivery {
-  std::shared_ptr<Session> session;
-  uint64_t id;
-  std::optional<Response> response;
-};
-
-std::vector<PendingDelivery>& PendingDeliveries() {
-  thread_local std::vector<PendingDelivery> pending;
-  return pending;
-}
-
-// Posts the batch's responses to the I/O threads: one post per io_context, holding the responses
-// of every session on it.
-void FlushDeliveries() {
-  std::vector<PendingDelivery> pending = std::exchange(PendingDeliveries(), {});
-  size_t begin = 0;
-  while (begin < pending.size()) {
-    asio::io_context& ioc = pending[begin].session->ioc;
-    std::vector<PendingDelivery> chunk;
-    for (size_t i = begin; i < pending.size(); ++i) {
-      if (pending[i].session == nullptr || &pending[i].session->ioc != &ioc) continue;
-      chunk.push_back(std::move(pending[i]));
-      pending[i].session = nullptr;
-    }
-    while (begin < pending.size() && pending[begin].session == nullptr) ++begin;
-    asio::post(ioc, [chunk = std::move(chunk)]() mutable {
-      for (PendingDelivery& d : chunk) Complete(*d.session, d.id, std::move(d.response));
-    });
-  }
-}
-
-// Hands exchange `id`'s response (nullopt: the responder was dropped) to the session's I/O thread:
-// at once, or with the other responses of the CompletionBatch open on this thread.
+// Hands exchange `id`'s response (nullopt: the responder was dropped) to the session's I/O thread.
 void Deliver(std::shared_ptr<Session> s, uint64_t id, std::optional<Response> response) {
-  if (CompletionBatch::Active()) {
-    std::vector<PendingDelivery>& pending = PendingDeliveries();
-    if (pending.empty()) CompletionBatch::OnEnd(&pending, FlushDeliveries);
-    pending.push_back({std::move(s), id, std::move(response)});
-    return;
-  }
   auto ex = s->executor();
   asio::post(ex, [s = std::move(s), id, response = std::move(response)]() mutable {
     Complete(*s, id, std::move(response));

@@ -24,7 +24,6 @@
 #include <vector>
 
 #include "common/blocking_pool.h"
-#include "common/completion_batch.h"
 #include "http/body_pipe.h"
 #include "http/io_threads.h"
 
@@ -706,41 +705,6 @@ TEST_F(ServerTest, ListensOnIpv6Loopback) {
   ClientResponse res = c.RoundTrip("GET", "/");
   EXPECT_TRUE(res["X-Remote"].starts_with("[::1]:"));
   server.Stop(1000ms);
-}
-
-// Responses handed over inside a CompletionBatch (as the queue writer's commit callbacks do) are
-// sent when the batch ends, each on its own connection, in order with the connection's requests.
-TEST_F(ServerTest, ResponsesFromACompletionBatchAreSentWhenItEnds) {
-  StartServer();
-  constexpr int kConnections = 40;  // more than one post's worth
-  std::vector<std::unique_ptr<Client>> clients;
-  std::vector<std::future<ClientResponse>> answers;
-  for (int i = 0; i < kConnections; ++i) {
-    clients.push_back(std::make_unique<Client>(server_->port()));
-    Client* c = clients.back().get();
-    answers.push_back(std::async(std::launch::async, [c, i] {
-      return c->RoundTrip("POST", "/hold-many", "body-" + std::to_string(i));
-    }));
-  }
-  auto held = handler_.TakeHeld(kConnections);
-  ASSERT_EQ(held.size(), static_cast<size_t>(kConnections));
-  std::thread completer([&] {
-    CompletionBatch batch;
-    for (auto& [respond, body] : held) {
-      Response r;
-      r.body = "answer-" + body;
-      respond(std::move(r));
-    }
-    // Nothing leaves before the batch ends.
-    for (auto& a : answers) EXPECT_EQ(a.wait_for(100ms), std::future_status::timeout);
-  });
-  completer.join();
-  for (int i = 0; i < kConnections; ++i) {
-    ASSERT_EQ(answers[i].wait_for(10s), std::future_status::ready);
-    EXPECT_EQ(answers[i].get().body(), "answer-body-" + std::to_string(i));
-  }
-  // The connections still work.
-  EXPECT_EQ(clients[0]->RoundTrip("POST", "/x", "again").body(), "again");
 }
 
 TEST_F(ServerTest, DateHeaderIsTheCurrentHttpDate) {

@@ -8,7 +8,6 @@
 #include <cassert>
 #include <string>
 
-#include "common/completion_batch.h"
 #include "common/thread_name.h"
 #include "queue/store_internal.h"
 
@@ -219,8 +218,6 @@ void InvocationStore::Impl::RunBatch(std::vector<Op>& batch) {
     spdlog::error("invocation queue: a transaction of {} writes failed: {}", batch.size(),
                   failed.error().message);
   }
-  // The callbacks' hand-offs to other threads (the 202s of a batch of accepts) leave together.
-  CompletionBatch handoffs;
   for (size_t i = 0; i < batch.size(); ++i) {
     Op& op = batch[i];
     Result<int64_t> r = failed.ok() ? std::move(results[i]) : Result<int64_t>(failed.error());
