@@ -4,6 +4,7 @@ native load generator (bench/loadgen, run as a process), and figures read from /
 Only the control plane goes through boto3; every measured request is sent by inferd-loadgen.
 """
 
+import bisect
 import json
 import os
 import platform
@@ -132,26 +133,50 @@ def disk_usage(path):
     return allocated, apparent
 
 
-def fsync_floor(directory, seconds=2.0):
+def fsync_floor(directory, seconds=2.0, busy_cores=0):
     """The disk's durable-write floor: 4 KiB appends each followed by fdatasync, one at a time,
-    for `seconds`. Returns {'per_s', 'p50_ms', 'p99_ms'}."""
+    for `seconds`, while `busy_cores` other processes spin (the machine as loaded as a benchmark
+    keeps it). Returns {'per_s', 'p50_ms', 'p99_ms'} per sync and 'arrival_p99_ms': for requests
+    arriving evenly over the window, the time until the first sync that starts after each one
+    has finished — what a durable acknowledgement can cost at best on this disk."""
     path = os.path.join(directory, "fsync-probe")
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+               for _ in range(busy_cores)]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     block = os.urandom(4096)
-    lat = []
+    syncs = []  # (start, duration)
     try:
+        time.sleep(0.1 if burners else 0)
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             t = time.perf_counter()
             os.write(fd, block)
             os.fdatasync(fd)
-            lat.append(time.perf_counter() - t)
+            syncs.append((t, time.perf_counter() - t))
     finally:
         os.close(fd)
         os.unlink(path)
-    lat.sort()
+        for b in burners:
+            b.kill()
+            b.wait()
+    lat = sorted(d for _, d in syncs)
     return {"per_s": round(len(lat) / seconds, 1), "p50_ms": round(lat[len(lat) // 2] * 1e3, 3),
-            "p99_ms": round(lat[int(len(lat) * 0.99)] * 1e3, 3)}
+            "p99_ms": round(lat[int(len(lat) * 0.99)] * 1e3, 3), "busy_cores": busy_cores,
+            "arrival_p99_ms": round(arrival_p99(syncs) * 1e3, 3)}
+
+
+def arrival_p99(syncs, step=1e-4):
+    """p99 over arrivals every `step` seconds of the wait until the end of the first sync that
+    starts at or after the arrival (`syncs`: (start, duration) in start order)."""
+    starts = [t for t, _ in syncs]
+    waits = []
+    t = starts[0]
+    while t < starts[-1]:
+        i = bisect.bisect_left(starts, t)
+        waits.append(starts[i] + syncs[i][1] - t)
+        t += step
+    waits.sort()
+    return waits[int(len(waits) * 0.99)] if waits else 0.0
 
 
 def rsa_sign_floor(seconds=2):

@@ -134,6 +134,25 @@ class VerdictTest(unittest.TestCase):
         self.assertEqual(find(t, "backlog of 10,000 queued")[5], "— (smaller backlog)")
 
 
+class DurableFloorTest(unittest.TestCase):
+    def test_the_loaded_disk_floor_is_judged_against_10ms(self):
+        quiet = {"per_s": 3000.0, "p50_ms": 0.3, "p99_ms": 0.5, "busy_cores": 0,
+                 "arrival_p99_ms": 0.9}
+        for floor, shown, verdict in ((10.0, "10.0 ms", "no: the loaded disk alone is above 10 ms"),
+                                      (9.9, "9.9 ms", "floor allows it")):
+            busy = dict(quiet, busy_cores=1, arrival_p99_ms=floor)
+            r = results(fsync_floor=quiet, fsync_floor_busy=busy, accept_open_rate=10000,
+                        accept_open={"accept_latency_ms": lat(2.0, 20.0, 30.0)})
+            t = rows(r)
+            cells = find(t, "durable floor under load")
+            self.assertIn("with 1 other core(s) kept busy", cells[0])
+            self.assertTrue(cells[1].startswith(shown), cells[1])
+            self.assertEqual(cells[2], "0.9 ms quiet")
+            self.assertEqual(cells[3], f"{20.0 / floor:.3g}")  # the accept p99 over the floor
+            self.assertEqual(cells[5], verdict)
+            self.assertIn("arrival → durable p99 0.9 ms", find(t, "disk floor")[1])
+
+
 class FormatTest(unittest.TestCase):
     def test_numbers(self):
         self.assertEqual(report.fmt(None), "—")
