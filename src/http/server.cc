@@ -145,8 +145,7 @@ std::string FormatEndpoint(const tcp::endpoint& ep) {
 }
 
 struct Session {
-  Session(std::shared_ptr<Core> c, tcp::socket socket, asio::io_context& context)
-      : core(std::move(c)), ioc(context) {
+  Session(std::shared_ptr<Core> c, tcp::socket socket) : core(std::move(c)) {
     beast::error_code ec;
     tcp::endpoint peer = socket.remote_endpoint(ec);
     remote = ec ? "unknown" : FormatEndpoint(peer);
@@ -171,7 +170,6 @@ struct Session {
   }
 
   std::shared_ptr<Core> core;
-  asio::io_context& ioc;  // the context (and so the I/O thread) the session runs on
   std::optional<beast::tcp_stream> stream;
   std::string remote;
   // Touched only on the session's I/O thread.
@@ -703,7 +701,7 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<Core> core, Ticket ticket) {
       co_await timer.async_wait(kUseTuple);
       continue;
     }
-    auto session = std::make_shared<Session>(core, tcp::socket(std::move(socket)), context);
+    auto session = std::make_shared<Session>(core, tcp::socket(std::move(socket)));
     if (!core->Register(session)) {
       session->stream->close();
       break;

@@ -49,6 +49,15 @@ class IdIndexTest : public ::testing::Test {
     return s.Int(0);
   }
   int64_t Written() { return Query("SELECT count(*) FROM invocation_ids"); }
+  // Completed and notified at 1000 ms: prunable by PruneFinished(2000).
+  void FinishNotified(int64_t seq) {
+    Invocation f;
+    f.seq = seq;
+    f.state = InvocationState::kCompleted;
+    f.finished_ms = 1000;
+    f.notified = true;
+    ASSERT_TRUE(testing::Wait([&](auto done) { store_->Finish(f, done); }).ok());
+  }
 
   TempDir dir_;
   std::filesystem::path path_ = dir_.path() / "queue.db";
@@ -107,14 +116,7 @@ TEST_F(IdIndexTest, PruningRemovesTheIdsOfTheRowsItDeletes) {
   Open(/*flush_rows=*/5, /*chunk_rows=*/100);
   std::vector<int64_t> seqs;
   for (int i = 0; i < 30; ++i) seqs.push_back(Insert(i));
-  for (int i = 0; i < 20; ++i) {
-    Invocation f;
-    f.seq = seqs[i];
-    f.state = InvocationState::kCompleted;
-    f.finished_ms = 1000;
-    f.notified = true;
-    ASSERT_TRUE(testing::Wait([&](auto done) { store_->Finish(f, done); }).ok());
-  }
+  for (int i = 0; i < 20; ++i) FinishNotified(seqs[i]);
   const int64_t before = Written();
   ASSERT_GE(before, 20);
   auto pruned = store_->PruneFinished(2000);
@@ -129,14 +131,7 @@ TEST_F(IdIndexTest, RowsPrunedBeforeTheirIdsAreWrittenLeaveNoEntryBehind) {
   Open(/*flush_rows=*/100, /*chunk_rows=*/50);  // the first rows' ids stay in memory a while
   std::vector<int64_t> seqs;
   for (int i = 0; i < 10; ++i) seqs.push_back(Insert(i));
-  for (int i = 0; i < 10; i += 2) {
-    Invocation f;
-    f.seq = seqs[i];
-    f.state = InvocationState::kCompleted;
-    f.finished_ms = 1000;
-    f.notified = true;
-    ASSERT_TRUE(testing::Wait([&](auto done) { store_->Finish(f, done); }).ok());
-  }
+  for (int i = 0; i < 10; i += 2) FinishNotified(seqs[i]);
   auto pruned = store_->PruneFinished(2000);
   ASSERT_TRUE(pruned.ok()) << pruned.error().message;
   ASSERT_EQ(*pruned, 5);

@@ -331,7 +331,8 @@ Result<int64_t> InvocationStore::Impl::ApplyPrune(Op& op, bool& sql_failed) {
     if (!found) continue;
     ++deleted;
     pruned_ids.push_back({id_hash, seq});
-    // Its id entry, if already written (one still in memory finds no row: Get skips it).
+    // Its id entry, if already written to the table (RunBatch drops one still in memory once
+    // this commits).
     w.ids_delete->Bind(id_hash).Bind(seq);
     rc = w.ids_delete->Step();
     w.ids_delete->Reset();
