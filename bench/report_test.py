@@ -101,6 +101,20 @@ class VerdictTest(unittest.TestCase):
                                                          "event_latency_ms": lat(1.0, 3.0)})
             self.assertEqual(find(rows(r), "invoke → result")[5], verdict, p50)
 
+    def test_the_invoke_to_result_floor_is_three_syncs_a_model_call_and_a_signature(self):
+        for sync_ms, shown, verdict in ((0.45, "1.99 ms", "floor allows it"),
+                                        (0.46, "2.02 ms", "no: the floor is 2 ms or more")):
+            r = results(e2e_open_rate=150,
+                        e2e_1k_open={"result_latency_ms": lat(4.0, 8.0),
+                                     "event_latency_ms": lat(2.0, 3.0)},
+                        direct_1k_open={"accept_latency_ms": lat(0.34, 1.0)},
+                        fsync_floor={"per_s": 2000.0, "p50_ms": sync_ms, "p99_ms": 1.0},
+                        rsa_sign={"sign_per_s": 3333.3, "ms_per_sign": 0.3})
+            cells = find(rows(r), "… its floor with inferd's durability")
+            self.assertEqual(cells[1], shown)  # 3 × sync + 0.34 + 0.3
+            self.assertEqual(cells[3], f"{4.0 / (3 * sync_ms + 0.64):.3g}")
+            self.assertEqual(cells[5], verdict)
+
     def test_a_1gb_payload_must_grow_rss_by_less_than_64mb(self):
         def run(growth_kib, completed=1):
             g = {"bytes": 10**9, "completed": completed, "failed": 0, "rss_growth_kib": growth_kib,
