@@ -168,6 +168,8 @@ def fsync_floor(directory, seconds=2.0, busy_cores=0):
 def arrival_p99(syncs, step=1e-4):
     """p99 over arrivals every `step` seconds of the wait until the end of the first sync that
     starts at or after the arrival (`syncs`: (start, duration) in start order)."""
+    if len(syncs) < 2:
+        return 0.0
     starts = [t for t, _ in syncs]
     waits = []
     t = starts[0]

@@ -38,9 +38,9 @@ void IdIndex::Forget(std::span<const Entry> deleted) {
   auto gone = [&](const Entry& e) { return seqs.contains(e.seq); };
   std::lock_guard lock(mu_);
   std::erase_if(pending_, gone);
-  // Only the part of the set not yet offered: ChunkDone has moved written_ past the rest.
-  const size_t unwritten = std::max(written_, offered_);
-  writing_.erase(std::remove_if(writing_.begin() + static_cast<std::ptrdiff_t>(unwritten),
+  // Only the part of the set not yet written: the writer calls this after ChunkDone, which has
+  // moved written_ past this transaction's chunk.
+  writing_.erase(std::remove_if(writing_.begin() + static_cast<std::ptrdiff_t>(written_),
                                 writing_.end(), gone),
                  writing_.end());
 }

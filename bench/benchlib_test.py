@@ -1,0 +1,39 @@
+"""benchlib's measurement arithmetic that feeds the table's floors (no server, no disk)."""
+import unittest
+
+import benchlib
+
+
+def back_to_back(durations_ms):
+    """Syncs one after another, as the disk-floor loop runs them: (start s, duration s)."""
+    syncs, t = [], 0.0
+    for d in durations_ms:
+        syncs.append((t, d / 1000))
+        t += d / 1000
+    return syncs
+
+
+class ArrivalP99Test(unittest.TestCase):
+    def test_an_arrival_waits_for_the_end_of_the_next_sync_that_starts_after_it(self):
+        # Syncs of 0.5 ms starting every 1 ms: an arrival in (k, k + 1] ms waits until k + 1.5,
+        # so waits are spread over [0.5, 1.5) ms and the p99 is just under 1.5 ms.
+        syncs = [(k / 1000, 0.0005) for k in range(1000)]
+        self.assertAlmostEqual(benchlib.arrival_p99(syncs) * 1000, 1.49, delta=0.02)
+
+    def test_one_stall_of_a_few_percent_of_the_time_sets_the_p99(self):
+        quiet = back_to_back([0.2] * 1000)  # 200 ms of 0.2 ms syncs
+        self.assertAlmostEqual(benchlib.arrival_p99(quiet) * 1000, 0.4, delta=0.01)
+        # One 10 ms sync among them (10 of 210 ms): arrivals in the 0.2 ms before it wait for it
+        # (10–10.2 ms), arrivals during it until the end of the next one (up to 10.2 ms). The
+        # slowest 1 % of arrivals (≈ 2.1 ms of them) are those 0.2 ms and the first ≈ 1.9 ms of
+        # the stall: p99 ≈ 10.4 − 2.1 = 8.3 ms (arrivals are sampled every 0.1 ms).
+        stalled = back_to_back([0.2] * 500 + [10.0] + [0.2] * 500)
+        self.assertAlmostEqual(benchlib.arrival_p99(stalled) * 1000, 8.3, delta=0.15)
+
+    def test_fewer_than_two_syncs_give_no_figure(self):
+        self.assertEqual(benchlib.arrival_p99([]), 0.0)
+        self.assertEqual(benchlib.arrival_p99([(0.0, 0.001)]), 0.0)
+
+
+if __name__ == "__main__":
+    unittest.main()
