@@ -112,6 +112,50 @@ TEST_F(DeliveryTest, RetriesFollowThePolicyThenGiveUp) {
   EXPECT_EQ(n->delivery().RunOnce(), 0);
 }
 
+// The Presigner: a topic's second notification is signed while it commits, and its delivery uses
+// that signature; a topic delivered only raw is not signed ahead.
+TEST_F(DeliveryTest, TheNextNotificationIsSignedBeforeItsDelivery) {
+  FakeSender sender;
+  auto n = Make(sender.fn(), clock_);
+  std::string topic = Topic(*n);
+  Subscribe(*n, topic, "http://127.0.0.1:1/a");
+  Publish(*n, topic, "first");  // teaches the presigner that this topic's deliveries are signed
+  EXPECT_EQ(n->signer().rsa_operations(), 0);
+  EXPECT_EQ(n->delivery().RunOnce(), 1);
+  EXPECT_EQ(n->signer().rsa_operations(), 1);
+  Publish(*n, topic, "second");
+  // Nothing delivers until RunOnce: only the presign thread can make this signature.
+  const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+  while (n->signer().rsa_operations() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  EXPECT_EQ(n->signer().rsa_operations(), 2);
+  EXPECT_EQ(n->delivery().RunOnce(), 1);
+  EXPECT_EQ(n->signer().rsa_operations(), 2);  // the delivery found it made
+  ASSERT_EQ(sender.count(), 2u);
+  auto body = boost::json::parse(sender.requests()[1].body).as_object();
+  OutboxMessage m;
+  m.message_id = body.at("MessageId").as_string();
+  m.topic_arn = body.at("TopicArn").as_string();
+  m.timestamp = body.at("Timestamp").as_string();
+  m.message = "second";
+  EXPECT_TRUE(Signer::Verify(n->signer().cert_pem(), StringToSign(m, m.message, ""),
+                             body.at("Signature").as_string(), 1)
+                  .ok());
+
+  std::string raw_topic = *n->CreateTopic({"us-east-1", true}, "raw", {}, {});
+  auto sub =
+      n->Subscribe({"us-east-1", true}, {raw_topic, "http", "http://127.0.0.1:1/raw", {}, false});
+  ASSERT_TRUE(sub.ok());
+  ASSERT_TRUE(n->SetSubscriptionAttribute({}, *sub, "RawMessageDelivery", "true").ok());
+  Publish(*n, raw_topic, "raw one");
+  Publish(*n, raw_topic, "raw two");
+  EXPECT_EQ(n->delivery().RunOnce() + n->delivery().RunOnce(), 2);
+  EXPECT_EQ(sender.count(), 4u);
+  n->Stop(std::chrono::steady_clock::now());  // joins the presign thread
+  EXPECT_EQ(n->signer().rsa_operations(), 2);
+}
+
 TEST_F(DeliveryTest, OneSignatureServesEverySubscriptionAndRetry) {
   FakeSender sender;
   sender.Script({500});  // the first delivery fails once and is retried

@@ -147,6 +147,17 @@ int SignatureVersionOf(const AttributeMap& topic_attributes) {
   return it != topic_attributes.end() && it->second == "2" ? 2 : 1;
 }
 
+bool DeliverySigned(const OutboxMessage& message, const Subscription& sub) {
+  return message.type != MessageType::kNotification ||
+         !IsTrue(sub.attributes, "RawMessageDelivery");
+}
+
+Result<std::string> SignNotification(const OutboxMessage& message, std::string_view protocol,
+                                     const AttributeMap& topic_attributes, const Signer& signer) {
+  return signer.Sign(StringToSign(message, MessageFor(message, protocol), ""),
+                     SignatureVersionOf(topic_attributes));
+}
+
 Result<http::ClientRequest> BuildDeliveryRequest(const Delivery& d, const Signer& signer,
                                                  std::string_view public_url,
                                                  const EffectivePolicy& policy,
@@ -171,7 +182,7 @@ Result<http::ClientRequest> BuildDeliveryRequest(const Delivery& d, const Signer
   }
   req.headers.Add("User-Agent", "Amazon Simple Notification Service Agent");
 
-  if (notification && IsTrue(sub.attributes, "RawMessageDelivery")) {
+  if (!DeliverySigned(m, sub)) {
     req.headers.Add("x-amz-sns-rawdelivery", "true");
     req.body = text;
     return req;
@@ -180,7 +191,8 @@ Result<http::ClientRequest> BuildDeliveryRequest(const Delivery& d, const Signer
   const int version = SignatureVersionOf(d.topic_attributes);
   const std::string subscribe_url =
       notification ? std::string() : SubscribeUrl(public_url, m.topic_arn, m.token);
-  auto signature = signer.Sign(StringToSign(m, text, subscribe_url), version);
+  auto signature = notification ? SignNotification(m, sub.protocol, d.topic_attributes, signer)
+                                : signer.Sign(StringToSign(m, text, subscribe_url), version);
   if (!signature.ok()) return std::move(signature).error();
 
   std::string body;

@@ -59,6 +59,14 @@ void AppendJsonString(std::string& out, std::string_view s);
 // The topic's SignatureVersion attribute (1 unless set to 2).
 int SignatureVersionOf(const AttributeMap& topic_attributes);
 
+// Whether the POST delivering `message` to `sub` is signed (raw notifications are not).
+bool DeliverySigned(const OutboxMessage& message, const Subscription& sub);
+
+// The Signature a notification's POST to a `protocol` subscription carries (the same string
+// to sign for every such subscription: it names none), from `signer` (which remembers it).
+Result<std::string> SignNotification(const OutboxMessage& message, std::string_view protocol,
+                                     const AttributeMap& topic_attributes, const Signer& signer);
+
 // The POST delivering `delivery` to its subscription (which must be present). Signs the envelope.
 Result<http::ClientRequest> BuildDeliveryRequest(const Delivery& delivery, const Signer& signer,
                                                  std::string_view public_url,

@@ -128,6 +128,7 @@ Notifier::Notifier(NotifyOptions options, const Clock& clock, std::unique_ptr<No
   SetPublicUrl(options_.public_url);
   delivery_ = std::make_unique<DeliveryWorker>(*store_, *signer_, clock_, options_.delivery,
                                                std::move(send), [this] { return public_url(); });
+  presigner_ = std::make_unique<Presigner>(*signer_);
 }
 
 Notifier::~Notifier() { Stop(std::chrono::steady_clock::now()); }
@@ -162,7 +163,10 @@ std::string Notifier::public_url() const {
 
 void Notifier::Start() { delivery_->Start(); }
 
-void Notifier::Stop(std::chrono::steady_clock::time_point deadline) { delivery_->Stop(deadline); }
+void Notifier::Stop(std::chrono::steady_clock::time_point deadline) {
+  presigner_->Stop();
+  delivery_->Stop(deadline);
+}
 
 double Notifier::Now() const { return ToEpochSeconds(clock_.Now()); }
 

@@ -11,7 +11,8 @@
 // InvalidParameter "Invalid parameter: ...", ParameterValueInvalid, ...).
 //
 // Durability: Publish() returns once the message and its deliveries are committed (fsync'd); a
-// message to a topic without confirmed subscriptions is accepted and dropped, as SNS does.
+// message to a topic without confirmed subscriptions is accepted and dropped, as SNS does. While
+// it commits, its signature is made on another thread (Presigner).
 //
 // Lifecycle: Open() → [SetPublicUrl()] → Start() (delivery threads) → Stop(deadline). API methods
 // work before Start() and after Stop() (they only touch the store). Every method blocks on disk
@@ -29,6 +30,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "notify/delivery.h"
+#include "notify/presigner.h"
 #include "notify/signer.h"
 #include "notify/store.h"
 #include "notify/types.h"
@@ -177,6 +179,7 @@ class Notifier {
   std::unique_ptr<NotifyStore> store_;
   std::unique_ptr<Signer> signer_;
   std::unique_ptr<DeliveryWorker> delivery_;
+  std::unique_ptr<Presigner> presigner_;
   mutable std::mutex url_mu_;
   std::string public_url_;
 };

@@ -161,17 +161,21 @@ Result<std::string> Notifier::Publish(const PublishRequest& request, const Calle
   const double now = Now();
   std::vector<OutboxMessage> messages{std::move(message).value()};
   std::vector<FannedOut> written;
+  presigner_->Before(messages[0], *topic);  // signed while the commit syncs
   if (!request.dedup_id.empty()) {
     const double forget_before =
         now - std::chrono::duration<double>(options_.dedup_retention).count();
     auto id =
         store_->PublishOnce(messages[0], request.dedup_id, now, forget_before, nullptr, &written);
     if (!id.ok()) return std::move(id).error();
+    if (*id != messages[0].message_id) return id;  // published before: nothing was written
+    presigner_->After(topic->arn, messages[0], written);
     OfferDeliveries(written, messages, *topic, version, now);
     return id;
   }
   auto count = store_->Publish(messages, now, &written);
   if (!count.ok()) return std::move(count).error();
+  presigner_->After(topic->arn, messages[0], written);
   OfferDeliveries(written, messages, *topic, version, now);
   return messages[0].message_id;
 }

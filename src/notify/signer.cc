@@ -12,12 +12,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <fstream>
 #include <mutex>
 #include <optional>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/base64.h"
@@ -173,21 +175,31 @@ struct Signer::Key {
     EVP_PKEY_CTX_free(ctx);
   }
 
-  // A signature made before for the same digest, if still remembered.
-  std::optional<std::string> Remembered(const std::string& key) {
-    std::lock_guard lock(mu);
-    auto it = recent.find(key);
-    if (it == recent.end()) return std::nullopt;
-    return it->second;
-  }
-  void Remember(std::string key, const std::string& signature) {
-    std::lock_guard lock(mu);
-    if (!recent.emplace(key, signature).second) return;
-    order.push_back(std::move(key));
-    if (order.size() > kRemembered) {
-      recent.erase(order.front());
-      order.pop_front();
+  // A signature made before for the same digest, if still remembered; otherwise claims `key`
+  // (nullopt): the caller signs it and must Settle it. While another caller holds the claim,
+  // waits for its signature instead of making the same one again.
+  std::optional<std::string> RememberedOrClaim(const std::string& key) {
+    std::unique_lock lock(mu);
+    for (;;) {
+      if (auto it = recent.find(key); it != recent.end()) return it->second;
+      if (signing.insert(key).second) return std::nullopt;
+      settled.wait(lock);
     }
+  }
+  // Ends a claim: remembers `signature` (none when signing failed: a waiter then signs itself).
+  void Settle(std::string key, const std::string* signature) {
+    {
+      std::lock_guard lock(mu);
+      signing.erase(key);
+      if (signature && recent.emplace(key, *signature).second) {
+        order.push_back(std::move(key));
+        if (order.size() > kRemembered) {
+          recent.erase(order.front());
+          order.pop_front();
+        }
+      }
+    }
+    settled.notify_all();
   }
 
   PkeyPtr pkey;
@@ -201,6 +213,9 @@ struct Signer::Key {
   static constexpr size_t kRemembered = 4096;
   std::unordered_map<std::string, std::string> recent;  // guarded by mu
   std::deque<std::string> order;                        // guarded by mu; oldest first
+  // Digests being signed now (SignAhead racing the delivery that needs the signature).
+  std::unordered_set<std::string> signing;  // guarded by mu
+  std::condition_variable settled;          // a claim in `signing` ended
   std::atomic<int64_t> rsa_operations{0};
 };
 
@@ -264,21 +279,25 @@ Result<std::string> Signer::Sign(std::string_view data, int version) const {
   }
   std::string remembered_key(1, static_cast<char>('0' + slot));
   remembered_key.append(reinterpret_cast<const char*>(digest), digest_len);
-  if (auto sig = key_->Remembered(remembered_key)) return std::move(*sig);
+  if (auto sig = key_->RememberedOrClaim(remembered_key)) return std::move(*sig);
   EVP_PKEY_CTX* ctx = key_->Take(slot);
-  if (!ctx) return OpensslError("EVP_PKEY_sign_init");
+  if (!ctx) {
+    key_->Settle(std::move(remembered_key), nullptr);
+    return OpensslError("EVP_PKEY_sign_init");
+  }
   std::string sig(static_cast<size_t>(EVP_PKEY_get_size(key_->pkey.get())), '\0');
   size_t len = sig.size();
   if (EVP_PKEY_sign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len, digest, digest_len) !=
       1) {
     EVP_PKEY_CTX_free(ctx);
+    key_->Settle(std::move(remembered_key), nullptr);
     return OpensslError("EVP_PKEY_sign");
   }
   key_->Give(slot, ctx);
   key_->rsa_operations.fetch_add(1, std::memory_order_relaxed);
   sig.resize(len);
   std::string encoded = Base64Encode(sig);
-  key_->Remember(std::move(remembered_key), encoded);
+  key_->Settle(std::move(remembered_key), &encoded);
   return encoded;
 }
 

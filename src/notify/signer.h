@@ -30,7 +30,8 @@ class Signer {
 
   // Base64 signature of `data`; `version` 1 (SHA1withRSA) or 2 (SHA256withRSA). The newest
   // 4,096 signatures are remembered by digest, so the same string-to-sign — a message delivered
-  // to several subscriptions, or again after a failed attempt — costs one RSA operation.
+  // to several subscriptions, or again after a failed attempt — costs one RSA operation. A call
+  // for a string another thread is signing waits for that signature (Notifier signs ahead).
   Result<std::string> Sign(std::string_view data, int version) const;
   // RSA private-key operations so far (the rest of Sign's calls were remembered signatures).
   int64_t rsa_operations() const;

@@ -101,6 +101,32 @@ TEST(SignerTest, TheSameStringToSignCostsOneRsaOperation) {
   EXPECT_EQ(s.rsa_operations(), before + 1);
 }
 
+TEST(SignerTest, ConcurrentSignsOfOneStringShareOneRsaOperation) {
+  TempDir dir;
+  auto signer = Signer::Open(dir.path());
+  ASSERT_TRUE(signer.ok()) << signer.error().message;
+  const Signer& s = **signer;
+  OutboxMessage m = Notification();
+  const std::string data = StringToSign(m, m.message, "");
+  constexpr int kThreads = 8;
+  std::atomic<int> ready{0};
+  std::vector<std::string> got(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      ready.fetch_add(1);
+      while (ready.load() < kThreads) {
+      }
+      auto sig = s.Sign(data, 2);
+      if (sig.ok()) got[i] = *sig;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(s.rsa_operations(), 1);  // the others waited for the first one's signature
+  for (const std::string& sig : got) EXPECT_EQ(sig, got[0]);
+  EXPECT_TRUE(Signer::Verify(s.cert_pem(), data, got[0], 2).ok());
+}
+
 TEST(SignerTest, KeyIsKeptAcrossRestartsAndPrivate) {
   TempDir dir;
   std::string id, pem, sig;
