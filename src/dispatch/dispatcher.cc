@@ -292,24 +292,37 @@ void Dispatcher::Accept(AcceptRequest request, std::function<void(Result<Accepte
   Accepted accepted{inv.inference_id, inv.output_location, inv.failure_location};
   QueueEntry entry{0, inv.received_ms, inv.ttl_seconds};
   std::string key = EndpointKey(inv.region, inv.endpoint);
+  // With nothing queued and a slot free, a worker takes the invocation now: its Insert records
+  // it Started, and its model call runs while that write syncs (the result waits for it).
+  std::optional<RunJob> direct = d.TakeOnAccept(key, view, inv);
+  std::shared_ptr<StartGate> inserted = direct ? direct->inserted : nullptr;
   d.CallbackIssued();
-  d.queue.Insert(std::move(inv), [&d, accepted = std::move(accepted), entry, key,
+  d.queue.Insert(std::move(inv), [&d, accepted = std::move(accepted), entry, key, inserted,
                                   done = std::move(done)](Result<int64_t> seq) mutable {
     if (!seq.ok()) {
+      if (inserted) {
+        inserted->Set(seq.error());  // its worker drops it: nothing was stored
+      } else {
+        d.scheduler.Arrived(key);
+      }
       spdlog::error("dispatch: could not store an invocation of {}: {}", accepted.inference_id,
                     seq.error().message);
       done(Error(Errc::kInternal, "inferd could not store the invocation durably (" +
                                       seq.error().message + "); retry it."));
+    } else if (inserted) {
+      inserted->Set(OkStatus(), *seq);
+      done(std::move(accepted));
     } else {
       entry.seq = *seq;
       // Straight to an idle worker; the loop only learns of a queue that was empty (its
       // endpoint's capacity may not be known yet), and polls capacity while backlog remains.
-      const bool first = d.scheduler.Push(key, entry);
+      const bool first = d.scheduler.Push(key, entry, /*arrived=*/true);
       if (!d.Feed() && first) d.Kick();
       done(std::move(accepted));
     }
     d.CallbackDone();
   });
+  if (direct) d.Hand(std::move(*direct));
 }
 
 std::string Dispatcher::RenderMetrics() const {

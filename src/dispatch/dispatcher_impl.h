@@ -52,6 +52,11 @@ struct RunJob {
   InstanceRef instance;
   SlotLease lease;
   std::shared_ptr<const EndpointView> view;
+  // Handed over at acceptance (TakeOnAccept): the invocation itself, which its Insert records
+  // as Started; `inserted` opens with its seq once that write is durable. Otherwise (a queued
+  // invocation) Run reads it by entry.seq and records its start.
+  std::optional<queue::Invocation> accepted;
+  std::shared_ptr<StartGate> inserted;
 };
 
 struct FailBatch {
@@ -145,8 +150,25 @@ struct Dispatcher::Impl {
   // Hands runnable invocations to idle workers from the calling thread (an accept's or a
   // requeue's callback, a released slot) while workers are free. true when it handed any.
   bool Feed();
+  // For an invocation being accepted (before its Insert): a run job when a worker is idle and
+  // its endpoint has a free slot and no backlog (Scheduler::AssignOnAccept); `inv` is then
+  // marked Started on that instance, so its Insert records the start. nullopt: it is queued.
+  std::optional<RunJob> TakeOnAccept(const std::string& key,
+                                     const std::shared_ptr<const EndpointView>& view,
+                                     queue::Invocation& inv);
+  // Gives a job TakeOnAccept made to the workers (dropped, its worker slot given back, when
+  // stopping: its Insert makes it Started, and the next Start recovers it).
+  void Hand(RunJob job);
 
   // ---- dispatcher_run.cc ----
+  // An invocation a worker runs, and the gate its result objects wait for.
+  struct Begun {
+    queue::Invocation inv;
+    std::shared_ptr<StartGate> gate;
+  };
+  // A queued job's invocation read back and its start recorded (MarkStarted, not waited for);
+  // an accepted job's as handed over. nullopt when it is not to run (ended or put back here).
+  std::optional<Begun> Begin(RunJob& job);
   void Run(RunJob job);
   // Queued → Failed without running (expired, endpoint deleted, cancelled): Finish, failure
   // object, notification. The finished record (notified once the notification was handed

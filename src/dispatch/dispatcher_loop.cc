@@ -201,6 +201,57 @@ bool Dispatcher::Impl::Feed() {
   }
 }
 
+std::optional<RunJob> Dispatcher::Impl::TakeOnAccept(
+    const std::string& key, const std::shared_ptr<const EndpointView>& view,
+    queue::Invocation& inv) {
+  bool worker = false;
+  if (scheduler.Idle(key)) {
+    std::lock_guard lock(mu);
+    if (started && !stopping && active_runs < options.worker_threads) {
+      ++active_runs;  // the worker slot for the job
+      worker = true;
+    }
+  }
+  std::optional<Capacity> capacity;
+  if (worker) capacity = CapacityOf(*view);
+  auto slot = scheduler.AssignOnAccept(key, capacity ? &*capacity : nullptr, inv.received_ms);
+  if (!slot) {
+    if (worker) {
+      {
+        std::lock_guard lock(mu);
+        --active_runs;
+      }
+      idle_cv.notify_all();
+    }
+    return std::nullopt;
+  }
+  inv.state = queue::InvocationState::kStarted;
+  inv.attempts = 1;
+  inv.variant = slot->first.variant;
+  inv.instance = InstanceKey(slot->first);
+  inv.started_ms = inv.received_ms;
+  RunJob job{key, QueueEntry{0, inv.received_ms, inv.ttl_seconds}, std::move(slot->first),
+             std::move(slot->second), view};
+  job.accepted = inv;  // the other copy goes to the store
+  job.inserted = std::make_shared<StartGate>();
+  return job;
+}
+
+void Dispatcher::Impl::Hand(RunJob job) {
+  {
+    std::unique_lock lock(mu);
+    if (!stopping) {
+      run_jobs.push_back(std::move(job));
+      lock.unlock();
+      work_cv.notify_one();
+      return;
+    }
+    --active_runs;
+  }
+  job = RunJob{};  // its lease, outside the lock
+  idle_cv.notify_all();
+}
+
 void Dispatcher::Impl::Worker() {
   for (;;) {
     std::optional<RunJob> job;

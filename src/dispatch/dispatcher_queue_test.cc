@@ -6,6 +6,7 @@
 
 #include "dispatch/dispatcher.h"
 #include "dispatch/test_util.h"
+#include "queue/testing.h"
 
 namespace inferd::dispatch {
 namespace {
@@ -70,6 +71,96 @@ TEST_F(DispatcherTest, QueuedWorkWaitsForCapacityThenExpires) {
   EXPECT_EQ(Str(h_.WaitMessages(err_, 1)[0]["failureReason"]), done.failure_reason);
   EXPECT_THAT(h_.dispatcher->RenderMetrics(),
               HasSubstr("inferd_expired_requests_total{endpoint=\"ep\",variant=\"\"} 1\n"));
+}
+
+// An accept that finds its endpoint idle (nothing queued, a slot free) goes to a worker at once:
+// the model is called while the accept's write syncs, the result waits for that write, and the
+// write records the start (no MarkStarted).
+TEST_F(DispatcherTest, AnIdleEndpointCallsTheModelWhileTheAcceptIsWritten) {
+  h_.CreateEndpoint("ep", AsyncConfig(ok_, err_));
+  InstanceRef echo = h_.StartEcho("AllTraffic");
+  h_.SetInstances("ep", {echo});
+  h_.StartDispatcher();
+  h_.Put("s3://input/direct", "a,b\n", "text/csv");
+  AcceptRequest r;
+  r.region = kRegion;
+  r.endpoint = "ep";
+  r.input_location = "s3://input/direct";
+  const int64_t writes = h_.queue->Stats().writes;
+  std::promise<Result<Accepted>> accepted;
+  auto answer = accepted.get_future();
+  {
+    queue::testing::WriterGate held(*h_.queue);  // the accept's write waits behind this one
+    h_.dispatcher->Accept(r, [&](Result<Accepted> a) { accepted.set_value(std::move(a)); });
+    EXPECT_TRUE(WaitFor([&] { return h_.Stats(echo)["requests"].as_int64() == 1; }));
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(answer.wait_for(0s), std::future_status::timeout);  // no 202 before it is stored
+    auto listed = h_.objects->List("output", {});
+    ASSERT_TRUE(listed.ok());
+    EXPECT_TRUE(listed->objects.empty()) << "a result was written before its invocation";
+    held.Open();
+  }
+  Result<Accepted> a = answer.get();
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  queue::Invocation done = h_.WaitDone("ep", a->inference_id);
+  EXPECT_EQ(done.state, InvocationState::kCompleted);
+  EXPECT_EQ(done.attempts, 1);
+  EXPECT_EQ(done.instance, "127.0.0.1:" + std::to_string(echo.port));
+  EXPECT_EQ(done.started_ms, done.received_ms);
+  ASSERT_TRUE(h_.Get(a->output_location));
+  EXPECT_EQ(h_.Get(a->output_location)->first, "a,b\n");
+  EXPECT_EQ(h_.WaitMessages(ok_, 1).size(), 1u);
+  // The held write, the accept (recording the start) and the end: no MarkStarted.
+  EXPECT_EQ(h_.queue->Stats().writes - writes, 3);
+}
+
+// An accept does not pass work ahead of it: not an invocation still being written when the
+// slot frees, nor one already queued.
+TEST_F(DispatcherTest, AnAcceptDoesNotPassWorkAheadOfIt) {
+  h_.options.capacity_poll_interval = 1h;  // the loop learns of capacity only when woken
+  h_.options.expiry_sweep_interval = 1h;
+  h_.CreateEndpoint("ep", AsyncConfig(ok_, err_, "", /*max_concurrency=*/1));
+  h_.StartDispatcher();
+  h_.Put("s3://input/x", "x", "text/csv");
+  AcceptRequest r;
+  r.region = kRegion;
+  r.endpoint = "ep";
+  r.input_location = "s3://input/x";
+  std::promise<Result<Accepted>> p1, p2;
+  {
+    queue::testing::WriterGate held(*h_.queue);
+    // No instance: the first goes to the queue, and is still being written when one appears.
+    h_.dispatcher->Accept(r, [&](Result<Accepted> a) { p1.set_value(std::move(a)); });
+    h_.SetInstances("ep", {h_.StartEcho("AllTraffic", {{"ECHO_DELAY_MS", "400"}})},
+                    /*wake=*/false);
+    h_.dispatcher->Accept(r, [&](Result<Accepted> a) { p2.set_value(std::move(a)); });
+    held.Open();
+  }
+  Result<Accepted> first = p1.get_future().get();
+  Result<Accepted> second = p2.get_future().get();
+  ASSERT_TRUE(first.ok() && second.ok());
+  auto state = [&](const Result<Accepted>& a) {
+    auto s = h_.dispatcher->Describe(kRegion, "ep", a->inference_id);
+    return s.ok() ? s->invocation.state : InvocationState::kFailed;
+  };
+  // The first runs (once its queue wakes the loop), the second waits its turn.
+  EXPECT_TRUE(WaitFor([&] { return state(first) == InvocationState::kStarted; }));
+  EXPECT_EQ(state(second), InvocationState::kQueued);
+  EXPECT_EQ(h_.WaitDone("ep", first->inference_id).state, InvocationState::kCompleted);
+  EXPECT_EQ(h_.WaitDone("ep", second->inference_id).state, InvocationState::kCompleted);
+  // While one is queued (no capacity known to the loop), a later accept is queued behind it
+  // even with a slot free.
+  h_.SetInstances("ep", {}, /*wake=*/false);
+  Accepted third = h_.InvokeWith("ep", "third");  // no instance: queued
+  h_.SetInstances("ep", {h_.StartEcho("AllTraffic")}, /*wake=*/false);
+  Accepted fourth = h_.InvokeWith("ep", "fourth");
+  std::this_thread::sleep_for(200ms);
+  auto fourth_state = h_.dispatcher->Describe(kRegion, "ep", fourth.inference_id);
+  ASSERT_TRUE(fourth_state.ok());
+  EXPECT_EQ(fourth_state->invocation.state, InvocationState::kQueued);
+  h_.dispatcher->Wake();
+  EXPECT_EQ(h_.WaitDone("ep", third.inference_id).state, InvocationState::kCompleted);
+  EXPECT_EQ(h_.WaitDone("ep", fourth.inference_id).state, InvocationState::kCompleted);
 }
 
 TEST_F(DispatcherTest, BacklogDrainsInOrderWhenCapacityReturns) {

@@ -56,8 +56,14 @@ std::future<Status> Dispatcher::Impl::FinishAsync(queue::Invocation& inv, Invoca
   return future;
 }
 
-void Dispatcher::Impl::Run(RunJob job) {
+std::optional<Dispatcher::Impl::Begun> Dispatcher::Impl::Begin(RunJob& job) {
   const QueueEntry entry = job.entry;
+  if (job.accepted) {
+    Begun b{std::move(*job.accepted), job.inserted};
+    metrics.Observe(Summary::kTimeInBacklog, Label(job.view, b.inv.endpoint), job.instance.variant,
+                    static_cast<double>(NowMs() - b.inv.received_ms));
+    return b;
+  }
   auto rec = queue.GetBySeq(entry.seq);
   if (!rec.ok()) {
     spdlog::error("dispatch: cannot read invocation #{}: {}; trying again in a second", entry.seq,
@@ -66,24 +72,23 @@ void Dispatcher::Impl::Run(RunJob job) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
     scheduler.Push(job.key, entry);
     Kick();
-    return;
+    return std::nullopt;
   }
   if (!*rec || (*rec)->state != InvocationState::kQueued) {
     spdlog::warn("dispatch: invocation #{} was dequeued but is not Queued in the store; skipped",
                  entry.seq);
-    return;
+    return std::nullopt;
   }
-  queue::Invocation inv = std::move(**rec);
-  const std::shared_ptr<const EndpointView> view = job.view;
-  const std::string label = Label(view, inv.endpoint);
+  Begun b{std::move(**rec), std::make_shared<StartGate>()};
+  queue::Invocation& inv = b.inv;
   const int64_t now = NowMs();
   if (entry.ExpiredAt(now)) {
     job.lease.Release();
-    EndQueued(std::move(inv), view, EndKind::kExpired);
-    return;
+    EndQueued(std::move(inv), job.view, EndKind::kExpired);
+    return std::nullopt;
   }
   if (inv.attempts == 0) {
-    metrics.Observe(Summary::kTimeInBacklog, label, job.instance.variant,
+    metrics.Observe(Summary::kTimeInBacklog, Label(job.view, inv.endpoint), job.instance.variant,
                     static_cast<double>(now - inv.received_ms));
   }
   inv.attempts += 1;
@@ -93,16 +98,36 @@ void Dispatcher::Impl::Run(RunJob job) {
   inv.state = InvocationState::kStarted;
   // Durable before any result object commits (the pipeline's puts wait for the gate), overlapped
   // with the model call.
-  auto gate = std::make_shared<StartGate>();
   queue.MarkStarted(inv.seq, inv.attempts, inv.variant, inv.instance, now,
-                    [gate](Status s) { gate->Set(std::move(s)); });
-  {
+                    [gate = b.gate](Status s) { gate->Set(std::move(s)); });
+  return b;
+}
+
+void Dispatcher::Impl::Run(RunJob job) {
+  std::optional<Begun> begun = Begin(job);
+  if (!begun) return;
+  queue::Invocation& inv = begun->inv;
+  const std::shared_ptr<StartGate> gate = begun->gate;
+  QueueEntry entry = job.entry;
+  const std::shared_ptr<const EndpointView> view = job.view;
+  const std::string label = Label(view, inv.endpoint);
+  const bool accepted = job.accepted.has_value();
+  if (!accepted) {
     std::lock_guard lock(mu);
     running[inv.seq] = inv.instance;
   }
   AttemptOutcome out = pipeline.Attempt(inv, job.instance, *gate);
   job.lease.Release();
-  {
+  if (accepted) {
+    // Everything below names the invocation by the seq its Insert gave it.
+    Status stored = gate->Wait();
+    if (!stored.ok()) {
+      spdlog::info("dispatch: invocation {} was not stored ({}); its caller got the error",
+                   inv.inference_id, stored.error().message);
+      return;
+    }
+    inv.seq = entry.seq = gate->seq();
+  } else {
     std::lock_guard lock(mu);
     running.erase(inv.seq);
   }

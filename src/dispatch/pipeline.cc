@@ -166,11 +166,12 @@ http::ClientRequest ModelRequest(const InstanceRef& instance, const std::string&
   return req;
 }
 
-void StartGate::Set(Status status) {
+void StartGate::Set(Status status, int64_t seq) {
   {
     std::lock_guard lock(mu_);
     if (status_) return;
     status_ = std::move(status);
+    seq_ = seq;
   }
   cv_.notify_all();
 }

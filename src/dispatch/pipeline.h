@@ -45,16 +45,20 @@ http::ClientRequest ModelRequest(const InstanceRef& instance, const std::string&
                                  const std::string& accept, const std::string& custom_attributes,
                                  const std::string& inference_id);
 
-// Set once (by MarkStarted's callback); Wait() blocks until then.
+// Set once, when the invocation's start is durable (MarkStarted's callback, or the Insert's of
+// an invocation handed to a worker at acceptance, with the seq it got); Wait() blocks until then.
 class StartGate {
  public:
-  void Set(Status status);
+  void Set(Status status, int64_t seq = 0);
   Status Wait();
+  // The seq Set gave (0 if none); read after Wait() returned.
+  int64_t seq() const { return seq_; }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
   std::optional<Status> status_;
+  int64_t seq_ = 0;
 };
 
 struct AttemptOutcome {

@@ -31,9 +31,11 @@ void SlotLease::Release() {
   }
 }
 
-bool Scheduler::Push(const std::string& key, const QueueEntry& entry) {
+bool Scheduler::Push(const std::string& key, const QueueEntry& entry, bool arrived) {
   std::lock_guard lock(mu_);
-  auto& entries = queues_[key].entries;
+  EndpointQueue& q = queues_[key];
+  if (arrived && q.arriving > 0) --q.arriving;
+  auto& entries = q.entries;
   if (entries.empty() || entries.back().seq < entry.seq) {
     entries.push_back(entry);
     return entries.size() == 1;
@@ -189,6 +191,36 @@ std::optional<std::pair<InstanceRef, SlotLease>> Scheduler::AcquireDirect(
   InstanceRef ref = q.capacity.instances[index];
   SlotLease lease = LeaseLocked(key, q, ref, /*backlog=*/false);
   return std::make_pair(std::move(ref), std::move(lease));
+}
+
+bool Scheduler::Idle(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = queues_.find(key);
+  return it == queues_.end() || (it->second.entries.empty() && it->second.arriving == 0);
+}
+
+std::optional<std::pair<InstanceRef, SlotLease>> Scheduler::AssignOnAccept(const std::string& key,
+                                                                           const Capacity* capacity,
+                                                                           int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  EndpointQueue& q = queues_[key];
+  if (capacity) q.capacity = *capacity;  // fresh: the queue's runs use it too
+  if (capacity && q.entries.empty() && q.arriving == 0) {
+    int index = PickLocked(q, "", now_ms);
+    if (index >= 0) {
+      InstanceRef ref = q.capacity.instances[index];
+      SlotLease lease = LeaseLocked(key, q, ref, /*backlog=*/true);
+      return std::make_pair(std::move(ref), std::move(lease));
+    }
+  }
+  ++q.arriving;
+  return std::nullopt;
+}
+
+void Scheduler::Arrived(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = queues_.find(key);
+  if (it != queues_.end() && it->second.arriving > 0) --it->second.arriving;
 }
 
 void Scheduler::CoolDown(const std::string& instance, int64_t until_ms) {

@@ -94,8 +94,9 @@ class Scheduler {
   void SetOnRelease(std::function<void()> on_release) { on_release_ = std::move(on_release); }
 
   // ---- queues ----
-  // true when the entry is the first of its endpoint's queue (it was empty).
-  bool Push(const std::string& key, const QueueEntry& entry);
+  // true when the entry is the first of its endpoint's queue (it was empty). `arrived`: the
+  // entry is an accept that AssignOnAccept counted as arriving; it is queued now.
+  bool Push(const std::string& key, const QueueEntry& entry, bool arrived = false);
   // Removes a queued entry; false when it is not queued.
   bool Remove(const std::string& key, int64_t seq);
   // 0-based position of a queued entry.
@@ -124,6 +125,21 @@ class Scheduler {
                                                                  Capacity capacity,
                                                                  const std::string& target_variant,
                                                                  int64_t now_ms);
+  // ---- invocations being accepted ----
+  // A slot for an invocation being accepted, so that it runs without being queued: only when
+  // its endpoint has nothing queued and nothing arriving (it passes no one) and `capacity`
+  // (remembered, as for AcquireDirect) has a free slot; chosen as Assign chooses, and counted
+  // as the endpoint's work in progress like Assign's. Otherwise nullopt, and the invocation is
+  // counted as arriving — no later accept of the endpoint gets a slot here — until its Push
+  // (arrived = true) or Arrived() when its accept failed. `capacity` (remembered whenever
+  // given) null: no worker is free.
+  std::optional<std::pair<InstanceRef, SlotLease>> AssignOnAccept(const std::string& key,
+                                                                  const Capacity* capacity,
+                                                                  int64_t now_ms);
+  void Arrived(const std::string& key);
+  // Nothing queued or arriving for `key` now (AssignOnAccept decides again under its lock).
+  bool Idle(const std::string& key) const;
+
   // The instance refused or dropped a request: no new work for it before until_ms.
   void CoolDown(const std::string& instance, int64_t until_ms);
 
@@ -147,6 +163,7 @@ class Scheduler {
   };
   struct EndpointQueue {
     std::deque<QueueEntry> entries;
+    int arriving = 0;  // accepts on their way to `entries` (AssignOnAccept)
     int running = 0;
     Capacity capacity;
     std::map<std::string, double> wrr;  // smooth weighted round robin: current weights

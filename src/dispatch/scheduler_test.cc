@@ -55,6 +55,45 @@ TEST_F(SchedulerTest, FirstInFirstOutWithinTheCap) {
   EXPECT_EQ(b.entry.seq, 2);
 }
 
+// An accept gets a slot only when nothing is queued or arriving for its endpoint; otherwise it
+// counts as arriving until its Push (or Arrived when its accept failed).
+TEST_F(SchedulerTest, AnAcceptGetsASlotOnlyWhenNothingIsAheadOfIt) {
+  const Capacity one = Cap({Inst("v", 1)}, 2);
+  EXPECT_TRUE(sched_.Idle(kKey));
+  auto direct = sched_.AssignOnAccept(kKey, &one, Now());
+  ASSERT_TRUE(direct.has_value());
+  EXPECT_EQ(direct->first.port, 1);
+  EXPECT_EQ(sched_.StatsOf(kKey).running, 1);  // the endpoint's work in progress
+  EXPECT_TRUE(sched_.Idle(kKey));
+
+  // No worker free: arriving, and the next accept (with a free slot) does not pass it.
+  EXPECT_FALSE(sched_.AssignOnAccept(kKey, nullptr, Now()).has_value());
+  EXPECT_FALSE(sched_.Idle(kKey));
+  EXPECT_FALSE(sched_.AssignOnAccept(kKey, &one, Now()).has_value());  // arriving too
+  // The first arrives: queued, so the second still waits; the queue runs on the capacity the
+  // accepts brought.
+  EXPECT_TRUE(sched_.Push(kKey, {1, Now(), 600}, /*arrived=*/true));
+  EXPECT_FALSE(sched_.AssignOnAccept(kKey, &one, Now()).has_value());  // a third, arriving
+  auto queued = sched_.Assign(kKey, Now());
+  ASSERT_EQ(queued.kind, Scheduler::Next::kRun);
+  EXPECT_EQ(queued.entry.seq, 1);
+  // The second's accept failed; the third arrives and waits for a slot (two are in use).
+  sched_.Arrived(kKey);
+  sched_.Push(kKey, {3, Now(), 600}, /*arrived=*/true);
+  EXPECT_FALSE(sched_.Idle(kKey));
+  EXPECT_EQ(sched_.Assign(kKey, Now()).kind, Scheduler::Next::kNothing);
+  direct->second.Release();
+  auto third = sched_.Assign(kKey, Now());
+  ASSERT_EQ(third.kind, Scheduler::Next::kRun);
+  EXPECT_EQ(third.entry.seq, 3);
+  // Nothing queued or arriving: the next accept gets the slot... when one is free.
+  EXPECT_TRUE(sched_.Idle(kKey));
+  EXPECT_FALSE(sched_.AssignOnAccept(kKey, &one, Now()).has_value());  // both slots in use
+  sched_.Arrived(kKey);
+  queued.lease.Release();
+  EXPECT_TRUE(sched_.AssignOnAccept(kKey, &one, Now()).has_value());
+}
+
 TEST_F(SchedulerTest, RequeuedEntriesGoBackToTheirPlace) {
   EXPECT_TRUE(sched_.Push(kKey, {5, Now(), 600}));  // the first of an empty queue
   EXPECT_FALSE(sched_.Push(kKey, {7, Now(), 600}));

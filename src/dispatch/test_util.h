@@ -98,12 +98,13 @@ class Harness {
     EXPECT_TRUE(port.has_value()) << echoes.back()->Output();
     return InstanceRef{variant, "127.0.0.1", port.value_or(0)};
   }
-  void SetInstances(const std::string& endpoint, std::vector<InstanceRef> list) {
+  // `wake`: tell the dispatcher (as the fleet does); false leaves it to find out by itself.
+  void SetInstances(const std::string& endpoint, std::vector<InstanceRef> list, bool wake = true) {
     {
       std::lock_guard lock(mu_);
       instances_[endpoint] = std::move(list);
     }
-    if (dispatcher) dispatcher->Wake();
+    if (dispatcher && wake) dispatcher->Wake();
   }
   InstancesFn Instances() {
     return [this](const std::string& region, const std::string& endpoint) {

@@ -110,8 +110,10 @@ class InvocationStore {
   InvocationStore& operator=(const InvocationStore&) = delete;
 
   // ---- writes (group-committed; `done` on the writer thread once durable; must not throw) ----
-  // Stores `invocation` (state Queued) and gives it the next seq. Its progress fields (state ..
-  // notified) are ignored: a new record starts Queued, attempts 0, not notified.
+  // Stores `invocation` and gives it the next seq. It starts Queued, attempts 0, not notified —
+  // or Started, with its attempts, variant, instance and started_ms, when the dispatcher handed
+  // it to a model at acceptance (one write instead of Insert + MarkStarted). Its other progress
+  // fields are ignored; any other state is refused (kInternal).
   void Insert(Invocation invocation, std::function<void(Result<int64_t>)> done);
   // Queued → Started: attempts = `attempts`, variant, instance, started_ms. kInvalidState unless
   // Queued (a Started invocation found at restart is Requeue'd first), kNotFound if unknown.

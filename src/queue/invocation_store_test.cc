@@ -49,8 +49,8 @@ TEST_F(InvocationStoreTest, OpenRejectsAnEmptyBatch) {
 
 TEST_F(InvocationStoreTest, InsertStoresEveryFieldAsQueuedAndSurvivesReopen) {
   Invocation v = Sample(3);
-  // Progress fields of the argument are not taken over.
-  v.state = InvocationState::kCompleted;
+  // Progress fields of a Queued invocation are not taken over.
+  v.state = InvocationState::kQueued;
   v.attempts = 7;
   v.notified = true;
   v.variant = "x";
@@ -71,6 +71,47 @@ TEST_F(InvocationStoreTest, InsertStoresEveryFieldAsQueuedAndSurvivesReopen) {
   EXPECT_EQ(got.finished_ms, 0);
   testing::ExpectSameRecord(Sample(4), Load(b));
   EXPECT_GT(Insert(Sample(5)), b);  // seqs keep growing after a restart
+}
+
+// The dispatcher's hand-off at acceptance: one write records the invocation as Started.
+TEST_F(InvocationStoreTest, InsertStartedRecordsItsStartInTheSameWrite) {
+  Invocation v = Sample(6);
+  v.state = InvocationState::kStarted;
+  v.attempts = 1;
+  v.variant = "AllTraffic";
+  v.instance = "127.0.0.1:9001";
+  v.started_ms = v.received_ms;
+  v.notified = true;  // ignored
+  v.finished_ms = 9;  // ignored
+  const int64_t writes = store_->Stats().writes;
+  int64_t seq = Insert(v);
+  EXPECT_EQ(store_->Stats().writes, writes + 1);
+  Reopen();
+  Invocation got = Load(seq);
+  testing::ExpectSameRecord(v, got);
+  EXPECT_EQ(got.state, InvocationState::kStarted);
+  EXPECT_EQ(got.attempts, 1);
+  EXPECT_EQ(got.variant, "AllTraffic");
+  EXPECT_EQ(got.instance, "127.0.0.1:9001");
+  EXPECT_EQ(got.started_ms, v.received_ms);
+  EXPECT_FALSE(got.notified);
+  EXPECT_EQ(got.finished_ms, 0);
+  // A restart sees it Started; it moves on like any Started invocation.
+  auto pending = Pending();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].state, InvocationState::kStarted);
+  EXPECT_EQ(Start(seq, 2).error().code, Errc::kInvalidState);
+  ASSERT_TRUE(Finish(seq, InvocationState::kCompleted).ok());
+  EXPECT_EQ(Load(seq).state, InvocationState::kCompleted);
+
+  // A finished invocation cannot be inserted: refused, nothing stored.
+  const size_t pending_before = Pending().size();
+  Invocation done = Sample(7);
+  done.state = InvocationState::kCompleted;
+  auto refused = testing::InsertSync(*store_, done);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::kInternal);
+  EXPECT_EQ(Pending().size(), pending_before);
 }
 
 TEST_F(InvocationStoreTest, QueuedStartedCompleted) {

@@ -34,7 +34,7 @@ Status InvocationStore::Impl::OpenWriter(const std::filesystem::path& path) {
                                  "started_ms, finished_ms, variant, instance, failure_reason, "
                                  "response_content_type, content_type, accept, custom_attributes, "
                                  "input_location, output_location, failure_location, inline_body) "
-                                 "VALUES (0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, '', '', '', "
+                                 "VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, '', "
                                  "'', ?, ?, ?, ?, ?, ?, ?)"));
   INFERD_RETURN_IF_ERROR(
       prepare(w.start,
@@ -244,14 +244,24 @@ Result<int64_t> InvocationStore::Impl::Apply(Op& op, bool& sql_failed) {
   };
   switch (op.kind) {
     case OpKind::kInsert: {
+      const bool started = v.state == InvocationState::kStarted;
+      if (!started && v.state != InvocationState::kQueued) {
+        return Error(Errc::kInternal, "an invocation is inserted Queued or Started, not " +
+                                          std::string(ToString(v.state)));
+      }
       db::Stmt& s = *w.insert;
+      s.Bind(static_cast<int64_t>(v.state));
       s.Bind(v.received_ms).Bind(static_cast<int64_t>(v.ttl_seconds)).Bind(v.region);
       s.Bind(op.endpoint_key)
           .Bind(op.id_hash)
           .Bind(v.endpoint)
           .Bind(v.inference_id)
           .Bind(v.output_id);
-      s.Bind(static_cast<int64_t>(v.invocation_timeout_seconds)).Bind(v.content_type);
+      s.Bind(static_cast<int64_t>(v.invocation_timeout_seconds));
+      s.Bind(started ? v.attempts : 0).Bind(started ? v.started_ms : 0);
+      s.Bind(started ? std::string_view(v.variant) : std::string_view(""));
+      s.Bind(started ? std::string_view(v.instance) : std::string_view(""));
+      s.Bind(v.content_type);
       s.Bind(v.accept).Bind(v.custom_attributes).Bind(v.input_location).Bind(v.output_location);
       s.Bind(v.failure_location).BindBlob(v.inline_body);
       int rc = s.Step();
