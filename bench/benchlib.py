@@ -133,12 +133,15 @@ def disk_usage(path):
     return allocated, apparent
 
 
-def fsync_floor(directory, seconds=2.0, busy_cores=0):
+def fsync_floor(directory, seconds=2.0, busy_cores=0, rate=None):
     """The disk's durable-write floor: 4 KiB appends each followed by fdatasync, one at a time,
     for `seconds`, while `busy_cores` other processes spin (the machine as loaded as a benchmark
     keeps it). Returns {'per_s', 'p50_ms', 'p99_ms'} per sync and 'arrival_p99_ms': for requests
     arriving evenly over the window, the time until the first sync that starts after each one
-    has finished — what a durable acknowledgement can cost at best on this disk."""
+    has finished — what a durable acknowledgement can cost at best on this disk.
+    `rate`: one sync due every 1/rate s instead of back to back (an open loop's pace: on these
+    VMs a sync after the disk was idle for a few ms costs more than one right after another);
+    then there is no 'arrival_p99_ms' (None)."""
     path = os.path.join(directory, "fsync-probe")
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
                for _ in range(busy_cores)]
@@ -148,7 +151,11 @@ def fsync_floor(directory, seconds=2.0, busy_cores=0):
     try:
         time.sleep(0.1 if burners else 0)
         end = time.monotonic() + seconds
+        due = time.perf_counter()
         while time.monotonic() < end:
+            if rate:
+                due += 1.0 / rate
+                time.sleep(max(0.0, due - time.perf_counter()))
             t = time.perf_counter()
             os.write(fd, block)
             os.fdatasync(fd)
@@ -162,7 +169,9 @@ def fsync_floor(directory, seconds=2.0, busy_cores=0):
     lat = sorted(d for _, d in syncs)
     return {"per_s": round(len(lat) / seconds, 1), "p50_ms": round(lat[len(lat) // 2] * 1e3, 3),
             "p99_ms": round(lat[int(len(lat) * 0.99)] * 1e3, 3), "busy_cores": busy_cores,
-            "arrival_p99_ms": round(arrival_p99(syncs) * 1e3, 3)}
+            "rate": rate,
+            # Paced syncs leave gaps no acknowledgement would wait through: not a floor then.
+            "arrival_p99_ms": None if rate else round(arrival_p99(syncs) * 1e3, 3)}
 
 
 def arrival_p99(syncs, step=1e-4):

@@ -1,4 +1,6 @@
-"""benchlib's measurement arithmetic that feeds the table's floors (no server, no disk)."""
+"""benchlib's measurement arithmetic that feeds the table's floors (no server; one short disk
+loop)."""
+import tempfile
 import unittest
 
 import benchlib
@@ -37,3 +39,15 @@ class ArrivalP99Test(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PacedFloorTest(unittest.TestCase):
+    def test_paced_syncs_follow_the_rate_and_give_no_arrival_figure(self):
+        with tempfile.TemporaryDirectory() as d:
+            f = benchlib.fsync_floor(d, seconds=0.5, rate=100)
+        # One sync due every 10 ms: about 50 in 0.5 s (a back-to-back loop does thousands).
+        self.assertGreaterEqual(f["per_s"], 80)
+        self.assertLessEqual(f["per_s"], 102)
+        self.assertEqual(f["rate"], 100)
+        self.assertIsNone(f["arrival_p99_ms"])
+        self.assertGreater(f["p50_ms"], 0)

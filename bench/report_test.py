@@ -101,19 +101,41 @@ class VerdictTest(unittest.TestCase):
                                                          "event_latency_ms": lat(1.0, 3.0)})
             self.assertEqual(find(rows(r), "invoke → result")[5], verdict, p50)
 
-    def test_the_invoke_to_result_floor_is_three_syncs_a_model_call_and_a_signature(self):
-        for sync_ms, shown, verdict in ((0.45, "1.99 ms", "floor allows it"),
-                                        (0.46, "2.02 ms", "no: the floor is 2 ms or more")):
+    def test_the_invoke_to_result_floor_is_three_paced_syncs_and_a_post(self):
+        # max(sync, call) + sync + max(sync, signature) + call, at the paced disk's p50.
+        for sync_ms, shown, verdict in ((0.55, "1.99 ms", "floor allows it"),
+                                        (0.56, "2.02 ms", "no: the floor is 2 ms or more")):
             r = results(e2e_open_rate=150,
                         e2e_1k_open={"result_latency_ms": lat(4.0, 8.0),
                                      "event_latency_ms": lat(2.0, 3.0)},
                         direct_1k_open={"accept_latency_ms": lat(0.34, 1.0)},
-                        fsync_floor={"per_s": 2000.0, "p50_ms": sync_ms, "p99_ms": 1.0},
+                        fsync_floor={"per_s": 2000.0, "p50_ms": 0.2, "p99_ms": 1.0},
+                        fsync_floor_paced={"per_s": 150.0, "p50_ms": sync_ms, "p99_ms": 1.2,
+                                           "rate": 150},
                         rsa_sign={"sign_per_s": 3333.3, "ms_per_sign": 0.3})
-            cells = find(rows(r), "… its floor with inferd's durability")
-            self.assertEqual(cells[1], shown)  # 3 × sync + 0.34 + 0.3
-            self.assertEqual(cells[3], f"{4.0 / (3 * sync_ms + 0.64):.3g}")
+            t = rows(r)
+            cells = find(t, "… its floor with inferd's durability")
+            self.assertEqual(cells[1], shown)  # 3 × sync + 0.34
+            self.assertEqual(cells[3], f"{4.0 / (3 * sync_ms + 0.34):.3g}")
             self.assertEqual(cells[5], verdict)
+            paced = find(t, "disk at the open loop's pace")
+            self.assertIn("every 1/150 s", paced[0])
+            self.assertEqual(paced[2], "back to back p50 0.2 ms")
+            self.assertEqual(paced[3], f"{sync_ms / 0.2:.3g}")
+
+    def test_a_slow_signature_or_model_call_sticks_out_of_the_syncs(self):
+        # sync 0.3: the call (0.5) outlasts the accept's sync and the signature (0.6) the
+        # publish's: 0.5 + 0.3 + 0.6 + 0.5 = 1.9. Without a paced figure the back-to-back one
+        # is used.
+        r = results(e2e_open_rate=150,
+                    e2e_1k_open={"result_latency_ms": lat(3.8, 8.0),
+                                 "event_latency_ms": lat(2.0, 3.0)},
+                    direct_1k_open={"accept_latency_ms": lat(0.5, 1.0)},
+                    fsync_floor={"per_s": 2000.0, "p50_ms": 0.3, "p99_ms": 1.0},
+                    rsa_sign={"sign_per_s": 1666.7, "ms_per_sign": 0.6})
+        t = rows(r)
+        self.assertEqual(find(t, "… its floor with inferd's durability")[1], "1.9 ms")
+        self.assertFalse([n for n in t if n.startswith("disk at the open loop's pace")])
 
     def test_a_1gb_payload_must_grow_rss_by_less_than_64mb(self):
         def run(growth_kib, completed=1):

@@ -1,5 +1,6 @@
 // Dispatcher: construction, lifecycle, acceptance, endpoint changes and metrics.
 #include "dispatch/dispatcher.h"
+#include "common/stage_trace.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -239,6 +240,7 @@ void Dispatcher::Wake() { impl_->Kick(); }
 
 void Dispatcher::Accept(AcceptRequest request, std::function<void(Result<Accepted>)> done) {
   Impl& d = *impl_;
+  const long long t_accept = StageNow();
   auto reply_error = [&](Error e) {  // called at most once
     d.Post([done = std::move(done), e = std::move(e)]() mutable { done(std::move(e)); });
   };
@@ -295,9 +297,11 @@ void Dispatcher::Accept(AcceptRequest request, std::function<void(Result<Accepte
   // With nothing queued and a slot free, a worker takes the invocation now: its Insert records
   // it Started, and its model call runs while that write syncs (the result waits for it).
   std::optional<RunJob> direct = d.TakeOnAccept(key, view, inv);
+  Stage(inv.output_id, "accept", t_accept);
+  Stage(inv.output_id, direct ? "direct" : "queued");
   std::shared_ptr<StartGate> inserted = direct ? direct->inserted : nullptr;
   d.CallbackIssued();
-  d.queue.Insert(std::move(inv), [&d, accepted = std::move(accepted), entry, key, inserted,
+  d.queue.Insert(std::move(inv), [&d, oid = inv.output_id, accepted = std::move(accepted), entry, key, inserted,
                                   done = std::move(done)](Result<int64_t> seq) mutable {
     if (!seq.ok()) {
       if (inserted) {
@@ -320,6 +324,7 @@ void Dispatcher::Accept(AcceptRequest request, std::function<void(Result<Accepte
       if (!d.Feed() && first) d.Kick();
       done(std::move(accepted));
     }
+    Stage(oid, "inserted");
     d.CallbackDone();
   });
   if (direct) d.Hand(std::move(*direct));
