@@ -1,6 +1,5 @@
 // Dispatcher: construction, lifecycle, acceptance, endpoint changes and metrics.
 #include "dispatch/dispatcher.h"
-#include "common/stage_trace.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -8,6 +7,7 @@
 #include <set>
 
 #include "common/ids.h"
+#include "common/stage_trace.h"
 #include "common/thread_name.h"
 #include "dispatch/dispatcher_impl.h"
 #include "dispatch/naming.h"
@@ -154,7 +154,8 @@ void Dispatcher::Stop(std::chrono::steady_clock::time_point deadline) {
     d.run_jobs.clear();
     d.active_runs -= static_cast<int>(dropped.size());
   }
-  dropped.clear();  // still Queued in the store: the next Start queues them again
+  dropped.clear();  // still Queued in the store (Started, if handed over at acceptance): the
+                    // next Start takes them up again
   d.loop_cv.notify_all();
   if (d.loop_thread.joinable()) d.loop_thread.join();
   {
@@ -301,32 +302,34 @@ void Dispatcher::Accept(AcceptRequest request, std::function<void(Result<Accepte
   Stage(inv.output_id, direct ? "direct" : "queued");
   std::shared_ptr<StartGate> inserted = direct ? direct->inserted : nullptr;
   d.CallbackIssued();
-  d.queue.Insert(std::move(inv), [&d, oid = inv.output_id, accepted = std::move(accepted), entry, key, inserted,
-                                  done = std::move(done)](Result<int64_t> seq) mutable {
-    if (!seq.ok()) {
-      if (inserted) {
-        inserted->Set(seq.error());  // its worker drops it: nothing was stored
-      } else {
-        d.scheduler.Arrived(key);
-      }
-      spdlog::error("dispatch: could not store an invocation of {}: {}", accepted.inference_id,
-                    seq.error().message);
-      done(Error(Errc::kInternal, "inferd could not store the invocation durably (" +
-                                      seq.error().message + "); retry it."));
-    } else if (inserted) {
-      inserted->Set(OkStatus(), *seq);
-      done(std::move(accepted));
-    } else {
-      entry.seq = *seq;
-      // Straight to an idle worker; the loop only learns of a queue that was empty (its
-      // endpoint's capacity may not be known yet), and polls capacity while backlog remains.
-      const bool first = d.scheduler.Push(key, entry, /*arrived=*/true);
-      if (!d.Feed() && first) d.Kick();
-      done(std::move(accepted));
-    }
-    Stage(oid, "inserted");
-    d.CallbackDone();
-  });
+  d.queue.Insert(std::move(inv),
+                 [&d, oid = inv.output_id, accepted = std::move(accepted), entry, key, inserted,
+                  done = std::move(done)](Result<int64_t> seq) mutable {
+                   if (!seq.ok()) {
+                     if (inserted) {
+                       inserted->Set(seq.error());  // its worker drops it: nothing was stored
+                     } else {
+                       d.scheduler.Arrived(key);
+                     }
+                     spdlog::error("dispatch: could not store an invocation of {}: {}",
+                                   accepted.inference_id, seq.error().message);
+                     done(Error(Errc::kInternal, "inferd could not store the invocation durably (" +
+                                                     seq.error().message + "); retry it."));
+                   } else if (inserted) {
+                     inserted->Set(OkStatus(), *seq);
+                     done(std::move(accepted));
+                   } else {
+                     entry.seq = *seq;
+                     // Straight to an idle worker; the loop only learns of a queue that was empty
+                     // (its endpoint's capacity may not be known yet), and polls capacity while
+                     // backlog remains.
+                     const bool first = d.scheduler.Push(key, entry, /*arrived=*/true);
+                     if (!d.Feed() && first) d.Kick();
+                     done(std::move(accepted));
+                   }
+                   Stage(oid, "inserted");
+                   d.CallbackDone();
+                 });
   if (direct) d.Hand(std::move(*direct));
 }
 

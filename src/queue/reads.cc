@@ -89,11 +89,15 @@ Status InvocationStore::Impl::OpenReaders(const std::filesystem::path& path, int
     };
     INFERD_RETURN_IF_ERROR(
         prepare(r->by_seq, "SELECT " + cols + " FROM invocations WHERE seq = ?"));
+    // One match on the row's strings for both of Get's sources of candidate seqs.
+    const std::string same_id = " AND region = ? AND endpoint_key = ? AND inference_id = ?";
     INFERD_RETURN_IF_ERROR(prepare(
         r->by_id, "SELECT " + cols +
                       " FROM invocations WHERE seq IN (SELECT seq FROM invocation_ids WHERE "
-                      "id_hash = ?) AND region = ? AND endpoint_key = ? AND inference_id = ? "
-                      "ORDER BY seq DESC LIMIT 1"));
+                      "id_hash = ?)" +
+                      same_id + " ORDER BY seq DESC LIMIT 1"));
+    INFERD_RETURN_IF_ERROR(
+        prepare(r->by_seq_and_id, "SELECT " + cols + " FROM invocations WHERE seq = ?" + same_id));
     // The states filter is a bit mask (bit n = state n), so one cached statement serves all.
     INFERD_RETURN_IF_ERROR(prepare(
         r->list, "SELECT " + cols +
@@ -136,12 +140,11 @@ Result<std::optional<Invocation>> InvocationStore::Get(const std::string& region
   return impl_->WithReader([&](internal::Reader& r) -> Result<std::optional<Invocation>> {
     std::optional<Invocation> newest;
     for (int64_t seq : recent) {
-      Rewind rewind{*r.by_seq};
-      r.by_seq->Bind(seq);
-      auto row = ReadOne(*r.by_seq, "get invocation by inference id");
+      Rewind rewind{*r.by_seq_and_id};
+      r.by_seq_and_id->Bind(seq).Bind(region).Bind(key).Bind(inference_id);
+      auto row = ReadOne(*r.by_seq_and_id, "get invocation by inference id");
       if (!row.ok()) return row;
-      if (*row && (*row)->region == region && AsciiLower((*row)->endpoint) == key &&
-          (*row)->inference_id == inference_id) {
+      if (*row) {
         newest = std::move(*row);
         break;
       }

@@ -121,7 +121,7 @@ struct Op {
 // transaction stays open and blocks checkpoints).
 struct Reader {
   std::unique_ptr<db::Database> db;
-  std::unique_ptr<db::Stmt> by_seq, by_id, list, pending, max_seq, prune_select;
+  std::unique_ptr<db::Stmt> by_seq, by_id, by_seq_and_id, list, pending, max_seq, prune_select;
 };
 
 // The writer's connection and cached statements (used only by the writer thread after Open).
