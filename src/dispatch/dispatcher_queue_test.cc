@@ -81,11 +81,7 @@ TEST_F(DispatcherTest, AnIdleEndpointCallsTheModelWhileTheAcceptIsWritten) {
   InstanceRef echo = h_.StartEcho("AllTraffic");
   h_.SetInstances("ep", {echo});
   h_.StartDispatcher();
-  h_.Put("s3://input/direct", "a,b\n", "text/csv");
-  AcceptRequest r;
-  r.region = kRegion;
-  r.endpoint = "ep";
-  r.input_location = "s3://input/direct";
+  AcceptRequest r = h_.InputRequest("ep", "a,b\n");
   const int64_t writes = h_.queue->Stats().writes;
   std::promise<Result<Accepted>> accepted;
   auto answer = accepted.get_future();
@@ -121,11 +117,7 @@ TEST_F(DispatcherTest, AnAcceptDoesNotPassWorkAheadOfIt) {
   h_.options.expiry_sweep_interval = 1h;
   h_.CreateEndpoint("ep", AsyncConfig(ok_, err_, "", /*max_concurrency=*/1));
   h_.StartDispatcher();
-  h_.Put("s3://input/x", "x", "text/csv");
-  AcceptRequest r;
-  r.region = kRegion;
-  r.endpoint = "ep";
-  r.input_location = "s3://input/x";
+  AcceptRequest r = h_.InputRequest("ep", "x");
   std::promise<Result<Accepted>> p1, p2;
   {
     queue::testing::WriterGate held(*h_.queue);

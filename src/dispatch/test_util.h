@@ -186,14 +186,21 @@ class Harness {
     r.inline_body = body;
     return Invoke(std::move(r));
   }
-  // Invokes with input `data` uploaded to s3://input/<key>.
-  Accepted InvokeWith(const std::string& endpoint, const std::string& data, AcceptRequest r = {}) {
+  // A request for `endpoint` with input `data` uploaded to s3://input/<key> (text/csv), for
+  // Dispatcher::Accept.
+  AcceptRequest InputRequest(const std::string& endpoint, const std::string& data,
+                             AcceptRequest r = {}) {
     const std::string key = "input-" + std::to_string(++inputs_);
     Put("s3://input/" + key, data, "text/csv");
+    if (r.region.empty()) r.region = kRegion;
     r.endpoint = endpoint;
     r.input_location = "s3://input/" + key;
     if (r.content_type.empty()) r.content_type = "text/csv";
-    auto a = Invoke(std::move(r));
+    return r;
+  }
+  // Invokes with input `data` uploaded to s3://input/<key>.
+  Accepted InvokeWith(const std::string& endpoint, const std::string& data, AcceptRequest r = {}) {
+    auto a = Invoke(InputRequest(endpoint, data, std::move(r)));
     EXPECT_TRUE(a.ok()) << a.error().message;
     return a.ok() ? *a : Accepted{};
   }

@@ -60,6 +60,21 @@ struct Gate {
   }
 };
 
+// `body`, a delivered notification's envelope, carries a SignatureVersion 1 signature of
+// `message` that verifies with the notifier's certificate.
+void ExpectSignedNotification(const Notifier& n, const std::string& body,
+                              const std::string& message) {
+  auto envelope = boost::json::parse(body).as_object();
+  OutboxMessage m;
+  m.message_id = envelope.at("MessageId").as_string();
+  m.topic_arn = envelope.at("TopicArn").as_string();
+  m.timestamp = envelope.at("Timestamp").as_string();
+  m.message = message;
+  EXPECT_TRUE(Signer::Verify(n.signer().cert_pem(), StringToSign(m, m.message, ""),
+                             envelope.at("Signature").as_string(), 1)
+                  .ok());
+}
+
 class DeliveryTest : public ::testing::Test {
  protected:
   std::unique_ptr<Notifier> Make(SendFn send, const Clock& clock, int threads = 4,
@@ -133,15 +148,7 @@ TEST_F(DeliveryTest, TheNextNotificationIsSignedBeforeItsDelivery) {
   EXPECT_EQ(n->delivery().RunOnce(), 1);
   EXPECT_EQ(n->signer().rsa_operations(), 2);  // the delivery found it made
   ASSERT_EQ(sender.count(), 2u);
-  auto body = boost::json::parse(sender.requests()[1].body).as_object();
-  OutboxMessage m;
-  m.message_id = body.at("MessageId").as_string();
-  m.topic_arn = body.at("TopicArn").as_string();
-  m.timestamp = body.at("Timestamp").as_string();
-  m.message = "second";
-  EXPECT_TRUE(Signer::Verify(n->signer().cert_pem(), StringToSign(m, m.message, ""),
-                             body.at("Signature").as_string(), 1)
-                  .ok());
+  ExpectSignedNotification(*n, sender.requests()[1].body, "second");
 
   std::string raw_topic = *n->CreateTopic({"us-east-1", true}, "raw", {}, {});
   auto sub =
@@ -176,14 +183,7 @@ TEST_F(DeliveryTest, OneSignatureServesEverySubscriptionAndRetry) {
   for (const auto& r : sender.requests()) {
     auto body = boost::json::parse(r.body).as_object();
     signatures.insert(std::string(body.at("Signature").as_string()));
-    OutboxMessage m;
-    m.message_id = body.at("MessageId").as_string();
-    m.topic_arn = body.at("TopicArn").as_string();
-    m.timestamp = body.at("Timestamp").as_string();
-    m.message = "hello";
-    EXPECT_TRUE(Signer::Verify(n->signer().cert_pem(), StringToSign(m, m.message, ""),
-                               body.at("Signature").as_string(), 1)
-                    .ok());
+    ExpectSignedNotification(*n, r.body, "hello");
   }
   EXPECT_EQ(signatures.size(), 1u);
 }

@@ -72,13 +72,24 @@ TEST(SignerTest, SignaturesVerifyWithTheCertificateInBothVersions) {
   EXPECT_NE((*signer)->cert_pem().find("BEGIN CERTIFICATE"), std::string::npos);
 }
 
-TEST(SignerTest, TheSameStringToSignCostsOneRsaOperation) {
-  TempDir dir;
-  auto signer = Signer::Open(dir.path());
-  ASSERT_TRUE(signer.ok()) << signer.error().message;
-  const Signer& s = **signer;
-  OutboxMessage m = Notification();
-  const std::string data = StringToSign(m, m.message, "");
+// A signer in a fresh directory, and the string to sign of a notification.
+class OneSignerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = Signer::Open(dir_.path());
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    signer_ = std::move(opened).value();
+    OutboxMessage m = Notification();
+    data_ = StringToSign(m, m.message, "");
+  }
+  TempDir dir_;
+  std::unique_ptr<Signer> signer_;
+  std::string data_;
+};
+
+TEST_F(OneSignerTest, TheSameStringToSignCostsOneRsaOperation) {
+  const Signer& s = *signer_;
+  const std::string& data = data_;
   auto first = s.Sign(data, 2);
   auto again = s.Sign(data, 2);
   ASSERT_TRUE(first.ok() && again.ok());
@@ -101,13 +112,9 @@ TEST(SignerTest, TheSameStringToSignCostsOneRsaOperation) {
   EXPECT_EQ(s.rsa_operations(), before + 1);
 }
 
-TEST(SignerTest, ConcurrentSignsOfOneStringShareOneRsaOperation) {
-  TempDir dir;
-  auto signer = Signer::Open(dir.path());
-  ASSERT_TRUE(signer.ok()) << signer.error().message;
-  const Signer& s = **signer;
-  OutboxMessage m = Notification();
-  const std::string data = StringToSign(m, m.message, "");
+TEST_F(OneSignerTest, ConcurrentSignsOfOneStringShareOneRsaOperation) {
+  const Signer& s = *signer_;
+  const std::string& data = data_;
   constexpr int kThreads = 8;
   std::atomic<int> ready{0};
   std::vector<std::string> got(kThreads);
