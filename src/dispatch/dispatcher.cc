@@ -7,7 +7,6 @@
 #include <set>
 
 #include "common/ids.h"
-#include "common/stage_trace.h"
 #include "common/thread_name.h"
 #include "dispatch/dispatcher_impl.h"
 #include "dispatch/naming.h"
@@ -241,7 +240,6 @@ void Dispatcher::Wake() { impl_->Kick(); }
 
 void Dispatcher::Accept(AcceptRequest request, std::function<void(Result<Accepted>)> done) {
   Impl& d = *impl_;
-  const long long t_accept = StageNow();
   auto reply_error = [&](Error e) {  // called at most once
     d.Post([done = std::move(done), e = std::move(e)]() mutable { done(std::move(e)); });
   };
@@ -298,38 +296,33 @@ void Dispatcher::Accept(AcceptRequest request, std::function<void(Result<Accepte
   // With nothing queued and a slot free, a worker takes the invocation now: its Insert records
   // it Started, and its model call runs while that write syncs (the result waits for it).
   std::optional<RunJob> direct = d.TakeOnAccept(key, view, inv);
-  Stage(inv.output_id, "accept", t_accept);
-  Stage(inv.output_id, direct ? "direct" : "queued");
   std::shared_ptr<StartGate> inserted = direct ? direct->inserted : nullptr;
   d.CallbackIssued();
-  d.queue.Insert(std::move(inv),
-                 [&d, oid = inv.output_id, accepted = std::move(accepted), entry, key, inserted,
-                  done = std::move(done)](Result<int64_t> seq) mutable {
-                   if (!seq.ok()) {
-                     if (inserted) {
-                       inserted->Set(seq.error());  // its worker drops it: nothing was stored
-                     } else {
-                       d.scheduler.Arrived(key);
-                     }
-                     spdlog::error("dispatch: could not store an invocation of {}: {}",
-                                   accepted.inference_id, seq.error().message);
-                     done(Error(Errc::kInternal, "inferd could not store the invocation durably (" +
-                                                     seq.error().message + "); retry it."));
-                   } else if (inserted) {
-                     inserted->Set(OkStatus(), *seq);
-                     done(std::move(accepted));
-                   } else {
-                     entry.seq = *seq;
-                     // Straight to an idle worker; the loop only learns of a queue that was empty
-                     // (its endpoint's capacity may not be known yet), and polls capacity while
-                     // backlog remains.
-                     const bool first = d.scheduler.Push(key, entry, /*arrived=*/true);
-                     if (!d.Feed() && first) d.Kick();
-                     done(std::move(accepted));
-                   }
-                   Stage(oid, "inserted");
-                   d.CallbackDone();
-                 });
+  d.queue.Insert(std::move(inv), [&d, accepted = std::move(accepted), entry, key, inserted,
+                                  done = std::move(done)](Result<int64_t> seq) mutable {
+    if (!seq.ok()) {
+      if (inserted) {
+        inserted->Set(seq.error());  // its worker drops it: nothing was stored
+      } else {
+        d.scheduler.Arrived(key);
+      }
+      spdlog::error("dispatch: could not store an invocation of {}: {}", accepted.inference_id,
+                    seq.error().message);
+      done(Error(Errc::kInternal, "inferd could not store the invocation durably (" +
+                                      seq.error().message + "); retry it."));
+    } else if (inserted) {
+      inserted->Set(OkStatus(), *seq);
+      done(std::move(accepted));
+    } else {
+      entry.seq = *seq;
+      // Straight to an idle worker; the loop only learns of a queue that was empty (its
+      // endpoint's capacity may not be known yet), and polls capacity while backlog remains.
+      const bool first = d.scheduler.Push(key, entry, /*arrived=*/true);
+      if (!d.Feed() && first) d.Kick();
+      done(std::move(accepted));
+    }
+    d.CallbackDone();
+  });
   if (direct) d.Hand(std::move(*direct));
 }
 

@@ -8,7 +8,6 @@
 #include "dispatch/notification.h"
 #include "dispatch/reasons.h"
 #include "notify/notifier.h"
-#include "common/stage_trace.h"
 
 namespace inferd::dispatch {
 
@@ -108,7 +107,6 @@ void Dispatcher::Impl::Run(RunJob job) {
   std::optional<Begun> begun = Begin(job);
   if (!begun) return;
   queue::Invocation& inv = begun->inv;
-  Stage(inv.output_id, "run");
   const std::shared_ptr<StartGate> gate = begun->gate;
   QueueEntry entry = job.entry;
   const std::shared_ptr<const EndpointView> view = job.view;
@@ -119,7 +117,6 @@ void Dispatcher::Impl::Run(RunJob job) {
     running[inv.seq] = inv.instance;
   }
   AttemptOutcome out = pipeline.Attempt(inv, job.instance, *gate);
-  Stage(inv.output_id, "attempted");
   job.lease.Release();
   if (accepted) {
     // Everything below names the invocation by the seq its Insert gave it.
@@ -224,7 +221,6 @@ void Dispatcher::Impl::Run(RunJob job) {
     if (!success && current->async->include_error) embed = failure_content;
   }
   inv.notified = Notify(inv, current, std::move(embed), /*mark_notified=*/false);
-  Stage(inv.output_id, "published");
   CallbackIssued();
   queue.Finish(inv, [this, seq = inv.seq, id = inv.inference_id, label, variant = inv.variant,
                      received_ms = inv.received_ms, notified = inv.notified](Status st) {
@@ -310,7 +306,6 @@ bool Dispatcher::Impl::Notify(const queue::Invocation& inv,
   req.message = success ? SuccessMessage(f) : ErrorMessage(f);
   req.dedup_id = inv.output_id;
   auto published = notifier.Publish(req);
-  if (published.ok()) Stage(inv.output_id + " msg " + *published, "msg");
   if (published.ok()) {
     if (mark_notified) queue.MarkNotified(inv.seq);
     return true;

@@ -1,5 +1,4 @@
 #include "dispatch/pipeline.h"
-#include "common/stage_trace.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -199,8 +198,7 @@ Status Pipeline::PutResult(const std::string& location, const std::string& outpu
     attributes.headers.push_back({kFailureReasonHeader, reasons::ForHeader(failure_reason)});
   }
   store::PutOptions put;
-  Stage(output_id, "put");
-  if (gate) put.before_commit = [gate, seq = output_id] { Stage(seq, "precommit"); auto r = gate->Wait(); Stage(seq, "gated"); return r; };
+  if (gate) put.before_commit = [gate] { return gate->Wait(); };
   auto info = objects_.Put(loc->bucket, loc->key, attributes, body, put);
   if (!info.ok()) return std::move(info).error();
   return OkStatus();
@@ -254,9 +252,8 @@ AttemptOutcome Pipeline::Attempt(const queue::Invocation& inv, const InstanceRef
   }
 
   // ---- request ----
-  Stage(inv.output_id, "opened");
   Response response(*this, options_, inv, gate);
-  req.on_head = [&](const http::ClientResponse& head) { Stage(inv.output_id, "head"); return response.OnHead(head); };
+  req.on_head = [&](const http::ClientResponse& head) { return response.OnHead(head); };
   const auto started = SteadyClock::now();
   Result<http::ClientResponse> res =
       client_.Do(req, [&](std::string_view piece) { return response.OnBody(piece); });

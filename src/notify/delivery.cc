@@ -1,5 +1,4 @@
 #include "notify/delivery.h"
-#include "common/stage_trace.h"
 
 #include <spdlog/spdlog.h>
 
@@ -57,7 +56,6 @@ std::optional<DeliveryOutcome> DeliveryWorker::State::Execute(const Task& task) 
       held = std::make_shared<const Delivery>(std::move(loaded).value());
     }
     const Delivery& d = *held;
-    Stage(d.message.message_id, "dexec");
     // Deliveries that lost their purpose since they were queued are dropped.
     const Subscription* sub = d.subscription ? &*d.subscription : nullptr;
     bool wanted = false;
@@ -83,13 +81,11 @@ std::optional<DeliveryOutcome> DeliveryWorker::State::Execute(const Task& task) 
       return finished;
     }
     request = std::move(built).value();
-    Stage(d.message.message_id, "signed");
   }
 
   Result<http::ClientResponse> response = Error(Errc::kInternal, "not sent");
   try {
     response = send(request);
-    if (held) Stage(held->message.message_id, "answered");
   } catch (const std::exception& e) {
     response = Error(Errc::kInternal, e.what());
   }

@@ -10,7 +10,6 @@
 
 #include "common/thread_name.h"
 #include "queue/store_internal.h"
-#include "common/stage_trace.h"
 
 namespace inferd::queue {
 
@@ -137,7 +136,6 @@ InvocationStore::Impl::~Impl() {
 }
 
 void InvocationStore::Impl::Submit(Op op) {
-  if (op.kind == OpKind::kInsert) Stage(op.inv.output_id, "submit");
   {
     std::unique_lock lock(mu_);
     if (!writer_exited_) {
@@ -183,8 +181,6 @@ void InvocationStore::Impl::RunBatch(std::vector<Op>& batch) {
   Status failed;  // the batch's SQLite failure, if any
   bool chunk_offered = false;
   pruned_ids.clear();
-  const long long tb = StageNow();
-  long long ta = 0;
   {
     db::Transaction tx(*writer_conn.db);
     if (!tx.status().ok()) {
@@ -200,11 +196,9 @@ void InvocationStore::Impl::RunBatch(std::vector<Op>& batch) {
         results.push_back(Apply(op, sql_failed));
         if (sql_failed) failed = results.back().error();
       }
-      ta = StageNow();
       if (failed.ok()) failed = tx.Commit();
     }  // a failed batch rolls back here
   }
-  { const long long tc = StageNow(); for (auto& op : batch) if (op.kind == OpKind::kInsert) { Stage(op.inv.output_id, "wbatch", tb); Stage(op.inv.output_id, "wapplied", ta); Stage(op.inv.output_id, "wcommitted", tc); } }
   if (chunk_offered) ids->ChunkDone(failed.ok());
   // Entries of pruned rows still in memory would otherwise be written to the table later.
   if (failed.ok() && !pruned_ids.empty()) ids->Forget(pruned_ids);
