@@ -8,7 +8,8 @@
 // topic whose deliveries are all raw is never signed ahead after its first publish. At most
 // kMaxQueued messages wait: past that, deliveries sign for themselves as before.
 //
-// Thread-safe. Stop() drops what is queued and joins the thread; Before() after it does nothing.
+// Thread-safe. Stop() makes the signatures already queued (at most kMaxQueued) and joins the
+// thread; Before() after it does nothing.
 #pragma once
 
 #include <atomic>
