@@ -139,7 +139,8 @@ def table(r):
             if base else "—",
             ratio(lat["p50"], base and base["p50"]), "p50 < 2 ms",
             verdict(lat["p50"] < 2))
-        paced = r.get("fsync_floor_paced") or fl
+        has_paced = "fsync_floor_paced" in r
+        paced = r["fsync_floor_paced"] if has_paced else fl
         if base and paced and rs:
             # The serial path's floor with inferd's durability, as built: the accept, the result
             # object and the publish are each durable before the next step, at the disk's p50 for
@@ -148,7 +149,7 @@ def table(r):
             # the direct p50).
             sync, call, sign = paced["p50_ms"], base["p50"], rs["ms_per_sign"]
             floor = max(sync, call) + sync + max(sync, sign) + call
-            if paced is not fl:
+            if has_paced:
                 row(f"disk at the open loop's pace: one 4 KiB append + fdatasync every "
                     f"1/{fmt(paced['rate'])} s",
                     f"p50 {fmt(sync)} ms, p99 {fmt(paced['p99_ms'])} ms",

@@ -156,9 +156,13 @@ struct Dispatcher::Impl {
   std::optional<RunJob> TakeOnAccept(const std::string& key,
                                      const std::shared_ptr<const EndpointView>& view,
                                      queue::Invocation& inv);
-  // Gives a job TakeOnAccept made to the workers (dropped, its worker slot given back, when
-  // stopping: its Insert makes it Started, and the next Start recovers it).
-  void Hand(RunJob job);
+  // A worker slot (active_runs) for a job about to be looked for or made: false when all are
+  // taken, or before Start / once stopping. ReleaseWorker() gives one back.
+  bool ReserveWorker();
+  void ReleaseWorker();
+  // Gives a job, with its reserved worker slot, to the workers; when stopping it is dropped and
+  // the slot given back (false).
+  bool Hand(RunJob job);
 
   // ---- dispatcher_run.cc ----
   // An invocation a worker runs, and the gate its result objects wait for.

@@ -173,56 +173,61 @@ std::optional<RunJob> Dispatcher::Impl::TakeRunnable() {
   return std::nullopt;
 }
 
+bool Dispatcher::Impl::ReserveWorker() {
+  std::lock_guard lock(mu);
+  if (!started || stopping || active_runs >= options.worker_threads) return false;
+  ++active_runs;
+  return true;
+}
+
+void Dispatcher::Impl::ReleaseWorker() {
+  {
+    std::lock_guard lock(mu);
+    --active_runs;
+  }
+  idle_cv.notify_all();
+}
+
+bool Dispatcher::Impl::Hand(RunJob job) {
+  {
+    std::unique_lock lock(mu);
+    if (!stopping) {
+      run_jobs.push_back(std::move(job));
+      lock.unlock();
+      work_cv.notify_one();
+      return true;
+    }
+  }
+  // Stopping: the job (its lease) goes outside the lock; the invocation stays in the store
+  // (Queued, or Started if handed over at acceptance) for the next Start.
+  job = RunJob{};
+  ReleaseWorker();
+  return false;
+}
+
 bool Dispatcher::Impl::Feed() {
   bool fed = false;
-  for (;;) {
-    {
-      std::lock_guard lock(mu);
-      if (stopping || active_runs >= options.worker_threads) return fed;
-      ++active_runs;  // the worker slot for the job looked for
-    }
+  while (ReserveWorker()) {
     std::optional<RunJob> job = TakeRunnable();
-    {
-      std::unique_lock lock(mu);
-      if (job && !stopping) {
-        run_jobs.push_back(std::move(*job));
-        lock.unlock();
-        work_cv.notify_one();
-        fed = true;
-        continue;
-      }
-      --active_runs;
+    if (!job) {
+      ReleaseWorker();
+      break;
     }
-    // Stopping: the job (its lease) goes outside the lock; the entry stays Queued in the store
-    // for the next Start.
-    job.reset();
-    idle_cv.notify_all();
-    return fed;
+    if (!Hand(std::move(*job))) break;
+    fed = true;
   }
+  return fed;
 }
 
 std::optional<RunJob> Dispatcher::Impl::TakeOnAccept(
     const std::string& key, const std::shared_ptr<const EndpointView>& view,
     queue::Invocation& inv) {
-  bool worker = false;
-  if (scheduler.Idle(key)) {
-    std::lock_guard lock(mu);
-    if (started && !stopping && active_runs < options.worker_threads) {
-      ++active_runs;  // the worker slot for the job
-      worker = true;
-    }
-  }
+  const bool worker = scheduler.Idle(key) && ReserveWorker();
   std::optional<Capacity> capacity;
   if (worker) capacity = CapacityOf(*view);
   auto slot = scheduler.AssignOnAccept(key, capacity ? &*capacity : nullptr, inv.received_ms);
   if (!slot) {
-    if (worker) {
-      {
-        std::lock_guard lock(mu);
-        --active_runs;
-      }
-      idle_cv.notify_all();
-    }
+    if (worker) ReleaseWorker();
     return std::nullopt;
   }
   inv.state = queue::InvocationState::kStarted;
@@ -235,21 +240,6 @@ std::optional<RunJob> Dispatcher::Impl::TakeOnAccept(
   job.accepted = inv;  // the other copy goes to the store
   job.inserted = std::make_shared<StartGate>();
   return job;
-}
-
-void Dispatcher::Impl::Hand(RunJob job) {
-  {
-    std::unique_lock lock(mu);
-    if (!stopping) {
-      run_jobs.push_back(std::move(job));
-      lock.unlock();
-      work_cv.notify_one();
-      return;
-    }
-    --active_runs;
-  }
-  job = RunJob{};  // its lease, outside the lock
-  idle_cv.notify_all();
 }
 
 void Dispatcher::Impl::Worker() {

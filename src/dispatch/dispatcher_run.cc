@@ -104,6 +104,7 @@ std::optional<Dispatcher::Impl::Begun> Dispatcher::Impl::Begin(RunJob& job) {
 }
 
 void Dispatcher::Impl::Run(RunJob job) {
+  const bool accepted = job.accepted.has_value();  // before Begin takes the invocation out
   std::optional<Begun> begun = Begin(job);
   if (!begun) return;
   queue::Invocation& inv = begun->inv;
@@ -111,7 +112,6 @@ void Dispatcher::Impl::Run(RunJob job) {
   QueueEntry entry = job.entry;
   const std::shared_ptr<const EndpointView> view = job.view;
   const std::string label = Label(view, inv.endpoint);
-  const bool accepted = job.accepted.has_value();
   if (!accepted) {
     std::lock_guard lock(mu);
     running[inv.seq] = inv.instance;

@@ -152,10 +152,9 @@ bool DeliverySigned(const OutboxMessage& message, const Subscription& sub) {
          !IsTrue(sub.attributes, "RawMessageDelivery");
 }
 
-Result<std::string> SignNotification(const OutboxMessage& message, std::string_view protocol,
+Result<std::string> SignNotification(const OutboxMessage& message, std::string_view message_text,
                                      const AttributeMap& topic_attributes, const Signer& signer) {
-  return signer.Sign(StringToSign(message, MessageFor(message, protocol), ""),
-                     SignatureVersionOf(topic_attributes));
+  return signer.Sign(StringToSign(message, message_text, ""), SignatureVersionOf(topic_attributes));
 }
 
 Result<http::ClientRequest> BuildDeliveryRequest(const Delivery& d, const Signer& signer,
@@ -191,7 +190,7 @@ Result<http::ClientRequest> BuildDeliveryRequest(const Delivery& d, const Signer
   const int version = SignatureVersionOf(d.topic_attributes);
   const std::string subscribe_url =
       notification ? std::string() : SubscribeUrl(public_url, m.topic_arn, m.token);
-  auto signature = notification ? SignNotification(m, sub.protocol, d.topic_attributes, signer)
+  auto signature = notification ? SignNotification(m, text, d.topic_attributes, signer)
                                 : signer.Sign(StringToSign(m, text, subscribe_url), version);
   if (!signature.ok()) return std::move(signature).error();
 

@@ -62,9 +62,10 @@ int SignatureVersionOf(const AttributeMap& topic_attributes);
 // Whether the POST delivering `message` to `sub` is signed (raw notifications are not).
 bool DeliverySigned(const OutboxMessage& message, const Subscription& sub);
 
-// The Signature a notification's POST to a `protocol` subscription carries (the same string
-// to sign for every such subscription: it names none), from `signer` (which remembers it).
-Result<std::string> SignNotification(const OutboxMessage& message, std::string_view protocol,
+// The Signature a notification's POST carries, `message_text` being MessageFor(message, the
+// subscription's protocol) (the string to sign names no subscription), from `signer` (which
+// remembers it).
+Result<std::string> SignNotification(const OutboxMessage& message, std::string_view message_text,
                                      const AttributeMap& topic_attributes, const Signer& signer);
 
 // The POST delivering `delivery` to its subscription (which must be present). Signs the envelope.

@@ -21,7 +21,7 @@ void Presigner::Before(const OutboxMessage& message, const Topic& topic) {
   thread_.Post([this, message, protocol = std::move(protocol), attributes = topic.attributes] {
     queued_.fetch_sub(1, std::memory_order_relaxed);
     // A failure is the delivery's to report: it signs again.
-    (void)SignNotification(message, protocol, attributes, signer_);
+    (void)SignNotification(message, MessageFor(message, protocol), attributes, signer_);
   });
 }
 
