@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,7 +134,7 @@ def disk_usage(path):
     return allocated, apparent
 
 
-def fsync_floor(directory, seconds=2.0, busy_cores=0, rate=None):
+def fsync_floor(directory, seconds=2.0, busy_cores=0, rate=None, files=1):
     """The disk's durable-write floor: 4 KiB appends each followed by fdatasync, one at a time,
     for `seconds`, while `busy_cores` other processes spin (the machine as loaded as a benchmark
     keeps it). Returns {'per_s', 'p50_ms', 'p99_ms'} per sync and 'arrival_p99_ms': for requests
@@ -141,13 +142,21 @@ def fsync_floor(directory, seconds=2.0, busy_cores=0, rate=None):
     has finished — what a durable acknowledgement can cost at best on this disk.
     `rate`: one sync due every 1/rate s instead of back to back (an open loop's pace: on these
     VMs a sync after the disk was idle for a few ms costs more than one right after another);
-    then there is no 'arrival_p99_ms' (None)."""
-    path = os.path.join(directory, "fsync-probe")
+    then there is no 'arrival_p99_ms' (None).
+    `files` > 1: each round syncs that many files at once (one thread each, as separate SQLite
+    databases commit), and its duration is until the last is durable."""
+    paths = [os.path.join(directory, f"fsync-probe-{i}") for i in range(files)]
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
                for _ in range(busy_cores)]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fds = [os.open(p, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) for p in paths]
     block = os.urandom(4096)
     syncs = []  # (start, duration)
+
+    def one(fd):
+        os.write(fd, block)
+        os.fdatasync(fd)
+
+    pool = ThreadPoolExecutor(max_workers=files) if files > 1 else None
     try:
         time.sleep(0.1 if burners else 0)
         end = time.monotonic() + seconds
@@ -157,19 +166,25 @@ def fsync_floor(directory, seconds=2.0, busy_cores=0, rate=None):
                 due += 1.0 / rate
                 time.sleep(max(0.0, due - time.perf_counter()))
             t = time.perf_counter()
-            os.write(fd, block)
-            os.fdatasync(fd)
+            if pool:
+                for f in [pool.submit(one, fd) for fd in fds]:
+                    f.result()
+            else:
+                one(fds[0])
             syncs.append((t, time.perf_counter() - t))
     finally:
-        os.close(fd)
-        os.unlink(path)
+        if pool:
+            pool.shutdown()
+        for fd, p in zip(fds, paths):
+            os.close(fd)
+            os.unlink(p)
         for b in burners:
             b.kill()
             b.wait()
     lat = sorted(d for _, d in syncs)
     return {"per_s": round(len(lat) / seconds, 1), "p50_ms": round(lat[len(lat) // 2] * 1e3, 3),
             "p99_ms": round(lat[int(len(lat) * 0.99)] * 1e3, 3), "busy_cores": busy_cores,
-            "rate": rate,
+            "rate": rate, "files": files,
             # Paced syncs leave gaps no acknowledgement would wait through: not a floor then.
             "arrival_p99_ms": None if rate else round(arrival_p99(syncs) * 1e3, 3)}
 

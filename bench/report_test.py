@@ -137,6 +137,30 @@ class VerdictTest(unittest.TestCase):
         self.assertEqual(find(t, "… its floor with inferd's durability")[1], "1.9 ms")
         self.assertFalse([n for n in t if n.startswith("disk at the open loop's pace")])
 
+    def test_with_the_pair_figure_the_floor_is_the_accepts_sync_then_both_syncs_at_once(self):
+        # Held notifications: max(sync, call) + max(pair, signature) + call.
+        for pair_ms, sign_ms, shown, verdict in (
+                (1.2, 0.3, "2.14 ms", "no: the floor is 2 ms or more"),
+                (0.9, 1.0, "1.94 ms", "floor allows it")):
+            r = results(e2e_open_rate=150,
+                        e2e_1k_open={"result_latency_ms": lat(2.5, 8.0),
+                                     "event_latency_ms": lat(1.0, 3.0)},
+                        direct_1k_open={"accept_latency_ms": lat(0.34, 1.0)},
+                        fsync_floor={"per_s": 2000.0, "p50_ms": 0.2, "p99_ms": 1.0},
+                        fsync_floor_paced={"per_s": 150.0, "p50_ms": 0.6, "p99_ms": 1.2,
+                                           "rate": 150},
+                        fsync_pair_paced={"per_s": 150.0, "p50_ms": pair_ms, "p99_ms": 2.0,
+                                          "rate": 150, "files": 2},
+                        rsa_sign={"sign_per_s": 1000 / sign_ms, "ms_per_sign": sign_ms})
+            t = rows(r)
+            cells = find(t, "… its floor with inferd's durability: the accept's sync")
+            self.assertEqual(cells[1], shown)  # 0.6 + max(pair, sign) + 0.34
+            self.assertEqual(cells[5], verdict)
+            both = find(t, "… two files at once")
+            self.assertEqual(both[1], f"p50 {pair_ms} ms, p99 2 ms")
+            self.assertEqual(both[2], "one file p50 0.6 ms")
+            self.assertEqual(both[3], f"{pair_ms / 0.6:.3g}")
+
     def test_a_1gb_payload_must_grow_rss_by_less_than_64mb(self):
         def run(growth_kib, completed=1):
             g = {"bytes": 10**9, "completed": completed, "failed": 0, "rss_growth_kib": growth_kib,

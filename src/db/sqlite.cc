@@ -87,6 +87,18 @@ void Database::Release(sqlite3_stmt* stmt, std::vector<sqlite3_stmt*>* home) {
   }
 }
 
+Status Database::AddColumnIfMissing(const char* table, const char* column,
+                                    const char* declaration) {
+  Stmt s(*this, "SELECT 1 FROM pragma_table_info(?) WHERE name=?");
+  s.Bind(table).Bind(column);
+  int rc = s.Step();
+  if (rc == SQLITE_ROW) return OkStatus();
+  if (rc != SQLITE_DONE) return s.Fail("schema check");
+  const std::string sql =
+      std::string("ALTER TABLE ") + table + " ADD COLUMN " + column + " " + declaration;
+  return Exec(sql.c_str());
+}
+
 Status Database::Exec(const char* sql) {
   if (std::string_view(sql).find(';') == std::string_view::npos) {
     Stmt s(*this, sql);

@@ -51,6 +51,9 @@ class Database {
   const std::string& label() const { return label_; }
   // Rows changed by the last statement.
   int Changes() const;
+  // Adds `column` (`declaration`: type and constraints) to `table` unless it has it: how a
+  // schema written by an older inferd gains a column.
+  Status AddColumnIfMissing(const char* table, const char* column, const char* declaration);
   Error Fail(std::string_view what) const;
 
  private:

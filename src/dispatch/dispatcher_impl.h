@@ -11,6 +11,8 @@
 //             capacity it does not know yet (a queue that was empty), sweeps and retries.
 //   aux       a BlockingPool (options.aux_threads): ends queued invocations without running them,
 //             publishes owed notifications and TestNotifications, completes Accept errors.
+//   held publishes  a BlockingPool (one thread per worker): a worker's held notification
+//             (notify::Notifier::PublishHeld), committed while the worker commits the output.
 //
 // Ownership of a queued invocation (exactly one at a time): the scheduler's queue → a run job
 // (holding a slot lease) or a fail batch → the thread ending it; Cancel takes it out of the
@@ -38,9 +40,11 @@
 #include "dispatch/dispatcher.h"
 #include "dispatch/endpoint_directory.h"
 #include "dispatch/metrics.h"
+#include "dispatch/notification.h"
 #include "dispatch/pipeline.h"
 #include "dispatch/scheduler.h"
 #include "http/client.h"
+#include "notify/notifier.h"
 
 namespace inferd::dispatch {
 
@@ -93,6 +97,9 @@ struct Dispatcher::Impl {
   std::atomic<bool> cancel{false};  // abandons model calls still running at Stop's deadline
   Pipeline pipeline;
   BlockingPool aux;
+  // Publishes a 2xx answer's notification held while the worker stores its output object (Run);
+  // stopped once the workers are.
+  BlockingPool held_publishes;
 
   std::mutex mu;
   std::condition_variable loop_cv;  // the loop's wake-ups (dirty)
@@ -174,6 +181,9 @@ struct Dispatcher::Impl {
   // an accepted job's as handed over. nullopt when it is not to run (ended or put back here).
   std::optional<Begun> Begin(RunJob& job);
   void Run(RunJob job);
+  // The held notification a Run's attempt published (nullopt: none, or it failed, logged).
+  static std::optional<notify::HeldPublish> TakeHeld(std::future<Result<notify::HeldPublish>>& held,
+                                                     const queue::Invocation& inv);
   // Queued → Failed without running (expired, endpoint deleted, cancelled): Finish, failure
   // object, notification. The finished record (notified once the notification was handed
   // over); nullopt when it was no longer Queued.
@@ -196,8 +206,16 @@ struct Dispatcher::Impl {
   // invocation as idempotency key, then MarkNotified unless `mark_notified` is false (the
   // caller records it with the end). false when the publish failed (counted, logged): the
   // caller schedules a retry.
+  // `release_held`: see notify::PublishRequest::release_held.
   bool Notify(const queue::Invocation& inv, const std::shared_ptr<const EndpointView>& view,
-              std::optional<std::string> body, bool mark_notified = true);
+              std::optional<std::string> body, bool mark_notified = true, int64_t release_held = 0);
+  // What a notification of `inv` says, as its fields are now (embedding `body`).
+  static NotificationFacts FactsOf(const queue::Invocation& inv, std::optional<std::string> body);
+  // The topic an invocation that ended so goes to; nullptr when the endpoint has none.
+  static const std::string* TopicOf(const std::shared_ptr<const EndpointView>& view, bool success);
+  // The publish of that notification, keyed by the invocation's output id.
+  static notify::PublishRequest NotificationOf(const NotificationFacts& f, const std::string& topic,
+                                               const std::string& output_id);
   // For a finished invocation loaded from the store (restart, retry): makes sure its failure
   // object exists, then Notify with the body read back when it is to be embedded.
   void NotifyFromStore(int64_t seq, std::optional<NotifyRetry> retry);

@@ -143,6 +143,58 @@ TEST_F(RecoveryTest, ANotificationPublishedBeforeTheCrashIsNotPublishedAgain) {
   EXPECT_EQ(h_.Messages(ok_, "InferenceResult").size(), 1u);
 }
 
+// A worker publishes a 2xx answer's notification held while the output commits, and releases
+// it once both are durable. A crash in between leaves it held.
+TEST_F(RecoveryTest, AHeldNotificationOfAnOutputWrittenBeforeTheCrashIsSentAsItWas) {
+  auto v = Record("held-output-durable");
+  Insert(v);
+  Started(v);  // attempt 1
+  PutResult(v.output_location, v.output_id, "answer", "text/plain");
+  notify::PublishRequest held;
+  held.topic_arn = ok_;
+  held.message = R"({"inferenceId":"held-output-durable","eventName":"InferenceResult",)"
+                 R"("eventTime":"as the worker wrote it"})";
+  held.dedup_id = v.output_id;
+  ASSERT_TRUE(h_.notifier->PublishHeld(held, /*tag=*/1).ok());
+  ASSERT_TRUE(h_.Messages(ok_).empty());
+
+  h_.StartDispatcher();
+  auto done = h_.WaitDone("ep", "held-output-durable");
+  EXPECT_EQ(done.state, InvocationState::kCompleted);
+  // Released as it was (it may have been sent before the crash: the same message again).
+  auto messages = h_.WaitMessages(ok_, 1);
+  EXPECT_EQ(Str(messages[0]["eventTime"]), "as the worker wrote it");
+  ASSERT_TRUE(WaitFor([&] { return h_.queue->GetBySeq(v.seq).value()->notified; }));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(h_.Messages(ok_, "InferenceResult").size(), 1u);
+}
+
+TEST_F(RecoveryTest, AHeldNotificationOfAnOutputNeverWrittenIsReplacedByTheRerunsOwn) {
+  auto v = Record("held-output-lost");
+  Insert(v);
+  Started(v);  // attempt 1: answered, its notification held, then the crash before the output
+  notify::PublishRequest held;
+  held.topic_arn = ok_;
+  held.message = R"({"inferenceId":"held-output-lost","eventName":"InferenceResult",)"
+                 R"("eventTime":"of the lost attempt"})";
+  held.dedup_id = v.output_id;
+  ASSERT_TRUE(h_.notifier->PublishHeld(held, /*tag=*/1).ok());
+
+  InstanceRef echo = h_.StartEcho("AllTraffic");
+  h_.SetInstances("ep", {echo});
+  h_.StartDispatcher();
+  auto done = h_.WaitDone("ep", "held-output-lost");
+  EXPECT_EQ(done.state, InvocationState::kCompleted);
+  EXPECT_EQ(done.attempts, 2);
+  EXPECT_EQ(h_.Get(v.output_location)->first, "body of held-output-lost");
+  auto messages = h_.WaitMessages(ok_, 1);
+  EXPECT_NE(Str(messages[0]["eventTime"]), "of the lost attempt");
+  EXPECT_EQ(Str(messages[0]["responseParameters"].as_object()["outputLocation"]),
+            v.output_location);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(h_.Messages(ok_, "InferenceResult").size(), 1u);
+}
+
 TEST_F(RecoveryTest, InvocationsOfADeletedEndpointFailWithoutNotification) {
   auto v = Record("orphan", "gone");
   Insert(v);

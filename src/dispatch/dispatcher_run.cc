@@ -103,6 +103,18 @@ std::optional<Dispatcher::Impl::Begun> Dispatcher::Impl::Begin(RunJob& job) {
   return b;
 }
 
+std::optional<notify::HeldPublish> Dispatcher::Impl::TakeHeld(
+    std::future<Result<notify::HeldPublish>>& held, const queue::Invocation& inv) {
+  if (!held.valid()) return std::nullopt;
+  Result<notify::HeldPublish> h = held.get();
+  if (!h.ok()) {
+    spdlog::warn("dispatch: invocation {}: its held notification failed ({}); publishing it now",
+                 inv.inference_id, h.error().message);
+    return std::nullopt;
+  }
+  return std::move(h).value();
+}
+
 void Dispatcher::Impl::Run(RunJob job) {
   const bool accepted = job.accepted.has_value();  // before Begin takes the invocation out
   std::optional<Begun> begun = Begin(job);
@@ -116,7 +128,31 @@ void Dispatcher::Impl::Run(RunJob job) {
     std::lock_guard lock(mu);
     running[inv.seq] = inv.instance;
   }
-  AttemptOutcome out = pipeline.Attempt(inv, job.instance, *gate);
+  // A 2xx answer's notification is committed held while its output object commits, and
+  // released (sent) once both are durable: its commit runs beside the output's instead of after
+  // it, and a crash still ends in one notification (see Notifier::PublishHeld; the recovery's
+  // publish releases or replaces it).
+  std::future<Result<notify::HeldPublish>> held;
+  int64_t answered_ms = 0;
+  OnAnswer on_answer;
+  if (const std::string* topic = TopicOf(view, /*success=*/true)) {
+    on_answer = [&, topic](const std::string& content_type, const std::string* body) {
+      std::optional<std::string> embed;
+      if (body && view->async->include_success) embed = *body;
+      NotificationFacts f = FactsOf(inv, std::move(embed));
+      f.success = true;
+      f.failure_reason.clear();
+      f.event_ms = answered_ms = NowMs();
+      f.response_content_type = content_type;
+      auto promise = std::make_shared<std::promise<Result<notify::HeldPublish>>>();
+      held = promise->get_future();
+      held_publishes.Post(
+          [this, promise, tag = inv.attempts, req = NotificationOf(f, *topic, inv.output_id)] {
+            promise->set_value(notifier.PublishHeld(req, tag));
+          });
+    };
+  }
+  AttemptOutcome out = pipeline.Attempt(inv, job.instance, *gate, on_answer);
   job.lease.Release();
   if (accepted) {
     // Everything below names the invocation by the seq its Insert gave it.
@@ -213,14 +249,27 @@ void Dispatcher::Impl::Run(RunJob job) {
   // object and publishes again with the same deduplication key — still one notification.
   SetEnd(inv, success ? InvocationState::kCompleted : InvocationState::kFailed,
          success ? "" : out.reason, out.content_type);
-  auto current = directory.FindKey(job.key);
-  if (!current) current = view;
-  std::optional<std::string> embed;
-  if (current && current->async) {
-    if (success && current->async->include_success) embed = out.body;
-    if (!success && current->async->include_error) embed = failure_content;
+  if (std::optional<notify::HeldPublish> h = TakeHeld(held, inv); h && success) {
+    // Both durable: the held notification goes out, then its release commits.
+    inv.finished_ms = answered_ms;  // the eventTime it carries
+    Status released = notifier.Release(*h);
+    if (!released.ok()) {
+      spdlog::warn("dispatch: invocation {}: releasing its notification failed ({}); retrying",
+                   inv.inference_id, released.error().message);
+    }
+    inv.notified = released.ok();
+  } else {
+    // No held notification, or one announcing an output that is not there: published now
+    // (replacing the held one).
+    auto current = directory.FindKey(job.key);
+    if (!current) current = view;
+    std::optional<std::string> embed;
+    if (current && current->async) {
+      if (success && current->async->include_success) embed = out.body;
+      if (!success && current->async->include_error) embed = failure_content;
+    }
+    inv.notified = Notify(inv, current, std::move(embed), /*mark_notified=*/false);
   }
-  inv.notified = Notify(inv, current, std::move(embed), /*mark_notified=*/false);
   CallbackIssued();
   queue.Finish(inv, [this, seq = inv.seq, id = inv.inference_id, label, variant = inv.variant,
                      received_ms = inv.received_ms, notified = inv.notified](Status st) {
@@ -273,22 +322,13 @@ std::optional<queue::Invocation> Dispatcher::Impl::EndQueued(
   return finished;
 }
 
-bool Dispatcher::Impl::Notify(const queue::Invocation& inv,
-                              const std::shared_ptr<const EndpointView>& view,
-                              std::optional<std::string> body, bool mark_notified) {
-  const bool success = inv.state == InvocationState::kCompleted;
-  const AsyncConfig* config = view ? (view->async ? &*view->async : nullptr) : nullptr;
-  const std::string* topic =
-      config ? (success ? &config->success_topic : &config->error_topic) : nullptr;
-  if (!topic || topic->empty()) {
-    if (mark_notified) queue.MarkNotified(inv.seq);
-    return true;
-  }
+NotificationFacts Dispatcher::Impl::FactsOf(const queue::Invocation& inv,
+                                            std::optional<std::string> body) {
   NotificationFacts f;
   f.region = inv.region;
   f.received_ms = inv.received_ms;
   f.event_ms = inv.finished_ms;
-  f.success = success;
+  f.success = inv.state == InvocationState::kCompleted;
   f.failure_reason = inv.failure_reason;
   f.accept = inv.accept;
   f.content_type = inv.content_type;
@@ -300,11 +340,38 @@ bool Dispatcher::Impl::Notify(const queue::Invocation& inv,
   f.failure_location = inv.failure_location;
   f.inference_id = inv.inference_id;
   f.response_body = std::move(body);
+  return f;
+}
 
+const std::string* Dispatcher::Impl::TopicOf(const std::shared_ptr<const EndpointView>& view,
+                                             bool success) {
+  const AsyncConfig* config = view && view->async ? &*view->async : nullptr;
+  const std::string* topic =
+      config ? (success ? &config->success_topic : &config->error_topic) : nullptr;
+  return topic && !topic->empty() ? topic : nullptr;
+}
+
+notify::PublishRequest Dispatcher::Impl::NotificationOf(const NotificationFacts& f,
+                                                        const std::string& topic,
+                                                        const std::string& output_id) {
   notify::PublishRequest req;
-  req.topic_arn = *topic;
-  req.message = success ? SuccessMessage(f) : ErrorMessage(f);
-  req.dedup_id = inv.output_id;
+  req.topic_arn = topic;
+  req.message = f.success ? SuccessMessage(f) : ErrorMessage(f);
+  req.dedup_id = output_id;
+  return req;
+}
+
+bool Dispatcher::Impl::Notify(const queue::Invocation& inv,
+                              const std::shared_ptr<const EndpointView>& view,
+                              std::optional<std::string> body, bool mark_notified,
+                              int64_t release_held) {
+  const std::string* topic = TopicOf(view, inv.state == InvocationState::kCompleted);
+  if (!topic) {
+    if (mark_notified) queue.MarkNotified(inv.seq);
+    return true;
+  }
+  notify::PublishRequest req = NotificationOf(FactsOf(inv, std::move(body)), *topic, inv.output_id);
+  req.release_held = release_held;
   auto published = notifier.Publish(req);
   if (published.ok()) {
     if (mark_notified) queue.MarkNotified(inv.seq);
@@ -355,7 +422,12 @@ void Dispatcher::Impl::NotifyFromStore(int64_t seq, std::optional<NotifyRetry> r
       body = ReadSmall(objects, inv.failure_location);
     }
   }
-  if (!Notify(inv, view, std::move(body))) ScheduleRetry(seq, retry);
+  // A Completed invocation's output object is durable: a notification held for it by the
+  // attempt that wrote it (the same attempt number) announces it and may have been sent.
+  const int64_t release = success ? inv.attempts : 0;
+  if (!Notify(inv, view, std::move(body), /*mark_notified=*/true, release)) {
+    ScheduleRetry(seq, retry);
+  }
 }
 
 void Dispatcher::Impl::ScheduleRetry(int64_t seq, std::optional<NotifyRetry> previous) {

@@ -45,8 +45,9 @@ std::optional<uint64_t> ContentLength(const http::Headers& headers) {
 
 // Where an answer's body goes, decided when its head arrives (on_head), filled by the sink.
 struct Response {
-  Response(Pipeline& p, const DispatchOptions& o, const queue::Invocation& i, StartGate& g)
-      : pipeline(p), options(o), inv(i), gate(g) {}
+  Response(Pipeline& p, const DispatchOptions& o, const queue::Invocation& i, StartGate& g,
+           const OnAnswer& a)
+      : pipeline(p), options(o), inv(i), gate(g), on_answer(a) {}
   ~Response() {
     if (uploader.joinable()) {
       pipe->Fail(Error(Errc::kInternal, "abandoned"));
@@ -118,6 +119,9 @@ struct Response {
       return put_status.value_or(OkStatus());
     }
     if (call_ok && !location.empty()) {
+      if (success && on_answer) {
+        on_answer(content_type, copy.size() <= kMaxEmbeddedResponse ? &copy : nullptr);
+      }
       http::StringSource source(memory);
       return pipeline.PutResult(location, inv.output_id, content_type, reason, source, &gate);
     }
@@ -128,6 +132,7 @@ struct Response {
   const DispatchOptions& options;
   const queue::Invocation& inv;
   StartGate& gate;
+  const OnAnswer& on_answer;
 
   int status = 0;
   std::string content_type;
@@ -212,7 +217,7 @@ Status Pipeline::WriteFailureObject(const queue::Invocation& inv, const std::str
 }
 
 AttemptOutcome Pipeline::Attempt(const queue::Invocation& inv, const InstanceRef& instance,
-                                 StartGate& gate) {
+                                 StartGate& gate, const OnAnswer& on_answer) {
   AttemptOutcome out;
   auto fail = [&](AttemptOutcome::Kind kind, std::string reason, std::string detail) {
     out.kind = kind;
@@ -252,7 +257,7 @@ AttemptOutcome Pipeline::Attempt(const queue::Invocation& inv, const InstanceRef
   }
 
   // ---- request ----
-  Response response(*this, options_, inv, gate);
+  Response response(*this, options_, inv, gate, on_answer);
   req.on_head = [&](const http::ClientResponse& head) { return response.OnHead(head); };
   const auto started = SteadyClock::now();
   Result<http::ClientResponse> res =

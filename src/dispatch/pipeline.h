@@ -22,6 +22,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -84,6 +85,12 @@ struct AttemptOutcome {
   int64_t model_latency_us = 0;
 };
 
+// Called once a 2xx answer is complete and held in memory, just before its output object is
+// stored (the caller may prepare what follows while the store commits): the container's
+// Content-Type and the answer when it is at most kMaxEmbeddedResponse bytes (else nullptr). Not
+// called for an answer streamed into the store.
+using OnAnswer = std::function<void(const std::string& content_type, const std::string* body)>;
+
 class Pipeline {
  public:
   Pipeline(const DispatchOptions& options, store::ObjectStore& objects, http::Client& client,
@@ -91,7 +98,7 @@ class Pipeline {
 
   // One attempt (see the file comment). `gate` is the attempt's MarkStarted.
   AttemptOutcome Attempt(const queue::Invocation& invocation, const InstanceRef& instance,
-                         StartGate& gate);
+                         StartGate& gate, const OnAnswer& on_answer = {});
 
   // Writes the failure object of `invocation` holding `reason` (text/plain), after `gate`
   // (nullptr: no wait). OK without a failure location.

@@ -69,6 +69,19 @@ struct PublishRequest {
   // returns the earlier MessageId. The key is stored in the transaction that writes the message,
   // so a caller that crashed between publishing and recording it can simply publish again.
   std::string dedup_id = {};
+  // With dedup_id: when the key's message is held (PublishHeld) under this tag, it is released
+  // as it is (its MessageId returned); held under another tag, or with 0 here, it is replaced by
+  // this one. A caller sets it when it knows what the held message announces is durable.
+  int64_t release_held = 0;
+};
+
+// A message PublishHeld committed held: its deliveries wait for Release.
+struct HeldPublish {
+  std::string message_id;
+  std::string dedup_id;
+  int64_t tag = 0;  // 0: the key had been published (not held) before: nothing was written
+  std::vector<std::shared_ptr<const Delivery>> deliveries;  // as the publish fanned it out
+  uint64_t config_version = 0;
 };
 
 struct PublishBatchEntry {
@@ -154,6 +167,18 @@ class Notifier {
   // ---- publishing ----
   // The MessageId. Durable when it returns.
   Result<std::string> Publish(const PublishRequest& request, const Caller& caller = {});
+  // Publish (dedup_id required) of a message held under `tag` (> 0): durable when it returns,
+  // but not delivered until Release — for a publisher whose message announces something still
+  // being committed elsewhere. A held message of the key (an earlier attempt's) is replaced.
+  // Until released, a Publish of the same key with release_held == tag releases it and any
+  // other replaces it (see PublishRequest::release_held), so after a crash the publisher's
+  // recovery decides which. Its signature is made while it commits, as Publish's is.
+  Result<HeldPublish> PublishHeld(const PublishRequest& request, int64_t tag);
+  // Delivers a held message: hands its deliveries to the delivery worker at once, then commits
+  // the release (returns once it is durable). Until that commit a crash leaves it held: it may
+  // have been sent, and the recovery's Publish with release_held sends it again as it was (the
+  // same MessageId, an at-least-once redelivery).
+  Status Release(const HeldPublish& held);
   Result<PublishBatchResult> PublishBatch(const Caller& caller, const std::string& topic_arn,
                                           const std::vector<PublishBatchEntry>& entries);
 
@@ -168,10 +193,17 @@ class Notifier {
   Result<Subscription> FindSubscription(const Caller& caller, const std::string& arn);
   Result<OutboxMessage> MakeNotification(const PublishRequest& request);
   OutboxMessage MakeConfirmation(MessageType type, const Subscription& sub);
+  // The deliveries a publish just committed, as the delivery worker takes them.
+  static std::vector<std::shared_ptr<const Delivery>> Deliveries(
+      const std::vector<FannedOut>& written, const std::vector<OutboxMessage>& messages,
+      const Topic& topic, double now);
   // Hands the deliveries a publish just committed to the delivery worker (DeliveryWorker::Offer).
   void OfferDeliveries(const std::vector<FannedOut>& written,
                        const std::vector<OutboxMessage>& messages, const Topic& topic,
                        uint64_t version, double now);
+  // Publish of `request` (dedup_id set) with `once`'s held-message rules.
+  Result<OnceOutcome> PublishKeyed(const PublishRequest& request, const Caller& caller,
+                                   const OnceOptions& once, HeldPublish* held);
   double Now() const;
 
   NotifyOptions options_;

@@ -129,10 +129,9 @@ Result<OutboxMessage> Notifier::MakeNotification(const PublishRequest& request) 
   return m;
 }
 
-void Notifier::OfferDeliveries(const std::vector<FannedOut>& written,
-                               const std::vector<OutboxMessage>& messages, const Topic& topic,
-                               uint64_t version, double now) {
-  if (written.empty()) return;
+std::vector<std::shared_ptr<const Delivery>> Notifier::Deliveries(
+    const std::vector<FannedOut>& written, const std::vector<OutboxMessage>& messages,
+    const Topic& topic, double now) {
   std::vector<std::shared_ptr<const Delivery>> deliveries;
   deliveries.reserve(written.size());
   for (const FannedOut& f : written) {
@@ -145,10 +144,18 @@ void Notifier::OfferDeliveries(const std::vector<FannedOut>& written,
     d->topic_attributes = topic.attributes;
     deliveries.push_back(std::move(d));
   }
-  delivery_->Offer(std::move(deliveries), version);
+  return deliveries;
 }
 
-Result<std::string> Notifier::Publish(const PublishRequest& request, const Caller& caller) {
+void Notifier::OfferDeliveries(const std::vector<FannedOut>& written,
+                               const std::vector<OutboxMessage>& messages, const Topic& topic,
+                               uint64_t version, double now) {
+  if (written.empty()) return;
+  delivery_->Offer(Deliveries(written, messages, topic, now), version);
+}
+
+Result<OnceOutcome> Notifier::PublishKeyed(const PublishRequest& request, const Caller& caller,
+                                           const OnceOptions& once, HeldPublish* held) {
   if (request.topic_arn.empty()) {
     return InvalidParameter("TopicArn or TargetArn Reason: no value for required parameter");
   }
@@ -160,24 +167,67 @@ Result<std::string> Notifier::Publish(const PublishRequest& request, const Calle
   if (!message.ok()) return std::move(message).error();
   const double now = Now();
   std::vector<OutboxMessage> messages{std::move(message).value()};
-  std::vector<FannedOut> written;
   presigner_->Before(messages[0], *topic);  // signed while the commit syncs
-  if (!request.dedup_id.empty()) {
-    const double forget_before =
-        now - std::chrono::duration<double>(options_.dedup_retention).count();
-    auto id =
-        store_->PublishOnce(messages[0], request.dedup_id, now, forget_before, nullptr, &written);
-    if (!id.ok()) return std::move(id).error();
-    if (*id != messages[0].message_id) return id;  // published before: nothing was written
-    presigner_->After(topic->arn, messages[0], written);
-    OfferDeliveries(written, messages, *topic, version, now);
-    return id;
+  const double forget_before =
+      now - std::chrono::duration<double>(options_.dedup_retention).count();
+  auto outcome = store_->PublishOnce(messages[0], request.dedup_id, now, forget_before, once);
+  if (!outcome.ok()) return std::move(outcome).error();
+  if (outcome->released) delivery_->Wake();  // its rows are due in the store now
+  if (held) {
+    held->message_id = outcome->message_id;
+    held->dedup_id = request.dedup_id;
   }
+  if (outcome->message_id != messages[0].message_id) return outcome;  // nothing written
+  presigner_->After(topic->arn, messages[0], outcome->fanned_out);
+  if (held) {
+    held->tag = once.hold;
+    held->deliveries = Deliveries(outcome->fanned_out, messages, *topic, now);
+    held->config_version = version;
+  } else {
+    OfferDeliveries(outcome->fanned_out, messages, *topic, version, now);
+  }
+  return outcome;
+}
+
+Result<std::string> Notifier::Publish(const PublishRequest& request, const Caller& caller) {
+  if (!request.dedup_id.empty()) {
+    auto outcome = PublishKeyed(request, caller, OnceOptions{0, request.release_held}, nullptr);
+    if (!outcome.ok()) return std::move(outcome).error();
+    return std::move(outcome->message_id);
+  }
+  if (request.topic_arn.empty()) {
+    return InvalidParameter("TopicArn or TargetArn Reason: no value for required parameter");
+  }
+  const uint64_t version = store_->config_version();  // see PublishKeyed
+  auto topic = FindTopic(caller, request.topic_arn);
+  if (!topic.ok()) return std::move(topic).error();
+  auto message = MakeNotification(request);
+  if (!message.ok()) return std::move(message).error();
+  const double now = Now();
+  std::vector<OutboxMessage> messages{std::move(message).value()};
+  std::vector<FannedOut> written;
+  presigner_->Before(messages[0], *topic);
   auto count = store_->Publish(messages, now, &written);
   if (!count.ok()) return std::move(count).error();
   presigner_->After(topic->arn, messages[0], written);
   OfferDeliveries(written, messages, *topic, version, now);
   return messages[0].message_id;
+}
+
+Result<HeldPublish> Notifier::PublishHeld(const PublishRequest& request, int64_t tag) {
+  if (request.dedup_id.empty() || tag <= 0) {
+    return Error(Errc::kInternal, "a held publish needs a dedup_id and a tag above 0");
+  }
+  HeldPublish held;  // tag 0 unless it was written held
+  auto outcome = PublishKeyed(request, Caller{}, OnceOptions{tag, 0}, &held);
+  if (!outcome.ok()) return std::move(outcome).error();
+  return held;
+}
+
+Status Notifier::Release(const HeldPublish& held) {
+  if (held.tag == 0) return OkStatus();  // the key was published before: nothing was held
+  if (!held.deliveries.empty()) delivery_->Offer(held.deliveries, held.config_version);
+  return store_->Release(held.dedup_id, held.tag);
 }
 
 Result<PublishBatchResult> Notifier::PublishBatch(const Caller& caller,

@@ -330,6 +330,75 @@ TEST_F(NotifierTest, PublishWithDedupIdIsDeliveredOnceAcrossRestarts) {
   EXPECT_EQ(*n_->Publish(nobody), *id);
 }
 
+TEST_F(NotifierTest, AHeldPublishIsDeliveredOnlyOnceReleased) {
+  Open(/*auto_confirm=*/true);
+  std::string topic = Topic();
+  ASSERT_TRUE(n_->Subscribe(kCaller, {topic, "http", "http://127.0.0.1:9/hook", {}, false}).ok());
+  PublishRequest req{topic, "the output is written", std::nullopt, {}, ""};
+  req.dedup_id = "out-1";
+  auto held = n_->PublishHeld(req, /*tag=*/1);
+  ASSERT_TRUE(held.ok()) << held.error().message;
+  EXPECT_EQ(held->tag, 1);
+  ASSERT_EQ(held->deliveries.size(), 1u);
+  EXPECT_EQ(*n_->store().CountDeliveries(), 1);  // durable
+  EXPECT_EQ(n_->delivery().RunOnce(), 0);        // but not sent
+  EXPECT_EQ(sender_.count(), 0u);
+
+  ASSERT_TRUE(n_->Release(*held).ok());
+  EXPECT_EQ(n_->delivery().RunOnce(), 1);
+  EXPECT_EQ(Str(LastBody()["MessageId"]), held->message_id);
+  EXPECT_EQ(Str(LastBody()["Message"]), "the output is written");
+  // Released, the key is an ordinary one: publishing it again sends nothing.
+  EXPECT_EQ(*n_->Publish(req), held->message_id);
+  EXPECT_EQ(n_->delivery().RunOnce(), 0);
+  EXPECT_EQ(sender_.count(), 1u);
+  // A held publish of a key published before writes nothing and holds nothing.
+  auto again = n_->PublishHeld(req, 2);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->message_id, held->message_id);
+  EXPECT_EQ(again->tag, 0);
+  EXPECT_TRUE(n_->Release(*again).ok());
+  EXPECT_EQ(n_->delivery().RunOnce(), 0);
+}
+
+TEST_F(NotifierTest, AfterARestartAHeldPublishIsReleasedAsItWasOrReplaced) {
+  Open(/*auto_confirm=*/true);
+  std::string topic = Topic();
+  ASSERT_TRUE(n_->Subscribe(kCaller, {topic, "http", "http://127.0.0.1:9/hook", {}, false}).ok());
+  PublishRequest durable{topic, "announces a durable output", std::nullopt, {}, ""};
+  durable.dedup_id = "out-1";
+  PublishRequest lost{topic, "announces an output that never committed", std::nullopt, {}, ""};
+  lost.dedup_id = "out-2";
+  auto held1 = n_->PublishHeld(durable, 3);
+  auto held2 = n_->PublishHeld(lost, 3);
+  ASSERT_TRUE(held1.ok() && held2.ok());
+  n_.reset();  // a crash before either release
+  Open(/*auto_confirm=*/true);
+  EXPECT_EQ(n_->delivery().RunOnce(), 0);
+
+  // The recovery knows out-1's output is durable: the held message goes out as it was.
+  PublishRequest recovered{topic, "rebuilt by the recovery", std::nullopt, {}, ""};
+  recovered.dedup_id = "out-1";
+  recovered.release_held = 3;
+  EXPECT_EQ(*n_->Publish(recovered), held1->message_id);
+  ASSERT_EQ(n_->delivery().RunOnce(), 1);
+  EXPECT_EQ(Str(LastBody()["MessageId"]), held1->message_id);
+  EXPECT_EQ(Str(LastBody()["Message"]), "announces a durable output");
+
+  // out-2 ran again (or failed): its new notification replaces the held one.
+  PublishRequest rerun{topic, "the second attempt's output", std::nullopt, {}, ""};
+  rerun.dedup_id = "out-2";
+  auto id = n_->Publish(rerun);
+  ASSERT_TRUE(id.ok());
+  EXPECT_NE(*id, held2->message_id);
+  ASSERT_EQ(n_->delivery().RunOnce(), 1);
+  EXPECT_EQ(Str(LastBody()["MessageId"]), *id);
+  EXPECT_EQ(Str(LastBody()["Message"]), "the second attempt's output");
+  EXPECT_EQ(n_->delivery().RunOnce(), 0);
+  EXPECT_EQ(sender_.count(), 2u);
+  EXPECT_EQ(*n_->store().CountDeliveries(), 0);
+}
+
 TEST_F(NotifierTest, PublishBatch) {
   Open(true);
   std::string topic = Topic();

@@ -104,17 +104,32 @@ CREATE TABLE IF NOT EXISTS deliveries (
   message INTEGER NOT NULL,
   subscription_arn TEXT NOT NULL,
   attempts INTEGER NOT NULL,
-  next_attempt REAL NOT NULL
+  next_attempt REAL NOT NULL,
+  held INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(subscription_arn, next_attempt, id);
 CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries(message);
 CREATE TABLE IF NOT EXISTS published (
   dedup_id TEXT PRIMARY KEY,
   message_id TEXT NOT NULL,
-  created REAL NOT NULL
+  created REAL NOT NULL,
+  hold INTEGER NOT NULL DEFAULT 0,
+  message INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS published_created ON published(created);
 )sql";
+
+// deliveries.held, published.hold and published.message came with held publishes (PublishOnce's
+// OnceOptions); a database written before them gets the columns, then the index that finds a
+// subscription's due deliveries among those not held.
+Status UpgradeSchema(db::Database& db) {
+  INFERD_RETURN_IF_ERROR(db.AddColumnIfMissing("deliveries", "held", "INTEGER NOT NULL DEFAULT 0"));
+  INFERD_RETURN_IF_ERROR(db.AddColumnIfMissing("published", "hold", "INTEGER NOT NULL DEFAULT 0"));
+  INFERD_RETURN_IF_ERROR(
+      db.AddColumnIfMissing("published", "message", "INTEGER NOT NULL DEFAULT 0"));
+  return db.Exec(
+      "CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries(subscription_arn, held, "
+      "next_attempt, id); DROP INDEX IF EXISTS deliveries_due;");
+}
 
 constexpr const char* kTopicColumns = "arn, region, name, attributes, tags, created";
 
@@ -205,6 +220,7 @@ Result<std::unique_ptr<NotifyStore>> NotifyStore::Open(const std::filesystem::pa
                                                        int read_connections) {
   auto db = db::Database::Open(path, "notify database", kSchema);
   if (!db.ok()) return std::move(db).error();
+  INFERD_RETURN_IF_ERROR(UpgradeSchema(**db));
   int64_t last_delivery_id = 0;
   {
     Stmt max_id(**db, "SELECT coalesce(max(id), 0) FROM deliveries");

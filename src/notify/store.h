@@ -5,10 +5,20 @@
 //   subscriptions  arn, topic, protocol, endpoint, status, confirmation token, attributes (JSON)
 //   messages       the outbox's messages: id, type, topic, subject, message, attributes, token,
 //                  timestamp — one row per published message
-//   deliveries     one row per (message, subscription) still to be delivered: attempts made and
-//                  when the next one is due. A message row goes with its last delivery. Ids
-//                  are not reused while the process runs.
-//   published      PublishOnce's dedup keys and the MessageId each was published as.
+//   deliveries     one row per (message, subscription) still to be delivered: attempts made,
+//                  when the next one is due, and whether it is held. A message row goes with
+//                  its last delivery. Ids are not reused while the process runs.
+//   published      PublishOnce's dedup keys, the MessageId each was published as, its message
+//                  row, and the tag it is held under (0: not held).
+//
+// Held publishes (PublishOnce with OnceOptions::hold): the message and its deliveries are
+// written, but no scan finds the deliveries due until they are released: Release(), or a later
+// PublishOnce of the key with OnceOptions::release equal to the tag. Any other PublishOnce of a
+// held key replaces the held message (it is deleted, the new one written in its place). So a
+// publisher can commit a message while what it announces is still being committed elsewhere,
+// and send it once both are durable: after a crash, whoever publishes the key again either
+// releases the held message (what it announces was durable) or replaces it. Held deliveries
+// still unreleased when their key is forgotten (dedup retention) are deleted with it.
 //
 // Publishing writes the message and a delivery for every confirmed subscription of its topic
 // atomically (one savepoint of one transaction), so a message is either wholly in the outbox or
@@ -86,6 +96,20 @@ struct DeliveryOutcome {
   double next_attempt = 0;
 };
 
+// PublishOnce's held-message rules (see the file comment).
+struct OnceOptions {
+  int64_t hold = 0;     // > 0: write the message held under this tag
+  int64_t release = 0;  // > 0: a held message of the key with this tag is released, not replaced
+};
+
+// What PublishOnce did.
+struct OnceOutcome {
+  std::string message_id;  // the new message's, or the earlier one's when the key was known
+  int deliveries = 0;      // deliveries written
+  std::vector<FannedOut> fanned_out;  // each of them
+  bool released = false;              // a held message of the key was released (now due)
+};
+
 class NotifyStore {
  public:
   static constexpr int kReadConnections = 4;
@@ -147,6 +171,13 @@ class NotifyStore {
   Result<std::string> PublishOnce(const OutboxMessage& message, const std::string& dedup_id,
                                   double now, double forget_before, int* deliveries = nullptr,
                                   std::vector<FannedOut>* fanned_out = nullptr);
+  // The same, with the held-message rules of `once`: a known key whose message is held is
+  // released (once.release == its tag) or replaced, not reported as published before.
+  Result<OnceOutcome> PublishOnce(const OutboxMessage& message, const std::string& dedup_id,
+                                  double now, double forget_before, const OnceOptions& once);
+  // Releases the message held under `tag` for `dedup_id`: its deliveries are due from now on.
+  // Nothing changes when the key is not held under that tag (released or replaced meanwhile).
+  Status Release(const std::string& dedup_id, int64_t tag);
   // Per subscription with pending deliveries, the earliest one.
   Result<std::vector<DeliveryHead>> DeliveryHeads();
   // Ids of a subscription's deliveries due at `now`, earliest first, at most `limit`.
@@ -184,8 +215,16 @@ class NotifyStore {
   Result<int64_t> InsertMessageLocked(const OutboxMessage& message);
   // The message and one delivery per confirmed subscription (none: nothing written); the number
   // of deliveries. Inside the caller's transaction.
+  // `held`: the deliveries are written held. `row` (optional) gets the message's row id (0 when
+  // nothing was written).
   Result<int> PublishLocked(const OutboxMessage& message, double now, size_t index,
-                            std::vector<FannedOut>* fanned_out);
+                            std::vector<FannedOut>* fanned_out, bool held = false,
+                            int64_t* row = nullptr);
+  // PublishOnce's dedup-key housekeeping: once a second, deletes keys recorded before
+  // `forget_before` and held deliveries written before it.
+  Status ForgetLocked(double now, double forget_before);
+  // Marks the key released and its message's (row `row`) deliveries due.
+  Status ReleaseLocked(const std::string& dedup_id, int64_t row);
   // Write() of a change config_version() counts: bumps it once the change has committed.
   Status ConfigWrite(const std::function<Status()>& work);
   Status DropDeliveriesLocked(const std::string& where, const std::string& arg);

@@ -262,5 +262,105 @@ TEST_F(StoreConcurrencyTest, ReadsDoNotWaitForTheWriter) {
   EXPECT_EQ(*store_->CountDeliveries(), 1);  // a read after a write sees it
 }
 
+// ---- held publishes (OnceOptions) ----
+
+TEST_F(StoreConcurrencyTest, AHeldMessageIsDueOnlyOnceReleasedUnderItsTag) {
+  auto held = store_->PublishOnce(Message("h1"), "k", 100, 0, OnceOptions{.hold = 7});
+  ASSERT_TRUE(held.ok()) << held.error().message;
+  EXPECT_EQ(held->message_id, "h1");
+  ASSERT_EQ(held->deliveries, 1);
+  ASSERT_EQ(held->fanned_out.size(), 1u);
+  const int64_t id = held->fanned_out[0].id;
+  EXPECT_EQ(*store_->CountDeliveries(), 1);  // written, durable
+  // No scan finds it: not due, no head, no later attempt.
+  EXPECT_TRUE(store_->DueDeliveries(kSub, 1e9, 10)->empty());
+  EXPECT_TRUE(store_->DeliveryHeads()->empty());
+  EXPECT_FALSE(store_->NextAttemptAfter(kSub, 0)->has_value());
+  // Another tag releases nothing; a plain publish of the key replaces it (see below), so here
+  // only the release is tried.
+  ASSERT_TRUE(store_->Release("k", 8).ok());
+  EXPECT_TRUE(store_->DueDeliveries(kSub, 1e9, 10)->empty());
+
+  ASSERT_TRUE(store_->Release("k", 7).ok());
+  EXPECT_EQ(*store_->DueDeliveries(kSub, 1e9, 10), std::vector<int64_t>{id});
+  ASSERT_EQ(store_->DeliveryHeads()->size(), 1u);
+  // Released: the key is an ordinary published key now, a restart changes nothing.
+  Reopen();
+  EXPECT_EQ(*store_->DueDeliveries(kSub, 1e9, 10), std::vector<int64_t>{id});
+  EXPECT_EQ(*store_->PublishOnce(Message("again"), "k", 101, 0), "h1");
+  EXPECT_EQ(*store_->CountDeliveries(), 1);
+}
+
+TEST_F(StoreConcurrencyTest, AfterARestartAHeldMessageIsReleasedByItsTagOrReplaced) {
+  auto a = store_->PublishOnce(Message("held-a"), "a", 100, 0, OnceOptions{.hold = 1});
+  auto b = store_->PublishOnce(Message("held-b"), "b", 100, 0, OnceOptions{.hold = 1});
+  auto c = store_->PublishOnce(Message("held-c"), "c", 100, 0, OnceOptions{.hold = 2});
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  Reopen();  // a crash before any release
+  EXPECT_TRUE(store_->DueDeliveries(kSub, 1e9, 10)->empty());
+
+  // Released by its tag: the held message as it was, nothing new written.
+  auto ra = store_->PublishOnce(Message("recovered-a"), "a", 101, 0, OnceOptions{.release = 1});
+  ASSERT_TRUE(ra.ok());
+  EXPECT_EQ(ra->message_id, "held-a");
+  EXPECT_TRUE(ra->released);
+  EXPECT_EQ(ra->deliveries, 0);
+  const int64_t a_id = a->fanned_out[0].id;
+  EXPECT_EQ(*store_->DueDeliveries(kSub, 1e9, 10), std::vector<int64_t>{a_id});
+  auto loaded = store_->LoadDelivery(a_id);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->message.message_id, "held-a");
+
+  // Another tag, or no tag: the held message is replaced by the new one.
+  auto rb = store_->PublishOnce(Message("rerun-b"), "b", 101, 0, OnceOptions{.release = 2});
+  ASSERT_TRUE(rb.ok());
+  EXPECT_EQ(rb->message_id, "rerun-b");
+  EXPECT_FALSE(rb->released);
+  ASSERT_EQ(rb->deliveries, 1);
+  auto rc = store_->PublishOnce(Message("failed-c"), "c", 101, 0);
+  ASSERT_TRUE(rc.ok()) << rc.error().message;
+  EXPECT_EQ(*rc, "failed-c");
+  EXPECT_EQ(store_->LoadDelivery(b->fanned_out[0].id).error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->LoadDelivery(c->fanned_out[0].id).error().code, Errc::kNotFound);
+  EXPECT_EQ(*store_->CountDeliveries(), 3);  // held-a, rerun-b, failed-c
+  std::set<std::string> due;
+  const std::vector<int64_t> ids = *store_->DueDeliveries(kSub, 1e9, 10);
+  for (int64_t id : ids) {
+    auto d = store_->LoadDelivery(id);
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    due.insert(d->message.message_id);
+  }
+  EXPECT_EQ(due, (std::set<std::string>{"held-a", "rerun-b", "failed-c"}));
+  // Each key now answers with what was published for it.
+  EXPECT_EQ(*store_->PublishOnce(Message("x"), "b", 102, 0), "rerun-b");
+  EXPECT_EQ(*store_->PublishOnce(Message("x"), "c", 102, 0), "failed-c");
+}
+
+TEST_F(StoreConcurrencyTest, AHeldKeyWithoutSubscribersIsStillReplaceable) {
+  // The success topic had nobody subscribed: nothing stored but the key, held.
+  OutboxMessage lonely = Message("held");
+  lonely.topic_arn = std::string(kTopic) + "-nobody";
+  auto held = store_->PublishOnce(lonely, "k", 100, 0, OnceOptions{.hold = 1});
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(held->deliveries, 0);
+  // Its output was not written after all: the error notification still goes out.
+  auto failed = store_->PublishOnce(Message("error"), "k", 101, 0, OnceOptions{});
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(failed->message_id, "error");
+  EXPECT_EQ(failed->deliveries, 1);
+}
+
+TEST_F(StoreConcurrencyTest, HeldDeliveriesNeverReleasedGoWithTheirForgottenKey) {
+  auto held = store_->PublishOnce(Message("held"), "k", 100, 0, OnceOptions{.hold = 1});
+  ASSERT_TRUE(held.ok());
+  ASSERT_TRUE(store_->PublishOnce(Message("due"), "other", 100.5, 0).ok());
+  EXPECT_EQ(*store_->CountDeliveries(), 2);
+  // Past the retention of "k" (forget_before 150): its held delivery and message are deleted;
+  // a due delivery is not the dedup housekeeping's business.
+  ASSERT_TRUE(store_->PublishOnce(Message("new"), "n", 200, 150).ok());
+  EXPECT_EQ(*store_->CountDeliveries(), 2);  // "due" and "new"
+  EXPECT_EQ(store_->LoadDelivery(held->fanned_out[0].id).error().code, Errc::kNotFound);
+}
+
 }  // namespace
 }  // namespace inferd::notify

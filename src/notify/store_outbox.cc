@@ -79,7 +79,9 @@ Status NotifyStore::DropOrphanMessagesLocked() {
 }
 
 Result<int> NotifyStore::PublishLocked(const OutboxMessage& m, double now, size_t index,
-                                       std::vector<FannedOut>* fanned_out) {
+                                       std::vector<FannedOut>* fanned_out, bool held,
+                                       int64_t* row) {
+  if (row) *row = 0;
   // The subscribers in ARN order: their deliveries get consecutive ids in that order.
   Stmt c(*db_, (std::string("SELECT ") + internal::kSubscriptionColumns +
                 " FROM subscriptions WHERE topic_arn=? AND status='confirmed' ORDER BY arn")
@@ -94,12 +96,13 @@ Result<int> NotifyStore::PublishLocked(const OutboxMessage& m, double now, size_
   if (!id.ok()) {
     return std::move(id).error();
   }
+  if (row) *row = *id;
   Stmt d(*db_,
-         "INSERT INTO deliveries (id, message, subscription_arn, attempts, next_attempt) "
-         "VALUES (?,?,?,0,?)");
+         "INSERT INTO deliveries (id, message, subscription_arn, attempts, next_attempt, held) "
+         "VALUES (?,?,?,0,?,?)");
   for (Subscription& sub : subscribers) {
     const int64_t delivery_id = ++last_delivery_id_;
-    d.Bind(delivery_id).Bind(*id).Bind(sub.arn).Bind(now);
+    d.Bind(delivery_id).Bind(*id).Bind(sub.arn).Bind(now).Bind(held ? 1 : 0);
     if (d.Step() != Stmt::kDone) return d.Fail("fan out");
     d.Reset();
     if (fanned_out) fanned_out->push_back({index, delivery_id, std::move(sub)});
@@ -131,46 +134,100 @@ Result<std::string> NotifyStore::PublishOnce(const OutboxMessage& m, const std::
                                              double now, double forget_before, int* deliveries,
                                              std::vector<FannedOut>* fanned_out) {
   if (deliveries) *deliveries = 0;
-  std::string message_id;
-  int written = 0;
+  if (fanned_out) fanned_out->clear();
+  auto outcome = PublishOnce(m, dedup_id, now, forget_before, OnceOptions{});
+  if (!outcome.ok()) return std::move(outcome).error();
+  if (deliveries) *deliveries = outcome->deliveries;
+  if (fanned_out) *fanned_out = std::move(outcome->fanned_out);
+  return std::move(outcome->message_id);
+}
+
+Status NotifyStore::ForgetLocked(double now, double forget_before) {
+  // Housekeeping, so once a second is enough: PublishOnce's lookup ignores keys older than
+  // `forget_before` whether or not their rows are gone yet.
+  if (now - forgot_at_ < kForgetInterval && now >= forgot_at_) return OkStatus();
+  Stmt forget(*db_, "DELETE FROM published WHERE created < ?");
+  forget.Bind(forget_before);
+  if (forget.Step() != Stmt::kDone) return forget.Fail("forget dedup ids");
+  // A held delivery is due from its publish (next_attempt), so this finds every one whose key
+  // is forgotten, even one whose key row a later publish replaced.
+  Stmt held(*db_, "DELETE FROM deliveries WHERE held=1 AND next_attempt < ?");
+  held.Bind(forget_before);
+  if (held.Step() != Stmt::kDone) return held.Fail("forget held deliveries");
+  if (db_->Changes() > 0) INFERD_RETURN_IF_ERROR(DropOrphanMessagesLocked());
+  forgot_at_ = now;
+  return OkStatus();
+}
+
+Result<OnceOutcome> NotifyStore::PublishOnce(const OutboxMessage& m, const std::string& dedup_id,
+                                             double now, double forget_before,
+                                             const OnceOptions& once) {
+  OnceOutcome out;
   // Runs after any earlier call of the same batch (in its own savepoint of the same
   // transaction), so a key published a moment ago by another thread is seen here.
   Status st = Write([&]() -> Status {
-    written = 0;
-    if (fanned_out) fanned_out->clear();
-    // Deleting old keys is housekeeping, so once a second is enough: the lookup below ignores
-    // keys older than `forget_before` whether or not their rows are gone yet.
-    if (now - forgot_at_ >= kForgetInterval || now < forgot_at_) {
-      Stmt forget(*db_, "DELETE FROM published WHERE created < ?");
-      forget.Bind(forget_before);
-      if (forget.Step() != Stmt::kDone) return forget.Fail("forget dedup ids");
-      forgot_at_ = now;
-    }
-    Stmt known(*db_, "SELECT message_id FROM published WHERE dedup_id=? AND created>=?");
+    out = OnceOutcome{};
+    INFERD_RETURN_IF_ERROR(ForgetLocked(now, forget_before));
+    Stmt known(*db_,
+               "SELECT message_id, hold, message FROM published WHERE dedup_id=? AND created>=?");
     known.Bind(dedup_id).Bind(forget_before);
     int rc = known.Step();
+    if (rc != Stmt::kRow && rc != Stmt::kDone) return known.Fail("find dedup id");
     if (rc == Stmt::kRow) {
-      message_id = known.Text(0);
-      return OkStatus();
+      const int64_t tag = known.Int(1);
+      const int64_t row = known.Int(2);
+      if (tag == 0 || tag == once.release) {
+        out.message_id = known.Text(0);
+        if (tag == 0) return OkStatus();  // published before: nothing to write
+        out.released = true;
+        return ReleaseLocked(dedup_id, row);
+      }
+      // Held and not ours to release: the held message goes, this one takes its place.
+      Stmt drop(*db_, "DELETE FROM deliveries WHERE message=?");
+      drop.Bind(row);
+      if (drop.Step() != Stmt::kDone) return drop.Fail("replace held message");
+      Stmt gone(*db_, "DELETE FROM messages WHERE id=?");
+      gone.Bind(row);
+      if (gone.Step() != Stmt::kDone) return gone.Fail("replace held message");
     }
-    if (rc != Stmt::kDone) return known.Fail("find dedup id");
-    auto n = PublishLocked(m, now, 0, fanned_out);
+    int64_t row = 0;
+    auto n = PublishLocked(m, now, 0, &out.fanned_out, once.hold > 0, &row);
     if (!n.ok()) return std::move(n).error();
-    // OR REPLACE: a forgotten key whose row is still there is published anew.
-    Stmt remember(
-        *db_, "INSERT OR REPLACE INTO published (dedup_id, message_id, created) VALUES (?,?,?)");
-    remember.Bind(dedup_id).Bind(m.message_id).Bind(now);
+    // OR REPLACE: a forgotten (or held) key whose row is still there is published anew.
+    Stmt remember(*db_,
+                  "INSERT OR REPLACE INTO published (dedup_id, message_id, created, hold, message) "
+                  "VALUES (?,?,?,?,?)");
+    remember.Bind(dedup_id).Bind(m.message_id).Bind(now).Bind(once.hold).Bind(row);
     if (remember.Step() != Stmt::kDone) return remember.Fail("remember dedup id");
-    message_id = m.message_id;
-    written = *n;
+    out.message_id = m.message_id;
+    out.deliveries = *n;
     return OkStatus();
   });
-  if (!st.ok()) {
-    if (fanned_out) fanned_out->clear();
-    return std::move(st).error();
-  }
-  if (deliveries) *deliveries = written;
-  return message_id;
+  if (!st.ok()) return std::move(st).error();
+  return out;
+}
+
+Status NotifyStore::ReleaseLocked(const std::string& dedup_id, int64_t row) {
+  Stmt key(*db_, "UPDATE published SET hold=0 WHERE dedup_id=?");
+  key.Bind(dedup_id);
+  if (key.Step() != Stmt::kDone) return key.Fail("release");
+  Stmt d(*db_, "UPDATE deliveries SET held=0 WHERE message=? AND held=1");
+  d.Bind(row);
+  if (d.Step() != Stmt::kDone) return d.Fail("release");
+  return OkStatus();
+}
+
+Status NotifyStore::Release(const std::string& dedup_id, int64_t tag) {
+  return Write([&]() -> Status {
+    Stmt known(*db_, "SELECT message FROM published WHERE dedup_id=? AND hold=?");
+    known.Bind(dedup_id).Bind(tag);
+    int rc = known.Step();
+    if (rc == Stmt::kDone) return OkStatus();  // released or replaced meanwhile
+    if (rc != Stmt::kRow) return known.Fail("release");
+    const int64_t row = known.Int(0);
+    known.Reset();
+    return ReleaseLocked(dedup_id, row);
+  });
 }
 
 Result<std::vector<DeliveryHead>> NotifyStore::DeliveryHeads() {
@@ -178,7 +235,7 @@ Result<std::vector<DeliveryHead>> NotifyStore::DeliveryHeads() {
   // One index probe per subscription (deliveries_due), not a scan of the outbox.
   Stmt s(*reader,
          "SELECT arn, (SELECT min(next_attempt) FROM deliveries d WHERE d.subscription_arn = "
-         "subscriptions.arn) AS due FROM subscriptions WHERE due IS NOT NULL");
+         "subscriptions.arn AND d.held = 0) AS due FROM subscriptions WHERE due IS NOT NULL");
   std::vector<DeliveryHead> out;
   int rc;
   while ((rc = s.Step()) == Stmt::kRow) out.push_back({s.Text(0), s.Real(1)});
@@ -192,7 +249,7 @@ Result<std::vector<int64_t>> NotifyStore::DueDeliveries(const std::string& subsc
                                                         double now, int limit) {
   auto reader = readers_->Acquire();
   Stmt s(*reader,
-         "SELECT id FROM deliveries WHERE subscription_arn=? AND next_attempt<=? "
+         "SELECT id FROM deliveries WHERE subscription_arn=? AND held=0 AND next_attempt<=? "
          "ORDER BY next_attempt, id LIMIT ?");
   s.Bind(subscription_arn).Bind(now).Bind(limit);
   std::vector<int64_t> out;
@@ -206,7 +263,8 @@ Result<std::optional<double>> NotifyStore::NextAttemptAfter(const std::string& s
                                                             double now) {
   auto reader = readers_->Acquire();
   Stmt s(*reader,
-         "SELECT min(next_attempt) FROM deliveries WHERE subscription_arn=? AND next_attempt>?");
+         "SELECT min(next_attempt) FROM deliveries WHERE subscription_arn=? AND held=0 AND "
+         "next_attempt>?");
   s.Bind(subscription_arn).Bind(now);
   if (s.Step() != Stmt::kRow) return s.Fail("next attempt");
   if (s.IsNull(0)) return std::optional<double>();

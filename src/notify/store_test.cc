@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "db/sqlite.h"
 #include "notify/testing.h"
 
 namespace inferd::notify {
@@ -97,6 +98,33 @@ TEST_F(StoreTest, PublishFansOutToConfirmedSubscriptionsAndSurvivesReopen) {
   }
   EXPECT_EQ(*store_->CountDeliveries(), 0);
   EXPECT_FALSE(store_->LoadDelivery(d->id).ok());
+}
+
+TEST_F(StoreTest, ADatabaseFromBeforeHeldPublishesIsUpgradedWithItsRowsDue) {
+  AddTopic();
+  Subscription sub = AddSubscription("a", SubscriptionStatus::kConfirmed);
+  ASSERT_EQ(*store_->PublishOnce(Message("m1"), "key", 100, 0), "m1");
+  store_.reset();
+  {
+    // Make it what an older inferd wrote: no held/hold/message columns, the old index.
+    auto db = db::Database::Open(dir_.path() / "notify.db", "old", nullptr);
+    ASSERT_TRUE(db.ok());
+    for (const char* sql :
+         {"DROP INDEX deliveries_ready", "ALTER TABLE deliveries DROP COLUMN held",
+          "ALTER TABLE published DROP COLUMN hold", "ALTER TABLE published DROP COLUMN message",
+          "CREATE INDEX deliveries_due ON deliveries(subscription_arn, next_attempt, id)"}) {
+      ASSERT_TRUE((*db)->Exec(sql).ok()) << sql;
+    }
+  }
+  Reopen();
+  auto due = store_->DueDeliveries(sub.arn, 1e9, 10);
+  ASSERT_TRUE(due.ok()) << due.error().message;
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ(store_->LoadDelivery((*due)[0])->message.message_id, "m1");
+  EXPECT_EQ(*store_->PublishOnce(Message("m2"), "key", 101, 0), "m1");  // the key is known
+  auto held = store_->PublishOnce(Message("m3"), "new", 101, 0, OnceOptions{.hold = 1});
+  ASSERT_TRUE(held.ok()) << held.error().message;
+  EXPECT_EQ(store_->DueDeliveries(sub.arn, 1e9, 10)->size(), 1u);
 }
 
 TEST_F(StoreTest, NobodySubscribedStoresNothing) {

@@ -118,16 +118,6 @@ CREATE TABLE IF NOT EXISTS parts (
 ) WITHOUT ROWID;
 )sql";
 
-// `file` is '' for an inline object, whose bytes are `inline_data`; else `inline_data` is NULL.
-// Indexes written before inline objects existed lack the column: Open() adds it.
-Status UpgradeSchema(db::Database& db) {
-  Stmt s(db, "SELECT 1 FROM pragma_table_info('objects') WHERE name='inline_data'");
-  int rc = s.Step();
-  if (rc == Stmt::kRow) return OkStatus();
-  if (rc != Stmt::kDone) return s.Fail("schema check");
-  return db.Exec("ALTER TABLE objects ADD COLUMN inline_data BLOB");
-}
-
 bool IsIpv4Shaped(std::string_view name) {
   int groups = 0;
   size_t start = 0;
@@ -174,7 +164,9 @@ Result<std::unique_ptr<FilesystemStore>> FilesystemStore::Open(FilesystemStoreOp
   auto index = db::Database::Open(options.root / "index.db", "object index", kSchema);
   if (!index.ok()) return std::move(index).error();
   if (!options.fsync) INFERD_RETURN_IF_ERROR((*index)->Exec("PRAGMA synchronous=OFF;"));
-  INFERD_RETURN_IF_ERROR(UpgradeSchema(**index));
+  // `file` is '' for an inline object, whose bytes are `inline_data`; else `inline_data` is
+  // NULL. Indexes written before inline objects existed lack the column.
+  INFERD_RETURN_IF_ERROR((*index)->AddColumnIfMissing("objects", "inline_data", "BLOB"));
   // The read connection opens once the schema is final; query_only makes a write on it fail
   // instead of contending with the write connection.
   auto reads = db::Database::Open(options.root / "index.db", "object index", nullptr);
