@@ -78,6 +78,10 @@ struct NotifyRetry {
 };
 
 struct Dispatcher::Impl {
+  // Run publishes a 2xx answer's notification held beside its output's commit while at most
+  // this many invocations are running (active_runs), after the output otherwise.
+  static constexpr int kHoldWhileRunning = 4;
+
   Impl(DispatchOptions options, queue::InvocationStore& queue, catalog::CatalogStore& catalog,
        store::ObjectStore& objects, notify::Notifier& notifier, InstancesFn instances,
        const Clock& clock);

@@ -128,14 +128,22 @@ void Dispatcher::Impl::Run(RunJob job) {
     std::lock_guard lock(mu);
     running[inv.seq] = inv.instance;
   }
-  // A 2xx answer's notification is committed held while its output object commits, and
-  // released (sent) once both are durable: its commit runs beside the output's instead of after
-  // it, and a crash still ends in one notification (see Notifier::PublishHeld; the recovery's
-  // publish releases or replaces it).
+  // While few invocations run, a 2xx answer's notification is committed held while its output
+  // object commits, and released (sent) once both are durable: its commit runs beside the
+  // output's instead of after it, and a crash still ends in one notification (see
+  // Notifier::PublishHeld; the recovery's publish releases or replaces it). Under load the
+  // commits are shared by many invocations anyway, and the hand-off to the publishing thread
+  // and the release's write would only cost CPU: the notification is published after the output.
   std::future<Result<notify::HeldPublish>> held;
   int64_t answered_ms = 0;
   OnAnswer on_answer;
-  if (const std::string* topic = TopicOf(view, /*success=*/true)) {
+  const std::string* topic = TopicOf(view, /*success=*/true);
+  bool few_running = false;
+  if (topic) {
+    std::lock_guard lock(mu);
+    few_running = active_runs <= kHoldWhileRunning;
+  }
+  if (topic && few_running) {
     on_answer = [&, topic](const std::string& content_type, const std::string* body) {
       std::optional<std::string> embed;
       if (body && view->async->include_success) embed = *body;
