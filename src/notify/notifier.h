@@ -201,9 +201,10 @@ class Notifier {
   void OfferDeliveries(const std::vector<FannedOut>& written,
                        const std::vector<OutboxMessage>& messages, const Topic& topic,
                        uint64_t version, double now);
-  // Publish of `request` (dedup_id set) with `once`'s held-message rules.
-  Result<OnceOutcome> PublishKeyed(const PublishRequest& request, const Caller& caller,
-                                   const OnceOptions& once, HeldPublish* held);
+  // Publish of one message; with a dedup_id, by `once`'s held-message rules, and with `held`
+  // written held: its deliveries go there instead of to the delivery worker.
+  Result<OnceOutcome> PublishOne(const PublishRequest& request, const Caller& caller,
+                                 const OnceOptions& once, HeldPublish* held);
   double Now() const;
 
   NotifyOptions options_;

@@ -154,8 +154,8 @@ void Notifier::OfferDeliveries(const std::vector<FannedOut>& written,
   delivery_->Offer(Deliveries(written, messages, topic, now), version);
 }
 
-Result<OnceOutcome> Notifier::PublishKeyed(const PublishRequest& request, const Caller& caller,
-                                           const OnceOptions& once, HeldPublish* held) {
+Result<OnceOutcome> Notifier::PublishOne(const PublishRequest& request, const Caller& caller,
+                                         const OnceOptions& once, HeldPublish* held) {
   if (request.topic_arn.empty()) {
     return InvalidParameter("TopicArn or TargetArn Reason: no value for required parameter");
   }
@@ -168,50 +168,41 @@ Result<OnceOutcome> Notifier::PublishKeyed(const PublishRequest& request, const 
   const double now = Now();
   std::vector<OutboxMessage> messages{std::move(message).value()};
   presigner_->Before(messages[0], *topic);  // signed while the commit syncs
-  const double forget_before =
-      now - std::chrono::duration<double>(options_.dedup_retention).count();
-  auto outcome = store_->PublishOnce(messages[0], request.dedup_id, now, forget_before, once);
-  if (!outcome.ok()) return std::move(outcome).error();
-  if (outcome->released) delivery_->Wake();  // its rows are due in the store now
-  if (held) {
-    held->message_id = outcome->message_id;
-    held->dedup_id = request.dedup_id;
+  OnceOutcome outcome;
+  if (request.dedup_id.empty()) {
+    auto count = store_->Publish(messages, now, &outcome.fanned_out);
+    if (!count.ok()) return std::move(count).error();
+    outcome.message_id = messages[0].message_id;
+    outcome.deliveries = *count;
+  } else {
+    const double forget_before =
+        now - std::chrono::duration<double>(options_.dedup_retention).count();
+    auto once_outcome =
+        store_->PublishOnce(messages[0], request.dedup_id, now, forget_before, once);
+    if (!once_outcome.ok()) return std::move(once_outcome).error();
+    outcome = std::move(once_outcome).value();
+    if (outcome.released) delivery_->Wake();  // its rows are due in the store now
+    if (held) {
+      held->message_id = outcome.message_id;
+      held->dedup_id = request.dedup_id;
+    }
+    if (outcome.message_id != messages[0].message_id) return outcome;  // nothing written
   }
-  if (outcome->message_id != messages[0].message_id) return outcome;  // nothing written
-  presigner_->After(topic->arn, messages[0], outcome->fanned_out);
+  presigner_->After(topic->arn, messages[0], outcome.fanned_out);
   if (held) {
     held->tag = once.hold;
-    held->deliveries = Deliveries(outcome->fanned_out, messages, *topic, now);
+    held->deliveries = Deliveries(outcome.fanned_out, messages, *topic, now);
     held->config_version = version;
   } else {
-    OfferDeliveries(outcome->fanned_out, messages, *topic, version, now);
+    OfferDeliveries(outcome.fanned_out, messages, *topic, version, now);
   }
   return outcome;
 }
 
 Result<std::string> Notifier::Publish(const PublishRequest& request, const Caller& caller) {
-  if (!request.dedup_id.empty()) {
-    auto outcome = PublishKeyed(request, caller, OnceOptions{0, request.release_held}, nullptr);
-    if (!outcome.ok()) return std::move(outcome).error();
-    return std::move(outcome->message_id);
-  }
-  if (request.topic_arn.empty()) {
-    return InvalidParameter("TopicArn or TargetArn Reason: no value for required parameter");
-  }
-  const uint64_t version = store_->config_version();  // see PublishKeyed
-  auto topic = FindTopic(caller, request.topic_arn);
-  if (!topic.ok()) return std::move(topic).error();
-  auto message = MakeNotification(request);
-  if (!message.ok()) return std::move(message).error();
-  const double now = Now();
-  std::vector<OutboxMessage> messages{std::move(message).value()};
-  std::vector<FannedOut> written;
-  presigner_->Before(messages[0], *topic);
-  auto count = store_->Publish(messages, now, &written);
-  if (!count.ok()) return std::move(count).error();
-  presigner_->After(topic->arn, messages[0], written);
-  OfferDeliveries(written, messages, *topic, version, now);
-  return messages[0].message_id;
+  auto outcome = PublishOne(request, caller, OnceOptions{0, request.release_held}, nullptr);
+  if (!outcome.ok()) return std::move(outcome).error();
+  return std::move(outcome->message_id);
 }
 
 Result<HeldPublish> Notifier::PublishHeld(const PublishRequest& request, int64_t tag) {
@@ -219,7 +210,7 @@ Result<HeldPublish> Notifier::PublishHeld(const PublishRequest& request, int64_t
     return Error(Errc::kInternal, "a held publish needs a dedup_id and a tag above 0");
   }
   HeldPublish held;  // tag 0 unless it was written held
-  auto outcome = PublishKeyed(request, Caller{}, OnceOptions{tag, 0}, &held);
+  auto outcome = PublishOne(request, Caller{}, OnceOptions{tag, 0}, &held);
   if (!outcome.ok()) return std::move(outcome).error();
   return held;
 }

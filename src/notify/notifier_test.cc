@@ -35,6 +35,19 @@ class NotifierTest : public ::testing::Test {
     return *n_->CreateTopic(kCaller, name, {}, {});
   }
   json::object LastBody() { return json::parse(sender_.requests().back().body).as_object(); }
+  // Opens with auto_confirm and returns a topic with one confirmed HTTP subscriber.
+  std::string SubscribedTopic() {
+    Open(/*auto_confirm=*/true);
+    std::string topic = Topic();
+    EXPECT_TRUE(n_->Subscribe(kCaller, {topic, "http", "http://127.0.0.1:9/hook", {}, false}).ok());
+    return topic;
+  }
+  static PublishRequest Keyed(const std::string& topic, const std::string& message,
+                              const std::string& dedup_id) {
+    PublishRequest req{topic, message, std::nullopt, {}, ""};
+    req.dedup_id = dedup_id;
+    return req;
+  }
   std::string Param(const std::string& url, const std::string& name) {
     auto params = http::ParseQuery(url.substr(url.find('?') + 1));
     return std::string(http::FindParam(params, name).value_or(""));
@@ -280,11 +293,8 @@ TEST_F(NotifierTest, MessageStructurePicksTheProtocolEntry) {
 }
 
 TEST_F(NotifierTest, PublishWithDedupIdIsDeliveredOnceAcrossRestarts) {
-  Open(/*auto_confirm=*/true);
-  std::string topic = Topic();
-  ASSERT_TRUE(n_->Subscribe(kCaller, {topic, "http", "http://127.0.0.1:9/hook", {}, false}).ok());
-  PublishRequest req{topic, "result of invocation 1", std::nullopt, {}, ""};
-  req.dedup_id = "out-1";
+  std::string topic = SubscribedTopic();
+  PublishRequest req = Keyed(topic, "result of invocation 1", "out-1");
   auto first = n_->Publish(req);
   ASSERT_TRUE(first.ok()) << first.error().message;
   auto again = n_->Publish(req);
@@ -331,11 +341,8 @@ TEST_F(NotifierTest, PublishWithDedupIdIsDeliveredOnceAcrossRestarts) {
 }
 
 TEST_F(NotifierTest, AHeldPublishIsDeliveredOnlyOnceReleased) {
-  Open(/*auto_confirm=*/true);
-  std::string topic = Topic();
-  ASSERT_TRUE(n_->Subscribe(kCaller, {topic, "http", "http://127.0.0.1:9/hook", {}, false}).ok());
-  PublishRequest req{topic, "the output is written", std::nullopt, {}, ""};
-  req.dedup_id = "out-1";
+  std::string topic = SubscribedTopic();
+  PublishRequest req = Keyed(topic, "the output is written", "out-1");
   auto held = n_->PublishHeld(req, /*tag=*/1);
   ASSERT_TRUE(held.ok()) << held.error().message;
   EXPECT_EQ(held->tag, 1);
@@ -362,13 +369,9 @@ TEST_F(NotifierTest, AHeldPublishIsDeliveredOnlyOnceReleased) {
 }
 
 TEST_F(NotifierTest, AfterARestartAHeldPublishIsReleasedAsItWasOrReplaced) {
-  Open(/*auto_confirm=*/true);
-  std::string topic = Topic();
-  ASSERT_TRUE(n_->Subscribe(kCaller, {topic, "http", "http://127.0.0.1:9/hook", {}, false}).ok());
-  PublishRequest durable{topic, "announces a durable output", std::nullopt, {}, ""};
-  durable.dedup_id = "out-1";
-  PublishRequest lost{topic, "announces an output that never committed", std::nullopt, {}, ""};
-  lost.dedup_id = "out-2";
+  std::string topic = SubscribedTopic();
+  PublishRequest durable = Keyed(topic, "announces a durable output", "out-1");
+  PublishRequest lost = Keyed(topic, "announces an output that never committed", "out-2");
   auto held1 = n_->PublishHeld(durable, 3);
   auto held2 = n_->PublishHeld(lost, 3);
   ASSERT_TRUE(held1.ok() && held2.ok());
@@ -377,8 +380,7 @@ TEST_F(NotifierTest, AfterARestartAHeldPublishIsReleasedAsItWasOrReplaced) {
   EXPECT_EQ(n_->delivery().RunOnce(), 0);
 
   // The recovery knows out-1's output is durable: the held message goes out as it was.
-  PublishRequest recovered{topic, "rebuilt by the recovery", std::nullopt, {}, ""};
-  recovered.dedup_id = "out-1";
+  PublishRequest recovered = Keyed(topic, "rebuilt by the recovery", "out-1");
   recovered.release_held = 3;
   EXPECT_EQ(*n_->Publish(recovered), held1->message_id);
   ASSERT_EQ(n_->delivery().RunOnce(), 1);
@@ -386,8 +388,7 @@ TEST_F(NotifierTest, AfterARestartAHeldPublishIsReleasedAsItWasOrReplaced) {
   EXPECT_EQ(Str(LastBody()["Message"]), "announces a durable output");
 
   // out-2 ran again (or failed): its new notification replaces the held one.
-  PublishRequest rerun{topic, "the second attempt's output", std::nullopt, {}, ""};
-  rerun.dedup_id = "out-2";
+  PublishRequest rerun = Keyed(topic, "the second attempt's output", "out-2");
   auto id = n_->Publish(rerun);
   ASSERT_TRUE(id.ok());
   EXPECT_NE(*id, held2->message_id);

@@ -147,13 +147,11 @@ Status NotifyStore::ForgetLocked(double now, double forget_before) {
   // `forget_before` whether or not their rows are gone yet.
   if (now - forgot_at_ < kForgetInterval && now >= forgot_at_) return OkStatus();
   Stmt forget(*db_, "DELETE FROM published WHERE created < ?");
-  forget.Bind(forget_before);
-  if (forget.Step() != Stmt::kDone) return forget.Fail("forget dedup ids");
+  INFERD_RETURN_IF_ERROR(forget.Bind(forget_before).Run("forget dedup ids"));
   // A held delivery is due from its publish (next_attempt), so this finds every one whose key
   // is forgotten, even one whose key row a later publish replaced.
   Stmt held(*db_, "DELETE FROM deliveries WHERE held=1 AND next_attempt < ?");
-  held.Bind(forget_before);
-  if (held.Step() != Stmt::kDone) return held.Fail("forget held deliveries");
+  INFERD_RETURN_IF_ERROR(held.Bind(forget_before).Run("forget held deliveries"));
   if (db_->Changes() > 0) INFERD_RETURN_IF_ERROR(DropOrphanMessagesLocked());
   forgot_at_ = now;
   return OkStatus();
@@ -184,11 +182,9 @@ Result<OnceOutcome> NotifyStore::PublishOnce(const OutboxMessage& m, const std::
       }
       // Held and not ours to release: the held message goes, this one takes its place.
       Stmt drop(*db_, "DELETE FROM deliveries WHERE message=?");
-      drop.Bind(row);
-      if (drop.Step() != Stmt::kDone) return drop.Fail("replace held message");
+      INFERD_RETURN_IF_ERROR(drop.Bind(row).Run("replace held message"));
       Stmt gone(*db_, "DELETE FROM messages WHERE id=?");
-      gone.Bind(row);
-      if (gone.Step() != Stmt::kDone) return gone.Fail("replace held message");
+      INFERD_RETURN_IF_ERROR(gone.Bind(row).Run("replace held message"));
     }
     int64_t row = 0;
     auto n = PublishLocked(m, now, 0, &out.fanned_out, once.hold > 0, &row);
@@ -209,12 +205,9 @@ Result<OnceOutcome> NotifyStore::PublishOnce(const OutboxMessage& m, const std::
 
 Status NotifyStore::ReleaseLocked(const std::string& dedup_id, int64_t row) {
   Stmt key(*db_, "UPDATE published SET hold=0 WHERE dedup_id=?");
-  key.Bind(dedup_id);
-  if (key.Step() != Stmt::kDone) return key.Fail("release");
+  INFERD_RETURN_IF_ERROR(key.Bind(dedup_id).Run("release"));
   Stmt d(*db_, "UPDATE deliveries SET held=0 WHERE message=? AND held=1");
-  d.Bind(row);
-  if (d.Step() != Stmt::kDone) return d.Fail("release");
-  return OkStatus();
+  return d.Bind(row).Run("release");
 }
 
 Status NotifyStore::Release(const std::string& dedup_id, int64_t tag) {
