@@ -174,8 +174,10 @@ Result<OnceOutcome> NotifyStore::PublishOnce(const OutboxMessage& m, const std::
     if (rc == Stmt::kRow) {
       const int64_t tag = known.Int(1);
       const int64_t row = known.Int(2);
+      std::string earlier = known.Text(0);
+      known.Reset();  // done reading: the key's row may change below
       if (tag == 0 || tag == once.release) {
-        out.message_id = known.Text(0);
+        out.message_id = std::move(earlier);
         if (tag == 0) return OkStatus();  // published before: nothing to write
         out.released = true;
         return ReleaseLocked(dedup_id, row);
@@ -225,7 +227,7 @@ Status NotifyStore::Release(const std::string& dedup_id, int64_t tag) {
 
 Result<std::vector<DeliveryHead>> NotifyStore::DeliveryHeads() {
   auto reader = readers_->Acquire();
-  // One index probe per subscription (deliveries_due), not a scan of the outbox.
+  // One index probe per subscription (deliveries_ready), not a scan of the outbox.
   Stmt s(*reader,
          "SELECT arn, (SELECT min(next_attempt) FROM deliveries d WHERE d.subscription_arn = "
          "subscriptions.arn AND d.held = 0) AS due FROM subscriptions WHERE due IS NOT NULL");

@@ -110,8 +110,9 @@ TEST_F(StoreTest, ADatabaseFromBeforeHeldPublishesIsUpgradedWithItsRowsDue) {
     auto db = db::Database::Open(dir_.path() / "notify.db", "old", nullptr);
     ASSERT_TRUE(db.ok());
     for (const char* sql :
-         {"DROP INDEX deliveries_ready", "ALTER TABLE deliveries DROP COLUMN held",
-          "ALTER TABLE published DROP COLUMN hold", "ALTER TABLE published DROP COLUMN message",
+         {"DROP INDEX deliveries_ready", "DROP INDEX deliveries_held",
+          "ALTER TABLE deliveries DROP COLUMN held", "ALTER TABLE published DROP COLUMN hold",
+          "ALTER TABLE published DROP COLUMN message",
           "CREATE INDEX deliveries_due ON deliveries(subscription_arn, next_attempt, id)"}) {
       ASSERT_TRUE((*db)->Exec(sql).ok()) << sql;
     }
