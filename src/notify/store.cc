@@ -460,7 +460,10 @@ Result<std::vector<Subscription>> NotifyStore::ListSubscriptions(const std::stri
 
 Result<int> NotifyStore::PurgeSubscriptions(double deleted_before, double now) {
   int purged = 0;
-  Status st = ConfigWrite([&]() -> Status {
+  // A purge that deleted nothing changed nothing: config_version stays, so the deliveries the
+  // delivery worker holds in memory stay valid (the first purge runs as it starts, while the
+  // first publishes are being offered).
+  Status st = Write([&]() -> Status {
     Stmt s(*db_,
            "DELETE FROM subscriptions WHERE ((status='deleted' AND changed<?) OR "
            "(status='pending' AND token_expires<?)) AND NOT EXISTS "
@@ -470,6 +473,7 @@ Result<int> NotifyStore::PurgeSubscriptions(double deleted_before, double now) {
     purged = db_->Changes();
     return OkStatus();
   });
+  if (purged > 0) config_version_.fetch_add(1, std::memory_order_acq_rel);  // as ConfigWrite
   if (!st.ok()) return std::move(st).error();
   return purged;
 }

@@ -174,8 +174,12 @@ TEST_F(StoreTest, SubscriptionLifecycleAndConfirmationEnqueue) {
   EXPECT_FALSE(store_->FindSubscription(kTopic, "http", s.endpoint)->has_value());
   EXPECT_TRUE(store_->ListSubscriptions("us-east-1", "", "", 10)->empty());
   EXPECT_EQ(store_->CountSubscriptions(kTopic)->deleted, 1);
+  // A purge that deletes nothing leaves config_version (the delivery worker's copies valid).
+  const uint64_t version = store_->config_version();
   EXPECT_EQ(*store_->PurgeSubscriptions(5, 100), 0);  // deleted after the cut-off
+  EXPECT_EQ(store_->config_version(), version);
   EXPECT_EQ(*store_->PurgeSubscriptions(11, 100), 1);
+  EXPECT_GT(store_->config_version(), version);
 }
 
 TEST_F(StoreTest, ListsPageInArnOrder) {
