@@ -110,6 +110,45 @@ TEST_F(DispatcherTest, AnIdleEndpointCallsTheModelWhileTheAcceptIsWritten) {
   EXPECT_EQ(h_.queue->Stats().writes - writes, 3);
 }
 
+// While few run, a 2xx answer's notification is committed held beside the output (here before
+// it: the output waits for the accept's write), and the end is recorded only once the release
+// of that notification is durable, so a crash before it leaves the invocation Started and the
+// restart releases the held message (recovery tests).
+TEST_F(DispatcherTest, TheEndIsRecordedOnlyOnceTheHeldNotificationIsReleased) {
+  h_.CreateEndpoint("ep", AsyncConfig(ok_, err_));
+  InstanceRef echo = h_.StartEcho("AllTraffic");
+  h_.SetInstances("ep", {echo});
+  h_.StartDispatcher();
+  AcceptRequest r = h_.InputRequest("ep", "x");
+  std::promise<Result<Accepted>> accepted;
+  auto answer = accepted.get_future();
+  std::unique_lock<std::mutex> release_waits;
+  {
+    queue::testing::WriterGate held(*h_.queue);  // the accept's write, so the output, waits
+    h_.dispatcher->Accept(r, [&](Result<Accepted> a) { accepted.set_value(std::move(a)); });
+    // The model answered: its notification is committed, held, before the output exists.
+    EXPECT_TRUE(WaitFor([&] { return *h_.notifier->store().CountDeliveries() == 1; }));
+    auto listed = h_.objects->List("output", {});
+    ASSERT_TRUE(listed.ok());
+    EXPECT_TRUE(listed->objects.empty());
+    release_waits = h_.notifier->store().HoldWriterForTesting();
+    held.Open();
+  }
+  Result<Accepted> a = answer.get();
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_TRUE(WaitFor([&] { return h_.Get(a->output_location).has_value(); }));
+  std::this_thread::sleep_for(150ms);
+  auto state = h_.dispatcher->Describe(kRegion, "ep", a->inference_id);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->invocation.state, InvocationState::kStarted);  // not recorded yet
+  release_waits.unlock();
+  queue::Invocation done = h_.WaitDone("ep", a->inference_id);
+  EXPECT_EQ(done.state, InvocationState::kCompleted);
+  EXPECT_TRUE(WaitFor([&] { return h_.queue->GetBySeq(done.seq).value()->notified; }));
+  auto messages = h_.WaitMessages(ok_, 1);
+  EXPECT_EQ(Str(messages[0]["inferenceId"]), a->inference_id);
+}
+
 // An accept does not pass work ahead of it: not an invocation still being written when the
 // slot frees, nor one already queued.
 TEST_F(DispatcherTest, AnAcceptDoesNotPassWorkAheadOfIt) {
