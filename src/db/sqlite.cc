@@ -120,6 +120,8 @@ Status Database::Exec(const char* sql) {
 
 int Database::Changes() const { return sqlite3_changes(db_); }
 
+int64_t Database::TotalChanges() const { return sqlite3_total_changes64(db_); }
+
 Error Database::Fail(std::string_view what) const {
   return Error(Errc::kInternal, label_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db_));
 }

@@ -51,6 +51,8 @@ class Database {
   const std::string& label() const { return label_; }
   // Rows changed by the last statement.
   int Changes() const;
+  // Rows changed by every statement since the connection opened (rolled back ones included).
+  int64_t TotalChanges() const;
   // Adds `column` (`declaration`: type and constraints) to `table` unless it has it: how a
   // schema written by an older inferd gains a column.
   Status AddColumnIfMissing(const char* table, const char* column, const char* declaration);

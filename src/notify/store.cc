@@ -264,9 +264,17 @@ Status NotifyStore::Write(const std::function<Status()>& work) {
 }
 
 Status NotifyStore::ConfigWrite(const std::function<Status()>& work) {
-  Status st = Write(work);
-  // After the commit: whoever reads the new version reads the change too.
-  config_version_.fetch_add(1, std::memory_order_acq_rel);
+  bool changed = false;
+  Status st = Write([&]() -> Status {
+    const int64_t before = db_->TotalChanges();
+    Status s = work();
+    changed = db_->TotalChanges() != before;  // counted even if rolled back: bumps too often
+    return s;
+  });
+  // After the commit: whoever reads the new version reads the change too. A write that changed
+  // no row (a purge with nothing to purge: the delivery worker's first one runs as it starts,
+  // while the first publishes are offered) leaves the copies made at this version valid.
+  if (changed) config_version_.fetch_add(1, std::memory_order_acq_rel);
   return st;
 }
 
@@ -460,10 +468,7 @@ Result<std::vector<Subscription>> NotifyStore::ListSubscriptions(const std::stri
 
 Result<int> NotifyStore::PurgeSubscriptions(double deleted_before, double now) {
   int purged = 0;
-  // A purge that deleted nothing changed nothing: config_version stays, so the deliveries the
-  // delivery worker holds in memory stay valid (the first purge runs as it starts, while the
-  // first publishes are being offered).
-  Status st = Write([&]() -> Status {
+  Status st = ConfigWrite([&]() -> Status {
     Stmt s(*db_,
            "DELETE FROM subscriptions WHERE ((status='deleted' AND changed<?) OR "
            "(status='pending' AND token_expires<?)) AND NOT EXISTS "
@@ -473,7 +478,6 @@ Result<int> NotifyStore::PurgeSubscriptions(double deleted_before, double now) {
     purged = db_->Changes();
     return OkStatus();
   });
-  if (purged > 0) config_version_.fetch_add(1, std::memory_order_acq_rel);  // as ConfigWrite
   if (!st.ok()) return std::move(st).error();
   return purged;
 }

@@ -161,20 +161,16 @@ class NotifyStore {
   // of deliveries written; with `fanned_out`, also each delivery written (in id order).
   Result<int> Publish(const std::vector<OutboxMessage>& messages, double now,
                       std::vector<FannedOut>* fanned_out = nullptr);
-  // Publish of one message keyed by `dedup_id`, atomically: when the key is known the earlier
-  // MessageId is returned and nothing is written; otherwise the message (and its deliveries, if
-  // any) and the key are written and `message.message_id` is returned. Concurrent calls with one
-  // key write one message and all return its MessageId. Keys recorded before `forget_before`
-  // are not known any more (their rows are deleted on the way, at most once a second).
-  // `deliveries` (optional) gets the number of deliveries written, `fanned_out` (optional) each
-  // of them.
-  Result<std::string> PublishOnce(const OutboxMessage& message, const std::string& dedup_id,
-                                  double now, double forget_before, int* deliveries = nullptr,
-                                  std::vector<FannedOut>* fanned_out = nullptr);
-  // The same, with the held-message rules of `once`: a known key whose message is held is
-  // released (once.release == its tag) or replaced, not reported as published before.
+  // Publish of one message keyed by `dedup_id`, atomically: when the key is known (and not
+  // held) the earlier MessageId is returned and nothing is written; otherwise the message (and
+  // its deliveries, if any) and the key are written and `message.message_id` is returned.
+  // Concurrent calls with one key write one message and all return its MessageId. Keys
+  // recorded before `forget_before` are not known any more (their rows are deleted on the way,
+  // at most once a second). A known key whose message is held is released (once.release == its
+  // tag) or replaced (see the file comment). The outcome also says how many deliveries were
+  // written, and each of them.
   Result<OnceOutcome> PublishOnce(const OutboxMessage& message, const std::string& dedup_id,
-                                  double now, double forget_before, const OnceOptions& once);
+                                  double now, double forget_before, const OnceOptions& once = {});
   // Releases the message held under `tag` for `dedup_id`: its deliveries are due from now on.
   // Nothing changes when the key is not held under that tag (released or replaced meanwhile).
   Status Release(const std::string& dedup_id, int64_t tag);
@@ -225,7 +221,8 @@ class NotifyStore {
   Status ForgetLocked(double now, double forget_before);
   // Marks the key released and its message's (row `row`) deliveries due.
   Status ReleaseLocked(const std::string& dedup_id, int64_t row);
-  // Write() of a change config_version() counts: bumps it once the change has committed.
+  // Write() of a change config_version() counts: bumps it once the change has committed, when
+  // `work` changed any row.
   Status ConfigWrite(const std::function<Status()>& work);
   Status DropDeliveriesLocked(const std::string& where, const std::string& arg);
   Status DropOrphanMessagesLocked();

@@ -88,8 +88,8 @@ TEST_F(StoreConcurrencyTest, ConcurrentPublishesShareCommitsAndSurviveReopen) {
   std::vector<std::string> returned(kPublishes);
   std::vector<int> deliveries(kPublishes, -1);
   RunConcurrently(kPublishes, 32, [&](int i) {
-    auto id = store_->PublishOnce(Message("m" + std::to_string(i)), "key" + std::to_string(i), 100,
-                                  0, &deliveries[i]);
+    auto id = testing::PublishOnceId(*store_, Message("m" + std::to_string(i)),
+                                     "key" + std::to_string(i), 100, 0, &deliveries[i]);
     returned[i] = id.ok() ? *id : "error: " + id.error().message;
   });
   const std::size_t commits = store_->commits() - before;
@@ -105,7 +105,7 @@ TEST_F(StoreConcurrencyTest, ConcurrentPublishesShareCommitsAndSurviveReopen) {
 
   Reopen();  // every publish that returned is on disk, its dedup key too
   EXPECT_EQ(*store_->CountDeliveries(), kPublishes);
-  auto again = store_->PublishOnce(Message("other"), "key7", 101, 0);
+  auto again = testing::PublishOnceId(*store_, Message("other"), "key7", 101, 0);
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ(*again, "m7");
   EXPECT_EQ(*store_->CountDeliveries(), kPublishes);
@@ -115,7 +115,8 @@ TEST_F(StoreConcurrencyTest, OneDedupKeyFromManyThreadsPublishesOnce) {
   // The calls queue while the writer is busy, so they share one transaction: each must see the
   // key its predecessor wrote in that same, uncommitted, transaction.
   auto writer_busy = store_->HoldWriterForTesting();
-  std::thread earlier([&] { EXPECT_TRUE(store_->PublishOnce(Message("e"), "k0", 100, 0).ok()); });
+  std::thread earlier(
+      [&] { EXPECT_TRUE(testing::PublishOnceId(*store_, Message("e"), "k0", 100, 0).ok()); });
   ASSERT_TRUE(WaitUntil([&] { return store_->writes_waiting() == 1; }));
   constexpr int kCallers = 16;
   std::vector<std::string> returned(kCallers);
@@ -124,7 +125,8 @@ TEST_F(StoreConcurrencyTest, OneDedupKeyFromManyThreadsPublishesOnce) {
   for (int i = 0; i < kCallers; ++i) {
     callers.emplace_back([&, i] {
       int n = 0;
-      auto id = store_->PublishOnce(Message("m" + std::to_string(i)), "same-key", 100, 0, &n);
+      auto id =
+          testing::PublishOnceId(*store_, Message("m" + std::to_string(i)), "same-key", 100, 0, &n);
       returned[i] = id.ok() ? *id : "error: " + id.error().message;
       written += n;
     });
@@ -154,12 +156,14 @@ TEST_F(StoreConcurrencyTest, OneDedupKeyFromManyThreadsPublishesOnce) {
 
 TEST_F(StoreConcurrencyTest, ForgottenKeysAreUnknownEvenBeforeTheirRowsAreDeleted) {
   // Old keys are deleted at most once a second; the lookup must not depend on that.
-  ASSERT_EQ(*store_->PublishOnce(Message("m1"), "k", 100.0, 0), "m1");
-  ASSERT_EQ(*store_->PublishOnce(Message("m2"), "k", 100.5, 100.2), "m2");  // m1's key expired
-  EXPECT_EQ(*store_->PublishOnce(Message("m3"), "k", 100.6, 100.2), "m2");
+  ASSERT_EQ(*testing::PublishOnceId(*store_, Message("m1"), "k", 100.0, 0), "m1");
+  ASSERT_EQ(*testing::PublishOnceId(*store_, Message("m2"), "k", 100.5, 100.2),
+            "m2");  // m1's key expired
+  EXPECT_EQ(*testing::PublishOnceId(*store_, Message("m3"), "k", 100.6, 100.2), "m2");
   EXPECT_EQ(*store_->CountDeliveries(), 2);
-  EXPECT_EQ(*store_->PublishOnce(Message("m4"), "k", 102.0, 101.0), "m4");  // deleted this time
-  EXPECT_EQ(*store_->PublishOnce(Message("m5"), "k", 102.1, 101.0), "m4");
+  EXPECT_EQ(*testing::PublishOnceId(*store_, Message("m4"), "k", 102.0, 101.0),
+            "m4");  // deleted this time
+  EXPECT_EQ(*testing::PublishOnceId(*store_, Message("m5"), "k", 102.1, 101.0), "m4");
 }
 
 TEST_F(StoreConcurrencyTest, DeliveryOutcomesFromManyThreadsShareCommits) {
@@ -287,7 +291,7 @@ TEST_F(StoreConcurrencyTest, AHeldMessageIsDueOnlyOnceReleasedUnderItsTag) {
   // Released: the key is an ordinary published key now, a restart changes nothing.
   Reopen();
   EXPECT_EQ(*store_->DueDeliveries(kSub, 1e9, 10), std::vector<int64_t>{id});
-  EXPECT_EQ(*store_->PublishOnce(Message("again"), "k", 101, 0), "h1");
+  EXPECT_EQ(*testing::PublishOnceId(*store_, Message("again"), "k", 101, 0), "h1");
   EXPECT_EQ(*store_->CountDeliveries(), 1);
 }
 
@@ -317,7 +321,7 @@ TEST_F(StoreConcurrencyTest, AfterARestartAHeldMessageIsReleasedByItsTagOrReplac
   EXPECT_EQ(rb->message_id, "rerun-b");
   EXPECT_FALSE(rb->released);
   ASSERT_EQ(rb->deliveries, 1);
-  auto rc = store_->PublishOnce(Message("failed-c"), "c", 101, 0);
+  auto rc = testing::PublishOnceId(*store_, Message("failed-c"), "c", 101, 0);
   ASSERT_TRUE(rc.ok()) << rc.error().message;
   EXPECT_EQ(*rc, "failed-c");
   EXPECT_EQ(store_->LoadDelivery(b->fanned_out[0].id).error().code, Errc::kNotFound);
@@ -332,8 +336,8 @@ TEST_F(StoreConcurrencyTest, AfterARestartAHeldMessageIsReleasedByItsTagOrReplac
   }
   EXPECT_EQ(due, (std::set<std::string>{"held-a", "rerun-b", "failed-c"}));
   // Each key now answers with what was published for it.
-  EXPECT_EQ(*store_->PublishOnce(Message("x"), "b", 102, 0), "rerun-b");
-  EXPECT_EQ(*store_->PublishOnce(Message("x"), "c", 102, 0), "failed-c");
+  EXPECT_EQ(*testing::PublishOnceId(*store_, Message("x"), "b", 102, 0), "rerun-b");
+  EXPECT_EQ(*testing::PublishOnceId(*store_, Message("x"), "c", 102, 0), "failed-c");
 }
 
 TEST_F(StoreConcurrencyTest, AHeldKeyWithoutSubscribersIsStillReplaceable) {
@@ -353,11 +357,11 @@ TEST_F(StoreConcurrencyTest, AHeldKeyWithoutSubscribersIsStillReplaceable) {
 TEST_F(StoreConcurrencyTest, HeldDeliveriesNeverReleasedGoWithTheirForgottenKey) {
   auto held = store_->PublishOnce(Message("held"), "k", 100, 0, OnceOptions{.hold = 1});
   ASSERT_TRUE(held.ok());
-  ASSERT_TRUE(store_->PublishOnce(Message("due"), "other", 100.5, 0).ok());
+  ASSERT_TRUE(testing::PublishOnceId(*store_, Message("due"), "other", 100.5, 0).ok());
   EXPECT_EQ(*store_->CountDeliveries(), 2);
   // Past the retention of "k" (forget_before 150): its held delivery and message are deleted;
   // a due delivery is not the dedup housekeeping's business.
-  ASSERT_TRUE(store_->PublishOnce(Message("new"), "n", 200, 150).ok());
+  ASSERT_TRUE(testing::PublishOnceId(*store_, Message("new"), "n", 200, 150).ok());
   EXPECT_EQ(*store_->CountDeliveries(), 2);  // "due" and "new"
   EXPECT_EQ(store_->LoadDelivery(held->fanned_out[0].id).error().code, Errc::kNotFound);
 }

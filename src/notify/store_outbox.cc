@@ -130,18 +130,6 @@ Result<int> NotifyStore::Publish(const std::vector<OutboxMessage>& messages, dou
   return total;
 }
 
-Result<std::string> NotifyStore::PublishOnce(const OutboxMessage& m, const std::string& dedup_id,
-                                             double now, double forget_before, int* deliveries,
-                                             std::vector<FannedOut>* fanned_out) {
-  if (deliveries) *deliveries = 0;
-  if (fanned_out) fanned_out->clear();
-  auto outcome = PublishOnce(m, dedup_id, now, forget_before, OnceOptions{});
-  if (!outcome.ok()) return std::move(outcome).error();
-  if (deliveries) *deliveries = outcome->deliveries;
-  if (fanned_out) *fanned_out = std::move(outcome->fanned_out);
-  return std::move(outcome->message_id);
-}
-
 Status NotifyStore::ForgetLocked(double now, double forget_before) {
   // Housekeeping, so once a second is enough: PublishOnce's lookup ignores keys older than
   // `forget_before` whether or not their rows are gone yet.

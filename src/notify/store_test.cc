@@ -103,7 +103,7 @@ TEST_F(StoreTest, PublishFansOutToConfirmedSubscriptionsAndSurvivesReopen) {
 TEST_F(StoreTest, ADatabaseFromBeforeHeldPublishesIsUpgradedWithItsRowsDue) {
   AddTopic();
   Subscription sub = AddSubscription("a", SubscriptionStatus::kConfirmed);
-  ASSERT_EQ(*store_->PublishOnce(Message("m1"), "key", 100, 0), "m1");
+  ASSERT_EQ(*testing::PublishOnceId(*store_, Message("m1"), "key", 100, 0), "m1");
   store_.reset();
   {
     // Make it what an older inferd wrote: no held/hold/message columns, the old index.
@@ -122,7 +122,8 @@ TEST_F(StoreTest, ADatabaseFromBeforeHeldPublishesIsUpgradedWithItsRowsDue) {
   ASSERT_TRUE(due.ok()) << due.error().message;
   ASSERT_EQ(due->size(), 1u);
   EXPECT_EQ(store_->LoadDelivery((*due)[0])->message.message_id, "m1");
-  EXPECT_EQ(*store_->PublishOnce(Message("m2"), "key", 101, 0), "m1");  // the key is known
+  EXPECT_EQ(*testing::PublishOnceId(*store_, Message("m2"), "key", 101, 0),
+            "m1");  // the key is known
   auto held = store_->PublishOnce(Message("m3"), "new", 101, 0, OnceOptions{.hold = 1});
   ASSERT_TRUE(held.ok()) << held.error().message;
   EXPECT_EQ(store_->DueDeliveries(sub.arn, 1e9, 10)->size(), 1u);

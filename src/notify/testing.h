@@ -24,6 +24,17 @@ inline std::string Str(const boost::json::value& v) {
                        : "<not a string: " + boost::json::serialize(v) + ">";
 }
 
+// NotifyStore::PublishOnce without held-message rules, as the MessageId it answers with;
+// `deliveries` (optional) gets the number of deliveries it wrote.
+inline Result<std::string> PublishOnceId(NotifyStore& store, const OutboxMessage& message,
+                                         const std::string& dedup_id, double now,
+                                         double forget_before, int* deliveries = nullptr) {
+  auto outcome = store.PublishOnce(message, dedup_id, now, forget_before);
+  if (!outcome.ok()) return std::move(outcome).error();
+  if (deliveries) *deliveries = outcome->deliveries;
+  return std::move(outcome->message_id);
+}
+
 class TempDir {
  public:
   TempDir() {
