@@ -47,7 +47,7 @@ Dispatcher::Impl::Impl(DispatchOptions o, queue::InvocationStore& q, catalog::Ca
                                  .max_idle_per_host = 64}),
       pipeline(options, objects, client, cancel),
       aux(std::max(1, options.aux_threads), "dispatch-aux"),
-      held_publishes(std::max(1, options.worker_threads), "dispatch-hold") {
+      held_publishes(kHoldWhileRunning, "dispatch-hold") {
   // A freed slot goes to an idle worker at once (InvokeSync may wait for one too).
   scheduler.SetOnRelease([this] {
     idle_cv.notify_all();

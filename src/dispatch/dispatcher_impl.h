@@ -11,7 +11,7 @@
 //             capacity it does not know yet (a queue that was empty), sweeps and retries.
 //   aux       a BlockingPool (options.aux_threads): ends queued invocations without running them,
 //             publishes owed notifications and TestNotifications, completes Accept errors.
-//   held publishes  a BlockingPool (one thread per worker): a worker's held notification
+//   held publishes  a BlockingPool (kHoldWhileRunning threads): a worker's held notification
 //             (notify::Notifier::PublishHeld), committed while the worker commits the output.
 //
 // Ownership of a queued invocation (exactly one at a time): the scheduler's queue → a run job
@@ -101,8 +101,9 @@ struct Dispatcher::Impl {
   std::atomic<bool> cancel{false};  // abandons model calls still running at Stop's deadline
   Pipeline pipeline;
   BlockingPool aux;
-  // Publishes a 2xx answer's notification held while the worker stores its output object (Run);
-  // stopped once the workers are.
+  // Publishes a 2xx answer's notification held while the worker stores its output object (Run).
+  // Only runs that started with at most kHoldWhileRunning active do, so that many threads never
+  // leave one waiting. Stopped once the workers are.
   BlockingPool held_publishes;
 
   std::mutex mu;
@@ -185,6 +186,12 @@ struct Dispatcher::Impl {
   // an accepted job's as handed over. nullopt when it is not to run (ended or put back here).
   std::optional<Begun> Begin(RunJob& job);
   void Run(RunJob job);
+  // Publishes, on the held_publishes pool, the notification of `inv` completed with a 2xx
+  // answer (`content_type`, `body` when small enough to embed) at `answered_ms`, held under its
+  // attempt number.
+  std::future<Result<notify::HeldPublish>> PublishHeldAsync(
+      const queue::Invocation& inv, const EndpointView& view, const std::string& topic,
+      const std::string& content_type, const std::string* body, int64_t answered_ms);
   // The held notification a Run's attempt published (nullopt: none, or it failed, logged).
   static std::optional<notify::HeldPublish> TakeHeld(std::future<Result<notify::HeldPublish>>& held,
                                                      const queue::Invocation& inv);

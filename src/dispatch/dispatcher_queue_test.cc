@@ -77,17 +77,13 @@ TEST_F(DispatcherTest, QueuedWorkWaitsForCapacityThenExpires) {
 // the model is called while the accept's write syncs, the result waits for that write, and the
 // write records the start (no MarkStarted).
 TEST_F(DispatcherTest, AnIdleEndpointCallsTheModelWhileTheAcceptIsWritten) {
-  h_.CreateEndpoint("ep", AsyncConfig(ok_, err_));
-  InstanceRef echo = h_.StartEcho("AllTraffic");
-  h_.SetInstances("ep", {echo});
-  h_.StartDispatcher();
+  InstanceRef echo = ServeWithEcho("ep");
   AcceptRequest r = h_.InputRequest("ep", "a,b\n");
   const int64_t writes = h_.queue->Stats().writes;
-  std::promise<Result<Accepted>> accepted;
-  auto answer = accepted.get_future();
+  std::future<Result<Accepted>> answer;
   {
     queue::testing::WriterGate held(*h_.queue);  // the accept's write waits behind this one
-    h_.dispatcher->Accept(r, [&](Result<Accepted> a) { accepted.set_value(std::move(a)); });
+    answer = h_.AcceptAsync(r);
     EXPECT_TRUE(WaitFor([&] { return h_.Stats(echo)["requests"].as_int64() == 1; }));
     std::this_thread::sleep_for(100ms);
     EXPECT_EQ(answer.wait_for(0s), std::future_status::timeout);  // no 202 before it is stored
@@ -115,17 +111,13 @@ TEST_F(DispatcherTest, AnIdleEndpointCallsTheModelWhileTheAcceptIsWritten) {
 // of that notification is durable, so a crash before it leaves the invocation Started and the
 // restart releases the held message (recovery tests).
 TEST_F(DispatcherTest, TheEndIsRecordedOnlyOnceTheHeldNotificationIsReleased) {
-  h_.CreateEndpoint("ep", AsyncConfig(ok_, err_));
-  InstanceRef echo = h_.StartEcho("AllTraffic");
-  h_.SetInstances("ep", {echo});
-  h_.StartDispatcher();
+  InstanceRef echo = ServeWithEcho("ep");
   AcceptRequest r = h_.InputRequest("ep", "x");
-  std::promise<Result<Accepted>> accepted;
-  auto answer = accepted.get_future();
+  std::future<Result<Accepted>> answer;
   std::unique_lock<std::mutex> release_waits;
   {
     queue::testing::WriterGate held(*h_.queue);  // the accept's write, so the output, waits
-    h_.dispatcher->Accept(r, [&](Result<Accepted> a) { accepted.set_value(std::move(a)); });
+    answer = h_.AcceptAsync(r);
     // The model answered: its notification is committed, held, before the output exists.
     EXPECT_TRUE(WaitFor([&] { return *h_.notifier->store().CountDeliveries() == 1; }));
     auto listed = h_.objects->List("output", {});
@@ -157,18 +149,18 @@ TEST_F(DispatcherTest, AnAcceptDoesNotPassWorkAheadOfIt) {
   h_.CreateEndpoint("ep", AsyncConfig(ok_, err_, "", /*max_concurrency=*/1));
   h_.StartDispatcher();
   AcceptRequest r = h_.InputRequest("ep", "x");
-  std::promise<Result<Accepted>> p1, p2;
+  std::future<Result<Accepted>> f1, f2;
   {
     queue::testing::WriterGate held(*h_.queue);
     // No instance: the first goes to the queue, and is still being written when one appears.
-    h_.dispatcher->Accept(r, [&](Result<Accepted> a) { p1.set_value(std::move(a)); });
+    f1 = h_.AcceptAsync(r);
     h_.SetInstances("ep", {h_.StartEcho("AllTraffic", {{"ECHO_DELAY_MS", "400"}})},
                     /*wake=*/false);
-    h_.dispatcher->Accept(r, [&](Result<Accepted> a) { p2.set_value(std::move(a)); });
+    f2 = h_.AcceptAsync(r);
     held.Open();
   }
-  Result<Accepted> first = p1.get_future().get();
-  Result<Accepted> second = p2.get_future().get();
+  Result<Accepted> first = f1.get();
+  Result<Accepted> second = f2.get();
   ASSERT_TRUE(first.ok() && second.ok());
   auto state = [&](const Result<Accepted>& a) {
     auto s = h_.dispatcher->Describe(kRegion, "ep", a->inference_id);

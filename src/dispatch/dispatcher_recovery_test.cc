@@ -241,17 +241,15 @@ TEST_F(RecoveryTest, HundredsInterruptedAreEachFinishedExactlyOnce) {
   h_.StartDispatcher();
   constexpr int kCount = 300;
   // Accepted concurrently (group commit), as a busy front end would.
-  std::vector<std::promise<inferd::Result<Accepted>>> promises(kCount);
+  std::vector<std::future<inferd::Result<Accepted>>> answers;
   for (int i = 0; i < kCount; ++i) {
     AcceptRequest r;
-    r.region = kRegion;
     r.endpoint = "ep";
     r.inline_body = "n" + std::to_string(i);
-    h_.dispatcher->Accept(
-        r, [&p = promises[i]](inferd::Result<Accepted> a) { p.set_value(std::move(a)); });
+    answers.push_back(h_.AcceptAsync(std::move(r)));
   }
   std::vector<Accepted> accepted;
-  for (auto& p : promises) accepted.push_back(*p.get_future().get());
+  for (auto& f : answers) accepted.push_back(*f.get());
   // Interrupt with work queued and in flight: nothing gets time to finish.
   h_.dispatcher->Stop(std::chrono::steady_clock::now());
   h_.dispatcher.reset();

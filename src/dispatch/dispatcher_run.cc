@@ -115,6 +115,25 @@ std::optional<notify::HeldPublish> Dispatcher::Impl::TakeHeld(
   return std::move(h).value();
 }
 
+std::future<Result<notify::HeldPublish>> Dispatcher::Impl::PublishHeldAsync(
+    const queue::Invocation& inv, const EndpointView& view, const std::string& topic,
+    const std::string& content_type, const std::string* body, int64_t answered_ms) {
+  std::optional<std::string> embed;
+  if (body && view.async->include_success) embed = *body;
+  NotificationFacts f = FactsOf(inv, std::move(embed));
+  f.success = true;
+  f.failure_reason.clear();
+  f.event_ms = answered_ms;
+  f.response_content_type = content_type;
+  auto promise = std::make_shared<std::promise<Result<notify::HeldPublish>>>();
+  auto future = promise->get_future();
+  held_publishes.Post(
+      [this, promise, tag = inv.attempts, req = NotificationOf(f, topic, inv.output_id)] {
+        promise->set_value(notifier.PublishHeld(req, tag));
+      });
+  return future;
+}
+
 void Dispatcher::Impl::Run(RunJob job) {
   const bool accepted = job.accepted.has_value();  // before Begin takes the invocation out
   std::optional<Begun> begun = Begin(job);
@@ -124,40 +143,26 @@ void Dispatcher::Impl::Run(RunJob job) {
   QueueEntry entry = job.entry;
   const std::shared_ptr<const EndpointView> view = job.view;
   const std::string label = Label(view, inv.endpoint);
-  if (!accepted) {
-    std::lock_guard lock(mu);
-    running[inv.seq] = inv.instance;
-  }
   // While few invocations run, a 2xx answer's notification is committed held while its output
   // object commits, and released (sent) once both are durable: its commit runs beside the
   // output's instead of after it, and a crash still ends in one notification (see
   // Notifier::PublishHeld; the recovery's publish releases or replaces it). Under load the
   // commits are shared by many invocations anyway, and the hand-off to the publishing thread
   // and the release's write would only cost CPU: the notification is published after the output.
+  const std::string* topic = TopicOf(view, /*success=*/true);
+  bool few_running;
+  {
+    std::lock_guard lock(mu);
+    if (!accepted) running[inv.seq] = inv.instance;
+    few_running = active_runs <= kHoldWhileRunning;
+  }
   std::future<Result<notify::HeldPublish>> held;
   int64_t answered_ms = 0;
   OnAnswer on_answer;
-  const std::string* topic = TopicOf(view, /*success=*/true);
-  bool few_running = false;
-  if (topic) {
-    std::lock_guard lock(mu);
-    few_running = active_runs <= kHoldWhileRunning;
-  }
   if (topic && few_running) {
-    on_answer = [&, topic](const std::string& content_type, const std::string* body) {
-      std::optional<std::string> embed;
-      if (body && view->async->include_success) embed = *body;
-      NotificationFacts f = FactsOf(inv, std::move(embed));
-      f.success = true;
-      f.failure_reason.clear();
-      f.event_ms = answered_ms = NowMs();
-      f.response_content_type = content_type;
-      auto promise = std::make_shared<std::promise<Result<notify::HeldPublish>>>();
-      held = promise->get_future();
-      held_publishes.Post(
-          [this, promise, tag = inv.attempts, req = NotificationOf(f, *topic, inv.output_id)] {
-            promise->set_value(notifier.PublishHeld(req, tag));
-          });
+    on_answer = [&](const std::string& content_type, const std::string* body) {
+      answered_ms = NowMs();
+      held = PublishHeldAsync(inv, *view, *topic, content_type, body, answered_ms);
     };
   }
   AttemptOutcome out = pipeline.Attempt(inv, job.instance, *gate, on_answer);

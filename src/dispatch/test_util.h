@@ -172,13 +172,15 @@ class Harness {
     Status st = dispatcher->Start();
     ASSERT_TRUE(st.ok()) << st.error().message;
   }
-  Result<Accepted> Invoke(AcceptRequest r) {
+  // Dispatcher::Accept; the future has its answer (the 202 or the error).
+  std::future<Result<Accepted>> AcceptAsync(AcceptRequest r) {
     if (r.region.empty()) r.region = kRegion;
-    std::promise<Result<Accepted>> p;
-    auto f = p.get_future();
-    dispatcher->Accept(std::move(r), [&p](Result<Accepted> a) { p.set_value(std::move(a)); });
-    return f.get();
+    auto p = std::make_shared<std::promise<Result<Accepted>>>();
+    auto f = p->get_future();
+    dispatcher->Accept(std::move(r), [p](Result<Accepted> a) { p->set_value(std::move(a)); });
+    return f;
   }
+  Result<Accepted> Invoke(AcceptRequest r) { return AcceptAsync(std::move(r)).get(); }
   // Invokes with `body` as the inline Body.
   Result<Accepted> InvokeInline(const std::string& endpoint, const std::string& body) {
     AcceptRequest r;
@@ -317,6 +319,14 @@ class DispatcherTest : public ::testing::Test {
   void SetUp() override {
     ok_ = h_.Topic("ok");
     err_ = h_.Topic("err");
+  }
+  // Endpoint `name` notifying ok_ / err_, one echo instance, the dispatcher started.
+  InstanceRef ServeWithEcho(const std::string& name) {
+    h_.CreateEndpoint(name, AsyncConfig(ok_, err_));
+    InstanceRef echo = h_.StartEcho("AllTraffic");
+    h_.SetInstances(name, {echo});
+    h_.StartDispatcher();
+    return echo;
   }
   Harness h_;
   std::string ok_, err_;
