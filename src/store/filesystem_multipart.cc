@@ -74,9 +74,8 @@ Result<std::string> FilesystemStore::CreateMultipartUpload(const std::string& bu
                                                            const std::string& key,
                                                            const ObjectAttributes& attributes) {
   INFERD_RETURN_IF_ERROR(internal::ValidateKey(key));
-  // Fail early on the read connection; the insert below checks again under mu_.
-  INFERD_RETURN_IF_ERROR(
-      ReadIndex([&](db::Database& db) { return CheckBucketLocked(db, bucket); }));
+  // Fail early (without waiting for a commit); the insert below checks again under mu_.
+  INFERD_RETURN_IF_ERROR(ReadRows([&](db::Database& db) { return CheckBucketLocked(db, bucket); }));
   std::string upload_id = NewUuid();
   fs::path dir = UploadDir(upload_id);
   INFERD_RETURN_IF_ERROR(internal::EnsureDir(dir, uploads_dir_, options_.fsync));
@@ -106,10 +105,10 @@ Result<PartInfo> FilesystemStore::UploadPart(const std::string& bucket, const st
                  "Part number must be an integer between 1 and 10000, inclusive.",
                  "InvalidArgument");
   }
-  // Checks on the read connection (no commit to wait for); the part's row is written under mu_
+  // Checks without waiting for a commit (ReadRows); the part's row is written under mu_
   // after checking again.
   auto upload_found = [&] {
-    return ReadIndex([&](db::Database& db) -> Status {
+    return ReadRows([&](db::Database& db) -> Status {
       auto upload = FindUploadLocked(db, bucket, key, upload_id);
       if (!upload.ok()) return std::move(upload).error();
       return OkStatus();

@@ -249,9 +249,8 @@ Result<ObjectInfo> FilesystemStore::Put(const std::string& bucket, const std::st
                                         const ObjectAttributes& attributes, http::ByteSource& body,
                                         const PutOptions& options) {
   INFERD_RETURN_IF_ERROR(internal::ValidateKey(key));
-  // Fail before reading the body (on the read connection; the commit checks again).
-  INFERD_RETURN_IF_ERROR(
-      ReadIndex([&](db::Database& db) { return CheckBucketLocked(db, bucket); }));
+  // Fail before reading the body (the commit checks again).
+  INFERD_RETURN_IF_ERROR(ReadRows([&](db::Database& db) { return CheckBucketLocked(db, bucket); }));
   // Buffer up to inline_max_bytes + 1 bytes: a body that ended by then lives in its row.
   std::string head;
   if (options_.inline_max_bytes > 0) {
@@ -298,7 +297,7 @@ Result<FilesystemStore::ObjectRow> FilesystemStore::FindObjectLocked(db::Databas
 }
 
 Result<ObjectInfo> FilesystemStore::Head(const std::string& bucket, const std::string& key) {
-  return ReadIndex([&](db::Database& db) -> Result<ObjectInfo> {
+  return ReadRows([&](db::Database& db) -> Result<ObjectInfo> {
     auto row = FindObjectLocked(db, bucket, key, /*with_bytes=*/false);
     if (!row.ok()) return std::move(row).error();
     return std::move(row->info);
@@ -321,7 +320,7 @@ Result<std::unique_ptr<ObjectReader>> FilesystemStore::Get(const std::string& bu
   internal::UniqueFd fd;
   for (int attempt = 1;; ++attempt) {
     if (attempt <= kGetReadAttempts) {
-      auto found = ReadIndex(
+      auto found = ReadRows(
           [&](db::Database& db) { return FindObjectLocked(db, bucket, key, /*with_bytes=*/true); });
       if (!found.ok()) return std::move(found).error();
       row = std::move(found).value();

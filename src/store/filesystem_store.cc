@@ -340,7 +340,7 @@ Status FilesystemStore::CreateBucket(const std::string& name) {
 
 Result<BucketInfo> FilesystemStore::HeadBucket(const std::string& name) {
   if (!ValidateBucketName(name).ok()) return internal::NoSuchBucket();
-  return ReadIndex([&](db::Database& db) -> Result<BucketInfo> {
+  return ReadRows([&](db::Database& db) -> Result<BucketInfo> {
     Stmt s(db, "SELECT name, creation_time FROM buckets WHERE name=?");
     s.Bind(name);
     int rc = s.Step();

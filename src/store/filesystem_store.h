@@ -32,11 +32,13 @@
 // bytes are read from or written to files:
 //   - the write connection (mu_): every write, and every read that decides a write in the same
 //     transaction. A group commit holds mu_ for its whole transaction, fsync included.
-//   - the read connection (read_mu_): Head, Get, List, HeadBucket, ListBuckets, ListParts,
-//     ListMultipartUploads and the early checks of puts. WAL lets it read while a write
-//     transaction is open or syncing, so readers never wait for a commit. Each call reads in one
-//     read transaction (one snapshot for all its statements) that ends before the call returns:
-//     a put or delete that returned is seen by every later call, from any thread.
+//   - the read connection (read_mu_): List, ListBuckets, ListParts, ListMultipartUploads, and
+//     Head, Get, HeadBucket and the early checks of puts while a write holds mu_ (when none
+//     does, these few-row lookups run on the write connection, whose page cache is current: see
+//     ReadRows). WAL lets it read while a write transaction is open or syncing, so readers never
+//     wait for a commit. Each call reads in one read transaction (one snapshot for all its
+//     statements) that ends before the call returns: a put or delete that returned is seen by
+//     every later call, from any thread.
 // Get reads the row and then opens its data file without holding off commits, so an overwrite
 // or delete may commit and unlink that file in between. The open then fails (ENOENT) and Get
 // reads the row again in a new snapshot, which holds that commit: it returns the new object, or
@@ -227,8 +229,17 @@ class FilesystemStore final : public ObjectStore {
   // store_internal.h.
   template <typename Read>
   auto ReadIndex(Read&& read) -> decltype(read(std::declval<db::Database&>()));
+  // ReadIndex for a lookup of a few rows (Head, Get, the early checks): on the write connection
+  // when no write holds it, else on the read connection. SQLite drops a connection's page cache
+  // whenever another connection committed, so a lookup on the read connection re-reads from the
+  // files every page it touches (a dozen preads for one Get after a put); the write connection
+  // made every change itself and its cache stays current. It never waits for a write (mu_ is
+  // only tried), and listings keep to ReadIndex: a long read would hold off commits.
+  template <typename Read>
+  auto ReadRows(Read&& read) -> decltype(read(std::declval<db::Database&>()));
 
-  // The *Locked helpers run on `db` = *db_ (caller holds mu_) or *read_db_ (inside ReadIndex).
+  // The *Locked helpers run on `db` = *db_ (caller holds mu_, or inside ReadRows) or *read_db_
+  // (inside ReadIndex or ReadRows).
   // kNotFound "NoSuchBucket" when absent.
   Status CheckBucketLocked(db::Database& db, const std::string& bucket);
   // The upload, if it exists for this bucket and key; else kNotFound "NoSuchUpload" (or

@@ -79,4 +79,13 @@ auto FilesystemStore::ReadIndex(Read&& read) -> decltype(read(std::declval<db::D
   return read(*read_db_);
 }
 
+template <typename Read>
+auto FilesystemStore::ReadRows(Read&& read) -> decltype(read(std::declval<db::Database&>())) {
+  std::unique_lock write(mu_, std::try_to_lock);
+  if (!write.owns_lock()) return ReadIndex(std::forward<Read>(read));
+  internal::ReadTransaction tx(*db_);
+  if (!tx.status().ok()) return tx.status().error();
+  return read(*db_);
+}
+
 }  // namespace inferd::store
