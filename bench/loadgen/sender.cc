@@ -252,6 +252,9 @@ struct Sender::Impl {
   asio::awaitable<void> Connection() {
     tcp::socket socket(ioc);
     beast::flat_buffer buffer;
+    // Beast reads as much as the buffer holds (at least 512 bytes): without room, a 1 MiB answer
+    // would be read 512 bytes at a time.
+    buffer.reserve(64 * 1024);
     asio::steady_timer wake(ioc);
     bool connected = false;
     for (;;) {

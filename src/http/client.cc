@@ -1,9 +1,10 @@
 // Each Connection owns a private io_context, and Do() runs that connection's asynchronous Beast
-// operations inline on the calling thread (start one operation, run the context until it is done).
-// That is what lets a blocking API have real deadlines: beast::tcp_stream's timeouts only apply to
-// asynchronous operations. A connection is used by one Do() at a time; the pool hands it from one
-// thread to the next under its mutex. Name resolution is synchronous (getaddrinfo): Asio's async
-// resolver would start a thread per io_context.
+// operations inline on the calling thread (start one operation, run the context until it is done,
+// or until the deadline, when the socket is closed). That is what lets a blocking API have real
+// deadlines without a timer per operation (beast::tcp_stream's timeouts arm and cancel one for
+// every read and write: two timerfd_settime calls each). A connection is used by one Do() at a
+// time; the pool hands it from one thread to the next under its mutex. Name resolution is
+// synchronous (getaddrinfo): Asio's async resolver would start a thread per io_context.
 #include "http/client.h"
 
 #include <fmt/format.h>
@@ -41,6 +42,9 @@ using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr size_t kPieceBytes = 64 * 1024;
+// What one read of a response asks for (the connection buffer's capacity): Beast reads as much
+// as the buffer holds, at least 512 bytes, so an empty buffer would read 512 bytes at a time.
+constexpr size_t kReadBytes = 64 * 1024;
 // How often a cancellable exchange looks at its cancel flag.
 constexpr auto kCancelPoll = std::chrono::milliseconds(50);
 constexpr std::uint32_t kMaxResponseHeaderBytes = 64 * 1024;
@@ -73,11 +77,13 @@ bool IsToken(std::string_view s) {
 
 // One keep-alive connection (see the file comment).
 struct Connection {
-  explicit Connection(std::string k) : key(std::move(k)) {}
+  explicit Connection(std::string k) : key(std::move(k)) { buffer.reserve(kReadBytes); }
 
   beast::tcp_stream& tcp() { return tls ? tls->next_layer() : *plain; }
 
-  // Runs one asynchronous operation to completion on this thread; returns its error.
+  // Runs one asynchronous operation to completion on this thread; returns its error, or
+  // beast::error::timeout when `deadline` passed first. Closing the socket (at the deadline, or
+  // when *cancel became true) completes the pending operation with operation_aborted.
   template <typename Start>
   beast::error_code Run(Start&& start) {
     beast::error_code result = asio::error::operation_aborted;
@@ -87,19 +93,23 @@ struct Connection {
       done = true;
     });
     ioc.restart();
-    if (cancel == nullptr) {
-      ioc.run();
-    } else {
-      // Closing the socket completes the pending operation with operation_aborted.
-      while (!done) {
-        ioc.run_for(kCancelPoll);
-        if (!done && cancel->load()) {
-          tcp().close();
-        }
+    bool timed_out = false;
+    bool closed = false;
+    while (!done) {
+      const auto now = SteadyClock::now();
+      if (!closed && now >= deadline) {
+        timed_out = closed = true;
+        tcp().close();
+      }
+      auto until = closed ? SteadyClock::time_point::max() : deadline;
+      if (cancel != nullptr && !closed) until = std::min(until, now + kCancelPoll);
+      ioc.run_until(until);
+      if (!done && !closed && cancel != nullptr && cancel->load()) {
+        closed = true;
+        tcp().close();
       }
     }
-    assert(done);
-    return result;
+    return timed_out ? beast::error_code(beast::error::timeout) : result;
   }
 
   // An idle connection is stale when the peer closed it (EOF is readable) or sent something
@@ -114,9 +124,13 @@ struct Connection {
   asio::io_context ioc{1};  // declared before the streams, which must be destroyed first
   std::optional<beast::tcp_stream> plain;
   std::optional<ssl::stream<beast::tcp_stream>> tls;
-  beast::flat_buffer buffer;  // bytes read past the last response (empty when pooled)
-  bool reused = false;        // taken from the pool: may have been closed by the peer meanwhile
-  const std::atomic<bool>* cancel = nullptr;         // the current Do()'s ClientRequest::cancel
+  // Bytes read past the last response (empty when pooled). Reserved to kReadBytes: a small
+  // response arrives in one read, a large one in 64 KiB reads.
+  beast::flat_buffer buffer;
+  bool reused = false;  // taken from the pool: may have been closed by the peer meanwhile
+  const std::atomic<bool>* cancel = nullptr;  // the current Do()'s ClientRequest::cancel
+  // When Run gives up: the current Do()'s deadline (during a connect, the connect's).
+  SteadyClock::time_point deadline = SteadyClock::time_point::max();
   std::chrono::steady_clock::time_point idle_since;  // when it went back to the pool
 };
 
@@ -140,6 +154,8 @@ struct Call {
   const std::chrono::milliseconds timeout;
   const SteadyClock::time_point deadline;
   bool source_touched = false;  // bytes were taken from body_source: the request cannot be resent
+  // A streamed body of at most kPieceBytes, read whole by the first attempt (see Exchange).
+  std::optional<std::string> small_body;
 };
 
 // The outcome of one attempt on one connection.
@@ -195,6 +211,28 @@ Error TooLarge(const Call& call, size_t limit) {
 
 using RequestMessage = bhttp::request<bhttp::buffer_body>;
 
+Error BodyLengthMismatch(uint64_t declared, uint64_t read) {
+  return Error(
+      Errc::kValidation,
+      fmt::format("The request body source {} Content-Length {} ({} bytes read).",
+                  read > declared ? "produced more than" : "ended before", declared, read));
+}
+
+// Reads a body of `declared` bytes whole; kValidation when the source ends elsewhere.
+Result<std::string> ReadWhole(ByteSource& source, uint64_t declared) {
+  std::string body(declared + 1, '\0');  // one more: a source producing too much is caught
+  uint64_t got = 0;
+  while (got <= declared) {
+    Result<size_t> n = source.Read(body.data() + got, body.size() - got);
+    if (!n.ok()) return std::move(n).error();
+    if (*n == 0) break;
+    got += *n;
+  }
+  if (got != declared) return BodyLengthMismatch(declared, got);
+  body.resize(declared);
+  return body;
+}
+
 // Streams request.body_source into the serializer in kPieceBytes pieces. `declared` is the
 // Content-Length, if any (otherwise the body is sent chunked).
 template <typename Stream>
@@ -209,10 +247,7 @@ Attempt SendSource(Stream& stream, Connection& c, Call& call, RequestMessage& ms
     if (!n.ok()) return {std::move(n).error()};
     sent += *n;
     if (declared && (sent > *declared || (*n == 0 && sent < *declared))) {
-      return {Error(
-          Errc::kValidation,
-          fmt::format("The request body source {} Content-Length {} ({} bytes read).",
-                      sent > *declared ? "produced more than" : "ended before", *declared, sent))};
+      return {BodyLengthMismatch(*declared, sent)};
     }
     msg.body().data = *n == 0 ? nullptr : piece.data();
     msg.body().size = *n;
@@ -230,7 +265,7 @@ template <typename Stream>
 Attempt Exchange(Stream& stream, Connection& c, Call& call, size_t max_body, ClientResponse& out) {
   const ClientRequest& req = call.request;
   const bool streamed = req.body_source != nullptr;
-  c.tcp().expires_at(call.deadline);
+  c.deadline = call.deadline;
 
   RequestMessage msg;
   msg.version(11);
@@ -258,11 +293,23 @@ Attempt Exchange(Stream& stream, Connection& c, Call& call, size_t max_body, Cli
   if (!streamed && (!req.body.empty() || wants_body)) msg.content_length(req.body.size());
 
   // ---- request ----
+  // A streamed body of known length up to kPieceBytes is read whole first: head and body then
+  // leave in one write (the server gets the request in one piece, not the head and then the
+  // body), and a retry on a fresh connection can send the bytes again.
+  if (streamed && declared && *declared <= kPieceBytes && !call.small_body) {
+    Result<std::string> whole = ReadWhole(*req.body_source, *declared);
+    if (!whole.ok()) {
+      call.source_touched = true;
+      return {std::move(whole).error()};
+    }
+    call.small_body = std::move(whole).value();
+  }
+  const std::string* whole = streamed ? (call.small_body ? &*call.small_body : nullptr) : &req.body;
   bhttp::request_serializer<bhttp::buffer_body> sr(msg);
   beast::error_code ec;
-  if (!streamed) {
-    msg.body().data = const_cast<char*>(req.body.data());
-    msg.body().size = req.body.size();
+  if (whole) {
+    msg.body().data = const_cast<char*>(whole->data());
+    msg.body().size = whole->size();
     msg.body().more = false;
     ec = c.Run([&](auto handler) { bhttp::async_write(stream, sr, std::move(handler)); });
   } else {
@@ -276,7 +323,7 @@ Attempt Exchange(Stream& stream, Connection& c, Call& call, size_t max_body, Cli
     return {NetworkError(ec, call, "sending the request"),
             ec != beast::error::timeout && !call.source_touched};
   }
-  if (streamed) {
+  if (!whole) {
     Attempt sent = SendSource(stream, c, call, msg, sr, declared);
     if (!sent.status.ok()) return sent;
   }
@@ -494,7 +541,7 @@ struct Client::Impl {
                    fmt::format("timed out after {} ms {} {}", options.connect_timeout.count(),
                                doing, call.host_port));
     };
-    c->tcp().expires_at(connect_deadline);
+    c->deadline = connect_deadline;
     ec = c->Run([&](auto handler) { c->tcp().async_connect(endpoints, std::move(handler)); });
     if (ec == beast::error::timeout) return timed_out("connecting to");
     if (ec) {
