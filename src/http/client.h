@@ -8,9 +8,10 @@
 // Connections: idle keep-alive connections are pooled per (scheme, host, port) and reused (most
 // recently used first; ones the server has closed, or idle for over 30 s, are dropped). If a reused
 // connection fails before any byte of the response arrived (reset or EOF) and no byte of a
-// streamed body was taken from its source yet, the request is sent once more on a fresh
-// connection, whatever its method: that failure means the server closed the idle connection, not
-// that it processed the request.
+// streamed body was taken from its source yet (a body of up to 64 KiB with a Content-Length is
+// read whole before it is sent, and kept: it can always be sent again), the request is sent once
+// more on a fresh connection, whatever its method: that failure means the server closed the idle
+// connection, not that it processed the request.
 #pragma once
 
 #include <atomic>
@@ -62,7 +63,8 @@ struct ClientRequest {
   std::string url;  // absolute http(s) URL
   Headers headers;  // Host is added when absent
   std::string body;
-  // When set, the body is read from here instead, in 64 KiB pieces, and never held whole. Give
+  // When set, the body is read from here instead, in 64 KiB pieces, and never held whole (one of
+  // at most 64 KiB with a Content-Length is read whole and sent with the head in one write). Give
   // its Content-Length in `headers` (the source must then produce exactly that many bytes, else
   // kValidation); without one the body is sent chunked, which not every server accepts.
   ByteSource* body_source = nullptr;
