@@ -173,7 +173,6 @@ Result<OnceOutcome> Notifier::PublishOne(const PublishRequest& request, const Ca
     auto count = store_->Publish(messages, now, &outcome.fanned_out);
     if (!count.ok()) return std::move(count).error();
     outcome.message_id = messages[0].message_id;
-    outcome.deliveries = *count;
   } else {
     const double forget_before =
         now - std::chrono::duration<double>(options_.dedup_retention).count();

@@ -105,8 +105,7 @@ struct OnceOptions {
 // What PublishOnce did.
 struct OnceOutcome {
   std::string message_id;  // the new message's, or the earlier one's when the key was known
-  int deliveries = 0;      // deliveries written
-  std::vector<FannedOut> fanned_out;  // each of them
+  std::vector<FannedOut> fanned_out;  // each delivery written
   bool released = false;              // a held message of the key was released (now due)
 };
 
@@ -167,8 +166,7 @@ class NotifyStore {
   // Concurrent calls with one key write one message and all return its MessageId. Keys
   // recorded before `forget_before` are not known any more (their rows are deleted on the way,
   // at most once a second). A known key whose message is held is released (once.release == its
-  // tag) or replaced (see the file comment). The outcome also says how many deliveries were
-  // written, and each of them.
+  // tag) or replaced (see the file comment). The outcome also lists the deliveries written.
   Result<OnceOutcome> PublishOnce(const OutboxMessage& message, const std::string& dedup_id,
                                   double now, double forget_before, const OnceOptions& once = {});
   // Releases the message held under `tag` for `dedup_id`: its deliveries are due from now on.

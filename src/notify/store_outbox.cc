@@ -186,7 +186,6 @@ Result<OnceOutcome> NotifyStore::PublishOnce(const OutboxMessage& m, const std::
     remember.Bind(dedup_id).Bind(m.message_id).Bind(now).Bind(once.hold).Bind(row);
     if (remember.Step() != Stmt::kDone) return remember.Fail("remember dedup id");
     out.message_id = m.message_id;
-    out.deliveries = *n;
     return OkStatus();
   });
   if (!st.ok()) return std::move(st).error();

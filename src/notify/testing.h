@@ -31,7 +31,7 @@ inline Result<std::string> PublishOnceId(NotifyStore& store, const OutboxMessage
                                          double forget_before, int* deliveries = nullptr) {
   auto outcome = store.PublishOnce(message, dedup_id, now, forget_before);
   if (!outcome.ok()) return std::move(outcome).error();
-  if (deliveries) *deliveries = outcome->deliveries;
+  if (deliveries) *deliveries = static_cast<int>(outcome->fanned_out.size());
   return std::move(outcome->message_id);
 }
 
