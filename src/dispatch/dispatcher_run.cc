@@ -119,7 +119,7 @@ std::future<Result<notify::HeldPublish>> Dispatcher::Impl::PublishHeldAsync(
     const queue::Invocation& inv, const EndpointView& view, const std::string& topic,
     const std::string& content_type, const std::string* body, int64_t answered_ms) {
   std::optional<std::string> embed;
-  if (body && view.async->include_success) embed = *body;
+  if (body && view.async->Embeds(/*success=*/true)) embed = *body;
   NotificationFacts f = FactsOf(inv, std::move(embed));
   f.success = true;
   f.failure_reason.clear();
@@ -277,9 +277,8 @@ void Dispatcher::Impl::Run(RunJob job) {
     auto current = directory.FindKey(job.key);
     if (!current) current = view;
     std::optional<std::string> embed;
-    if (current && current->async) {
-      if (success && current->async->include_success) embed = out.body;
-      if (!success && current->async->include_error) embed = failure_content;
+    if (current && current->async && current->async->Embeds(success)) {
+      embed = success ? out.body : failure_content;
     }
     inv.notified = Notify(inv, current, std::move(embed), /*mark_notified=*/false);
   }
@@ -325,7 +324,7 @@ std::optional<queue::Invocation> Dispatcher::Impl::EndQueued(
     spdlog::warn("dispatch: invocation {}: could not write the failure object {}: {}",
                  finished.inference_id, finished.failure_location, written.error().message);
   } else if (!finished.failure_location.empty() && view && view->async &&
-             view->async->include_error) {
+             view->async->Embeds(/*success=*/false)) {
     embed = reason;
   }
   finished.notified = Notify(finished, view, std::move(embed));
@@ -429,11 +428,9 @@ void Dispatcher::Impl::NotifyFromStore(int64_t seq, std::optional<NotifyRetry> r
         inv.inference_id, inv.endpoint);
   }
   std::optional<std::string> body;
-  if (view && view->async) {
-    if (success && view->async->include_success) body = ReadSmall(objects, inv.output_location);
-    if (!success && view->async->include_error && !inv.failure_location.empty()) {
-      body = ReadSmall(objects, inv.failure_location);
-    }
+  const std::string& written = success ? inv.output_location : inv.failure_location;
+  if (view && view->async && view->async->Embeds(success) && !written.empty()) {
+    body = ReadSmall(objects, written);
   }
   // A Completed invocation's output object is durable: a notification held for it by the
   // attempt that wrote it (the same attempt number) announces it and may have been sent.

@@ -27,6 +27,9 @@ struct AsyncConfig {
   bool include_success = false;  // IncludeInferenceResponseIn has SUCCESS_NOTIFICATION_TOPIC
   bool include_error = false;    // ... ERROR_NOTIFICATION_TOPIC
   int max_concurrency = 0;       // ClientConfig.MaxConcurrentInvocationsPerInstance; 0 = unset
+
+  // Whether the notification of an invocation that ended so carries its answer (or reason).
+  bool Embeds(bool success) const { return success ? include_success : include_error; }
 };
 
 struct VariantView {

@@ -22,7 +22,6 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <cassert>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
