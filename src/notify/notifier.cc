@@ -2,6 +2,8 @@
 // publishing in notifier_publish.cc.
 #include "notify/notifier.h"
 
+#include <algorithm>
+#include <array>
 #include <boost/json.hpp>
 #include <regex>
 
@@ -96,19 +98,46 @@ Result<std::string> DecodeToken(const std::string& token) {
   return *raw;
 }
 
+// Every character of `s` is one `ok` accepts, and there is at least one.
+template <typename Pred>
+bool AllOf(std::string_view s, Pred ok) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [&](char c) { return ok(c); });
+}
+bool IsLowerOrDigit(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool IsAlnum(char c) { return IsLowerOrDigit(c) || (c >= 'A' && c <= 'Z'); }
+
 }  // namespace
 
+// By hand, not std::regex: every publish parses its topic's ARN.
+//   arn:aws[a-z-]*:sns:<[a-z0-9-]+>:<12 digits>:<[A-Za-z0-9_-]{1,256}>[:<[A-Za-z0-9-]+>]
 std::optional<ParsedArn> ParseSnsArn(const std::string& arn) {
-  static const std::regex kArn(
-      R"(arn:aws[a-z-]*:sns:([a-z0-9-]+):([0-9]{12}):([A-Za-z0-9_-]{1,256})(?::([A-Za-z0-9-]+))?)");
-  std::smatch m;
-  if (!std::regex_match(arn, m, kArn)) return std::nullopt;
-  return ParsedArn{m[1], m[2], m[3], m[4]};
+  std::array<std::string_view, 7> f;  // the fields between colons
+  size_t n = 0;
+  for (std::string_view rest = arn;; ++n) {
+    if (n == f.size()) return std::nullopt;
+    const size_t colon = rest.find(':');
+    f[n] = rest.substr(0, colon);
+    if (colon == std::string_view::npos) break;
+    rest.remove_prefix(colon + 1);
+  }
+  if (++n < 6) return std::nullopt;
+  const std::string_view partition = f[1];
+  if (f[0] != "arn" || partition.substr(0, 3) != "aws" || f[2] != "sns") return std::nullopt;
+  for (char c : partition.substr(3)) {
+    if (!(c >= 'a' && c <= 'z') && c != '-') return std::nullopt;
+  }
+  if (!AllOf(f[3], [](char c) { return IsLowerOrDigit(c) || c == '-'; }) || f[4].size() != 12 ||
+      !AllOf(f[4], [](char c) { return c >= '0' && c <= '9'; }) || !ValidTopicName(f[5]) ||
+      (n == 7 && !AllOf(f[6], [](char c) { return IsAlnum(c) || c == '-'; }))) {
+    return std::nullopt;
+  }
+  return ParsedArn{std::string(f[3]), std::string(f[4]), std::string(f[5]),
+                   n == 7 ? std::string(f[6]) : std::string()};
 }
 
-bool ValidTopicName(const std::string& name) {
-  static const std::regex kName("[A-Za-z0-9_-]{1,256}");
-  return std::regex_match(name, kName);
+bool ValidTopicName(std::string_view name) {
+  return name.size() <= 256 &&
+         AllOf(name, [](char c) { return IsAlnum(c) || c == '_' || c == '-'; });
 }
 
 Status NotifyOptions::Validate() const {

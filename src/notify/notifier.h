@@ -25,6 +25,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.h"
@@ -227,6 +228,6 @@ struct ParsedArn {
 };
 // Parses arn:aws:sns:<region>:<account>:<topic>[:<subscription id>]; nullopt when malformed.
 std::optional<ParsedArn> ParseSnsArn(const std::string& arn);
-bool ValidTopicName(const std::string& name);
+bool ValidTopicName(std::string_view name);
 
 }  // namespace inferd::notify

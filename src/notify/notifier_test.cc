@@ -441,5 +441,32 @@ TEST_F(NotifierTest, Tags) {
   EXPECT_EQ(n_->ListTagsForResource(kCaller, topic + "x").error().aws_code, "ResourceNotFound");
 }
 
+// ARNs of topics and subscriptions: what SNS writes, and the shapes it refuses.
+TEST(ParseSnsArnTest, TopicAndSubscriptionArnsAndMalformedOnes) {
+  auto topic = ParseSnsArn("arn:aws:sns:us-east-1:000000000000:orders_v2-x");
+  ASSERT_TRUE(topic.has_value());
+  EXPECT_EQ(topic->region, "us-east-1");
+  EXPECT_EQ(topic->account, "000000000000");
+  EXPECT_EQ(topic->topic, "orders_v2-x");
+  EXPECT_EQ(topic->subscription, "");
+  auto sub = ParseSnsArn("arn:aws-cn:sns:cn-north-1:123456789012:t:0b1c-2D3e");
+  ASSERT_TRUE(sub.has_value());
+  EXPECT_EQ(sub->topic, "t");
+  EXPECT_EQ(sub->subscription, "0b1c-2D3e");
+  EXPECT_TRUE(ParseSnsArn("arn:aws:sns:r:000000000000:" + std::string(256, 'n')).has_value());
+
+  for (const std::string& bad : std::vector<std::string>{
+           "", "arn:aws:sns:us-east-1:000000000000", "arn:aws:sqs:us-east-1:000000000000:q",
+           "arn:gcp:sns:us-east-1:000000000000:t", "arn:aws_x:sns:us-east-1:000000000000:t",
+           "arn:aws:sns::000000000000:t", "arn:aws:sns:US-EAST-1:000000000000:t",
+           "arn:aws:sns:us-east-1:00000000000:t", "arn:aws:sns:us-east-1:00000000000a:t",
+           "arn:aws:sns:us-east-1:000000000000:", "arn:aws:sns:us-east-1:000000000000:a.b",
+           "arn:aws:sns:us-east-1:000000000000:t:", "arn:aws:sns:us-east-1:000000000000:t:a_b",
+           "arn:aws:sns:us-east-1:000000000000:t:s:extra", "xarn:aws:sns:r:000000000000:t",
+           "arn:aws:sns:r:000000000000:" + std::string(257, 'n')}) {
+    EXPECT_FALSE(ParseSnsArn(bad).has_value()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace inferd::notify
