@@ -230,10 +230,34 @@ def perf_available():
         return False
 
 
+def thread_costs(perf_csv, items):
+    """inferd's CPU time and context switches per item, by thread name, from `perf stat -x ,
+    --per-thread -e task-clock,context-switches,...` output (lines `name-tid,value,unit,event,…`):
+    threads of one name (a pool) are summed. A list of dicts, most CPU first."""
+    by_name = {}
+    for line in perf_csv.splitlines():
+        parts = line.split(",")
+        if len(parts) < 4 or "-" not in parts[0] or parts[3] not in ("task-clock",
+                                                                     "context-switches"):
+            continue
+        try:
+            value = float(parts[1])
+        except ValueError:  # "<not counted>": the thread did not run
+            continue
+        name = parts[0].rsplit("-", 1)[0]
+        t = by_name.setdefault(name, {"thread": name, "cpu_ms": 0.0, "switches": 0.0})
+        t["cpu_ms" if parts[3] == "task-clock" else "switches"] += value
+    out = [{"thread": t["thread"], "cpu_us_per_item": round(t["cpu_ms"] * 1000 / items, 1),
+            "switches_per_item": round(t["switches"] / items, 2)}
+           for t in by_name.values() if items > 0 and t["cpu_ms"] > 0]
+    return sorted(out, key=lambda t: -t["cpu_us_per_item"])
+
+
 class SyncCounter:
     """Counts inferd's fsync + fdatasync calls (perf stat on the syscall tracepoints) for a few
     seconds in the background, and how far `progress()` (e.g. invocations processed) moved in the
-    same interval. Does nothing when perf is missing."""
+    same interval; with them inferd's CPU time and context switches per item by thread
+    (`thread_costs`). Does nothing when perf is missing."""
 
     def __init__(self, pid, progress, delay, seconds):
         self.pid, self.progress, self.delay, self.seconds = pid, progress, delay, seconds
@@ -251,7 +275,8 @@ class SyncCounter:
         before = self.progress()
         io_before = proc_io(self.pid)
         t = time.monotonic()
-        res = subprocess.run(["perf", "stat", "-x", ",", "-e",
+        res = subprocess.run(["perf", "stat", "-x", ",", "--per-thread", "-e",
+                              "task-clock,context-switches,"
                               "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync",
                               "-p", str(self.pid), "--", "sleep", str(self.seconds)],
                              capture_output=True, text=True)
@@ -261,8 +286,8 @@ class SyncCounter:
         syncs = 0
         for line in res.stderr.splitlines():
             parts = line.split(",")
-            if len(parts) > 2 and parts[2].startswith("syscalls:") and parts[0].isdigit():
-                syncs += int(parts[0])
+            if len(parts) > 3 and parts[3].startswith("syscalls:") and parts[1].isdigit():
+                syncs += int(parts[1])
         if res.returncode == 0 and moved > 0:
             self.result = {"syncs": syncs, "seconds": round(elapsed, 3), "progress": moved,
                            "syncs_per_s": round(syncs / elapsed, 1),
@@ -272,7 +297,8 @@ class SyncCounter:
                                round((io_after["write_bytes"] - io_before["write_bytes"]) / moved),
                            "disk_write_mib_per_s":
                                round((io_after["write_bytes"] - io_before["write_bytes"]) /
-                                     elapsed / 2**20, 1)}
+                                     elapsed / 2**20, 1),
+                           "threads": thread_costs(res.stderr, moved)}
 
     def __exit__(self, *exc):
         if self._thread:

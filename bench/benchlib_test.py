@@ -37,8 +37,30 @@ class ArrivalP99Test(unittest.TestCase):
         self.assertEqual(benchlib.arrival_p99([(0.0, 0.001)]), 0.0)
 
 
-if __name__ == "__main__":
-    unittest.main()
+
+class ThreadCostsTest(unittest.TestCase):
+    # `perf stat -x , --per-thread` as perf 6 prints it (name-tid,value,unit,event,…).
+    PERF = "\n".join([
+        "dispatch-run-901,30.00,msec,task-clock,30000000,100.00,0.030,CPUs utilized",
+        "dispatch-run-902,10.00,msec,task-clock,10000000,100.00,0.010,CPUs utilized",
+        "sns-deliver-950,25.00,msec,task-clock,25000000,100.00,0.025,CPUs utilized",
+        "queue-writer-875,<not counted>,msec,task-clock,0,100.00,,",
+        "dispatch-run-901,500,,context-switches,30000000,100.00,16.667,K/sec",
+        "dispatch-run-902,180,,context-switches,10000000,100.00,18.000,K/sec",
+        "sns-deliver-950,90,,context-switches,25000000,100.00,3.600,K/sec",
+        "queue-writer-875,<not counted>,,context-switches,0,100.00,,",
+        "dispatch-run-901,40,,syscalls:sys_enter_fdatasync,30000000,100.00,,",
+    ])
+
+    def test_threads_of_one_name_are_summed_per_item_costliest_first(self):
+        got = benchlib.thread_costs(self.PERF, items=100)
+        self.assertEqual(got, [
+            {"thread": "dispatch-run", "cpu_us_per_item": 400.0, "switches_per_item": 6.8},
+            {"thread": "sns-deliver", "cpu_us_per_item": 250.0, "switches_per_item": 0.9}])
+
+    def test_nothing_measured_gives_no_threads(self):
+        self.assertEqual(benchlib.thread_costs(self.PERF, items=0), [])
+        self.assertEqual(benchlib.thread_costs("", items=100), [])
 
 
 class PacedFloorTest(unittest.TestCase):
@@ -51,3 +73,7 @@ class PacedFloorTest(unittest.TestCase):
         self.assertEqual(f["rate"], 100)
         self.assertIsNone(f["arrival_p99_ms"])
         self.assertGreater(f["p50_ms"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -22,6 +22,18 @@ def verdict(ok):
     return "met" if ok else "**not met**"
 
 
+def by_thread(threads, item, shown=6):
+    """`benchlib.thread_costs` as one figure: the costliest threads, then the total."""
+    if not threads:
+        return None
+    parts = [f"{t['thread']} {fmt(t['cpu_us_per_item'])} µs ({fmt(t['switches_per_item'])} "
+             "switches)" for t in threads[:shown]]
+    cpu = sum(t["cpu_us_per_item"] for t in threads)
+    switches = sum(t["switches_per_item"] for t in threads)
+    return (f"{fmt(cpu)} µs of CPU and {fmt(switches)} context switches per {item}: "
+            + ", ".join(parts) + (", …" if len(threads) > shown else ""))
+
+
 def table(r):
     rows = []
 
@@ -61,6 +73,9 @@ def table(r):
                 f"({fmt(sy['disk_write_mib_per_s'])} MiB/s)",
                 f"disk floor {fmt(fl['per_s'])}/s" if fl else "—",
                 ratio(sy["syncs_per_s"], fl and fl["per_s"]))
+            if by_thread(sy.get("threads"), "accept"):
+                row("… inferd's threads (`perf stat --per-thread`)",
+                    by_thread(sy["threads"], "accept"))
     if ao:
         lat = ao["accept_latency_ms"]
         # Baseline: direct calls open loop at 10,000/s (the machine and load generator alone).
@@ -105,6 +120,9 @@ def table(r):
                 f"{fmt(sy['disk_write_bytes_per_item'])} B written per invocation",
                 f"disk floor {fmt(fl['per_s'])}/s" if fl else "—",
                 ratio(sy["syncs_per_s"], fl and fl["per_s"]))
+            if by_thread(sy.get("threads"), "invocation"):
+                row("… inferd's threads (`perf stat --per-thread`)",
+                    by_thread(sy["threads"], "invocation"))
         if d1:
             q = e["results_per_s_window"] / d1["accepted_per_s"]
             row("end to end ÷ direct", f"{q:.3g}", "direct 1 KiB", f"{q:.3g}", "≥ 0.35",

@@ -214,6 +214,25 @@ class DurableFloorTest(unittest.TestCase):
             self.assertIn("arrival → durable p99 0.9 ms", find(t, "disk floor")[1])
 
 
+class ThreadCostTest(unittest.TestCase):
+    def test_the_per_thread_figure_sums_all_threads_and_names_the_costliest_first(self):
+        threads = [{"thread": "dispatch-run", "cpu_us_per_item": 330.0, "switches_per_item": 6.8},
+                   {"thread": "sns-deliver", "cpu_us_per_item": 250.0, "switches_per_item": 1.8},
+                   {"thread": "io", "cpu_us_per_item": 70.0, "switches_per_item": 0.6}]
+        e2e = dict(E2E, syncs={"syncs_per_item": 0.4, "syncs_per_s": 400.0,
+                               "disk_write_bytes_per_item": 30000, "threads": threads})
+        cells = find(rows(results(e2e_1k=e2e)), "… inferd's threads")
+        self.assertEqual(cells[1], "650 µs of CPU and 9.2 context switches per invocation: "
+                         "dispatch-run 330 µs (6.8 switches), sns-deliver 250 µs (1.8 switches), "
+                         "io 70.0 µs (0.6 switches)")
+        self.assertIn("…", report.by_thread(threads * 3, "accept"))  # more than six: elided
+
+    def test_no_row_without_a_per_thread_figure(self):
+        e2e = dict(E2E, syncs={"syncs_per_item": 0.4, "syncs_per_s": 400.0,
+                               "disk_write_bytes_per_item": 30000})
+        self.assertFalse([n for n in rows(results(e2e_1k=e2e)) if n.startswith("… inferd's")])
+
+
 class FormatTest(unittest.TestCase):
     def test_numbers(self):
         self.assertEqual(report.fmt(None), "—")
