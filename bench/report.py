@@ -165,12 +165,22 @@ def table(r):
         pair = r.get("fsync_pair_paced")
         if base and paced and rs:
             sync, call, sign = paced["p50_ms"], base["p50"], rs["ms_per_sign"]
-            if pair:
-                # The path as built since held notifications: the accept durable (the model call
-                # runs while it syncs), then the output object's database and the notification's
-                # synced at once (the signature made meanwhile), then the POST (a local call, as
-                # the direct p50). All at the disk's p50 for syncs at this pace.
-                both = pair["p50_ms"]
+            both = pair["p50_ms"] if pair else None
+            if r.get("notification_path") == "sent while committed":
+                # The path as built since the ninth round: the accept durable (the model call
+                # runs while it syncs), then the output object (the notification is signed
+                # meanwhile), then the POST, which leaves as the notification's rows are written
+                # and before their commit syncs. All at the disk's p50 for syncs at this pace.
+                floor = max(sync, call) + max(sync, sign) + call
+                what = ("… its floor with inferd's durability: the accept's sync (the model call "
+                        "runs during it), then the output's sync (the signature is made "
+                        "meanwhile) + the notification's POST (direct p50 at the same rate; it "
+                        "leaves while the notification's commit syncs)")
+            elif pair:
+                # Results of the seventh and eighth rounds (held notifications): the accept
+                # durable (the model call runs while it syncs), then the output object's
+                # database and the notification's synced at once (the signature made meanwhile),
+                # then the POST (a local call, as the direct p50).
                 floor = max(sync, call) + max(both, sign) + call
                 what = ("… its floor with inferd's durability: the accept's sync (the model call "
                         "runs during it), then the output's and the held notification's syncs at "

@@ -162,6 +162,29 @@ class VerdictTest(unittest.TestCase):
             self.assertEqual(both[2], "one file p50 0.6 ms")
             self.assertEqual(both[3], f"{pair_ms / 0.6:.3g}")
 
+    def test_with_the_notification_sent_while_committed_the_floor_is_two_syncs_and_a_post(self):
+        # Since the ninth round: max(sync, call) + max(sync, signature) + call; the pair figure
+        # is still shown but not part of the floor.
+        for sync_ms, sign_ms, shown, verdict in (
+                (0.8, 0.3, "1.94 ms", "floor allows it"),
+                (0.6, 1.4, "2.34 ms", "no: the floor is 2 ms or more")):
+            r = results(e2e_open_rate=150, notification_path="sent while committed",
+                        e2e_1k_open={"result_latency_ms": lat(2.5, 8.0),
+                                     "event_latency_ms": lat(1.0, 3.0)},
+                        direct_1k_open={"accept_latency_ms": lat(0.34, 1.0)},
+                        fsync_floor={"per_s": 2000.0, "p50_ms": 0.2, "p99_ms": 1.0},
+                        fsync_floor_paced={"per_s": 150.0, "p50_ms": sync_ms, "p99_ms": 1.2,
+                                           "rate": 150},
+                        fsync_pair_paced={"per_s": 150.0, "p50_ms": 1.5, "p99_ms": 2.0,
+                                          "rate": 150, "files": 2},
+                        rsa_sign={"sign_per_s": 1000 / sign_ms, "ms_per_sign": sign_ms})
+            t = rows(r)
+            cells = find(t, "… its floor with inferd's durability: the accept's sync")
+            self.assertIn("then the output's sync", cells[0])
+            self.assertEqual(cells[1], shown)  # sync + max(sync, sign) + 0.34
+            self.assertEqual(cells[5], verdict)
+            self.assertEqual(find(t, "… two files at once")[1], "p50 1.5 ms, p99 2 ms")
+
     def test_a_1gb_payload_must_grow_rss_by_less_than_64mb(self):
         def run(growth_kib, completed=1):
             g = {"bytes": 10**9, "completed": completed, "failed": 0, "rss_growth_kib": growth_kib,

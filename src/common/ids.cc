@@ -44,6 +44,11 @@ std::string NewUuid() {
   return Format(hi, (lo & kVariantMask) | kVariant);
 }
 
+std::string UuidV8(uint64_t hi, uint64_t lo) {
+  hi = (hi & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000008000ULL;  // version 8
+  return Format(hi, (lo & kVariantMask) | kVariant);
+}
+
 std::string NewTimeOrderedUuid() {
   auto& gen = Generator();
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -1,6 +1,7 @@
 // Identifiers: random UUIDs (v4) for request ids, inference ids and output object names.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace inferd {
@@ -15,5 +16,10 @@ std::string NewUuid();
 // next to each other in an index (the output objects of asynchronous invocations) instead of on
 // random pages.
 std::string NewTimeOrderedUuid();
+
+// An RFC 9562 version-8 (custom) UUID of the given bits: the version and variant bits are set
+// over them, the other 122 kept. For ids derived from content (e.g. a hash), the same bits
+// always giving the same id.
+std::string UuidV8(uint64_t hi, uint64_t lo);
 
 }  // namespace inferd

@@ -42,6 +42,30 @@ TEST(GroupCommit, LoneCallerCommitsAtOnce) {
   EXPECT_EQ(Count(**db), 1);
 }
 
+// `written` runs once the work is in the transaction and before it commits: another connection
+// does not see the row yet; after Run it does. A failed work gets no `written`.
+TEST(GroupCommit, WrittenRunsBeforeTheCommitAndOnlyForWorkThatSucceeded) {
+  test_support::TempDir dir;
+  auto db = Database::Open(dir.path() / "t.db", "test database", kSchema);
+  ASSERT_TRUE(db.ok());
+  auto other = Database::Open(dir.path() / "t.db", "other connection", nullptr);
+  ASSERT_TRUE(other.ok());
+  std::mutex mu;
+  GroupCommit gc(**db, mu);
+  int64_t seen_when_written = -1;
+  ASSERT_TRUE(
+      gc.Run([&] { return Insert(**db, 1); }, [&] { seen_when_written = Count(**other); }).ok());
+  EXPECT_EQ(seen_when_written, 0);
+  EXPECT_EQ(Count(**other), 1);
+
+  bool called = false;
+  EXPECT_FALSE(gc.Run([&] { return Insert(**db, 1); },  // the key exists: the work fails
+                      [&] { called = true; })
+                   .ok());
+  EXPECT_FALSE(called);
+  EXPECT_EQ(Count(**other), 1);
+}
+
 TEST(GroupCommit, ConcurrentCallersShareCommitsAndAllLand) {
   test_support::TempDir dir;
   constexpr int kThreads = 32, kPerThread = 20;

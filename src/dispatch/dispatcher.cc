@@ -46,8 +46,7 @@ Dispatcher::Impl::Impl(DispatchOptions o, queue::InvocationStore& q, catalog::Ca
                                  .timeout = options.sync_timeout,
                                  .max_idle_per_host = 64}),
       pipeline(options, objects, client, cancel),
-      aux(std::max(1, options.aux_threads), "dispatch-aux"),
-      held_publishes(kHoldWhileRunning, "dispatch-hold") {
+      aux(std::max(1, options.aux_threads), "dispatch-aux") {
   // A freed slot goes to an idle worker at once (InvokeSync may wait for one too).
   scheduler.SetOnRelease([this] {
     idle_cv.notify_all();
@@ -172,7 +171,6 @@ void Dispatcher::Stop(std::chrono::steady_clock::time_point deadline) {
   d.work_cv.notify_all();
   for (auto& t : d.workers) t.join();
   d.workers.clear();
-  d.held_publishes.Stop();  // no worker waits for one any more
   {
     // Accepts and requeues already handed to the store call back into this object.
     std::unique_lock lock(d.mu);

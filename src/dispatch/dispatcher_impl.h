@@ -11,8 +11,6 @@
 //             capacity it does not know yet (a queue that was empty), sweeps and retries.
 //   aux       a BlockingPool (options.aux_threads): ends queued invocations without running them,
 //             publishes owed notifications and TestNotifications, completes Accept errors.
-//   held publishes  a BlockingPool (kHoldWhileRunning threads): a worker's held notification
-//             (notify::Notifier::PublishHeld), committed while the worker commits the output.
 //
 // Ownership of a queued invocation (exactly one at a time): the scheduler's queue → a run job
 // (holding a slot lease) or a fail batch → the thread ending it; Cancel takes it out of the
@@ -78,10 +76,6 @@ struct NotifyRetry {
 };
 
 struct Dispatcher::Impl {
-  // Run publishes a 2xx answer's notification held beside its output's commit while at most
-  // this many invocations are running (active_runs), after the output otherwise.
-  static constexpr int kHoldWhileRunning = 4;
-
   Impl(DispatchOptions options, queue::InvocationStore& queue, catalog::CatalogStore& catalog,
        store::ObjectStore& objects, notify::Notifier& notifier, InstancesFn instances,
        const Clock& clock);
@@ -101,10 +95,6 @@ struct Dispatcher::Impl {
   std::atomic<bool> cancel{false};  // abandons model calls still running at Stop's deadline
   Pipeline pipeline;
   BlockingPool aux;
-  // Publishes a 2xx answer's notification held while the worker stores its output object (Run).
-  // Only runs that started with at most kHoldWhileRunning active do, so that many threads never
-  // leave one waiting. Stopped once the workers are.
-  BlockingPool held_publishes;
 
   std::mutex mu;
   std::condition_variable loop_cv;  // the loop's wake-ups (dirty)
@@ -186,15 +176,12 @@ struct Dispatcher::Impl {
   // an accepted job's as handed over. nullopt when it is not to run (ended or put back here).
   std::optional<Begun> Begin(RunJob& job);
   void Run(RunJob job);
-  // Publishes, on the held_publishes pool, the notification of `inv` completed with a 2xx
-  // answer (`content_type`, `body` when small enough to embed) at `answered_ms`, held under its
-  // attempt number.
-  std::future<Result<notify::HeldPublish>> PublishHeldAsync(
+  // The notification of `inv` completed with a 2xx answer (`content_type`, `body` when small
+  // enough to embed) at `answered_ms`, prepared for Run to publish once the output is durable
+  // (nullopt when preparing failed, logged: Run publishes it after the output as for failures).
+  std::optional<notify::PreparedPublish> PrepareSuccess(
       const queue::Invocation& inv, const EndpointView& view, const std::string& topic,
       const std::string& content_type, const std::string* body, int64_t answered_ms);
-  // The held notification a Run's attempt published (nullopt: none, or it failed, logged).
-  static std::optional<notify::HeldPublish> TakeHeld(std::future<Result<notify::HeldPublish>>& held,
-                                                     const queue::Invocation& inv);
   // Queued → Failed without running (expired, endpoint deleted, cancelled): Finish, failure
   // object, notification. The finished record (notified once the notification was handed
   // over); nullopt when it was no longer Queued.

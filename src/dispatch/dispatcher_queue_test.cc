@@ -106,24 +106,26 @@ TEST_F(DispatcherTest, AnIdleEndpointCallsTheModelWhileTheAcceptIsWritten) {
   EXPECT_EQ(h_.queue->Stats().writes - writes, 3);
 }
 
-// While few run, a 2xx answer's notification is committed held beside the output (here before
-// it: the output waits for the accept's write), and the end is recorded only once the release
-// of that notification is durable, so a crash before it leaves the invocation Started and the
-// restart releases the held message (recovery tests).
-TEST_F(DispatcherTest, TheEndIsRecordedOnlyOnceTheHeldNotificationIsReleased) {
+// A 2xx answer's notification is prepared at the answer but committed only once the output is
+// durable (here the output waits for the accept's write), and the end is recorded only once
+// that commit is durable, so a crash before it leaves the invocation Started and the restart
+// publishes the key again (recovery tests).
+TEST_F(DispatcherTest, TheNotificationFollowsTheOutputAndTheEndFollowsItsCommit) {
   InstanceRef echo = ServeWithEcho("ep");
   AcceptRequest r = h_.InputRequest("ep", "x");
   std::future<Result<Accepted>> answer;
-  std::unique_lock<std::mutex> release_waits;
+  std::unique_lock<std::mutex> notify_waits;
   {
     queue::testing::WriterGate held(*h_.queue);  // the accept's write, so the output, waits
     answer = h_.AcceptAsync(r);
-    // The model answered: its notification is committed, held, before the output exists.
-    EXPECT_TRUE(WaitFor([&] { return *h_.notifier->store().CountDeliveries() == 1; }));
+    EXPECT_TRUE(WaitFor([&] { return h_.Stats(echo)["requests"].as_int64() == 1; }));
+    std::this_thread::sleep_for(100ms);
+    // The model answered: neither the output nor its notification is written yet.
     auto listed = h_.objects->List("output", {});
     ASSERT_TRUE(listed.ok());
     EXPECT_TRUE(listed->objects.empty());
-    release_waits = h_.notifier->store().HoldWriterForTesting();
+    EXPECT_EQ(*h_.notifier->store().CountDeliveries(), 0);
+    notify_waits = h_.notifier->store().HoldWriterForTesting();
     held.Open();
   }
   Result<Accepted> a = answer.get();
@@ -133,7 +135,7 @@ TEST_F(DispatcherTest, TheEndIsRecordedOnlyOnceTheHeldNotificationIsReleased) {
   auto state = h_.dispatcher->Describe(kRegion, "ep", a->inference_id);
   ASSERT_TRUE(state.ok());
   EXPECT_EQ(state->invocation.state, InvocationState::kStarted);  // not recorded yet
-  release_waits.unlock();
+  notify_waits.unlock();
   queue::Invocation done = h_.WaitDone("ep", a->inference_id);
   EXPECT_EQ(done.state, InvocationState::kCompleted);
   EXPECT_TRUE(WaitFor([&] { return h_.queue->GetBySeq(done.seq).value()->notified; }));

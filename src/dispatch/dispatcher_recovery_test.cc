@@ -5,6 +5,7 @@
 #include "common/ids.h"
 #include "dispatch/pipeline.h"
 #include "dispatch/test_util.h"
+#include "notify/testing.h"
 #include "queue/testing.h"
 
 namespace inferd::dispatch {
@@ -143,8 +144,9 @@ TEST_F(RecoveryTest, ANotificationPublishedBeforeTheCrashIsNotPublishedAgain) {
   EXPECT_EQ(h_.Messages(ok_, "InferenceResult").size(), 1u);
 }
 
-// A worker publishes a 2xx answer's notification held while the output commits, and releases
-// it once both are durable. A crash in between leaves it held.
+// Older inferd versions published a 2xx answer's notification held while the output committed,
+// and released it once both were durable; a crash in between left it held (notify/store.h).
+// Their data dirs are recovered as they were.
 TEST_F(RecoveryTest, AHeldNotificationOfAnOutputWrittenBeforeTheCrashIsSentAsItWas) {
   auto v = Record("held-output-durable");
   Insert(v);
@@ -155,7 +157,7 @@ TEST_F(RecoveryTest, AHeldNotificationOfAnOutputWrittenBeforeTheCrashIsSentAsItW
   held.message = R"({"inferenceId":"held-output-durable","eventName":"InferenceResult",)"
                  R"("eventTime":"as the worker wrote it"})";
   held.dedup_id = v.output_id;
-  ASSERT_TRUE(h_.notifier->PublishHeld(held, /*tag=*/1).ok());
+  ASSERT_TRUE(notify::testing::PublishHeld(*h_.notifier, held, /*tag=*/1, 1.8e9).ok());
   ASSERT_TRUE(h_.Messages(ok_).empty());
 
   h_.StartDispatcher();
@@ -178,7 +180,7 @@ TEST_F(RecoveryTest, AHeldNotificationOfAnOutputNeverWrittenIsReplacedByTheRerun
   held.message = R"({"inferenceId":"held-output-lost","eventName":"InferenceResult",)"
                  R"("eventTime":"of the lost attempt"})";
   held.dedup_id = v.output_id;
-  ASSERT_TRUE(h_.notifier->PublishHeld(held, /*tag=*/1).ok());
+  ASSERT_TRUE(notify::testing::PublishHeld(*h_.notifier, held, /*tag=*/1, 1.8e9).ok());
 
   InstanceRef echo = h_.StartEcho("AllTraffic");
   h_.SetInstances("ep", {echo});

@@ -103,19 +103,7 @@ std::optional<Dispatcher::Impl::Begun> Dispatcher::Impl::Begin(RunJob& job) {
   return b;
 }
 
-std::optional<notify::HeldPublish> Dispatcher::Impl::TakeHeld(
-    std::future<Result<notify::HeldPublish>>& held, const queue::Invocation& inv) {
-  if (!held.valid()) return std::nullopt;
-  Result<notify::HeldPublish> h = held.get();
-  if (!h.ok()) {
-    spdlog::warn("dispatch: invocation {}: its held notification failed ({}); publishing it now",
-                 inv.inference_id, h.error().message);
-    return std::nullopt;
-  }
-  return std::move(h).value();
-}
-
-std::future<Result<notify::HeldPublish>> Dispatcher::Impl::PublishHeldAsync(
+std::optional<notify::PreparedPublish> Dispatcher::Impl::PrepareSuccess(
     const queue::Invocation& inv, const EndpointView& view, const std::string& topic,
     const std::string& content_type, const std::string* body, int64_t answered_ms) {
   std::optional<std::string> embed;
@@ -125,13 +113,15 @@ std::future<Result<notify::HeldPublish>> Dispatcher::Impl::PublishHeldAsync(
   f.failure_reason.clear();
   f.event_ms = answered_ms;
   f.response_content_type = content_type;
-  auto promise = std::make_shared<std::promise<Result<notify::HeldPublish>>>();
-  auto future = promise->get_future();
-  held_publishes.Post(
-      [this, promise, tag = inv.attempts, req = NotificationOf(f, topic, inv.output_id)] {
-        promise->set_value(notifier.PublishHeld(req, tag));
-      });
-  return future;
+  auto prepared = notifier.Prepare(NotificationOf(f, topic, inv.output_id));
+  if (!prepared.ok()) {
+    spdlog::warn(
+        "dispatch: invocation {}: preparing its notification failed ({}); publishing "
+        "it after the output",
+        inv.inference_id, prepared.error().message);
+    return std::nullopt;
+  }
+  return std::move(prepared).value();
 }
 
 void Dispatcher::Impl::Run(RunJob job) {
@@ -143,26 +133,22 @@ void Dispatcher::Impl::Run(RunJob job) {
   QueueEntry entry = job.entry;
   const std::shared_ptr<const EndpointView> view = job.view;
   const std::string label = Label(view, inv.endpoint);
-  // While few invocations run, a 2xx answer's notification is committed held while its output
-  // object commits, and released (sent) once both are durable: its commit runs beside the
-  // output's instead of after it, and a crash still ends in one notification (see
-  // Notifier::PublishHeld; the recovery's publish releases or replaces it). Under load the
-  // commits are shared by many invocations anyway, and the hand-off to the publishing thread
-  // and the release's write would only cost CPU: the notification is published after the output.
+  // A 2xx answer's notification is built (and signed, on the presign thread) as soon as the
+  // answer is complete, while the output object commits; once the output is durable it is
+  // published with its deliveries leaving as soon as they are written, before that commit's
+  // sync (notify::Notifier::Publish(PreparedPublish)).
   const std::string* topic = TopicOf(view, /*success=*/true);
-  bool few_running;
-  {
+  if (!accepted) {
     std::lock_guard lock(mu);
-    if (!accepted) running[inv.seq] = inv.instance;
-    few_running = active_runs <= kHoldWhileRunning;
+    running[inv.seq] = inv.instance;
   }
-  std::future<Result<notify::HeldPublish>> held;
+  std::optional<notify::PreparedPublish> prepared;
   int64_t answered_ms = 0;
   OnAnswer on_answer;
-  if (topic && few_running) {
+  if (topic) {
     on_answer = [&](const std::string& content_type, const std::string* body) {
       answered_ms = NowMs();
-      held = PublishHeldAsync(inv, *view, *topic, content_type, body, answered_ms);
+      prepared = PrepareSuccess(inv, *view, *topic, content_type, body, answered_ms);
     };
   }
   AttemptOutcome out = pipeline.Attempt(inv, job.instance, *gate, on_answer);
@@ -262,18 +248,19 @@ void Dispatcher::Impl::Run(RunJob job) {
   // object and publishes again with the same deduplication key — still one notification.
   SetEnd(inv, success ? InvocationState::kCompleted : InvocationState::kFailed,
          success ? "" : out.reason, out.content_type);
-  if (std::optional<notify::HeldPublish> h = TakeHeld(held, inv); h && success) {
-    // Both durable: the held notification goes out, then its release commits.
+  if (prepared && success) {
     inv.finished_ms = answered_ms;  // the eventTime it carries
-    Status released = notifier.Release(*h);
-    if (!released.ok()) {
-      spdlog::warn("dispatch: invocation {}: releasing its notification failed ({}); retrying",
-                   inv.inference_id, released.error().message);
+    auto published = notifier.Publish(std::move(*prepared));
+    if (!published.ok()) {
+      metrics.Add(Counter::kNotificationFailures, label, inv.variant);
+      spdlog::warn(
+          "dispatch: invocation {}: publishing its notification to {} failed ({}); "
+          "retrying",
+          inv.inference_id, *topic, published.error().message);
     }
-    inv.notified = released.ok();
+    inv.notified = published.ok();
   } else {
-    // No held notification, or one announcing an output that is not there: published now
-    // (replacing the held one).
+    // A failure, or no notification prepared: published now.
     auto current = directory.FindKey(job.key);
     if (!current) current = view;
     std::optional<std::string> embed;

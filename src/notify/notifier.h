@@ -70,19 +70,21 @@ struct PublishRequest {
   // returns the earlier MessageId. The key is stored in the transaction that writes the message,
   // so a caller that crashed between publishing and recording it can simply publish again.
   std::string dedup_id = {};
-  // With dedup_id: when the key's message is held (PublishHeld) under this tag, it is released
-  // as it is (its MessageId returned); held under another tag, or with 0 here, it is replaced by
-  // this one. A caller sets it when it knows what the held message announces is durable.
+  // With dedup_id: when the key's message is held under this tag (written by an older inferd,
+  // whose dispatcher committed a result's notification held until the output was durable; see
+  // notify/store.h), it is released as it is (its MessageId returned); held under another tag,
+  // or with 0 here, it is replaced by this one. A caller sets it when it knows what the held
+  // message announces is durable.
   int64_t release_held = 0;
 };
 
-// A message PublishHeld committed held: its deliveries wait for Release.
-struct HeldPublish {
-  std::string message_id;
+// A notification Prepare built and queued for signing, for Publish(PreparedPublish) to commit.
+struct PreparedPublish {
+  Topic topic;                  // as Prepare read it
+  uint64_t config_version = 0;  // the store's, read before the topic
+  OutboxMessage message;
   std::string dedup_id;
-  int64_t tag = 0;  // 0: the key had been published (not held) before: nothing was written
-  std::vector<std::shared_ptr<const Delivery>> deliveries;  // as the publish fanned it out
-  uint64_t config_version = 0;
+  int64_t release_held = 0;
 };
 
 struct PublishBatchEntry {
@@ -166,20 +168,19 @@ class Notifier {
                                   const std::string& name, const std::string& value);
 
   // ---- publishing ----
-  // The MessageId. Durable when it returns.
+  // The MessageId. Durable when it returns. With a dedup_id the MessageId derives from the
+  // topic and the key (so every publish of a key names the same message).
   Result<std::string> Publish(const PublishRequest& request, const Caller& caller = {});
-  // Publish (dedup_id required) of a message held under `tag` (> 0): durable when it returns,
-  // but not delivered until Release — for a publisher whose message announces something still
-  // being committed elsewhere. A held message of the key (an earlier attempt's) is replaced.
-  // Until released, a Publish of the same key with release_held == tag releases it and any
-  // other replaces it (see PublishRequest::release_held), so after a crash the publisher's
-  // recovery decides which. Its signature is made while it commits, as Publish's is.
-  Result<HeldPublish> PublishHeld(const PublishRequest& request, int64_t tag);
-  // Delivers a held message: hands its deliveries to the delivery worker at once, then commits
-  // the release (returns once it is durable). Until that commit a crash leaves it held: it may
-  // have been sent, and the recovery's Publish with release_held sends it again as it was (the
-  // same MessageId, an at-least-once redelivery).
-  Status Release(const HeldPublish& held);
+  // For a publisher whose message announces something still being committed elsewhere
+  // (dedup_id required): validates and builds the message now and has it signed meanwhile;
+  // Publish(PreparedPublish) commits it once what it announces is durable.
+  Result<PreparedPublish> Prepare(const PublishRequest& request);
+  // Commits a prepared message as Publish does (the same dedup rules), but hands its deliveries
+  // to the delivery worker as soon as their rows are written, while the commit syncs; returns
+  // the MessageId once committed. A crash before that commit may have sent it and leaves no
+  // trace of it: the publisher's recovery publishes the key again, and the same MessageId goes
+  // out again (at least once, as SNS delivers). A failed commit is the publisher's to retry.
+  Result<std::string> Publish(PreparedPublish prepared);
   Result<PublishBatchResult> PublishBatch(const Caller& caller, const std::string& topic_arn,
                                           const std::vector<PublishBatchEntry>& entries);
 
@@ -202,10 +203,12 @@ class Notifier {
   void OfferDeliveries(const std::vector<FannedOut>& written,
                        const std::vector<OutboxMessage>& messages, const Topic& topic,
                        uint64_t version, double now);
-  // Publish of one message; with a dedup_id, by `once`'s held-message rules, and with `held`
-  // written held: its deliveries go there instead of to the delivery worker.
-  Result<OnceOutcome> PublishOne(const PublishRequest& request, const Caller& caller,
-                                 const OnceOptions& once, HeldPublish* held);
+  // The message of a publish, built and queued for signing (Prepare's, for any caller).
+  Result<PreparedPublish> PrepareOne(const PublishRequest& request, const Caller& caller);
+  // Commits it (with a dedup_id, by `once`'s rules for a key held by an older inferd) and hands
+  // its deliveries to the delivery worker: after the commit, or with `early` as soon as they
+  // are written (Publish(PreparedPublish)).
+  Result<OnceOutcome> CommitOne(PreparedPublish prepared, const OnceOptions& once, bool early);
   double Now() const;
 
   NotifyOptions options_;

@@ -1,4 +1,6 @@
 // Notifier: Publish and PublishBatch.
+#include <openssl/evp.h>
+
 #include <boost/json.hpp>
 #include <cctype>
 #include <regex>
@@ -112,13 +114,31 @@ Result<size_t> CheckMessage(const PublishRequest& r) {
   return size;
 }
 
+// The MessageId of a keyed publish: SHA-256 of its topic and key as a version-8 UUID. A key is
+// published once (PublishOnce), so this names one message; derived, not random, so that a
+// publish of the key after a crash that lost the first one's commit (but perhaps not its POST:
+// Publish(PreparedPublish)) names the same message.
+std::string KeyedMessageId(const std::string& topic_arn, const std::string& key) {
+  const std::string data = topic_arn + '\n' + key;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr);
+  uint64_t hi = 0, lo = 0;
+  for (int i = 0; i < 8; ++i) {
+    hi = (hi << 8) | md[i];
+    lo = (lo << 8) | md[8 + i];
+  }
+  return UuidV8(hi, lo);
+}
+
 }  // namespace
 
 Result<OutboxMessage> Notifier::MakeNotification(const PublishRequest& request) {
   auto checked = CheckMessage(request);
   if (!checked.ok()) return std::move(checked).error();
   OutboxMessage m;
-  m.message_id = NewUuid();
+  m.message_id =
+      request.dedup_id.empty() ? NewUuid() : KeyedMessageId(request.topic_arn, request.dedup_id);
   m.type = MessageType::kNotification;
   m.topic_arn = request.topic_arn;
   m.subject = request.subject;
@@ -154,70 +174,82 @@ void Notifier::OfferDeliveries(const std::vector<FannedOut>& written,
   delivery_->Offer(Deliveries(written, messages, topic, now), version);
 }
 
-Result<OnceOutcome> Notifier::PublishOne(const PublishRequest& request, const Caller& caller,
-                                         const OnceOptions& once, HeldPublish* held) {
+Result<PreparedPublish> Notifier::PrepareOne(const PublishRequest& request, const Caller& caller) {
   if (request.topic_arn.empty()) {
     return InvalidParameter("TopicArn or TargetArn Reason: no value for required parameter");
   }
+  PreparedPublish p;
   // Before the topic is read: the offered deliveries are what a read at this version returns.
-  const uint64_t version = store_->config_version();
+  p.config_version = store_->config_version();
   auto topic = FindTopic(caller, request.topic_arn);
   if (!topic.ok()) return std::move(topic).error();
   auto message = MakeNotification(request);
   if (!message.ok()) return std::move(message).error();
+  p.topic = std::move(topic).value();
+  p.message = std::move(message).value();
+  p.dedup_id = request.dedup_id;
+  p.release_held = request.release_held;
+  presigner_->Before(p.message, p.topic);  // signed while the commit syncs
+  return p;
+}
+
+Result<OnceOutcome> Notifier::CommitOne(PreparedPublish p, const OnceOptions& once, bool early) {
   const double now = Now();
-  std::vector<OutboxMessage> messages{std::move(message).value()};
-  presigner_->Before(messages[0], *topic);  // signed while the commit syncs
+  std::vector<OutboxMessage> messages{std::move(p.message)};
   OnceOutcome outcome;
-  if (request.dedup_id.empty()) {
+  if (p.dedup_id.empty()) {
     auto count = store_->Publish(messages, now, &outcome.fanned_out);
     if (!count.ok()) return std::move(count).error();
     outcome.message_id = messages[0].message_id;
   } else {
     const double forget_before =
         now - std::chrono::duration<double>(options_.dedup_retention).count();
+    bool offered = false;
+    std::function<void(const OnceOutcome&)> written;
+    if (early) {
+      written = [&](const OnceOutcome& o) {
+        if (!o.written) return;  // the key's earlier message
+        OfferDeliveries(o.fanned_out, messages, p.topic, p.config_version, now);
+        offered = true;
+      };
+    }
     auto once_outcome =
-        store_->PublishOnce(messages[0], request.dedup_id, now, forget_before, once);
+        store_->PublishOnce(messages[0], p.dedup_id, now, forget_before, once, written);
     if (!once_outcome.ok()) return std::move(once_outcome).error();
     outcome = std::move(once_outcome).value();
     if (outcome.released) delivery_->Wake();  // its rows are due in the store now
-    if (held) {
-      held->message_id = outcome.message_id;
-      held->dedup_id = request.dedup_id;
+    if (!outcome.written) return outcome;     // the key's earlier message: nothing written
+    if (offered) {
+      presigner_->After(p.topic.arn, messages[0], outcome.fanned_out);
+      return outcome;
     }
-    if (outcome.message_id != messages[0].message_id) return outcome;  // nothing written
   }
-  presigner_->After(topic->arn, messages[0], outcome.fanned_out);
-  if (held) {
-    held->tag = once.hold;
-    held->deliveries = Deliveries(outcome.fanned_out, messages, *topic, now);
-    held->config_version = version;
-  } else {
-    OfferDeliveries(outcome.fanned_out, messages, *topic, version, now);
-  }
+  presigner_->After(p.topic.arn, messages[0], outcome.fanned_out);
+  OfferDeliveries(outcome.fanned_out, messages, p.topic, p.config_version, now);
   return outcome;
 }
 
 Result<std::string> Notifier::Publish(const PublishRequest& request, const Caller& caller) {
-  auto outcome = PublishOne(request, caller, OnceOptions{0, request.release_held}, nullptr);
+  auto prepared = PrepareOne(request, caller);
+  if (!prepared.ok()) return std::move(prepared).error();
+  auto outcome = CommitOne(std::move(prepared).value(), OnceOptions{0, request.release_held},
+                           /*early=*/false);
   if (!outcome.ok()) return std::move(outcome).error();
   return std::move(outcome->message_id);
 }
 
-Result<HeldPublish> Notifier::PublishHeld(const PublishRequest& request, int64_t tag) {
-  if (request.dedup_id.empty() || tag <= 0) {
-    return Error(Errc::kInternal, "a held publish needs a dedup_id and a tag above 0");
+Result<PreparedPublish> Notifier::Prepare(const PublishRequest& request) {
+  if (request.dedup_id.empty()) {
+    return Error(Errc::kInternal, "a prepared publish needs a dedup_id");
   }
-  HeldPublish held;  // tag 0 unless it was written held
-  auto outcome = PublishOne(request, Caller{}, OnceOptions{tag, 0}, &held);
-  if (!outcome.ok()) return std::move(outcome).error();
-  return held;
+  return PrepareOne(request, Caller{});
 }
 
-Status Notifier::Release(const HeldPublish& held) {
-  if (held.tag == 0) return OkStatus();  // the key was published before: nothing was held
-  if (!held.deliveries.empty()) delivery_->Offer(held.deliveries, held.config_version);
-  return store_->Release(held.dedup_id, held.tag);
+Result<std::string> Notifier::Publish(PreparedPublish prepared) {
+  const OnceOptions once{0, prepared.release_held};
+  auto outcome = CommitOne(std::move(prepared), once, /*early=*/true);
+  if (!outcome.ok()) return std::move(outcome).error();
+  return std::move(outcome->message_id);
 }
 
 Result<PublishBatchResult> Notifier::PublishBatch(const Caller& caller,

@@ -256,9 +256,10 @@ int NotifyStore::OnCommit(void* self) {
   return 0;  // go ahead with the commit
 }
 
-Status NotifyStore::Write(const std::function<Status()>& work) {
+Status NotifyStore::Write(const std::function<Status()>& work,
+                          const std::function<void()>& written) {
   ++writes_waiting_;
-  Status st = group_->Run(work);
+  Status st = group_->Run(work, written);
   --writes_waiting_;
   return st;
 }

@@ -12,12 +12,13 @@
 //                  row, and the tag it is held under (0: not held).
 //
 // Held publishes (PublishOnce with OnceOptions::hold): the message and its deliveries are
-// written, but no scan finds the deliveries due until they are released: Release(), or a later
-// PublishOnce of the key with OnceOptions::release equal to the tag. Any other PublishOnce of a
-// held key replaces the held message (it is deleted, the new one written in its place). So a
-// publisher can commit a message while what it announces is still being committed elsewhere,
-// and send it once both are durable: after a crash, whoever publishes the key again either
-// releases the held message (what it announces was durable) or replaces it. Held deliveries
+// written, but no scan finds the deliveries due until a later PublishOnce of the key with
+// OnceOptions::release equal to the tag releases them. Any other PublishOnce of a held key
+// replaces the held message (it is deleted, the new one written in its place). Older inferd
+// versions committed a result's notification held while its output object committed and
+// released it once both were durable; a data dir they left after a crash may still hold such
+// rows, which the dispatcher's recovery releases (the output was durable) or replaces. Nothing
+// writes held messages any more but the tests that recreate such data dirs. Held deliveries
 // still unreleased when their key is forgotten (dedup retention) are deleted with it.
 //
 // Publishing writes the message and a delivery for every confirmed subscription of its topic
@@ -106,6 +107,7 @@ struct OnceOptions {
 struct OnceOutcome {
   std::string message_id;  // the new message's, or the earlier one's when the key was known
   std::vector<FannedOut> fanned_out;  // each delivery written
+  bool written = false;               // this message was written (the key was not known)
   bool released = false;              // a held message of the key was released (now due)
 };
 
@@ -167,11 +169,11 @@ class NotifyStore {
   // recorded before `forget_before` are not known any more (their rows are deleted on the way,
   // at most once a second). A known key whose message is held is released (once.release == its
   // tag) or replaced (see the file comment). The outcome also lists the deliveries written.
+  // `written`, if given, is called with the outcome once it is in the transaction and before
+  // that commits (db::GroupCommit::Run's `written`: it must not call the store).
   Result<OnceOutcome> PublishOnce(const OutboxMessage& message, const std::string& dedup_id,
-                                  double now, double forget_before, const OnceOptions& once = {});
-  // Releases the message held under `tag` for `dedup_id`: its deliveries are due from now on.
-  // Nothing changes when the key is not held under that tag (released or replaced meanwhile).
-  Status Release(const std::string& dedup_id, int64_t tag);
+                                  double now, double forget_before, const OnceOptions& once = {},
+                                  const std::function<void(const OnceOutcome&)>& written = {});
   // Per subscription with pending deliveries, the earliest one.
   Result<std::vector<DeliveryHead>> DeliveryHeads();
   // Ids of a subscription's deliveries due at `now`, earliest first, at most `limit`.
@@ -205,7 +207,7 @@ class NotifyStore {
   NotifyStore(std::unique_ptr<db::Database> db, std::unique_ptr<internal::ReaderPool> readers);
   // Runs `work` on the write connection through the group commit; returns once its transaction
   // has committed. `work` runs with write_mu_ held, on whichever caller leads the batch.
-  Status Write(const std::function<Status()>& work);
+  Status Write(const std::function<Status()>& work, const std::function<void()>& written = {});
   Result<int64_t> InsertMessageLocked(const OutboxMessage& message);
   // The message and one delivery per confirmed subscription (none: nothing written); the number
   // of deliveries. Inside the caller's transaction.

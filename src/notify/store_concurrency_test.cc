@@ -279,12 +279,12 @@ TEST_F(StoreConcurrencyTest, AHeldMessageIsDueOnlyOnceReleasedUnderItsTag) {
   EXPECT_TRUE(store_->DueDeliveries(kSub, 1e9, 10)->empty());
   EXPECT_TRUE(store_->DeliveryHeads()->empty());
   EXPECT_FALSE(store_->NextAttemptAfter(kSub, 0)->has_value());
-  // Another tag releases nothing; a plain publish of the key replaces it (see below), so here
-  // only the release is tried.
-  ASSERT_TRUE(store_->Release("k", 8).ok());
-  EXPECT_TRUE(store_->DueDeliveries(kSub, 1e9, 10)->empty());
-
-  ASSERT_TRUE(store_->Release("k", 7).ok());
+  // A publish of the key releasing its tag: the held message as it was, nothing new written.
+  auto released = store_->PublishOnce(Message("again"), "k", 101, 0, OnceOptions{.release = 7});
+  ASSERT_TRUE(released.ok()) << released.error().message;
+  EXPECT_EQ(released->message_id, "h1");
+  EXPECT_TRUE(released->released);
+  EXPECT_FALSE(released->written);
   EXPECT_EQ(*store_->DueDeliveries(kSub, 1e9, 10), std::vector<int64_t>{id});
   ASSERT_EQ(store_->DeliveryHeads()->size(), 1u);
   // Released: the key is an ordinary published key now, a restart changes nothing.

@@ -145,13 +145,13 @@ Status NotifyStore::ForgetLocked(double now, double forget_before) {
   return OkStatus();
 }
 
-Result<OnceOutcome> NotifyStore::PublishOnce(const OutboxMessage& m, const std::string& dedup_id,
-                                             double now, double forget_before,
-                                             const OnceOptions& once) {
+Result<OnceOutcome> NotifyStore::PublishOnce(
+    const OutboxMessage& m, const std::string& dedup_id, double now, double forget_before,
+    const OnceOptions& once, const std::function<void(const OnceOutcome&)>& written) {
   OnceOutcome out;
   // Runs after any earlier call of the same batch (in its own savepoint of the same
   // transaction), so a key published a moment ago by another thread is seen here.
-  Status st = Write([&]() -> Status {
+  const std::function<Status()> work = [&]() -> Status {
     out = OnceOutcome{};
     INFERD_RETURN_IF_ERROR(ForgetLocked(now, forget_before));
     Stmt known(*db_,
@@ -186,8 +186,10 @@ Result<OnceOutcome> NotifyStore::PublishOnce(const OutboxMessage& m, const std::
     remember.Bind(dedup_id).Bind(m.message_id).Bind(now).Bind(once.hold).Bind(row);
     if (remember.Step() != Stmt::kDone) return remember.Fail("remember dedup id");
     out.message_id = m.message_id;
+    out.written = true;
     return OkStatus();
-  });
+  };
+  Status st = written ? Write(work, [&] { written(out); }) : Write(work);
   if (!st.ok()) return std::move(st).error();
   return out;
 }
@@ -197,19 +199,6 @@ Status NotifyStore::ReleaseLocked(const std::string& dedup_id, int64_t row) {
   INFERD_RETURN_IF_ERROR(key.Bind(dedup_id).Run("release"));
   Stmt d(*db_, "UPDATE deliveries SET held=0 WHERE message=? AND held=1");
   return d.Bind(row).Run("release");
-}
-
-Status NotifyStore::Release(const std::string& dedup_id, int64_t tag) {
-  return Write([&]() -> Status {
-    Stmt known(*db_, "SELECT message FROM published WHERE dedup_id=? AND hold=?");
-    known.Bind(dedup_id).Bind(tag);
-    int rc = known.Step();
-    if (rc == Stmt::kDone) return OkStatus();  // released or replaced meanwhile
-    if (rc != Stmt::kRow) return known.Fail("release");
-    const int64_t row = known.Int(0);
-    known.Reset();
-    return ReleaseLocked(dedup_id, row);
-  });
 }
 
 Result<std::vector<DeliveryHead>> NotifyStore::DeliveryHeads() {

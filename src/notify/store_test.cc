@@ -129,6 +129,35 @@ TEST_F(StoreTest, ADatabaseFromBeforeHeldPublishesIsUpgradedWithItsRowsDue) {
   EXPECT_EQ(store_->DueDeliveries(sub.arn, 1e9, 10)->size(), 1u);
 }
 
+// PublishOnce's `written` sees the outcome before it commits (a reader does not see the
+// delivery yet), and says whether this message was written or the key's earlier one stands.
+TEST_F(StoreTest, PublishOnceTellsWhatItWroteBeforeTheCommit) {
+  AddTopic();
+  AddSubscription("a", SubscriptionStatus::kConfirmed);
+  int64_t readable_then = -1;
+  std::vector<FannedOut> seen;
+  auto first = store_->PublishOnce(Message("m1"), "key", 100, 0, {}, [&](const OnceOutcome& o) {
+    EXPECT_TRUE(o.written);
+    seen = o.fanned_out;
+    readable_then = *store_->CountDeliveries();  // a read connection: committed rows only
+  });
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_TRUE(first->written);
+  EXPECT_EQ(readable_then, 0);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].id, first->fanned_out[0].id);
+  EXPECT_EQ(*store_->CountDeliveries(), 1);
+
+  bool wrote_again = true;
+  auto again = store_->PublishOnce(Message("m2"), "key", 101, 0, {},
+                                   [&](const OnceOutcome& o) { wrote_again = o.written; });
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->written);
+  EXPECT_FALSE(wrote_again);
+  EXPECT_EQ(again->message_id, "m1");
+  EXPECT_EQ(*store_->CountDeliveries(), 1);
+}
+
 TEST_F(StoreTest, NobodySubscribedStoresNothing) {
   AddTopic();
   AddSubscription("p", SubscriptionStatus::kPending);

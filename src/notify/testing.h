@@ -24,6 +24,18 @@ inline std::string Str(const boost::json::value& v) {
                        : "<not a string: " + boost::json::serialize(v) + ">";
 }
 
+// What an older inferd's dispatcher could leave in a data dir after a crash: `request` (with a
+// dedup_id) published held under `tag` (notify/store.h), at `now`. Its MessageId.
+inline Result<std::string> PublishHeld(Notifier& n, const PublishRequest& request, int64_t tag,
+                                       double now) {
+  auto prepared = n.Prepare(request);
+  if (!prepared.ok()) return std::move(prepared).error();
+  auto outcome = n.store().PublishOnce(prepared->message, prepared->dedup_id, now, 0,
+                                       OnceOptions{.hold = tag});
+  if (!outcome.ok()) return std::move(outcome).error();
+  return outcome->message_id;
+}
+
 // NotifyStore::PublishOnce without held-message rules, as the MessageId it answers with;
 // `deliveries` (optional) gets the number of deliveries it wrote.
 inline Result<std::string> PublishOnceId(NotifyStore& store, const OutboxMessage& message,
