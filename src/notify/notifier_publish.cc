@@ -197,6 +197,7 @@ Result<OnceOutcome> Notifier::CommitOne(PreparedPublish p, const OnceOptions& on
   const double now = Now();
   std::vector<OutboxMessage> messages{std::move(p.message)};
   OnceOutcome outcome;
+  bool offered = false;  // by `written`, on the commit's leader thread (this one waits meanwhile)
   if (p.dedup_id.empty()) {
     auto count = store_->Publish(messages, now, &outcome.fanned_out);
     if (!count.ok()) return std::move(count).error();
@@ -204,7 +205,6 @@ Result<OnceOutcome> Notifier::CommitOne(PreparedPublish p, const OnceOptions& on
   } else {
     const double forget_before =
         now - std::chrono::duration<double>(options_.dedup_retention).count();
-    bool offered = false;
     std::function<void(const OnceOutcome&)> written;
     if (early) {
       written = [&](const OnceOutcome& o) {
@@ -219,13 +219,9 @@ Result<OnceOutcome> Notifier::CommitOne(PreparedPublish p, const OnceOptions& on
     outcome = std::move(once_outcome).value();
     if (outcome.released) delivery_->Wake();  // its rows are due in the store now
     if (!outcome.written) return outcome;     // the key's earlier message: nothing written
-    if (offered) {
-      presigner_->After(p.topic.arn, messages[0], outcome.fanned_out);
-      return outcome;
-    }
   }
   presigner_->After(p.topic.arn, messages[0], outcome.fanned_out);
-  OfferDeliveries(outcome.fanned_out, messages, p.topic, p.config_version, now);
+  if (!offered) OfferDeliveries(outcome.fanned_out, messages, p.topic, p.config_version, now);
   return outcome;
 }
 
