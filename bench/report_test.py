@@ -29,6 +29,22 @@ E2E = {"results_per_s_window": 1000.0, "completed_per_s_window": 990.0,
        "machine_busy_cores": 1.9, "max_outstanding": 10000}
 
 
+def floor_run(sync_ms, sign_ms, p50=2.5, pair_ms=None, **extra):
+    """A run with what the invoke → result floor is made of: the open loop at 150/s, direct
+    calls at that rate (p50 0.34 ms), the disk back to back (0.2 ms) and at that pace
+    (`sync_ms`), two files at once (`pair_ms`, if any), and a signature of `sign_ms`."""
+    r = results(e2e_open_rate=150,
+                e2e_1k_open={"result_latency_ms": lat(p50, 8.0), "event_latency_ms": lat(1.0, 3.0)},
+                direct_1k_open={"accept_latency_ms": lat(0.34, 1.0)},
+                fsync_floor={"per_s": 2000.0, "p50_ms": 0.2, "p99_ms": 1.0},
+                fsync_floor_paced={"per_s": 150.0, "p50_ms": sync_ms, "p99_ms": 1.2, "rate": 150},
+                rsa_sign={"sign_per_s": 1000 / sign_ms, "ms_per_sign": sign_ms}, **extra)
+    if pair_ms is not None:
+        r["fsync_pair_paced"] = {"per_s": 150.0, "p50_ms": pair_ms, "p99_ms": 2.0, "rate": 150,
+                                 "files": 2}
+    return r
+
+
 def rows(r):
     """The table's rows as lists of cells, keyed by their scenario's first words."""
     out = {}
@@ -106,14 +122,7 @@ class VerdictTest(unittest.TestCase):
         # max(sync, call) + sync + max(sync, signature) + call, at the paced disk's p50.
         for sync_ms, shown, verdict in ((0.55, "1.99 ms", "floor allows it"),
                                         (0.56, "2.02 ms", "no: the floor is 2 ms or more")):
-            r = results(e2e_open_rate=150,
-                        e2e_1k_open={"result_latency_ms": lat(4.0, 8.0),
-                                     "event_latency_ms": lat(2.0, 3.0)},
-                        direct_1k_open={"accept_latency_ms": lat(0.34, 1.0)},
-                        fsync_floor={"per_s": 2000.0, "p50_ms": 0.2, "p99_ms": 1.0},
-                        fsync_floor_paced={"per_s": 150.0, "p50_ms": sync_ms, "p99_ms": 1.2,
-                                           "rate": 150},
-                        rsa_sign={"sign_per_s": 3333.3, "ms_per_sign": 0.3})
+            r = floor_run(sync_ms, 0.3, p50=4.0)
             t = rows(r)
             cells = find(t, "… its floor with inferd's durability")
             self.assertEqual(cells[1], shown)  # 3 × sync + 0.34
@@ -143,16 +152,7 @@ class VerdictTest(unittest.TestCase):
         for pair_ms, sign_ms, shown, verdict in (
                 (1.2, 0.3, "2.14 ms", "no: the floor is 2 ms or more"),
                 (0.9, 1.0, "1.94 ms", "floor allows it")):
-            r = results(e2e_open_rate=150,
-                        e2e_1k_open={"result_latency_ms": lat(2.5, 8.0),
-                                     "event_latency_ms": lat(1.0, 3.0)},
-                        direct_1k_open={"accept_latency_ms": lat(0.34, 1.0)},
-                        fsync_floor={"per_s": 2000.0, "p50_ms": 0.2, "p99_ms": 1.0},
-                        fsync_floor_paced={"per_s": 150.0, "p50_ms": 0.6, "p99_ms": 1.2,
-                                           "rate": 150},
-                        fsync_pair_paced={"per_s": 150.0, "p50_ms": pair_ms, "p99_ms": 2.0,
-                                          "rate": 150, "files": 2},
-                        rsa_sign={"sign_per_s": 1000 / sign_ms, "ms_per_sign": sign_ms})
+            r = floor_run(0.6, sign_ms, pair_ms=pair_ms)
             t = rows(r)
             cells = find(t, "… its floor with inferd's durability: the accept's sync")
             self.assertEqual(cells[1], shown)  # 0.6 + max(pair, sign) + 0.34
@@ -168,16 +168,7 @@ class VerdictTest(unittest.TestCase):
         for sync_ms, sign_ms, shown, verdict in (
                 (0.8, 0.3, "1.94 ms", "floor allows it"),
                 (0.6, 1.4, "2.34 ms", "no: the floor is 2 ms or more")):
-            r = results(e2e_open_rate=150, notification_path="sent while committed",
-                        e2e_1k_open={"result_latency_ms": lat(2.5, 8.0),
-                                     "event_latency_ms": lat(1.0, 3.0)},
-                        direct_1k_open={"accept_latency_ms": lat(0.34, 1.0)},
-                        fsync_floor={"per_s": 2000.0, "p50_ms": 0.2, "p99_ms": 1.0},
-                        fsync_floor_paced={"per_s": 150.0, "p50_ms": sync_ms, "p99_ms": 1.2,
-                                           "rate": 150},
-                        fsync_pair_paced={"per_s": 150.0, "p50_ms": 1.5, "p99_ms": 2.0,
-                                          "rate": 150, "files": 2},
-                        rsa_sign={"sign_per_s": 1000 / sign_ms, "ms_per_sign": sign_ms})
+            r = floor_run(sync_ms, sign_ms, pair_ms=1.5, notification_path="sent while committed")
             t = rows(r)
             cells = find(t, "… its floor with inferd's durability: the accept's sync")
             self.assertIn("then the output's sync", cells[0])
