@@ -1,4 +1,5 @@
-// Identifiers: random UUIDs (v4) for request ids, inference ids and output object names.
+// Identifiers: random UUIDs (v4) for request ids, inference ids and output object names; derived
+// ones (v8) for ids that must come out the same from the same content.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // Notifier: inferd's SNS — topics, HTTP/S subscriptions with SNS's confirmation handshake, and a
 // durable outbox delivered by a DeliveryWorker. The SNS API front end (api/sns) maps each Query
-// action onto one method here; the async inference pipeline calls Publish() directly.
+// action onto one method here; the async inference pipeline calls Prepare() and Publish() directly.
 //
 // Rules kept here (SNS's): topic names and ARNs (arn:aws:sns:<region>:<account>:<name>, regional:
 // a signed caller may only name ARNs of its own region), CreateTopic idempotent by name,
@@ -12,7 +12,8 @@
 //
 // Durability: Publish() returns once the message and its deliveries are committed (fsync'd); a
 // message to a topic without confirmed subscriptions is accepted and dropped, as SNS does. While
-// it commits, its signature is made on another thread (Presigner).
+// it commits, its signature is made on another thread (Presigner). A prepared publish's
+// deliveries may leave before its commit is durable (Publish(PreparedPublish)).
 //
 // Lifecycle: Open() → [SetPublicUrl()] → Start() (delivery threads) → Stop(deadline). API methods
 // work before Start() and after Stop() (they only touch the store). Every method blocks on disk
