@@ -73,9 +73,8 @@ def table(r):
                 f"({fmt(sy['disk_write_mib_per_s'])} MiB/s)",
                 f"disk floor {fmt(fl['per_s'])}/s" if fl else "—",
                 ratio(sy["syncs_per_s"], fl and fl["per_s"]))
-            if by_thread(sy.get("threads"), "accept"):
-                row("… inferd's threads (`perf stat --per-thread`)",
-                    by_thread(sy["threads"], "accept"))
+            if threads := by_thread(sy.get("threads"), "accept"):
+                row("… inferd's threads (`perf stat --per-thread`)", threads)
     if ao:
         lat = ao["accept_latency_ms"]
         # Baseline: direct calls open loop at 10,000/s (the machine and load generator alone).
@@ -120,9 +119,8 @@ def table(r):
                 f"{fmt(sy['disk_write_bytes_per_item'])} B written per invocation",
                 f"disk floor {fmt(fl['per_s'])}/s" if fl else "—",
                 ratio(sy["syncs_per_s"], fl and fl["per_s"]))
-            if by_thread(sy.get("threads"), "invocation"):
-                row("… inferd's threads (`perf stat --per-thread`)",
-                    by_thread(sy["threads"], "invocation"))
+            if threads := by_thread(sy.get("threads"), "invocation"):
+                row("… inferd's threads (`perf stat --per-thread`)", threads)
         if d1:
             q = e["results_per_s_window"] / d1["accepted_per_s"]
             row("end to end ÷ direct", f"{q:.3g}", "direct 1 KiB", f"{q:.3g}", "≥ 0.35",

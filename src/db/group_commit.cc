@@ -23,8 +23,6 @@ std::size_t GroupCommit::commits() const {
   return commits_;
 }
 
-Status GroupCommit::Run(const std::function<Status()>& work) { return Run(work, {}); }
-
 Status GroupCommit::Run(const std::function<Status()>& work, const std::function<void()>& written) {
   Waiter me;
   me.work = &work;

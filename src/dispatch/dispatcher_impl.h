@@ -207,6 +207,10 @@ struct Dispatcher::Impl {
   // `release_held`: see notify::PublishRequest::release_held.
   bool Notify(const queue::Invocation& inv, const std::shared_ptr<const EndpointView>& view,
               std::optional<std::string> body, bool mark_notified = true, int64_t release_held = 0);
+  // Whether a publish of `inv`'s notification to `topic` succeeded; a failure is counted
+  // (NotificationFailures, under `label`) and logged.
+  bool Published(const Result<std::string>& published, const queue::Invocation& inv,
+                 const std::string& label, const std::string& topic);
   // What a notification of `inv` says, as its fields are now (embedding `body`).
   static NotificationFacts FactsOf(const queue::Invocation& inv, std::optional<std::string> body);
   // The topic an invocation that ended so goes to; nullptr when the endpoint has none.

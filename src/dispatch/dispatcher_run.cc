@@ -250,15 +250,7 @@ void Dispatcher::Impl::Run(RunJob job) {
          success ? "" : out.reason, out.content_type);
   if (prepared && success) {
     inv.finished_ms = answered_ms;  // the eventTime it carries
-    auto published = notifier.Publish(std::move(*prepared));
-    if (!published.ok()) {
-      metrics.Add(Counter::kNotificationFailures, label, inv.variant);
-      spdlog::warn(
-          "dispatch: invocation {}: publishing its notification to {} failed ({}); "
-          "retrying",
-          inv.inference_id, *topic, published.error().message);
-    }
-    inv.notified = published.ok();
+    inv.notified = Published(notifier.Publish(std::move(*prepared)), inv, label, *topic);
   } else {
     // A failure, or no notification prepared: published now.
     auto current = directory.FindKey(job.key);
@@ -371,14 +363,17 @@ bool Dispatcher::Impl::Notify(const queue::Invocation& inv,
   }
   notify::PublishRequest req = NotificationOf(FactsOf(inv, std::move(body)), *topic, inv.output_id);
   req.release_held = release_held;
-  auto published = notifier.Publish(req);
-  if (published.ok()) {
-    if (mark_notified) queue.MarkNotified(inv.seq);
-    return true;
-  }
-  metrics.Add(Counter::kNotificationFailures, Label(view, inv.endpoint), inv.variant);
+  if (!Published(notifier.Publish(req), inv, Label(view, inv.endpoint), *topic)) return false;
+  if (mark_notified) queue.MarkNotified(inv.seq);
+  return true;
+}
+
+bool Dispatcher::Impl::Published(const Result<std::string>& published, const queue::Invocation& inv,
+                                 const std::string& label, const std::string& topic) {
+  if (published.ok()) return true;
+  metrics.Add(Counter::kNotificationFailures, label, inv.variant);
   spdlog::warn("dispatch: invocation {}: publishing its notification to {} failed ({}); retrying",
-               inv.inference_id, *topic, published.error().message);
+               inv.inference_id, topic, published.error().message);
   return false;
 }
 

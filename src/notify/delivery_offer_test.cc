@@ -111,6 +111,54 @@ TEST_F(DeliveryOfferTest, OfferedDeliveriesAreSentInOrderWithoutReadingThemBack)
   EXPECT_EQ(*n->store().CountDeliveries(), 0);
 }
 
+// A prepared publish (the async pipeline's result notification) is handed to the delivery
+// threads as soon as its rows are written: the subscriber has the POST while the commit is held
+// back. A plain publish is offered only once committed.
+TEST_F(DeliveryOfferTest, APreparedPublishIsSentWhileItsCommitIsStillPending) {
+  FakeSender sender;
+  auto n = Make(sender.fn(), SystemClock::Instance());
+  Setup(*n);
+  n->Start();
+  // Until its outcome is recorded nothing else writes (the delivery worker's start-up purge has
+  // run by then), so the next commit is the publish's.
+  auto settled = [&](size_t posts) {
+    for (int i = 0; i < 1000 && (sender.count() < posts || *n->store().CountDeliveries() > 0);
+         ++i) {
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return sender.count() == posts && *n->store().CountDeliveries() == 0;
+  };
+  Publish(*n, "warm-up");
+  ASSERT_TRUE(settled(1));
+  // The next commit waits (a bounded time) for the subscriber to have `posts` POSTs.
+  std::optional<bool> sent_before_commit;
+  auto wait_at_commit_for = [&](size_t posts, milliseconds bound) {
+    sent_before_commit.reset();
+    n->store().SetBeforeCommitForTesting([&, posts, bound] {
+      if (!sent_before_commit) sent_before_commit = sender.WaitFor(posts, bound);
+    });
+  };
+
+  wait_at_commit_for(2, seconds(10));
+  PublishRequest result{topic_, "the output is durable", std::nullopt, {}, ""};
+  result.dedup_id = "out-1";
+  auto prepared = n->Prepare(result);
+  ASSERT_TRUE(prepared.ok()) << prepared.error().message;
+  ASSERT_TRUE(n->Publish(std::move(prepared).value()).ok());
+  n->store().SetBeforeCommitForTesting(nullptr);
+  ASSERT_TRUE(sent_before_commit.has_value());
+  EXPECT_TRUE(*sent_before_commit);
+  ASSERT_TRUE(settled(2));
+
+  wait_at_commit_for(3, milliseconds(300));
+  Publish(*n, "a plain publish");
+  n->store().SetBeforeCommitForTesting(nullptr);
+  ASSERT_TRUE(sent_before_commit.has_value());
+  EXPECT_FALSE(*sent_before_commit);
+  EXPECT_TRUE(sender.WaitFor(3));
+  n->Stop(std::chrono::steady_clock::now() + seconds(5));
+}
+
 TEST_F(DeliveryOfferTest, OfferedButUnsentDeliveriesAreDeliveredAfterACrash) {
   auto sender = std::make_shared<HoldingSender>();
   {

@@ -85,7 +85,6 @@ struct PreparedPublish {
   uint64_t config_version = 0;  // the store's, read before the topic
   OutboxMessage message;
   std::string dedup_id;
-  int64_t release_held = 0;
 };
 
 struct PublishBatchEntry {
@@ -176,7 +175,8 @@ class Notifier {
   // (dedup_id required): validates and builds the message now and has it signed meanwhile;
   // Publish(PreparedPublish) commits it once what it announces is durable.
   Result<PreparedPublish> Prepare(const PublishRequest& request);
-  // Commits a prepared message as Publish does (the same dedup rules), but hands its deliveries
+  // Commits a prepared message as Publish does (the same dedup rules; a message an older inferd
+  // left held for the key is replaced: this is a new attempt's), but hands its deliveries
   // to the delivery worker as soon as their rows are written, while the commit syncs; returns
   // the MessageId once committed. A crash before that commit may have sent it and leaves no
   // trace of it: the publisher's recovery publishes the key again, and the same MessageId goes
@@ -196,11 +196,8 @@ class Notifier {
   Result<Subscription> FindSubscription(const Caller& caller, const std::string& arn);
   Result<OutboxMessage> MakeNotification(const PublishRequest& request);
   OutboxMessage MakeConfirmation(MessageType type, const Subscription& sub);
-  // The deliveries a publish just committed, as the delivery worker takes them.
-  static std::vector<std::shared_ptr<const Delivery>> Deliveries(
-      const std::vector<FannedOut>& written, const std::vector<OutboxMessage>& messages,
-      const Topic& topic, double now);
-  // Hands the deliveries a publish just committed to the delivery worker (DeliveryWorker::Offer).
+  // Hands the deliveries a publish wrote to the delivery worker (DeliveryWorker::Offer), with the
+  // message, subscription and topic attributes it read.
   void OfferDeliveries(const std::vector<FannedOut>& written,
                        const std::vector<OutboxMessage>& messages, const Topic& topic,
                        uint64_t version, double now);

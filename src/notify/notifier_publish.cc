@@ -149,9 +149,10 @@ Result<OutboxMessage> Notifier::MakeNotification(const PublishRequest& request) 
   return m;
 }
 
-std::vector<std::shared_ptr<const Delivery>> Notifier::Deliveries(
-    const std::vector<FannedOut>& written, const std::vector<OutboxMessage>& messages,
-    const Topic& topic, double now) {
+void Notifier::OfferDeliveries(const std::vector<FannedOut>& written,
+                               const std::vector<OutboxMessage>& messages, const Topic& topic,
+                               uint64_t version, double now) {
+  if (written.empty()) return;
   std::vector<std::shared_ptr<const Delivery>> deliveries;
   deliveries.reserve(written.size());
   for (const FannedOut& f : written) {
@@ -164,14 +165,7 @@ std::vector<std::shared_ptr<const Delivery>> Notifier::Deliveries(
     d->topic_attributes = topic.attributes;
     deliveries.push_back(std::move(d));
   }
-  return deliveries;
-}
-
-void Notifier::OfferDeliveries(const std::vector<FannedOut>& written,
-                               const std::vector<OutboxMessage>& messages, const Topic& topic,
-                               uint64_t version, double now) {
-  if (written.empty()) return;
-  delivery_->Offer(Deliveries(written, messages, topic, now), version);
+  delivery_->Offer(std::move(deliveries), version);
 }
 
 Result<PreparedPublish> Notifier::PrepareOne(const PublishRequest& request, const Caller& caller) {
@@ -188,7 +182,6 @@ Result<PreparedPublish> Notifier::PrepareOne(const PublishRequest& request, cons
   p.topic = std::move(topic).value();
   p.message = std::move(message).value();
   p.dedup_id = request.dedup_id;
-  p.release_held = request.release_held;
   presigner_->Before(p.message, p.topic);  // signed while the commit syncs
   return p;
 }
@@ -242,8 +235,7 @@ Result<PreparedPublish> Notifier::Prepare(const PublishRequest& request) {
 }
 
 Result<std::string> Notifier::Publish(PreparedPublish prepared) {
-  const OnceOptions once{0, prepared.release_held};
-  auto outcome = CommitOne(std::move(prepared), once, /*early=*/true);
+  auto outcome = CommitOne(std::move(prepared), OnceOptions{}, /*early=*/true);
   if (!outcome.ok()) return std::move(outcome).error();
   return std::move(outcome->message_id);
 }

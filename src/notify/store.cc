@@ -252,7 +252,9 @@ NotifyStore::~NotifyStore() = default;
 // Counts every commit of the write connection, so commits() also catches a write that bypassed
 // the group commit.
 int NotifyStore::OnCommit(void* self) {
-  static_cast<NotifyStore*>(self)->commits_.fetch_add(1);
+  auto* store = static_cast<NotifyStore*>(self);
+  store->commits_.fetch_add(1);
+  if (store->before_commit_for_testing_) store->before_commit_for_testing_();
   return 0;  // go ahead with the commit
 }
 

@@ -202,6 +202,12 @@ class NotifyStore {
   // Tests only: holds the write connection as a commit in progress does; every write waits
   // until the lock is released, reads do not.
   std::unique_lock<std::mutex> HoldWriterForTesting() { return std::unique_lock(write_mu_); }
+  // Tests only: `hook` (empty: none) runs at every COMMIT of the write connection, before the
+  // commit syncs, on the committing thread with the write connection held.
+  void SetBeforeCommitForTesting(std::function<void()> hook) {
+    std::lock_guard lock(write_mu_);
+    before_commit_for_testing_ = std::move(hook);
+  }
 
  private:
   NotifyStore(std::unique_ptr<db::Database> db, std::unique_ptr<internal::ReaderPool> readers);
@@ -242,6 +248,7 @@ class NotifyStore {
   // so an id is never reused while the process runs (SQLite would reuse a deleted highest
   // rowid): the delivery worker's in-flight ids and pending outcomes name one row for good.
   int64_t last_delivery_id_ = 0;
+  std::function<void()> before_commit_for_testing_;  // guarded by write_mu_
 };
 
 }  // namespace inferd::notify
