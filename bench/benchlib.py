@@ -253,6 +253,173 @@ def thread_costs(perf_csv, items):
     return sorted(out, key=lambda t: -t["cpu_us_per_item"])
 
 
+# The tracepoints path_stages reads (a few syscalls, no scheduler events: cheap enough to record
+# while the open loop runs without moving its latency much).
+PATH_EVENTS = ("syscalls:sys_exit_recvmsg,syscalls:sys_enter_sendmsg,syscalls:sys_enter_pwrite64,"
+               "syscalls:sys_enter_fdatasync,syscalls:sys_exit_fdatasync")
+
+# (stage, what it spans) in the order of an invocation's path; path_stages's keys.
+PATH_STAGES = (
+    ("receive_to_queue_write", "request received → its queue write starts"),
+    ("queue_sync", "the queue's sync"),
+    ("durable_to_202", "durable → 202 sent"),
+    ("receive_to_model", "request received → model request sent"),
+    ("model_call", "the model call"),
+    ("ready_to_output_write", "durable and answered → output write starts"),
+    ("output_sync", "the output's sync"),
+    ("output_to_post", "output durable → notification POST sent"),
+    ("receive_to_post", "request received → notification POST sent"),
+)
+
+
+def path_stages(script, queue_fds, output_fds):
+    """Where an invocation's time goes at rest, from `perf script -F comm,tid,time,event,trace`
+    of PATH_EVENTS recorded on inferd while invocations arrive one at a time (the open loop at
+    10 %): each one starts at a request the `io` thread receives and is followed through the
+    queue's WAL (`queue_fds`: every fd inferd has it open on), the `dispatch-run` thread's model
+    call, the object index's WAL (`output_fds`) and the `sns-deliver` thread's POST. Returns {stage: median ms} for
+    PATH_STAGES and `invocations` (how many were followed whole)."""
+    events = []
+    for line in script.splitlines():
+        parts = line.split(None, 4)
+        if len(parts) < 4 or not parts[2].endswith(":"):
+            continue
+        try:
+            t = float(parts[2][:-1]) * 1000
+        except ValueError:
+            continue
+        events.append((t, parts[0], parts[1], parts[3].rstrip(":"),
+                       parts[4] if len(parts) > 4 else ""))
+
+    def fd_of(rest):
+        field = rest.split("fd: ", 1)
+        return int(field[1].split(",")[0].strip(), 16) if len(field) > 1 else None
+
+    def positive(rest):
+        return not rest.strip().startswith("0xf") and rest.strip() not in ("0x0", "")
+
+    segments, current = [], None
+    for e in events:
+        if e[1] == "io" and e[3] == "syscalls:sys_exit_recvmsg" and positive(e[4]):
+            current = [e]
+            segments.append(current)
+        elif current is not None:
+            current.append(e)
+    samples = {name: [] for name, _ in PATH_STAGES}
+    for seg in segments:
+        t0 = seg[0][0]
+        marks = {}
+        syncing = {}  # tid → fd whose fdatasync it is in
+        for t, comm, tid, event, rest in seg:
+            if event == "syscalls:sys_enter_pwrite64":
+                fd = fd_of(rest)
+                if fd in queue_fds:
+                    marks.setdefault("queue_write", t)
+                elif fd in output_fds and "answer" in marks:
+                    marks.setdefault("output_write", t)
+            elif event == "syscalls:sys_enter_fdatasync":
+                fd = fd_of(rest)
+                syncing[tid] = fd
+                if fd in queue_fds and "queue_write" in marks:
+                    marks.setdefault("queue_sync", t)
+                elif fd in output_fds and "output_write" in marks:
+                    marks.setdefault("output_sync", t)
+            elif event == "syscalls:sys_exit_fdatasync":
+                fd = syncing.pop(tid, None)
+                if fd in queue_fds and "queue_sync" in marks:
+                    marks.setdefault("queue_durable", t)
+                elif fd in output_fds and "output_sync" in marks:
+                    marks.setdefault("output_durable", t)
+            elif event == "syscalls:sys_enter_sendmsg":
+                if comm == "io" and "queue_durable" in marks:
+                    marks.setdefault("sent_202", t)
+                elif comm == "dispatch-run" and "model" not in marks:
+                    marks["model"], marks["model_tid"] = t, tid
+                elif comm == "sns-deliver" and "output_durable" in marks:
+                    marks.setdefault("post", t)
+            elif event == "syscalls:sys_exit_recvmsg":
+                if tid == marks.get("model_tid") and positive(rest):
+                    marks.setdefault("answer", t)
+        need = ("queue_write", "queue_sync", "queue_durable", "sent_202", "model", "answer",
+                "output_write", "output_sync", "output_durable", "post")
+        if not all(k in marks for k in need):
+            continue
+        m = marks
+        for name, value in (
+                ("receive_to_queue_write", m["queue_write"] - t0),
+                ("queue_sync", m["queue_durable"] - m["queue_sync"]),
+                ("durable_to_202", m["sent_202"] - m["queue_durable"]),
+                ("receive_to_model", m["model"] - t0),
+                ("model_call", m["answer"] - m["model"]),
+                ("ready_to_output_write",
+                 m["output_write"] - max(m["queue_durable"], m["answer"])),
+                ("output_sync", m["output_durable"] - m["output_sync"]),
+                ("output_to_post", m["post"] - m["output_durable"]),
+                ("receive_to_post", m["post"] - t0)):
+            samples[name].append(value)
+    out = {"invocations": len(samples["receive_to_post"])}
+    for name, values in samples.items():
+        if values:
+            values.sort()
+            out[name] = round(values[len(values) // 2], 3)
+    return out
+
+
+def wal_fds(pid):
+    """{file name: {fds}} of the SQLite WALs inferd has open (queue.db-wal, index.db-wal, …;
+    one fd per connection)."""
+    out = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.endswith("-wal"):
+            out.setdefault(os.path.basename(target), set()).add(int(fd))
+    return out
+
+
+class PathTrace:
+    """Records PATH_EVENTS on inferd for a few seconds in the background (perf record) and
+    follows the invocations of that time through their path (path_stages). Does nothing when
+    perf is missing; `result` stays None when nothing could be followed."""
+
+    def __init__(self, pid, delay, seconds):
+        self.pid, self.delay, self.seconds = pid, delay, seconds
+        self.result = None
+        self._thread = None
+
+    def __enter__(self):
+        if perf_available() and self.seconds > 0:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self):
+        time.sleep(self.delay)
+        fds = wal_fds(self.pid)
+        if "queue.db-wal" not in fds or "index.db-wal" not in fds:
+            return
+        with tempfile.TemporaryDirectory(prefix="inferd-path-") as tmp:
+            data = os.path.join(tmp, "path.data")
+            rec = subprocess.run(["perf", "record", "-q", "-e", PATH_EVENTS, "-o", data,
+                                  "-p", str(self.pid), "--", "sleep", str(self.seconds)],
+                                 capture_output=True, text=True)
+            if rec.returncode != 0:
+                return
+            script = subprocess.run(["perf", "script", "-i", data, "-F",
+                                     "comm,tid,time,event,trace"],
+                                    capture_output=True, text=True)
+        stages = path_stages(script.stdout, fds["queue.db-wal"], fds["index.db-wal"])
+        if stages["invocations"] > 0:
+            self.result = stages
+
+    def __exit__(self, *exc):
+        if self._thread:
+            self._thread.join()
+        return False
+
+
 class SyncCounter:
     """Counts inferd's fsync + fdatasync calls (perf stat on the syscall tracepoints) for a few
     seconds in the background, and how far `progress()` (e.g. invocations processed) moved in the

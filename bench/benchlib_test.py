@@ -63,6 +63,59 @@ class ThreadCostsTest(unittest.TestCase):
         self.assertEqual(benchlib.thread_costs("", items=100), [])
 
 
+class PathStagesTest(unittest.TestCase):
+    # `perf script -F comm,tid,time,event,trace` of PATH_EVENTS: one invocation at rest (times in
+    # seconds; the queue's WAL open as fds 23 and 30, the object index's as fd 7), then a request
+    # whose output is never written (not followed), then a second whole invocation 10 ms later.
+    @staticmethod
+    def one(t0, answer_after=0.00060):
+        def at(dt):
+            return f"{t0 + dt:.6f}:"
+        return [
+            f"io  100 {at(0)}  syscalls:sys_exit_recvmsg: 0x2bb",
+            f"queue-writer  200 {at(0.00020)}  syscalls:sys_enter_pwrite64: fd: 0x00000017, buf: "
+            "0x7f, count: 0x00000018, pos: 0x00010000",
+            f"queue-writer  200 {at(0.00025)}  syscalls:sys_enter_fdatasync: fd: 0x00000017",
+            f"dispatch-run  301 {at(0.00040)}  syscalls:sys_enter_sendmsg: fd: 0x0000002b, msg: 0x7f, "
+            "flags: 0x00004000",
+            f"dispatch-run  301 {at(0.00041)}  syscalls:sys_exit_recvmsg: 0xfffffffffffffff5",
+            f"dispatch-run  301 {at(answer_after)}  syscalls:sys_exit_recvmsg: 0x4be",
+            f"sns-outcomes  400 {at(0.00070)}  syscalls:sys_enter_fdatasync: fd: 0x0000000c",
+            f"queue-writer  200 {at(0.00085)}  syscalls:sys_exit_fdatasync: 0x0",
+            f"io  100 {at(0.00095)}  syscalls:sys_enter_sendmsg: fd: 0x00000027, msg: 0x7f, flags: "
+            "0x00004000",
+            f"dispatch-run  301 {at(0.00105)}  syscalls:sys_enter_pwrite64: fd: 0x00000007, buf: "
+            "0x7f, count: 0x00000018, pos: 0x00020000",
+            f"dispatch-run  301 {at(0.00110)}  syscalls:sys_enter_fdatasync: fd: 0x00000007",
+            f"sns-outcomes  400 {at(0.00120)}  syscalls:sys_exit_fdatasync: 0x0",
+            f"dispatch-run  301 {at(0.00160)}  syscalls:sys_exit_fdatasync: 0x0",
+            f"sns-deliver  500 {at(0.00190)}  syscalls:sys_enter_sendmsg: fd: 0x0000002f, msg: 0x7f, "
+            "flags: 0x00004000",
+        ]
+
+    def test_each_invocation_is_followed_from_its_request_to_its_post(self):
+        script = "\n".join(self.one(10.0) + [
+            "io  100 10.005000:  syscalls:sys_exit_recvmsg: 0x2bb",
+            "io  100 10.006000:  syscalls:sys_exit_recvmsg: 0xfffffffffffffff5",
+        ] + self.one(10.010, answer_after=0.00100))
+        got = benchlib.path_stages(script, {23, 30}, {7})
+        self.assertEqual(got["invocations"], 2)
+        # Medians of two are the second (upper) value; the stages of the first and second are
+        # equal except where the answer came after the queue was durable.
+        self.assertEqual(got["receive_to_queue_write"], 0.2)
+        self.assertEqual(got["queue_sync"], 0.6)  # its own thread's exit, not sns-outcomes'
+        self.assertEqual(got["durable_to_202"], 0.1)
+        self.assertEqual(got["receive_to_model"], 0.4)
+        self.assertEqual(got["model_call"], 0.6)  # 0.2 ms and 0.6 ms: the upper one
+        self.assertEqual(got["ready_to_output_write"], 0.2)  # from durable (0.85), then answer (1.0)
+        self.assertEqual(got["output_sync"], 0.5)
+        self.assertEqual(got["output_to_post"], 0.3)
+        self.assertEqual(got["receive_to_post"], 1.9)
+
+    def test_nothing_followed_gives_no_stages(self):
+        self.assertEqual(benchlib.path_stages("", {23}, {7}), {"invocations": 0})
+
+
 class PacedFloorTest(unittest.TestCase):
     def test_paced_syncs_follow_the_rate_and_give_no_arrival_figure(self):
         with tempfile.TemporaryDirectory() as d:

@@ -34,6 +34,25 @@ def by_thread(threads, item, shown=6):
             + ", ".join(parts) + (", …" if len(threads) > shown else ""))
 
 
+def path_row(p):
+    """The row of bench/run's e2e_path (benchlib.path_stages): where an invocation's time goes
+    at rest, stage by stage, beside the two syncs it must wait for."""
+    def ms(key):
+        return fmt(p[key]) if key in p else "?"
+    syncs = p.get("queue_sync", 0) + p.get("output_sync", 0)
+    return ("… where its time goes: the same load again, "
+            f"{p['invocations']} invocations followed through the kernel (`perf record` of their "
+            "receive, WAL writes and syncs, model call and POST; medians)",
+            f"receive → queue write {ms('receive_to_queue_write')}, queue sync "
+            f"{ms('queue_sync')}, durable → 202 {ms('durable_to_202')}; receive → model request "
+            f"{ms('receive_to_model')}, model call {ms('model_call')}; durable and answered → "
+            f"output write {ms('ready_to_output_write')}, output sync {ms('output_sync')}, "
+            f"output durable → POST {ms('output_to_post')}; receive → POST "
+            f"{ms('receive_to_post')} ms",
+            f"its two syncs {fmt(syncs)} ms",
+            ratio(p.get("receive_to_post"), syncs))
+
+
 def table(r):
     rows = []
 
@@ -205,6 +224,9 @@ def table(r):
             row(what, f"{fmt(floor)} ms", f"notified p50 {fmt(lat['p50'])} ms",
                 ratio(lat["p50"], floor), "p50 < 2 ms possible?",
                 "no: the floor is 2 ms or more" if floor >= 2 else "floor allows it")
+        path = r.get("e2e_path")
+        if path:
+            row(*path_row(path))
     em = r.get("e2e_1m")
     if em:
         row("end to end 1 MiB (closed loop)",

@@ -247,6 +247,27 @@ class ThreadCostTest(unittest.TestCase):
         self.assertFalse([n for n in rows(results(e2e_1k=e2e)) if n.startswith("… inferd's")])
 
 
+class PathTest(unittest.TestCase):
+    def test_the_path_row_lists_the_stages_beside_the_two_syncs(self):
+        path = {"invocations": 480, "receive_to_queue_write": 0.19, "queue_sync": 0.65,
+                "durable_to_202": 0.12, "receive_to_model": 0.5, "model_call": 0.27,
+                "ready_to_output_write": 0.3, "output_sync": 0.45, "output_to_post": 0.31,
+                "receive_to_post": 2.2}
+        cells = find(rows(floor_run(0.5, 0.25, notification_path="sent while committed",
+                                    e2e_path=path)), "… where its time goes")
+        self.assertIn("480 invocations", cells[0])
+        self.assertEqual(cells[1], "receive → queue write 0.19, queue sync 0.65, durable → 202 "
+                         "0.12; receive → model request 0.5, model call 0.27; durable and "
+                         "answered → output write 0.3, output sync 0.45, output durable → POST "
+                         "0.31; receive → POST 2.2 ms")
+        self.assertEqual(cells[2], "its two syncs 1.1 ms")
+        self.assertEqual(cells[3], "2")
+
+    def test_no_path_row_without_a_trace(self):
+        t = rows(floor_run(0.5, 0.25, notification_path="sent while committed"))
+        self.assertFalse([n for n in t if n.startswith("… where its time goes")])
+
+
 class FormatTest(unittest.TestCase):
     def test_numbers(self):
         self.assertEqual(report.fmt(None), "—")
