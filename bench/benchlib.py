@@ -277,8 +277,8 @@ def path_stages(script, queue_fds, output_fds):
     of PATH_EVENTS recorded on inferd while invocations arrive one at a time (the open loop at
     10 %): each one starts at a request the `io` thread receives and is followed through the
     queue's WAL (`queue_fds`: every fd inferd has it open on), the `dispatch-run` thread's model
-    call, the object index's WAL (`output_fds`) and the `sns-deliver` thread's POST. Returns {stage: median ms} for
-    PATH_STAGES and `invocations` (how many were followed whole)."""
+    call, the object index's WAL (`output_fds`) and the `sns-deliver` thread's POST. Returns
+    {stage: median ms} for PATH_STAGES and `invocations` (how many were followed whole)."""
     events = []
     for line in script.splitlines():
         parts = line.split(None, 4)

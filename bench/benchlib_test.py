@@ -76,8 +76,8 @@ class PathStagesTest(unittest.TestCase):
             f"queue-writer  200 {at(0.00020)}  syscalls:sys_enter_pwrite64: fd: 0x00000017, buf: "
             "0x7f, count: 0x00000018, pos: 0x00010000",
             f"queue-writer  200 {at(0.00025)}  syscalls:sys_enter_fdatasync: fd: 0x00000017",
-            f"dispatch-run  301 {at(0.00040)}  syscalls:sys_enter_sendmsg: fd: 0x0000002b, msg: 0x7f, "
-            "flags: 0x00004000",
+            f"dispatch-run  301 {at(0.00040)}  syscalls:sys_enter_sendmsg: fd: 0x0000002b, "
+            "msg: 0x7f, flags: 0x00004000",
             f"dispatch-run  301 {at(0.00041)}  syscalls:sys_exit_recvmsg: 0xfffffffffffffff5",
             f"dispatch-run  301 {at(answer_after)}  syscalls:sys_exit_recvmsg: 0x4be",
             f"sns-outcomes  400 {at(0.00070)}  syscalls:sys_enter_fdatasync: fd: 0x0000000c",
@@ -89,8 +89,8 @@ class PathStagesTest(unittest.TestCase):
             f"dispatch-run  301 {at(0.00110)}  syscalls:sys_enter_fdatasync: fd: 0x00000007",
             f"sns-outcomes  400 {at(0.00120)}  syscalls:sys_exit_fdatasync: 0x0",
             f"dispatch-run  301 {at(0.00160)}  syscalls:sys_exit_fdatasync: 0x0",
-            f"sns-deliver  500 {at(0.00190)}  syscalls:sys_enter_sendmsg: fd: 0x0000002f, msg: 0x7f, "
-            "flags: 0x00004000",
+            f"sns-deliver  500 {at(0.00190)}  syscalls:sys_enter_sendmsg: fd: 0x0000002f, "
+            "msg: 0x7f, flags: 0x00004000",
         ]
 
     def test_each_invocation_is_followed_from_its_request_to_its_post(self):
@@ -107,7 +107,8 @@ class PathStagesTest(unittest.TestCase):
         self.assertEqual(got["durable_to_202"], 0.1)
         self.assertEqual(got["receive_to_model"], 0.4)
         self.assertEqual(got["model_call"], 0.6)  # 0.2 ms and 0.6 ms: the upper one
-        self.assertEqual(got["ready_to_output_write"], 0.2)  # from durable (0.85), then answer (1.0)
+        # From the queue's durability (0.85 ms), then from the later answer (1.0 ms).
+        self.assertEqual(got["ready_to_output_write"], 0.2)
         self.assertEqual(got["output_sync"], 0.5)
         self.assertEqual(got["output_to_post"], 0.3)
         self.assertEqual(got["receive_to_post"], 1.9)

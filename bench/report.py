@@ -284,8 +284,8 @@ def table(r):
             ratio(dr["completed_per_s"], e and e["completed_per_s_window"]))
     m = r["machine"]
     head = (f"Machine: {m['cpus']} × {m['cpu']}, {m['memory_gib']} GiB, Linux {m['kernel']}; "
-            f"load average {m['load'][0]} before, {r['load_after'][0]} after (inferd's threads waiting "
-            "in fsync count); "
+            f"load average {m['load'][0]} before, {r['load_after'][0]} after (inferd's threads "
+            "waiting in fsync count); "
             f"{'--quick, ' if r['quick'] else ''}{r['duration_s']} s runs, inferd log level "
             f"{r['log_level']}, MaxConcurrentInvocationsPerInstance {r['concurrency']}, "
             f"{r['instances']} instance(s); results written = notifications' eventTime in the "

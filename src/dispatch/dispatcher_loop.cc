@@ -164,8 +164,13 @@ std::optional<RunJob> Dispatcher::Impl::TakeRunnable() {
         continue;
       }
       if (next.kind == Scheduler::Next::kRun) {
-        return RunJob{key, next.entry, std::move(next.instance), std::move(next.lease),
-                      std::move(view)};
+        return RunJob{key,
+                      next.entry,
+                      std::move(next.instance),
+                      std::move(next.lease),
+                      std::move(view),
+                      std::nullopt,
+                      nullptr};
       }
       break;
     }
@@ -235,10 +240,13 @@ std::optional<RunJob> Dispatcher::Impl::TakeOnAccept(
   inv.variant = slot->first.variant;
   inv.instance = InstanceKey(slot->first);
   inv.started_ms = inv.received_ms;
-  RunJob job{key, QueueEntry{0, inv.received_ms, inv.ttl_seconds}, std::move(slot->first),
-             std::move(slot->second), view};
-  job.accepted = inv;  // the other copy goes to the store
-  job.inserted = std::make_shared<StartGate>();
+  RunJob job{key,
+             QueueEntry{0, inv.received_ms, inv.ttl_seconds},
+             std::move(slot->first),
+             std::move(slot->second),
+             view,
+             inv,  // the other copy goes to the store
+             std::make_shared<StartGate>()};
   return job;
 }
 
