@@ -379,10 +379,10 @@ def wal_fds(pid):
     return out
 
 
-class PathTrace:
-    """Records PATH_EVENTS on inferd for a few seconds in the background (perf record) and
-    follows the invocations of that time through their path (path_stages). Does nothing when
-    perf is missing; `result` stays None when nothing could be followed."""
+class BackgroundPerf:
+    """A perf measurement of inferd (`_run`, in a subclass) on its own thread from the `with`
+    block's start, after `delay` s, for `seconds`; joined when the block ends. Does nothing when
+    perf is missing; `result` stays None when nothing was measured."""
 
     def __init__(self, pid, delay, seconds):
         self.pid, self.delay, self.seconds = pid, delay, seconds
@@ -394,6 +394,16 @@ class PathTrace:
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()
         return self
+
+    def __exit__(self, *exc):
+        if self._thread:
+            self._thread.join()
+        return False
+
+
+class PathTrace(BackgroundPerf):
+    """Records PATH_EVENTS on inferd (perf record) and follows the invocations of that time
+    through their path (path_stages)."""
 
     def _run(self):
         time.sleep(self.delay)
@@ -414,28 +424,16 @@ class PathTrace:
         if stages["invocations"] > 0:
             self.result = stages
 
-    def __exit__(self, *exc):
-        if self._thread:
-            self._thread.join()
-        return False
 
-
-class SyncCounter:
+class SyncCounter(BackgroundPerf):
     """Counts inferd's fsync + fdatasync calls (perf stat on the syscall tracepoints) for a few
     seconds in the background, and how far `progress()` (e.g. invocations processed) moved in the
     same interval; with them inferd's CPU time and context switches per item by thread
-    (`thread_costs`). Does nothing when perf is missing."""
+    (`thread_costs`)."""
 
     def __init__(self, pid, progress, delay, seconds):
-        self.pid, self.progress, self.delay, self.seconds = pid, progress, delay, seconds
-        self.result = None
-        self._thread = None
-
-    def __enter__(self):
-        if perf_available() and self.seconds > 0:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-        return self
+        super().__init__(pid, delay, seconds)
+        self.progress = progress
 
     def _run(self):
         time.sleep(self.delay)
@@ -466,11 +464,6 @@ class SyncCounter:
                                round((io_after["write_bytes"] - io_before["write_bytes"]) /
                                      elapsed / 2**20, 1),
                            "threads": thread_costs(res.stderr, moved)}
-
-    def __exit__(self, *exc):
-        if self._thread:
-            self._thread.join()
-        return False
 
 
 class RateSampler:
