@@ -295,8 +295,11 @@ def path_stages(script, queue_fds, output_fds):
         field = rest.split("fd: ", 1)
         return int(field[1].split(",")[0].strip(), 16) if len(field) > 1 else None
 
-    def positive(rest):
-        return not rest.strip().startswith("0xf") and rest.strip() not in ("0x0", "")
+    def positive(rest):  # a return value of more than 0 bytes (errors are -errno, as u64)
+        try:
+            return 0 < int(rest.strip(), 16) < 1 << 63
+        except ValueError:
+            return False
 
     segments, current = [], None
     for e in events:

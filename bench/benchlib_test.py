@@ -79,7 +79,7 @@ class PathStagesTest(unittest.TestCase):
             f"dispatch-run  301 {at(0.00040)}  syscalls:sys_enter_sendmsg: fd: 0x0000002b, "
             "msg: 0x7f, flags: 0x00004000",
             f"dispatch-run  301 {at(0.00041)}  syscalls:sys_exit_recvmsg: 0xfffffffffffffff5",
-            f"dispatch-run  301 {at(answer_after)}  syscalls:sys_exit_recvmsg: 0x4be",
+            f"dispatch-run  301 {at(answer_after)}  syscalls:sys_exit_recvmsg: 0xf3",
             f"sns-outcomes  400 {at(0.00070)}  syscalls:sys_enter_fdatasync: fd: 0x0000000c",
             f"queue-writer  200 {at(0.00085)}  syscalls:sys_exit_fdatasync: 0x0",
             f"io  100 {at(0.00095)}  syscalls:sys_enter_sendmsg: fd: 0x00000027, msg: 0x7f, flags: "
