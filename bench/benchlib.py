@@ -258,18 +258,13 @@ def thread_costs(perf_csv, items):
 PATH_EVENTS = ("syscalls:sys_exit_recvmsg,syscalls:sys_enter_sendmsg,syscalls:sys_enter_pwrite64,"
                "syscalls:sys_enter_fdatasync,syscalls:sys_exit_fdatasync")
 
-# (stage, what it spans) in the order of an invocation's path; path_stages's keys.
-PATH_STAGES = (
-    ("receive_to_queue_write", "request received → its queue write starts"),
-    ("queue_sync", "the queue's sync"),
-    ("durable_to_202", "durable → 202 sent"),
-    ("receive_to_model", "request received → model request sent"),
-    ("model_call", "the model call"),
-    ("ready_to_output_write", "durable and answered → output write starts"),
-    ("output_sync", "the output's sync"),
-    ("output_to_post", "output durable → notification POST sent"),
-    ("receive_to_post", "request received → notification POST sent"),
-)
+# path_stages's keys, in the order of an invocation's path (report.path_row says what each
+# spans): receive → queue write, the queue's sync, durable → 202; receive → model request, the
+# model call; durable and answered → output write, the output's sync, output durable → POST;
+# and the whole, receive → POST.
+PATH_STAGES = ("receive_to_queue_write", "queue_sync", "durable_to_202", "receive_to_model",
+               "model_call", "ready_to_output_write", "output_sync", "output_to_post",
+               "receive_to_post")
 
 
 def path_stages(script, queue_fds, output_fds):
@@ -308,7 +303,7 @@ def path_stages(script, queue_fds, output_fds):
             segments.append(current)
         elif current is not None:
             current.append(e)
-    samples = {name: [] for name, _ in PATH_STAGES}
+    samples = {name: [] for name in PATH_STAGES}
     for seg in segments:
         t0 = seg[0][0]
         marks = {}

@@ -1,5 +1,7 @@
 """benchlib's measurement arithmetic that feeds the table's floors (no server; one short disk
 loop)."""
+import os
+import sqlite3
 import tempfile
 import unittest
 
@@ -100,6 +102,7 @@ class PathStagesTest(unittest.TestCase):
         ] + self.one(10.010, answer_after=0.00100))
         got = benchlib.path_stages(script, {23, 30}, {7})
         self.assertEqual(got["invocations"], 2)
+        self.assertEqual(set(got) - {"invocations"}, set(benchlib.PATH_STAGES))
         # Medians of two are the second (upper) value; the stages of the first and second are
         # equal except where the answer came after the queue was durable.
         self.assertEqual(got["receive_to_queue_write"], 0.2)
@@ -115,6 +118,24 @@ class PathStagesTest(unittest.TestCase):
 
     def test_nothing_followed_gives_no_stages(self):
         self.assertEqual(benchlib.path_stages("", {23}, {7}), {"invocations": 0})
+
+
+class WalFdsTest(unittest.TestCase):
+    def test_every_fd_open_on_a_wal_is_found_by_its_file_name(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "queue.db")
+            writer, reader = sqlite3.connect(path), sqlite3.connect(path)
+            writer.execute("PRAGMA journal_mode=WAL")
+            writer.execute("CREATE TABLE t (x)")
+            writer.commit()
+            reader.execute("SELECT * FROM t").fetchall()  # opens the WAL on this connection too
+            fds = benchlib.wal_fds(os.getpid())
+            writer.close()
+            reader.close()
+        self.assertIn("queue.db-wal", fds)
+        self.assertEqual(len(fds["queue.db-wal"]), 2)  # one per connection
+        for fd in fds["queue.db-wal"]:
+            self.assertIsInstance(fd, int)
 
 
 class PacedFloorTest(unittest.TestCase):
