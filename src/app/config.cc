@@ -233,6 +233,12 @@ const std::vector<ConfigKey>& Keys() {
        "An invocation whose instance dies or drops the connection mid-request runs again on "
        "another instance, at most this many attempts in all, then fails with the reason.",
        IntSetter(&Config::invocation_max_attempts, "invocation_max_attempts", 1, 100)},
+      {"queue_commit_interval_us", "integer", IntDefault(&Config::queue_commit_interval_us),
+       "Under sustained load the invocation queue commits at most once per this many "
+       "microseconds on average (bursts of 4 pass at once), so that more accepts share each "
+       "disk sync: fewer syncs, less CPU, shorter stalls on virtual machines. 0: each commit "
+       "starts as soon as the previous one has synced.",
+       IntSetter(&Config::queue_commit_interval_us, "queue_commit_interval_us", 0, 1'000'000)},
       {"invocation_retention_hours", "integer", IntDefault(&Config::invocation_retention_hours),
        "Finished invocations stay visible to `inferd invocations get` and /inferd/ this long.",
        IntSetter(&Config::invocation_retention_hours, "invocation_retention_hours", 1, 8760)},

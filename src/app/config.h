@@ -52,6 +52,7 @@ struct Config {
   int default_max_concurrent_invocations_per_instance = 4;
   int invocation_max_attempts = 3;
   int invocation_retention_hours = 24;
+  int queue_commit_interval_us = 1000;
   int invoke_endpoint_timeout_seconds = 60;
   int invoke_endpoint_threads = 16;
 

@@ -93,7 +93,7 @@ TEST(Config, AsyncInvocationKeys) {
   c.config_file = WriteTemp(R"({"dispatch_threads":8,
       "default_max_concurrent_invocations_per_instance":2, "invocation_max_attempts":5,
       "invocation_retention_hours":1, "invoke_endpoint_timeout_seconds":120,
-      "invoke_endpoint_threads":4})");
+      "invoke_endpoint_threads":4, "queue_commit_interval_us":0})");
   auto st = c.Load();
   ASSERT_TRUE(st.ok()) << st.error().message;
   EXPECT_EQ(c.dispatch_threads, 8);
@@ -102,10 +102,14 @@ TEST(Config, AsyncInvocationKeys) {
   EXPECT_EQ(c.invocation_retention_hours, 1);
   EXPECT_EQ(c.invoke_endpoint_timeout_seconds, 120);
   EXPECT_EQ(c.invoke_endpoint_threads, 4);
+  EXPECT_EQ(c.queue_commit_interval_us, 0);
+  EXPECT_EQ(Config().queue_commit_interval_us, 1000);
   // MaxConcurrentInvocationsPerInstance's own range is 1-1000.
-  for (const char* bad : {R"({"default_max_concurrent_invocations_per_instance":0})",
-                          R"({"default_max_concurrent_invocations_per_instance":1001})",
-                          R"({"invocation_max_attempts":0})", R"({"dispatch_threads":"8"})"}) {
+  for (const char* bad :
+       {R"({"default_max_concurrent_invocations_per_instance":0})",
+        R"({"default_max_concurrent_invocations_per_instance":1001})",
+        R"({"invocation_max_attempts":0})", R"({"dispatch_threads":"8"})",
+        R"({"queue_commit_interval_us":-1})", R"({"queue_commit_interval_us":1000001})"}) {
     Config b;
     b.config_file = WriteTemp(bad);
     EXPECT_FALSE(b.Load().ok()) << bad;

@@ -112,6 +112,7 @@ int Serve(Config config) {
   // Asynchronous invocations: the durable queue (<data-dir>/queue.db).
   queue::InvocationStoreOptions queue_options;
   queue_options.path = std::filesystem::path(config.data_dir) / "queue.db";
+  queue_options.commit_interval = std::chrono::microseconds(config.queue_commit_interval_us);
   auto invocations = queue::InvocationStore::Open(queue_options);
   if (!invocations.ok()) {
     std::cerr << "inferd: " << invocations.error().message << "\n";

@@ -2,6 +2,11 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+
 #include "db/checkpointer.h"
 
 static_assert(inferd::db::Stmt::kRow == SQLITE_ROW);
@@ -9,6 +14,31 @@ static_assert(inferd::db::Stmt::kDone == SQLITE_DONE);
 static_assert(inferd::db::Stmt::kConstraint == SQLITE_CONSTRAINT);
 
 namespace inferd::db {
+
+namespace {
+
+constexpr int kFirstPollUs = 25;
+constexpr int kLongestPollUs = 1000;
+
+// sqlite3_busy_handler: `count` is how many times it ran for this lock.
+int PollWhileBusy(void* limit_us, int count) {
+  int waited = 0;  // what the earlier polls slept, recomputed from count
+  int poll = kFirstPollUs;
+  for (int i = 0; i < count; ++i) {
+    waited += poll;
+    poll = std::min(poll * 2, kLongestPollUs);
+  }
+  if (waited >= static_cast<int>(reinterpret_cast<intptr_t>(limit_us))) return 0;
+  std::this_thread::sleep_for(std::chrono::microseconds(poll));
+  return 1;
+}
+
+}  // namespace
+
+void WaitWhileBusy(sqlite3* db, int limit_ms) {
+  sqlite3_busy_handler(db, &PollWhileBusy,
+                       reinterpret_cast<void*>(static_cast<intptr_t>(limit_ms) * 1000));
+}
 
 Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& path,
                                                  std::string label, const char* schema,
@@ -22,7 +52,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& pa
     sqlite3_close(raw);
     return Error(Errc::kUnavailable, "cannot open " + label + " " + path.string() + ": " + msg);
   }
-  sqlite3_busy_timeout(raw, 5000);
+  WaitWhileBusy(raw, 5000);
   std::unique_ptr<Database> db(new Database(raw, std::move(label), path, checkpoints));
   INFERD_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
   // Replaces SQLite's automatic checkpoint (which runs inside the commit).

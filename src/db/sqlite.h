@@ -24,6 +24,11 @@ namespace inferd::db {
 
 class Checkpointer;
 
+// Makes `db` wait up to `limit` for a lock another connection holds, polling every 25 µs at
+// first and at most every 1 ms (SQLite's own busy timeout sleeps 1, 2, 5, 10 … ms: a writer
+// that meets a checkpoint holding the WAL's write lock for 0.3 ms would wait 1–3 ms).
+void WaitWhileBusy(sqlite3* db, int limit_ms);
+
 // When the Checkpointer (checkpointer.h) checkpoints a database's WAL.
 struct CheckpointOptions {
   int frames = 1000;  // WAL frames (pages) after a commit; SQLite's automatic threshold

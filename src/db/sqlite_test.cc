@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <chrono>
+#include <thread>
+
 #include "common/testing/test_support.h"
 
 namespace inferd::db {
@@ -101,6 +104,43 @@ TEST(StatementCache, FollowsSchemaChangesAndSingleStatementExec) {
   Stmt count(*db, "SELECT count(*) FROM t");
   ASSERT_TRUE(count.Row());
   EXPECT_EQ(count.Int(0), 1);
+}
+
+}  // namespace
+}  // namespace inferd::db
+
+namespace inferd::db {
+namespace {
+
+// A connection that meets another's write lock waits for it, and gives up after its limit.
+TEST(BusyWait, WaitsForALockHeldBrieflyAndGivesUpAfterTheLimit) {
+  test_support::TempDir dir;
+  auto holder = Open(dir);
+  auto waiter = Open(dir);
+  using Clock = std::chrono::steady_clock;
+
+  // Held 30 ms: the waiter's BEGIN IMMEDIATE succeeds once it is released.
+  ASSERT_TRUE(holder->Exec("BEGIN IMMEDIATE").ok());
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    EXPECT_TRUE(holder->Exec("COMMIT").ok());
+  });
+  auto start = Clock::now();
+  EXPECT_TRUE(waiter->Exec("BEGIN IMMEDIATE").ok());
+  EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(25));
+  release.join();
+  ASSERT_TRUE(waiter->Exec("COMMIT").ok());
+
+  // Held longer than the waiter's limit (50 ms): SQLITE_BUSY after the limit, not at once.
+  WaitWhileBusy(waiter->handle(), 50);
+  ASSERT_TRUE(holder->Exec("BEGIN IMMEDIATE").ok());
+  start = Clock::now();
+  EXPECT_EQ(sqlite3_exec(waiter->handle(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr),
+            SQLITE_BUSY);
+  auto waited = Clock::now() - start;
+  EXPECT_GE(waited, std::chrono::milliseconds(50));
+  EXPECT_LT(waited, std::chrono::milliseconds(2000));
+  ASSERT_TRUE(holder->Exec("COMMIT").ok());
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 // Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -93,6 +94,11 @@ struct InvocationStoreStats {
 struct InvocationStoreOptions {
   std::filesystem::path path;  // the database file; its directory must exist
   int max_batch = 4096;        // writes per transaction at most
+  // Commits start at most one per commit_interval on average, in bursts of commit_burst
+  // (db/commit_pacer.h): under sustained load more writes share each sync. 0: each commit
+  // starts as soon as the previous one has synced.
+  std::chrono::microseconds commit_interval{1000};
+  int commit_burst = 4;
   // The InferenceId index (id_index.h): new rows' ids gather in memory until this many, then
   // are written to the table in chunks of id_chunk_rows, one per transaction.
   int id_flush_rows = 16384;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <mutex>
 #include <set>
@@ -344,6 +345,54 @@ TEST_F(InvocationStoreTest, MaxBatchBoundsATransaction) {
     all.get_future().wait();
   }
   EXPECT_EQ(store_->Stats().commits - before.commits, 1 + 10);
+}
+
+// Submits `n` inserts `spacing` apart without waiting for them; returns once all are durable.
+void InsertSpaced(InvocationStore& store, int n, std::chrono::milliseconds spacing) {
+  std::atomic<int> left = n;
+  std::promise<void> all;
+  for (int i = 0; i < n; ++i) {
+    if (i > 0) std::this_thread::sleep_for(spacing);
+    store.Insert(Sample(i), [&](Result<int64_t> r) {
+      EXPECT_TRUE(r.ok());
+      if (--left == 0) all.set_value();
+    });
+  }
+  all.get_future().wait();
+}
+
+TEST_F(InvocationStoreTest, PacedCommitsGatherWritesArrivingWithinTheInterval) {
+  using std::chrono::milliseconds;
+  Reopen({.commit_interval = milliseconds(400), .commit_burst = 1});
+  Insert(Sample(100));  // the first commit spends the burst
+  auto before = store_->Stats();
+  // Ten writes 5 ms apart: the next commit waits out the interval, so they share it.
+  InsertSpaced(*store_, 10, milliseconds(5));
+  EXPECT_EQ(store_->Stats().commits - before.commits, 1);
+  EXPECT_EQ(store_->Stats().writes - before.writes, 10);
+  // After a pause as long as the interval, a lone write commits at once.
+  std::this_thread::sleep_for(milliseconds(450));
+  auto start = std::chrono::steady_clock::now();
+  Insert(Sample(101));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(300));
+}
+
+TEST_F(InvocationStoreTest, ZeroIntervalCommitsEachWriteAsItComes) {
+  Reopen({.commit_interval = std::chrono::microseconds(0)});
+  auto before = store_->Stats();
+  // 20 ms apart, each write finds the previous one committed and commits alone.
+  InsertSpaced(*store_, 10, std::chrono::milliseconds(20));
+  EXPECT_GE(store_->Stats().commits - before.commits, 5);
+}
+
+TEST_F(InvocationStoreTest, OpenRejectsABadCommitPace) {
+  auto burst = InvocationStore::Open({.path = dir_.path() / "other.db", .commit_burst = 0});
+  ASSERT_FALSE(burst.ok());
+  EXPECT_EQ(burst.error().code, Errc::kValidation);
+  auto interval = InvocationStore::Open(
+      {.path = dir_.path() / "other.db", .commit_interval = std::chrono::microseconds(-1)});
+  ASSERT_FALSE(interval.ok());
+  EXPECT_EQ(interval.error().code, Errc::kValidation);
 }
 
 TEST_F(InvocationStoreTest, DestructionCommitsWhatWasSubmitted) {

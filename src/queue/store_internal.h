@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -184,6 +185,8 @@ struct InvocationStore::Impl {
   }
 
   int max_batch = 4096;
+  std::chrono::microseconds commit_interval{0};
+  int commit_burst = 1;
   std::unique_ptr<internal::IdIndex> ids;
   // Writer thread: the id entries of the rows the running transaction pruned.
   std::vector<internal::IdIndex::Entry> pruned_ids;
@@ -195,6 +198,7 @@ struct InvocationStore::Impl {
   std::deque<internal::Op> queue_;  // guarded by mu_
   bool stopping_ = false;           // guarded by mu_
   bool writer_exited_ = false;      // guarded by mu_
+  bool writer_idle_ = false;        // guarded by mu_: waiting for writes (Submit wakes it)
   std::thread writer_;
 
   std::mutex readers_mu_;

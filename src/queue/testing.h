@@ -94,9 +94,12 @@ class WriterGate {
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override { Reopen(); }
-  void Reopen(int max_batch = 4096) {
+  void Reopen(int max_batch = 4096) { Reopen({.max_batch = max_batch}); }
+  // Reopens with `options` (their path replaced by the test's queue.db).
+  void Reopen(InvocationStoreOptions options) {
     store_.reset();
-    auto s = InvocationStore::Open({.path = dir_.path() / "queue.db", .max_batch = max_batch});
+    options.path = dir_.path() / "queue.db";
+    auto s = InvocationStore::Open(options);
     ASSERT_TRUE(s.ok()) << s.error().message;
     store_ = std::move(s).value();
   }

@@ -1,7 +1,8 @@
 // The group-commit writer: one thread owns the write connection; every write is queued, and the
 // thread commits whatever is waiting (up to max_batch) in one transaction, then runs the
 // callbacks. While it syncs, new writes pile up for the next transaction, so the number of
-// fsyncs follows the disk, not the request rate.
+// fsyncs follows the disk, not the request rate — and under sustained load at most one per
+// commit_interval on average (db/commit_pacer.h).
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "common/thread_name.h"
+#include "db/commit_pacer.h"
 #include "queue/store_internal.h"
 
 namespace inferd::queue {
@@ -140,8 +142,9 @@ void InvocationStore::Impl::Submit(Op op) {
     std::unique_lock lock(mu_);
     if (!writer_exited_) {
       queue_.push_back(std::move(op));
+      const bool wake = writer_idle_;
       lock.unlock();
-      cv_.notify_one();
+      if (wake) cv_.notify_one();
       return;
     }
   }
@@ -155,10 +158,21 @@ void InvocationStore::Impl::Submit(Op op) {
 
 void InvocationStore::Impl::WriterLoop() {
   std::vector<Op> batch;
+  db::CommitPacer pacer(commit_interval, commit_burst);
   for (;;) {
     {
       std::unique_lock lock(mu_);
+      writer_idle_ = true;
       cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      writer_idle_ = false;
+      // Under sustained load, wait for more writes to share the commit (commit_pacer.h); writes
+      // submitted meanwhile do not wake the writer.
+      auto now = db::CommitPacer::Clock::now();
+      if (auto wait = pacer.Wait(now); wait > wait.zero() && !stopping_) {
+        cv_.wait_until(lock, now + wait, [&] { return stopping_; });
+        now = db::CommitPacer::Clock::now();
+      }
+      pacer.Started(now);
       if (queue_.empty()) {  // stopping, and everything submitted has been committed
         writer_exited_ = true;
         return;
