@@ -205,6 +205,65 @@ def arrival_p99(syncs, step=1e-4):
     return waits[int(len(waits) * 0.99)] if waits else 0.0
 
 
+# One vCPU's freeze probe (FreezeProbe): a SCHED_FIFO thread pinned to the vCPU sleeps 1 ms at a
+# time; a wake-up more than 2 ms late means the vCPU did not run at all meanwhile (no thread of
+# the guest can hold off a real-time one that long): the host had taken the vCPU away.
+_FREEZE_PROBE = r"""
+import json, os, sys, time
+cpu, seconds = int(sys.argv[1]), float(sys.argv[2])
+os.sched_setaffinity(0, {cpu})
+try:
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))
+    fifo = True
+except OSError:
+    fifo = False
+lates, end = [], time.monotonic() + seconds
+while (t := time.monotonic()) < end:
+    time.sleep(0.001)
+    late = time.monotonic() - t - 0.001
+    if late > 0.002:
+        lates.append(late)
+print(json.dumps({"cpu": cpu, "fifo": fifo, "seconds": seconds, "freezes": len(lates),
+                  "frozen_ms": round(sum(lates) * 1e3, 1),
+                  "max_ms": round(max(lates, default=0) * 1e3, 1)}))
+"""
+
+
+class FreezeProbe:
+    """How long the VM's vCPUs were frozen by the host during the `with` block (at most
+    `seconds`): one probe per vCPU (_FREEZE_PROBE). `result`: per-vCPU figures, and
+    `frozen_share` (frozen time ÷ vCPU time), `freezes`, `max_ms` over all; None if a probe
+    failed. `fifo` is False when the probes could not run real-time (not root): then a busy
+    vCPU's other threads delay them too, and the figure is an upper bound."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.result = None
+        self._procs = []
+
+    def __enter__(self):
+        self._procs = [subprocess.Popen([sys.executable, "-c", _FREEZE_PROBE, str(cpu),
+                                         str(self.seconds)], stdout=subprocess.PIPE, text=True)
+                       for cpu in sorted(os.sched_getaffinity(0))]
+        return self
+
+    def __exit__(self, *exc):
+        per_cpu = []
+        for p in self._procs:
+            if exc[0] is not None:
+                p.terminate()
+            out, _ = p.communicate()
+            if p.returncode == 0 and out.strip():
+                per_cpu.append(json.loads(out))
+        if per_cpu and len(per_cpu) == len(self._procs):
+            total = sum(c["seconds"] for c in per_cpu) * 1e3
+            self.result = {"per_cpu": per_cpu, "fifo": all(c["fifo"] for c in per_cpu),
+                           "freezes": sum(c["freezes"] for c in per_cpu),
+                           "frozen_share": round(sum(c["frozen_ms"] for c in per_cpu) / total, 4),
+                           "max_ms": max(c["max_ms"] for c in per_cpu)}
+        return False
+
+
 def rsa_sign_floor(seconds=2):
     """RSA-2048 private-key operations per second on one core (`openssl speed`, the OpenSSL
     library inferd signs SNS messages with): every notification delivered over HTTP carries one

@@ -3,6 +3,7 @@ loop)."""
 import os
 import sqlite3
 import tempfile
+import time
 import unittest
 
 import benchlib
@@ -148,6 +149,18 @@ class PacedFloorTest(unittest.TestCase):
         self.assertEqual(f["rate"], 100)
         self.assertIsNone(f["arrival_p99_ms"])
         self.assertGreater(f["p50_ms"], 0)
+
+
+class FreezeProbeTest(unittest.TestCase):
+    def test_reports_every_vcpu(self):
+        with benchlib.FreezeProbe(0.3) as probe:
+            time.sleep(0.1)
+        r = probe.result
+        self.assertIsNotNone(r)
+        self.assertEqual(sorted(c["cpu"] for c in r["per_cpu"]), sorted(os.sched_getaffinity(0)))
+        self.assertGreaterEqual(r["frozen_share"], 0)
+        self.assertLess(r["frozen_share"], 1)
+        self.assertEqual(r["freezes"], sum(c["freezes"] for c in r["per_cpu"]))
 
 
 if __name__ == "__main__":

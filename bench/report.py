@@ -106,6 +106,21 @@ def table(r):
             ratio(lat["p99"], base and base["p99"]),
             "p99 < 10 ms at 10,000/s",
             verdict(lat["p99"] < 10 and r["accept_open_rate"] >= 10000))
+        if fz := ao.get("frozen"):
+            # The host freezes the VM's vCPUs, more often the more device syncs it asks for
+            # while a vCPU is busy; the direct run at the same rate syncs nothing.
+            base_fz = dr and dr.get("frozen")
+            sy = ao.get("syncs")
+            row("… the VM's vCPUs frozen by the host meanwhile (a real-time thread per vCPU "
+                "waking every 1 ms, late by > 2 ms" + ("" if fz["fifo"] else "; not real-time")
+                + ")",
+                f"{fmt(fz['frozen_share'] * 100)} % of the time ({fz['freezes']} freezes, the "
+                f"longest {fmt(fz['max_ms'])} ms)"
+                + (f"; inferd synced {fmt(sy['syncs_per_s'])} times/s, "
+                   f"{fmt(sy['items_per_sync'])} accepts per sync" if sy else ""),
+                f"direct at the same rate: {fmt(base_fz['frozen_share'] * 100)} % "
+                f"({base_fz['freezes']} freezes, the longest {fmt(base_fz['max_ms'])} ms)"
+                if base_fz else "—")
     fb = r.get("fsync_floor_busy")
     if fb:
         # What any durable acknowledgement waits for at best while the machine is busy (the

@@ -101,6 +101,24 @@ class VerdictTest(unittest.TestCase):
             self.assertEqual(cells[5], verdict, (rate, p99))
             self.assertEqual(cells[3], f"{p99 / 0.8:.3g}")
 
+    def test_vcpu_freezes_beside_the_accept_latency(self):
+        def probe(share, freezes, longest):
+            return {"frozen_share": share, "freezes": freezes, "max_ms": longest, "fifo": True,
+                    "per_cpu": []}
+        direct = dict(DIRECT, accepted_per_s=9999.0, accept_latency_ms=lat(0.2, 0.8),
+                      frozen=probe(0.0, 0, 0.0))
+        ao = {"accept_latency_ms": lat(2.0, 12.0, 20.0), "frozen": probe(0.0312, 57, 9.5),
+              "syncs": {"syncs_per_s": 1700.0, "items_per_sync": 5.9}}
+        cells = find(rows(results(accept_open_rate=10000, direct_1k_10k=direct,
+                                  accept_open=ao)), "… the VM's vCPUs frozen")
+        self.assertEqual(cells[1], "3.12 % of the time (57 freezes, the longest 9.5 ms); inferd "
+                                   "synced 1,700 times/s, 5.9 accepts per sync")
+        self.assertEqual(cells[2], "direct at the same rate: 0 % (0 freezes, the longest 0 ms)")
+        # Older results have no probe: no row.
+        ao.pop("frozen")
+        self.assertFalse([name for name in rows(results(accept_open_rate=10000, accept_open=ao))
+                          if "vCPUs frozen" in name])
+
     def test_end_to_end_needs_5000_per_second_and_035_of_direct(self):
         e = dict(E2E, results_per_s_window=7000.0)
         t = rows(results(direct_1k=DIRECT, e2e_1k=e))
