@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/clock.h"
@@ -193,6 +194,11 @@ class Notifier {
   Notifier(NotifyOptions options, const Clock& clock, std::unique_ptr<NotifyStore> store,
            std::unique_ptr<Signer> signer, SendFn send);
   Result<Topic> FindTopic(const Caller& caller, const std::string& topic_arn);
+  // FindTopic for a publish whose store config_version() was `version` before it: a topic read
+  // at the same version is reused (no topic or subscription changed since), so a publish does
+  // not read notify.db for it (7 syscalls through the read pool, on every invocation's path).
+  Result<Topic> TopicToPublish(const Caller& caller, const std::string& topic_arn,
+                               uint64_t version);
   Result<Subscription> FindSubscription(const Caller& caller, const std::string& arn);
   Result<OutboxMessage> MakeNotification(const PublishRequest& request);
   OutboxMessage MakeConfirmation(MessageType type, const Subscription& sub);
@@ -217,6 +223,9 @@ class Notifier {
   std::unique_ptr<Presigner> presigner_;
   mutable std::mutex url_mu_;
   std::string public_url_;
+  // TopicToPublish's: topic ARN → (config_version before the read, the topic read).
+  std::mutex topics_mu_;
+  std::unordered_map<std::string, std::pair<uint64_t, Topic>> topics_;  // guarded by topics_mu_
 };
 
 // ---- helpers shared by the front end and tests ----

@@ -168,6 +168,26 @@ void Notifier::OfferDeliveries(const std::vector<FannedOut>& written,
   delivery_->Offer(std::move(deliveries), version);
 }
 
+Result<Topic> Notifier::TopicToPublish(const Caller& caller, const std::string& topic_arn,
+                                       uint64_t version) {
+  constexpr size_t kMaxTopics = 4096;  // past it the copies are dropped (a topic is re-read)
+  {
+    std::lock_guard lock(topics_mu_);
+    auto it = topics_.find(topic_arn);
+    if (it != topics_.end() && it->second.first == version &&
+        (caller.region.empty() || caller.region == it->second.second.region)) {
+      return it->second.second;
+    }
+  }
+  auto topic = FindTopic(caller, topic_arn);  // validates the ARN and the caller's region
+  if (topic.ok()) {
+    std::lock_guard lock(topics_mu_);
+    if (topics_.size() >= kMaxTopics) topics_.clear();
+    topics_[topic_arn] = {version, *topic};
+  }
+  return topic;
+}
+
 Result<PreparedPublish> Notifier::PrepareOne(const PublishRequest& request, const Caller& caller) {
   if (request.topic_arn.empty()) {
     return InvalidParameter("TopicArn or TargetArn Reason: no value for required parameter");
@@ -175,7 +195,7 @@ Result<PreparedPublish> Notifier::PrepareOne(const PublishRequest& request, cons
   PreparedPublish p;
   // Before the topic is read: the offered deliveries are what a read at this version returns.
   p.config_version = store_->config_version();
-  auto topic = FindTopic(caller, request.topic_arn);
+  auto topic = TopicToPublish(caller, request.topic_arn, p.config_version);
   if (!topic.ok()) return std::move(topic).error();
   auto message = MakeNotification(request);
   if (!message.ok()) return std::move(message).error();
@@ -277,7 +297,7 @@ Result<PublishBatchResult> Notifier::PublishBatch(const Caller& caller,
                  "BatchRequestTooLong");
   }
   const uint64_t version = store_->config_version();  // see Publish
-  auto topic = FindTopic(caller, topic_arn);
+  auto topic = TopicToPublish(caller, topic_arn, version);
   if (!topic.ok()) return std::move(topic).error();
 
   PublishBatchResult result;

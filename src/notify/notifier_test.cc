@@ -460,6 +460,33 @@ TEST_F(NotifierTest, PublishBatch) {
       "BatchRequestTooLong");
 }
 
+// Publishes reuse the topic they read while no topic or subscription has changed; a change is
+// seen by the next publish.
+TEST_F(NotifierTest, PublishesSeeTopicChangesAtOnce) {
+  std::string topic = SubscribedTopic();
+  auto deliver = [&](const std::string& message) -> std::string {
+    auto id = n_->Publish({topic, message, std::nullopt, {}, ""}, kCaller);
+    EXPECT_TRUE(id.ok()) << id.error().message;
+    EXPECT_EQ(n_->delivery().RunOnce(), 1);
+    return std::string(LastBody()["SignatureVersion"].as_string());
+  };
+  EXPECT_EQ(deliver("one"), "1");
+  EXPECT_EQ(deliver("two"), "1");  // the topic as read for "one"
+  ASSERT_TRUE(n_->SetTopicAttribute(kCaller, topic, "SignatureVersion", "2").ok());
+  EXPECT_EQ(deliver("three"), "2");
+  // A caller of another region is refused, as on a topic read from the store.
+  EXPECT_EQ(
+      n_->Publish({topic, "x", std::nullopt, {}, ""}, Caller{"eu-west-1", true}).error().aws_code,
+      "InvalidParameter");
+  ASSERT_TRUE(n_->DeleteTopic(kCaller, topic).ok());
+  EXPECT_EQ(n_->Publish({topic, "gone", std::nullopt, {}, ""}, kCaller).error().aws_code,
+            "NotFound");
+  // The same name again: a new topic with no subscriber (and SignatureVersion 1 again).
+  EXPECT_EQ(Topic(), topic);
+  ASSERT_TRUE(n_->Publish({topic, "new", std::nullopt, {}, ""}, kCaller).ok());
+  EXPECT_EQ(n_->delivery().RunOnce(), 0);
+}
+
 TEST_F(NotifierTest, Tags) {
   std::string topic = Topic();
   ASSERT_TRUE(n_->TagResource(kCaller, topic, {{"a", "1"}, {"b", "2"}}).ok());
