@@ -42,17 +42,17 @@ class CommitPacer {
   }
 
  private:
+  // Before the first commit last_ is the clock's epoch, long past: the bucket is full.
   double TokensAt(Clock::time_point now) const {
-    if (last_ == Clock::time_point{}) return tokens_;
     const double refill =
         std::chrono::duration<double>(now - last_) / std::chrono::duration<double>(interval_);
     return std::min(static_cast<double>(burst_), tokens_ + refill);
   }
 
-  const std::chrono::microseconds interval_;
-  const int burst_;
+  std::chrono::microseconds interval_;
+  int burst_;
   double tokens_;           // commits that may start at once, as of last_
-  Clock::time_point last_;  // the latest commit's start (epoch: none yet)
+  Clock::time_point last_;  // the latest commit's start
 };
 
 }  // namespace inferd::db

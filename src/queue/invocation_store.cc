@@ -43,13 +43,12 @@ Result<std::unique_ptr<InvocationStore>> InvocationStore::Open(
                                           " must be at least 1, not " + std::to_string(value));
     }
   }
-  auto impl = std::make_unique<Impl>();
   if (options.commit_interval.count() < 0) {
     return Error(Errc::kValidation, "invocation queue: commit_interval must not be negative");
   }
+  auto impl = std::make_unique<Impl>();
   impl->max_batch = options.max_batch;
-  impl->commit_interval = options.commit_interval;
-  impl->commit_burst = options.commit_burst;
+  impl->pacer = db::CommitPacer(options.commit_interval, options.commit_burst);
   impl->ids = std::make_unique<internal::IdIndex>(static_cast<size_t>(options.id_flush_rows),
                                                   static_cast<size_t>(options.id_chunk_rows));
   INFERD_RETURN_IF_ERROR(impl->OpenWriter(options.path));  // creates the schema

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "db/commit_pacer.h"
 #include "db/sqlite.h"
 #include "queue/id_index.h"
 #include "queue/invocation_store.h"
@@ -185,8 +186,7 @@ struct InvocationStore::Impl {
   }
 
   int max_batch = 4096;
-  std::chrono::microseconds commit_interval{0};
-  int commit_burst = 1;
+  db::CommitPacer pacer{std::chrono::microseconds(0), 1};  // the writer thread's (Open sets it)
   std::unique_ptr<internal::IdIndex> ids;
   // Writer thread: the id entries of the rows the running transaction pruned.
   std::vector<internal::IdIndex::Entry> pruned_ids;

@@ -10,7 +10,6 @@
 #include <string>
 
 #include "common/thread_name.h"
-#include "db/commit_pacer.h"
 #include "queue/store_internal.h"
 
 namespace inferd::queue {
@@ -158,7 +157,6 @@ void InvocationStore::Impl::Submit(Op op) {
 
 void InvocationStore::Impl::WriterLoop() {
   std::vector<Op> batch;
-  db::CommitPacer pacer(commit_interval, commit_burst);
   for (;;) {
     {
       std::unique_lock lock(mu_);
