@@ -5,8 +5,15 @@
 
 namespace inferd::queue::internal {
 
-IdIndex::IdIndex(size_t flush_rows, size_t chunk_rows)
-    : flush_rows_(flush_rows), chunk_rows_(chunk_rows) {}
+IdIndex::IdIndex(size_t flush_rows, size_t chunk_rows, size_t key_ranges)
+    : flush_rows_(flush_rows), chunk_rows_(chunk_rows), key_ranges_(key_ranges) {}
+
+uint64_t IdIndex::KeyRange(int64_t id_hash) const {
+  // Flipping the sign bit maps int64_t's order onto uint64_t's; the top 64 bits of the product
+  // then split [0, 2^64) into key_ranges_ equal, ordered slices.
+  const uint64_t key = static_cast<uint64_t>(id_hash) ^ (uint64_t{1} << 63);
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(key) * key_ranges_) >> 64);
+}
 
 void IdIndex::Restore(std::vector<Entry> tail) {
   std::lock_guard lock(mu_);
@@ -59,6 +66,13 @@ IdIndex::Chunk IdIndex::NextChunk() {
     written_ = 0;
   }
   offered_ = std::min(writing_.size(), written_ + chunk_rows_);
+  if (written_ < offered_) {
+    const uint64_t range = KeyRange(writing_[written_].id_hash);
+    auto end = std::find_if(writing_.begin() + static_cast<std::ptrdiff_t>(written_) + 1,
+                            writing_.begin() + static_cast<std::ptrdiff_t>(offered_),
+                            [&](const Entry& e) { return KeyRange(e.id_hash) != range; });
+    offered_ = static_cast<size_t>(end - writing_.begin());
+  }
   return Chunk{true, std::span<const Entry>(writing_.data() + written_, offered_ - written_),
                offered_ == writing_.size(), through_};
 }

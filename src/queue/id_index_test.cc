@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+
 #include "db/sqlite.h"
 #include "queue/invocation_store.h"
 #include "queue/testing.h"
@@ -17,12 +19,13 @@ using testing::TempDir;
 
 class IdIndexTest : public ::testing::Test {
  protected:
-  void Open(int flush_rows = 10, int chunk_rows = 3) {
+  void Open(int flush_rows = 10, int chunk_rows = 3, int key_ranges = 256) {
     store_.reset();
     InvocationStoreOptions options;
     options.path = path_;
     options.id_flush_rows = flush_rows;
     options.id_chunk_rows = chunk_rows;
+    options.id_key_ranges = key_ranges;
     auto s = InvocationStore::Open(options);
     ASSERT_TRUE(s.ok()) << s.error().message;
     store_ = std::move(s).value();
@@ -128,7 +131,8 @@ TEST_F(IdIndexTest, PruningRemovesTheIdsOfTheRowsItDeletes) {
 }
 
 TEST_F(IdIndexTest, RowsPrunedBeforeTheirIdsAreWrittenLeaveNoEntryBehind) {
-  Open(/*flush_rows=*/100, /*chunk_rows=*/50);  // the first rows' ids stay in memory a while
+  // The first rows' ids stay in memory a while; the set is written in chunks of 50.
+  Open(/*flush_rows=*/100, /*chunk_rows=*/50, /*key_ranges=*/1);
   std::vector<int64_t> seqs;
   for (int i = 0; i < 10; ++i) seqs.push_back(Insert(i));
   for (int i = 0; i < 10; i += 2) FinishNotified(seqs[i]);
@@ -148,7 +152,7 @@ TEST_F(IdIndexTest, RowsPrunedBeforeTheirIdsAreWrittenLeaveNoEntryBehind) {
 // after it was written is the prune's to delete (it deletes table entries in its transaction).
 TEST(IdIndexClassTest, ForgetDropsEntriesNotYetWrittenAndStillWritesTheWatermark) {
   using internal::IdIndex;
-  IdIndex index(/*flush_rows=*/4, /*chunk_rows=*/1);
+  IdIndex index(/*flush_rows=*/4, /*chunk_rows=*/1, /*key_ranges=*/1);
   std::vector<IdIndex::Entry> rows = {{40, 1}, {10, 2}, {30, 3}, {20, 4}};
   index.Add(rows);
   IdIndex::Chunk c = index.NextChunk();  // sorted by hash: {10, 2} first
@@ -186,6 +190,57 @@ TEST(IdIndexClassTest, ForgetDropsEntriesNotYetWrittenAndStillWritesTheWatermark
   EXPECT_EQ(c.through, 4);
   index.ChunkDone(true);
   EXPECT_FALSE(index.NextChunk().due);
+}
+
+// A chunk stays within one slice of the hash space (so it touches about 1/key_ranges of the
+// table's pages however large the table is), and within chunk_rows; every entry is written once,
+// in order.
+TEST(IdIndexClassTest, AChunkNeverCrossesAKeyRangeNorHoldsMoreThanChunkRows) {
+  using internal::IdIndex;
+  constexpr int64_t kQuarter = int64_t{1} << 62;  // 4 ranges: [min, -2^62), [-2^62, 0), ...
+  std::vector<IdIndex::Entry> rows = {{kQuarter, 1},
+                                      {-kQuarter - 1, 2},
+                                      {0, 3},
+                                      {INT64_MIN, 4},
+                                      {-1, 5},
+                                      {kQuarter - 1, 6},
+                                      {INT64_MAX, 7},
+                                      {1, 8},
+                                      {2, 9},
+                                      {3, 10},
+                                      {-kQuarter - 2, 11},
+                                      {4, 12}};
+  auto chunks = [&](size_t chunk_rows, size_t key_ranges) {
+    IdIndex index(rows.size(), chunk_rows, key_ranges);
+    index.Add(rows);
+    std::vector<std::vector<int64_t>> out;
+    for (;;) {
+      IdIndex::Chunk c = index.NextChunk();
+      EXPECT_TRUE(c.due);
+      if (!c.due) break;
+      EXPECT_EQ(c.through, 12);
+      std::vector<int64_t> seqs;
+      for (const auto& e : c.entries) seqs.push_back(e.seq);
+      out.push_back(seqs);
+      const bool last = c.last;
+      index.ChunkDone(true);
+      if (last) break;
+    }
+    EXPECT_FALSE(index.NextChunk().due);
+    return out;
+  };
+  using Chunks = std::vector<std::vector<int64_t>>;
+  EXPECT_EQ(chunks(100, 4), (Chunks{{4, 11, 2}, {5}, {3, 8, 9, 10, 12, 6}, {1, 7}}));
+  EXPECT_EQ(chunks(4, 4), (Chunks{{4, 11, 2}, {5}, {3, 8, 9, 10}, {12, 6}, {1, 7}}));
+  EXPECT_EQ(chunks(100, 1), (Chunks{{4, 11, 2, 5, 3, 8, 9, 10, 12, 6, 1, 7}}));
+  // A chunk that was not committed is offered again, the same.
+  IdIndex index(rows.size(), 100, 4);
+  index.Add(rows);
+  ASSERT_EQ(index.NextChunk().entries.size(), 3u);
+  index.ChunkDone(false);
+  IdIndex::Chunk again = index.NextChunk();
+  ASSERT_EQ(again.entries.size(), 3u);
+  EXPECT_EQ(again.entries[0].seq, 4);
 }
 
 TEST_F(IdIndexTest, ADatabaseWithTheOldSqlIndexMovesItsIdsOnce) {

@@ -37,6 +37,7 @@ Result<std::unique_ptr<InvocationStore>> InvocationStore::Open(
   for (auto [name, value] : {std::pair{"max_batch", options.max_batch},
                              std::pair{"id_flush_rows", options.id_flush_rows},
                              std::pair{"id_chunk_rows", options.id_chunk_rows},
+                             std::pair{"id_key_ranges", options.id_key_ranges},
                              std::pair{"commit_burst", options.commit_burst}}) {
     if (value < 1) {
       return Error(Errc::kValidation, std::string("invocation queue: ") + name +
@@ -50,7 +51,8 @@ Result<std::unique_ptr<InvocationStore>> InvocationStore::Open(
   impl->max_batch = options.max_batch;
   impl->pacer = db::CommitPacer(options.commit_interval, options.commit_burst);
   impl->ids = std::make_unique<internal::IdIndex>(static_cast<size_t>(options.id_flush_rows),
-                                                  static_cast<size_t>(options.id_chunk_rows));
+                                                  static_cast<size_t>(options.id_chunk_rows),
+                                                  static_cast<size_t>(options.id_key_ranges));
   INFERD_RETURN_IF_ERROR(impl->OpenWriter(options.path));  // creates the schema
   INFERD_RETURN_IF_ERROR(impl->OpenReaders(options.path, kReadConnections));
   impl->StartWriter();

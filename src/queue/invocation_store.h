@@ -100,9 +100,11 @@ struct InvocationStoreOptions {
   std::chrono::microseconds commit_interval{1000};
   int commit_burst = 4;
   // The InferenceId index (id_index.h): new rows' ids gather in memory until this many, then
-  // are written to the table in chunks of id_chunk_rows, one per transaction.
+  // are written to the table in chunks, one per transaction; a chunk holds at most
+  // id_chunk_rows and lies within one of id_key_ranges equal slices of the hash space.
   int id_flush_rows = 16384;
   int id_chunk_rows = 1024;
+  int id_key_ranges = 256;
 };
 
 class InvocationStore {

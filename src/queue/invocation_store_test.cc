@@ -37,14 +37,19 @@ TEST_F(InvocationStoreTest, OpenRejectsAnEmptyBatch) {
   auto s = InvocationStore::Open({.path = dir_.path() / "other.db", .max_batch = 0});
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, Errc::kValidation);
-  for (auto [flush, chunk] : {std::pair{0, 1}, std::pair{16, -1}}) {
-    auto ids = InvocationStore::Open(
-        {.path = dir_.path() / "other.db", .id_flush_rows = flush, .id_chunk_rows = chunk});
+  struct Bad {
+    int flush, chunk, ranges;
+    const char* named;
+  };
+  for (const Bad& bad : {Bad{0, 1, 1, "id_flush_rows"}, Bad{16, -1, 1, "id_chunk_rows"},
+                         Bad{16, 1, 0, "id_key_ranges"}}) {
+    auto ids = InvocationStore::Open({.path = dir_.path() / "other.db",
+                                      .id_flush_rows = bad.flush,
+                                      .id_chunk_rows = bad.chunk,
+                                      .id_key_ranges = bad.ranges});
     ASSERT_FALSE(ids.ok());
     EXPECT_EQ(ids.error().code, Errc::kValidation);
-    EXPECT_NE(ids.error().message.find(flush < 1 ? "id_flush_rows" : "id_chunk_rows"),
-              std::string::npos)
-        << ids.error().message;
+    EXPECT_NE(ids.error().message.find(bad.named), std::string::npos) << ids.error().message;
   }
 }
 
