@@ -21,6 +21,22 @@ int Restart(sqlite3* db) {
   return rc;
 }
 
+// Handed off: PASSIVE again while a pass took long enough for the writer to commit much
+// meanwhile, so that what is left for the writer (the frames committed during the last pass)
+// is one or two commits' worth.
+constexpr int kCatchUpPasses = 3;
+constexpr auto kShortPass = std::chrono::milliseconds(1);
+
+int Passive(sqlite3* db, int passes) {
+  int rc = SQLITE_OK;
+  for (int pass = 0; pass < passes && rc == SQLITE_OK; ++pass) {
+    const auto start = std::chrono::steady_clock::now();
+    rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (std::chrono::steady_clock::now() - start < kShortPass) break;
+  }
+  return rc;
+}
+
 }  // namespace
 
 Checkpointer::Checkpointer(std::filesystem::path path, std::string label, CheckpointOptions options)
@@ -40,13 +56,22 @@ Checkpointer::~Checkpointer() {
   thread_.join();
 }
 
+// A WAL that grew to this many times the threshold while handed off: the writer did not get it
+// started over (readers in it, or the writer too busy), and the checkpointer RESTARTs it.
+constexpr int kHandoffLimit = 4;
+
 void Checkpointer::Signal(int frames) {
   {
     std::lock_guard lock(mu_);
     frames_ = frames;
-    if (frames < options_.frames) return;
+    if (frames < options_.frames) handed_off_ = false;
+    if (!Due()) return;
   }
   cv_.notify_one();
+}
+
+bool Checkpointer::Due() const {
+  return frames_ >= options_.frames && (!handed_off_ || frames_ >= kHandoffLimit * options_.frames);
 }
 
 int Checkpointer::runs() const {
@@ -76,17 +101,29 @@ void Checkpointer::Run() {
   // This connection never writes: its own automatic checkpoint would never fire anyway.
   std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stopping_ || frames_ >= options_.frames; });
+    cv_.wait(lock, [&] { return stopping_ || Due(); });
     if (stopping_) break;
+    const bool restart = !options_.handoff || handed_off_;  // handed off: the fallback
     frames_ = 0;
     lock.unlock();
-    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    if (rc == SQLITE_OK) rc = Restart(db);
+    // (What PASSIVE reports copied is measured against the WAL as it was when it began: it
+    // cannot tell whether the writer committed meanwhile, so a handoff is always made.)
+    int rc = Passive(db, restart ? 1 : kCatchUpPasses);
+    if (rc == SQLITE_OK && restart) rc = Restart(db);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
       spdlog::warn("{}: checkpoint failed: {}", label_, sqlite3_errmsg(db));
     }
+    const bool hand_off = rc == SQLITE_OK && !restart;
     lock.lock();
+    // Recorded before the writer hears of it: its next commit may start the WAL over at once,
+    // and that Signal must find the state it ends.
+    handed_off_ = hand_off;
     ++runs_;
+    if (hand_off) {
+      lock.unlock();
+      options_.handoff();
+      lock.lock();
+    }
   }
   lock.unlock();
   sqlite3_close(db);

@@ -1,12 +1,16 @@
 // Background checkpoints: commits never checkpoint themselves, a Checkpointer thread keeps the
-// WAL bounded (it starts over once checkpointed), and everything committed is in the database.
+// WAL bounded (it starts over once checkpointed), and everything committed is in the database;
+// handed off, the writer's FinishCheckpoint starts it over, and without it the checkpointer
+// still bounds it.
 #include "db/checkpointer.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "common/testing/test_support.h"
 #include "db/sqlite.h"
@@ -35,7 +39,8 @@ uintmax_t WalBytes(const std::filesystem::path& db) {
 TEST(Checkpointer, TheWalStartsOverAfterEachBackgroundCheckpoint) {
   test_support::TempDir dir;
   const auto path = dir.path() / "t.db";
-  auto db = Database::Open(path, "test database", kSchema, CheckpointOptions{.frames = 40});
+  auto db = Database::Open(path, "test database", kSchema,
+                           CheckpointOptions{.frames = 40, .handoff = {}});
   ASSERT_TRUE(db.ok());
   // Below the threshold nothing starts.
   Commit(**db, 0, 10, 3000);
@@ -66,7 +71,8 @@ TEST(Checkpointer, WhatWasCommittedIsInTheDatabaseAfterReopening) {
   test_support::TempDir dir;
   const auto path = dir.path() / "t.db";
   {
-    auto db = Database::Open(path, "test database", kSchema, CheckpointOptions{.frames = 20});
+    auto db = Database::Open(path, "test database", kSchema,
+                             CheckpointOptions{.frames = 20, .handoff = {}});
     ASSERT_TRUE(db.ok());
     Commit(**db, 0, 300, 3000);
   }
@@ -76,6 +82,64 @@ TEST(Checkpointer, WhatWasCommittedIsInTheDatabaseAfterReopening) {
   ASSERT_TRUE(count.Row());
   EXPECT_EQ(count.Int(0), 300);
   EXPECT_EQ(count.Int(1), 300 * 3000);
+}
+
+// Handed off (the queue's writer): the checkpointer RESTARTs nothing; the writer finishes each
+// checkpoint between its transactions and its next commit starts the WAL over.
+TEST(Checkpointer, HandedOffTheWriterFinishesEachCheckpointAndTheWalStartsOver) {
+  test_support::TempDir dir;
+  const auto path = dir.path() / "t.db";
+  std::atomic<int> handed{0};
+  auto db = Database::Open(path, "test database", kSchema,
+                           CheckpointOptions{.frames = 40, .handoff = [&] { ++handed; }});
+  ASSERT_TRUE(db.ok());
+  Commit(**db, 0, 110, 3000);
+  ASSERT_TRUE(test_support::WaitFor([&] { return handed.load() >= 1; }));
+  // Like the writer, the test answers the handoffs of those commits (one or more; a PASSIVE step
+  // may still be running, and then the writer's is refused as busy).
+  ASSERT_TRUE(test_support::WaitFor([&] { return (*db)->FinishCheckpoint(); }));
+  const uintmax_t first = WalBytes(path);
+  ASSERT_GT(first, 0u);
+  const uintmax_t per_commit = first / 110;
+  int key = 110;
+  for (int round = 0; round < 10; ++round) {
+    const int before = handed.load();
+    Commit(**db, key, 16, 3000);
+    key += 16;
+    ASSERT_TRUE(test_support::WaitFor([&] { return handed.load() > before; }));
+    // The writer's part: everything up to its last commit copied, nothing left to wait for.
+    EXPECT_TRUE((*db)->FinishCheckpoint());
+  }
+  // As with RESTART: each round overwrote the WAL from its beginning.
+  EXPECT_LE(WalBytes(path), first + 4 * 16 * per_commit);
+  Stmt count(**db, "SELECT count(*) FROM t");
+  ASSERT_TRUE(count.Row());
+  EXPECT_EQ(count.Int(0), key);
+}
+
+// A writer that never finishes (too busy, or readers kept the WAL from starting over): once the
+// WAL reaches 4 × frames the checkpointer RESTARTs it itself, so it stays bounded.
+TEST(Checkpointer, HandedOffButNeverFinishedTheWalIsStillBounded) {
+  test_support::TempDir dir;
+  const auto path = dir.path() / "t.db";
+  std::atomic<int> handed{0};
+  auto db = Database::Open(path, "test database", kSchema,
+                           CheckpointOptions{.frames = 40, .handoff = [&] { ++handed; }});
+  ASSERT_TRUE(db.ok());
+  Commit(**db, 0, 110, 3000);
+  ASSERT_TRUE(test_support::WaitFor([&] { return handed.load() >= 1; }));
+  const uintmax_t per_commit = WalBytes(path) / 110;
+  // 1,000 more commits, about 25 times the threshold: without a checkpoint that starts the WAL
+  // over it would hold all of them.
+  for (int key = 110; key < 1110; key += 50) {
+    Commit(**db, key, 50, 3000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // room for the checkpointer
+  }
+  EXPECT_GT((*db)->CheckpointsRun(), handed.load());  // RESTARTs of its own happened
+  EXPECT_LE(WalBytes(path), (4 * 40 + 2 * 50 + 110) * per_commit);
+  Stmt count(**db, "SELECT count(*) FROM t");
+  ASSERT_TRUE(count.Row());
+  EXPECT_EQ(count.Int(0), 1110);
 }
 
 }  // namespace

@@ -67,6 +67,12 @@ Database::Database(sqlite3* db, std::string label, std::filesystem::path path,
 
 int Database::CheckpointsRun() const { return checkpointer_ ? checkpointer_->runs() : 0; }
 
+bool Database::FinishCheckpoint() {
+  int log = 0, copied = 0;
+  const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+  return rc == SQLITE_OK && log == copied;
+}
+
 int Database::OnCommit(void* self, sqlite3*, const char*, int frames) {
   auto* d = static_cast<Database*>(self);
   if (!d->checkpointer_) {

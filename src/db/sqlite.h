@@ -32,6 +32,12 @@ void WaitWhileBusy(sqlite3* db, int limit_ms);
 // When the Checkpointer (checkpointer.h) checkpoints a database's WAL.
 struct CheckpointOptions {
   int frames = 1000;  // WAL frames (pages) after a commit; SQLite's automatic threshold
+  // Set by a database with one writer thread of its own (the queue): after the checkpointer's
+  // PASSIVE step it calls `handoff` instead of running RESTART, and the writer calls
+  // Database::FinishCheckpoint() between two of its transactions (checkpointer.h says why).
+  // Called on the checkpointer's thread; it must only record and wake. Should the WAL still
+  // reach 4 × frames (readers kept it from starting over), the checkpointer RESTARTs itself.
+  std::function<void()> handoff;
 };
 
 class Database {
@@ -45,6 +51,11 @@ class Database {
                                                 const CheckpointOptions& checkpoints = {});
   // Background checkpoints run so far (tests).
   int CheckpointsRun() const;
+  // The writer's part of a handed-off checkpoint (CheckpointOptions::handoff), between its
+  // transactions: copies the frames committed since the checkpointer's PASSIVE step, so that
+  // the writer's next transaction starts the WAL over. Returns whether the whole WAL is now
+  // in the database file (false: busy with another checkpoint, or readers still need frames).
+  bool FinishCheckpoint();
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
