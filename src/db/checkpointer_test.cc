@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -36,6 +38,31 @@ uintmax_t WalBytes(const std::filesystem::path& db) {
   return ec ? 0 : n;
 }
 
+// Ten rounds of 16 commits, each just past a threshold of 40 frames, after 110 commits made the
+// WAL what it is: `done()` counts the checkpoints finished so far, and `finish` is the writer's
+// part, if it has one. Without checkpoints the WAL would grow by each round (by 160 commits in
+// all, more than it holds); with them every round overwrites it from the beginning, so it stays
+// near its size (a round or two of slack when a checkpoint overlaps a round's last commits).
+void ExpectTheWalToStartOverEachRound(Database& db, const std::filesystem::path& path,
+                                      const std::function<int()>& done,
+                                      const std::function<void()>& finish = {}) {
+  const uintmax_t first = WalBytes(path);
+  ASSERT_GT(first, 0u);
+  const uintmax_t per_commit = first / 110;
+  int key = 110;
+  for (int round = 0; round < 10; ++round) {
+    const int before = done();
+    Commit(db, key, 16, 3000);
+    key += 16;
+    ASSERT_TRUE(test_support::WaitFor([&] { return done() > before; }));
+    if (finish) finish();
+  }
+  EXPECT_LE(WalBytes(path), first + 4 * 16 * per_commit);
+  Stmt count(db, "SELECT count(*) FROM t");
+  ASSERT_TRUE(count.Row());
+  EXPECT_EQ(count.Int(0), key);
+}
+
 TEST(Checkpointer, TheWalStartsOverAfterEachBackgroundCheckpoint) {
   test_support::TempDir dir;
   const auto path = dir.path() / "t.db";
@@ -47,24 +74,7 @@ TEST(Checkpointer, TheWalStartsOverAfterEachBackgroundCheckpoint) {
   EXPECT_EQ((*db)->CheckpointsRun(), 0);
   Commit(**db, 10, 100, 3000);
   ASSERT_TRUE(test_support::WaitFor([&] { return (*db)->CheckpointsRun() >= 1; }));
-  const uintmax_t first = WalBytes(path);
-  ASSERT_GT(first, 0u);
-  // Ten more rounds, each just past the threshold: without checkpoints the WAL would grow by
-  // each (by 160 commits in all, more than `first` holds); with them every round overwrites it
-  // from the beginning, so it stays near `first` (a round or two of slack when a checkpoint
-  // overlaps a round's last commits).
-  const uintmax_t per_commit = first / 110;
-  int key = 110;
-  for (int round = 0; round < 10; ++round) {
-    const int before = (*db)->CheckpointsRun();
-    Commit(**db, key, 16, 3000);
-    key += 16;
-    ASSERT_TRUE(test_support::WaitFor([&] { return (*db)->CheckpointsRun() > before; }));
-  }
-  EXPECT_LE(WalBytes(path), first + 4 * 16 * per_commit);
-  Stmt count(**db, "SELECT count(*) FROM t");
-  ASSERT_TRUE(count.Row());
-  EXPECT_EQ(count.Int(0), key);
+  ExpectTheWalToStartOverEachRound(**db, path, [&] { return (*db)->CheckpointsRun(); });
 }
 
 TEST(Checkpointer, WhatWasCommittedIsInTheDatabaseAfterReopening) {
@@ -84,60 +94,50 @@ TEST(Checkpointer, WhatWasCommittedIsInTheDatabaseAfterReopening) {
   EXPECT_EQ(count.Int(1), 300 * 3000);
 }
 
-// Handed off (the queue's writer): the checkpointer RESTARTs nothing; the writer finishes each
-// checkpoint between its transactions and its next commit starts the WAL over.
-TEST(Checkpointer, HandedOffTheWriterFinishesEachCheckpointAndTheWalStartsOver) {
-  test_support::TempDir dir;
-  const auto path = dir.path() / "t.db";
-  std::atomic<int> handed{0};
-  auto db = Database::Open(path, "test database", kSchema,
-                           CheckpointOptions{.frames = 40, .handoff = [&] { ++handed; }});
-  ASSERT_TRUE(db.ok());
-  Commit(**db, 0, 110, 3000);
-  ASSERT_TRUE(test_support::WaitFor([&] { return handed.load() >= 1; }));
+// Handed off (the queue's writer): a database whose checkpoints end in a handoff, after 110
+// commits and the first handoff.
+class HandedOff : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = Database::Open(path_, "test database", kSchema,
+                                 CheckpointOptions{.frames = 40, .handoff = [this] { ++handed_; }});
+    ASSERT_TRUE(opened.ok());
+    db_ = std::move(opened).value();
+    Commit(*db_, 0, 110, 3000);
+    ASSERT_TRUE(test_support::WaitFor([&] { return handed_.load() >= 1; }));
+  }
+
+  test_support::TempDir dir_;
+  const std::filesystem::path path_ = dir_.path() / "t.db";
+  std::atomic<int> handed_{0};
+  std::unique_ptr<Database> db_;
+};
+
+// The checkpointer RESTARTs nothing; the writer finishes each checkpoint between its
+// transactions and its next commit starts the WAL over.
+TEST_F(HandedOff, TheWriterFinishesEachCheckpointAndTheWalStartsOver) {
   // Like the writer, the test answers the handoffs of those commits (one or more; a PASSIVE step
   // may still be running, and then the writer's is refused as busy).
-  ASSERT_TRUE(test_support::WaitFor([&] { return (*db)->FinishCheckpoint(); }));
-  const uintmax_t first = WalBytes(path);
-  ASSERT_GT(first, 0u);
-  const uintmax_t per_commit = first / 110;
-  int key = 110;
-  for (int round = 0; round < 10; ++round) {
-    const int before = handed.load();
-    Commit(**db, key, 16, 3000);
-    key += 16;
-    ASSERT_TRUE(test_support::WaitFor([&] { return handed.load() > before; }));
-    // The writer's part: everything up to its last commit copied, nothing left to wait for.
-    EXPECT_TRUE((*db)->FinishCheckpoint());
-  }
-  // As with RESTART: each round overwrote the WAL from its beginning.
-  EXPECT_LE(WalBytes(path), first + 4 * 16 * per_commit);
-  Stmt count(**db, "SELECT count(*) FROM t");
-  ASSERT_TRUE(count.Row());
-  EXPECT_EQ(count.Int(0), key);
+  ASSERT_TRUE(test_support::WaitFor([&] { return db_->FinishCheckpoint(); }));
+  // As with RESTART: each round overwrites the WAL from its beginning. The writer's part:
+  // everything up to its last commit copied, nothing left to wait for.
+  ExpectTheWalToStartOverEachRound(
+      *db_, path_, [&] { return handed_.load(); }, [&] { EXPECT_TRUE(db_->FinishCheckpoint()); });
 }
 
 // A writer that never finishes (too busy, or readers kept the WAL from starting over): once the
 // WAL reaches 4 × frames the checkpointer RESTARTs it itself, so it stays bounded.
-TEST(Checkpointer, HandedOffButNeverFinishedTheWalIsStillBounded) {
-  test_support::TempDir dir;
-  const auto path = dir.path() / "t.db";
-  std::atomic<int> handed{0};
-  auto db = Database::Open(path, "test database", kSchema,
-                           CheckpointOptions{.frames = 40, .handoff = [&] { ++handed; }});
-  ASSERT_TRUE(db.ok());
-  Commit(**db, 0, 110, 3000);
-  ASSERT_TRUE(test_support::WaitFor([&] { return handed.load() >= 1; }));
-  const uintmax_t per_commit = WalBytes(path) / 110;
+TEST_F(HandedOff, NeverFinishedTheWalIsStillBounded) {
+  const uintmax_t per_commit = WalBytes(path_) / 110;
   // 1,000 more commits, about 25 times the threshold: without a checkpoint that starts the WAL
   // over it would hold all of them.
   for (int key = 110; key < 1110; key += 50) {
-    Commit(**db, key, 50, 3000);
+    Commit(*db_, key, 50, 3000);
     std::this_thread::sleep_for(std::chrono::milliseconds(2));  // room for the checkpointer
   }
-  EXPECT_GT((*db)->CheckpointsRun(), handed.load());  // RESTARTs of its own happened
-  EXPECT_LE(WalBytes(path), (4 * 40 + 2 * 50 + 110) * per_commit);
-  Stmt count(**db, "SELECT count(*) FROM t");
+  EXPECT_GT(db_->CheckpointsRun(), handed_.load());  // RESTARTs of its own happened
+  EXPECT_LE(WalBytes(path_), (4 * 40 + 2 * 50 + 110) * per_commit);
+  Stmt count(*db_, "SELECT count(*) FROM t");
   ASSERT_TRUE(count.Row());
   EXPECT_EQ(count.Int(0), 1110);
 }
