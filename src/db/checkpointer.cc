@@ -39,8 +39,12 @@ int Passive(sqlite3* db, int passes) {
 
 }  // namespace
 
-Checkpointer::Checkpointer(std::filesystem::path path, std::string label, CheckpointOptions options)
-    : path_(std::move(path)), label_(std::move(label)), options_(options) {
+Checkpointer::Checkpointer(std::filesystem::path path, std::string label, CheckpointOptions options,
+                           std::function<void()> handoff)
+    : path_(std::move(path)),
+      label_(std::move(label)),
+      options_(std::move(options)),
+      handoff_(std::move(handoff)) {
   thread_ = std::thread([this] {
     SetThreadName("checkpoint");
     Run();
@@ -103,7 +107,7 @@ void Checkpointer::Run() {
   for (;;) {
     cv_.wait(lock, [&] { return stopping_ || Due(); });
     if (stopping_) break;
-    const bool restart = !options_.handoff || handed_off_;  // handed off: the fallback
+    const bool restart = !handoff_ || handed_off_;  // handed off: the fallback
     frames_ = 0;
     lock.unlock();
     // (What PASSIVE reports copied is measured against the WAL as it was when it began: it
@@ -121,7 +125,7 @@ void Checkpointer::Run() {
     ++runs_;
     if (hand_off) {
       lock.unlock();
-      options_.handoff();
+      handoff_();
       lock.lock();
     }
   }

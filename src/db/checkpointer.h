@@ -13,15 +13,15 @@
 //      in place: no file growth, cheaper syncs). Under continuous writes a passive checkpoint
 //      alone never lets the WAL start over (it is never fully copied when a writer begins).
 //
-// Handoff (CheckpointOptions::handoff, the queue's writer): step 2 holds the writer for as long
-// as it copies, fsyncs the database file and waits for the lock — 3.5 ms at the median, up to
-// 28 ms, once the queue held 450,000 rows, with 6–7 checkpoints a second at 10,000 accepts/s, and
-// nine in ten of the slowest 1 % of accepts overlapped one (docs/performance.md, twelfth round).
-// A database whose writer is one thread of its own hands step 2 to it instead: the writer
-// copies the last frames itself between two transactions (Database::FinishCheckpoint, a
-// PASSIVE checkpoint that no commit can overtake), without a lock to wait for, and its next
-// transaction starts the WAL over (SQLite does that for a writer that finds the WAL fully
-// copied and no reader in it).
+// Handoff (CheckpointOptions::writer_finishes: the queue's writer, and GroupCommit's leaders): step
+// 2 holds the writer for as long as it copies, fsyncs the database file and waits for the lock
+// — 3.5 ms at the median, up to 28 ms, once the queue held 450,000 rows, with 6–7 checkpoints a
+// second at 10,000 accepts/s, and nine in ten of the slowest 1 % of accepts overlapped one
+// (docs/performance.md, twelfth round). A database whose writes come from one place at a time hands
+// step 2 to its writer instead: the writer copies the last frames itself between two transactions
+// (Database::FinishCheckpointIfDue, a PASSIVE checkpoint that no commit can overtake), without a
+// lock to wait for, and its next transaction starts the WAL over (SQLite does that for a writer
+// that finds the WAL fully copied and no reader in it).
 //
 // States:
 //   idle ──Signal(frames ≥ options.frames)──► passive ──(no handoff)──► restart ──► idle
@@ -34,6 +34,7 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -44,7 +45,10 @@ namespace inferd::db {
 
 class Checkpointer {
  public:
-  Checkpointer(std::filesystem::path path, std::string label, CheckpointOptions options = {});
+  // `handoff` (set when options.writer_finishes): tells the database's writer that the last
+  // step is its own; called on the checkpointer's thread.
+  Checkpointer(std::filesystem::path path, std::string label, CheckpointOptions options = {},
+               std::function<void()> handoff = {});
   ~Checkpointer();
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
@@ -61,6 +65,7 @@ class Checkpointer {
   const std::filesystem::path path_;
   const std::string label_;
   const CheckpointOptions options_;
+  const std::function<void()> handoff_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   // Whether a checkpoint is due now (mu_ held).

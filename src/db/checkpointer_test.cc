@@ -32,6 +32,12 @@ void Commit(Database& db, int first, int n, size_t bytes) {
   }
 }
 
+CheckpointOptions Frames(int frames) {
+  CheckpointOptions options;
+  options.frames = frames;
+  return options;
+}
+
 uintmax_t WalBytes(const std::filesystem::path& db) {
   std::error_code ec;
   auto n = std::filesystem::file_size(db.string() + "-wal", ec);
@@ -66,8 +72,7 @@ void ExpectTheWalToStartOverEachRound(Database& db, const std::filesystem::path&
 TEST(Checkpointer, TheWalStartsOverAfterEachBackgroundCheckpoint) {
   test_support::TempDir dir;
   const auto path = dir.path() / "t.db";
-  auto db = Database::Open(path, "test database", kSchema,
-                           CheckpointOptions{.frames = 40, .handoff = {}});
+  auto db = Database::Open(path, "test database", kSchema, Frames(40));
   ASSERT_TRUE(db.ok());
   // Below the threshold nothing starts.
   Commit(**db, 0, 10, 3000);
@@ -81,8 +86,7 @@ TEST(Checkpointer, WhatWasCommittedIsInTheDatabaseAfterReopening) {
   test_support::TempDir dir;
   const auto path = dir.path() / "t.db";
   {
-    auto db = Database::Open(path, "test database", kSchema,
-                             CheckpointOptions{.frames = 20, .handoff = {}});
+    auto db = Database::Open(path, "test database", kSchema, Frames(20));
     ASSERT_TRUE(db.ok());
     Commit(**db, 0, 300, 3000);
   }
@@ -94,13 +98,15 @@ TEST(Checkpointer, WhatWasCommittedIsInTheDatabaseAfterReopening) {
   EXPECT_EQ(count.Int(1), 300 * 3000);
 }
 
-// Handed off (the queue's writer): a database whose checkpoints end in a handoff, after 110
+// Handed off (writer_finishes): a database whose checkpoints end in a handoff, after 110
 // commits and the first handoff.
 class HandedOff : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto opened = Database::Open(path_, "test database", kSchema,
-                                 CheckpointOptions{.frames = 40, .handoff = [this] { ++handed_; }});
+    CheckpointOptions options = Frames(40);
+    options.writer_finishes = true;
+    options.wake_writer = [this] { ++handed_; };
+    auto opened = Database::Open(path_, "test database", kSchema, options);
     ASSERT_TRUE(opened.ok());
     db_ = std::move(opened).value();
     Commit(*db_, 0, 110, 3000);
@@ -118,11 +124,12 @@ class HandedOff : public ::testing::Test {
 TEST_F(HandedOff, TheWriterFinishesEachCheckpointAndTheWalStartsOver) {
   // Like the writer, the test answers the handoffs of those commits (one or more; a PASSIVE step
   // may still be running, and then the writer's is refused as busy).
-  ASSERT_TRUE(test_support::WaitFor([&] { return db_->FinishCheckpoint(); }));
+  ASSERT_TRUE(test_support::WaitFor([&] { return db_->FinishCheckpointIfDue(); }));
   // As with RESTART: each round overwrites the WAL from its beginning. The writer's part:
   // everything up to its last commit copied, nothing left to wait for.
   ExpectTheWalToStartOverEachRound(
-      *db_, path_, [&] { return handed_.load(); }, [&] { EXPECT_TRUE(db_->FinishCheckpoint()); });
+      *db_, path_, [&] { return handed_.load(); },
+      [&] { EXPECT_TRUE(db_->FinishCheckpointIfDue()); });
 }
 
 // A writer that never finishes (too busy, or readers kept the WAL from starting over): once the

@@ -69,6 +69,9 @@ void GroupCommit::Lead(std::unique_lock<std::mutex>& lock, const Waiter& self) {
 
 void GroupCommit::CommitBatch(std::deque<Waiter*>& batch) {
   std::lock_guard db_lock(db_mu_);
+  // A checkpoint handed to this database's writer (CheckpointOptions::writer_finishes) is
+  // finished by the next leader, before its transaction: no commit can overtake it.
+  db_.FinishCheckpointIfDue();
   Transaction tx(db_);
   if (!tx.status().ok()) {
     for (Waiter* w : batch) w->result = tx.status();

@@ -15,6 +15,9 @@
 //   caller:  queued ──(leader: batch committed)──► done
 //              └──(no leader)──► leads: takes the queue, commits, wakes, hands over ──► done
 //
+// With CheckpointOptions::writer_finishes, a leader first finishes a checkpoint the checkpointer
+// handed over (Database::FinishCheckpointIfDue), before its BEGIN.
+//
 // Thread-safe. `work` runs on the leader's thread with `db_mu` held: it must only use the
 // connection (no locks of its own that a caller could hold while calling Run) and must not
 // begin or end transactions itself.

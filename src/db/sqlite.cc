@@ -67,7 +67,8 @@ Database::Database(sqlite3* db, std::string label, std::filesystem::path path,
 
 int Database::CheckpointsRun() const { return checkpointer_ ? checkpointer_->runs() : 0; }
 
-bool Database::FinishCheckpoint() {
+bool Database::FinishCheckpointIfDue() {
+  if (!finish_due_.exchange(false, std::memory_order_acq_rel)) return false;
   int log = 0, copied = 0;
   const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
   return rc == SQLITE_OK && log == copied;
@@ -77,7 +78,15 @@ int Database::OnCommit(void* self, sqlite3*, const char*, int frames) {
   auto* d = static_cast<Database*>(self);
   if (!d->checkpointer_) {
     if (frames < d->checkpoint_options_.frames) return SQLITE_OK;
-    d->checkpointer_ = std::make_unique<Checkpointer>(d->path_, d->label_, d->checkpoint_options_);
+    std::function<void()> handoff;
+    if (d->checkpoint_options_.writer_finishes) {
+      handoff = [d] {
+        d->finish_due_.store(true, std::memory_order_release);
+        if (d->checkpoint_options_.wake_writer) d->checkpoint_options_.wake_writer();
+      };
+    }
+    d->checkpointer_ = std::make_unique<Checkpointer>(d->path_, d->label_, d->checkpoint_options_,
+                                                      std::move(handoff));
   }
   d->checkpointer_->Signal(frames);
   return SQLITE_OK;

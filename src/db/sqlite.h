@@ -6,6 +6,7 @@
 // Not thread-safe by themselves: the owner serializes use of one Database (a mutex around it).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -32,12 +33,16 @@ void WaitWhileBusy(sqlite3* db, int limit_ms);
 // When the Checkpointer (checkpointer.h) checkpoints a database's WAL.
 struct CheckpointOptions {
   int frames = 1000;  // WAL frames (pages) after a commit; SQLite's automatic threshold
-  // Set by a database with one writer thread of its own (the queue): after the checkpointer's
-  // PASSIVE step it calls `handoff` instead of running RESTART, and the writer calls
-  // Database::FinishCheckpoint() between two of its transactions (checkpointer.h says why).
-  // Called on the checkpointer's thread; it must only record and wake. Should the WAL still
-  // reach 4 × frames (readers kept it from starting over), the checkpointer RESTARTs itself.
-  std::function<void()> handoff;
+  // The database's writer finishes each checkpoint (checkpointer.h says why): after the
+  // checkpointer's PASSIVE step, instead of its RESTART, FinishCheckpointIfDue() — which the
+  // writer calls between two of its transactions — copies the last frames, and the writer's
+  // next transaction starts the WAL over. Should the WAL still reach 4 × frames (readers kept
+  // it from starting over), the checkpointer RESTARTs it itself.
+  bool writer_finishes = false;
+  // With writer_finishes: called on the checkpointer's thread once a finish is due, to wake a
+  // writer that waits for work (GroupCommit needs none: its next leader finishes). Must only
+  // wake: a writer checks CheckpointDue().
+  std::function<void()> wake_writer;
 };
 
 class Database {
@@ -51,11 +56,14 @@ class Database {
                                                 const CheckpointOptions& checkpoints = {});
   // Background checkpoints run so far (tests).
   int CheckpointsRun() const;
-  // The writer's part of a handed-off checkpoint (CheckpointOptions::handoff), between its
-  // transactions: copies the frames committed since the checkpointer's PASSIVE step, so that
-  // the writer's next transaction starts the WAL over. Returns whether the whole WAL is now
-  // in the database file (false: busy with another checkpoint, or readers still need frames).
-  bool FinishCheckpoint();
+  // With CheckpointOptions::writer_finishes: whether the checkpointer has handed its last step
+  // over (any thread).
+  bool CheckpointDue() const { return finish_due_.load(std::memory_order_acquire); }
+  // The writer's part of a handed-off checkpoint, between its transactions, if one is due:
+  // copies the frames committed since the checkpointer's PASSIVE step, so that the writer's
+  // next transaction starts the WAL over. Returns whether the whole WAL is now in the database
+  // file (false: none due, busy with another checkpoint, or readers still need frames).
+  bool FinishCheckpointIfDue();
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
@@ -99,6 +107,7 @@ class Database {
   std::string label_;
   std::filesystem::path path_;
   CheckpointOptions checkpoint_options_;
+  std::atomic<bool> finish_due_{false};  // set by the checkpointer's handoff
   StmtCache cache_;
   std::unique_ptr<Checkpointer> checkpointer_;  // from the first commit that needs one
 };

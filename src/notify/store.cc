@@ -220,7 +220,10 @@ void ReaderPool::Return(db::Database* db) {
 
 Result<std::unique_ptr<NotifyStore>> NotifyStore::Open(const std::filesystem::path& path,
                                                        int read_connections) {
-  auto db = db::Database::Open(path, "notify database", kSchema);
+  // Writes go through one GroupCommit, whose leaders finish the checkpoints (db/checkpointer.h).
+  db::CheckpointOptions checkpoints;
+  checkpoints.writer_finishes = true;
+  auto db = db::Database::Open(path, "notify database", kSchema, checkpoints);
   if (!db.ok()) return std::move(db).error();
   INFERD_RETURN_IF_ERROR(UpgradeSchema(**db));
   int64_t last_delivery_id = 0;

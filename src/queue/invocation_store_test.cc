@@ -395,7 +395,7 @@ TEST_F(InvocationStoreTest, ZeroIntervalCommitsEachWriteAsItComes) {
 // two transactions and its next commit starts the WAL over. Without that the WAL would hold
 // every page written (about 5,000 here); with only the checkpointer's own fallback, 4,000.
 TEST_F(InvocationStoreTest, TheWriterFinishesCheckpointsAndTheWalStaysSmall) {
-  constexpr int kRows = 8000;  // inline bodies of 0–5,000 bytes: about 20 MB
+  constexpr int kRows = 8000;     // inline bodies of 0–5,000 bytes: about 20 MB
   constexpr int kPerCommit = 20;  // small transactions, as under load (a big one fills the WAL)
   for (int i = 0; i < kRows; i += kPerCommit) {
     std::atomic<int> left{kPerCommit};

@@ -190,11 +190,10 @@ struct InvocationStore::Impl {
   std::unique_ptr<internal::IdIndex> ids;
   // Writer thread: the id entries of the rows the running transaction pruned.
   std::vector<internal::IdIndex::Entry> pruned_ids;
-  // Declared before writer_conn, so destroyed after it: the checkpointer thread's handoff
+  // Declared before writer_conn, so destroyed after it: the checkpointer thread's wake_writer
   // (OpenWriter) uses them until writer_conn's Database has stopped it.
   std::mutex mu_;
   std::condition_variable cv_;
-  bool finish_due_ = false;  // guarded by mu_: the checkpointer handed its last step over
 
   internal::WriterConn writer_conn;
   std::vector<std::unique_ptr<internal::Reader>> readers;

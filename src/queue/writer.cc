@@ -20,11 +20,11 @@ using internal::OpKind;
 Status InvocationStore::Impl::OpenWriter(const std::filesystem::path& path) {
   // The checkpointer's last step is the writer's, between two transactions (db/checkpointer.h).
   db::CheckpointOptions checkpoints;
-  checkpoints.handoff = [this] {
-    {
-      std::lock_guard lock(mu_);
-      finish_due_ = true;
-    }
+  checkpoints.writer_finishes = true;
+  checkpoints.wake_writer = [this] {
+    // Under mu_, so that a writer between its check of CheckpointDue() and its wait is not
+    // missed.
+    std::lock_guard lock(mu_);
     cv_.notify_one();
   };
   auto db = db::Database::Open(path, "invocation queue database", internal::kSchema, checkpoints);
@@ -170,14 +170,14 @@ void InvocationStore::Impl::WriterLoop() {
     {
       std::unique_lock lock(mu_);
       writer_idle_ = true;
-      cv_.wait(lock, [&] { return !queue_.empty() || stopping_ || finish_due_; });
+      cv_.wait(lock,
+               [&] { return !queue_.empty() || stopping_ || writer_conn.db->CheckpointDue(); });
       writer_idle_ = false;
-      if (finish_due_) {
+      if (writer_conn.db->CheckpointDue()) {
         // Between transactions, so no commit overtakes it; under load it takes the place of
         // (most of) the pacer's wait below.
-        finish_due_ = false;
         lock.unlock();
-        writer_conn.db->FinishCheckpoint();
+        writer_conn.db->FinishCheckpointIfDue();
         lock.lock();
         if (queue_.empty() && !stopping_) continue;
       }

@@ -161,7 +161,11 @@ Result<std::unique_ptr<FilesystemStore>> FilesystemStore::Open(FilesystemStoreOp
   for (const char* sub : {"data", "uploads"}) {
     INFERD_RETURN_IF_ERROR(internal::EnsureDir(options.root / sub, options.root, options.fsync));
   }
-  auto index = db::Database::Open(options.root / "index.db", "object index", kSchema);
+  // Object writes go through one GroupCommit, whose leaders finish the checkpoints
+  // (db/checkpointer.h); multipart's own transactions only add to the WAL.
+  db::CheckpointOptions checkpoints;
+  checkpoints.writer_finishes = true;
+  auto index = db::Database::Open(options.root / "index.db", "object index", kSchema, checkpoints);
   if (!index.ok()) return std::move(index).error();
   if (!options.fsync) INFERD_RETURN_IF_ERROR((*index)->Exec("PRAGMA synchronous=OFF;"));
   // `file` is '' for an inline object, whose bytes are `inline_data`; else `inline_data` is
