@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "common/thread_name.h"
+#include "db/sqlite.h"
 
 namespace inferd::db {
 
@@ -39,11 +40,11 @@ int Passive(sqlite3* db, int passes) {
 
 }  // namespace
 
-Checkpointer::Checkpointer(std::filesystem::path path, std::string label, CheckpointOptions options,
+Checkpointer::Checkpointer(std::filesystem::path path, std::string label, int threshold,
                            std::function<void()> handoff)
     : path_(std::move(path)),
       label_(std::move(label)),
-      options_(std::move(options)),
+      threshold_(threshold),
       handoff_(std::move(handoff)) {
   thread_ = std::thread([this] {
     SetThreadName("checkpoint");
@@ -68,14 +69,14 @@ void Checkpointer::Signal(int frames) {
   {
     std::lock_guard lock(mu_);
     frames_ = frames;
-    if (frames < options_.frames) handed_off_ = false;
+    if (frames < threshold_) handed_off_ = false;
     if (!Due()) return;
   }
   cv_.notify_one();
 }
 
 bool Checkpointer::Due() const {
-  return frames_ >= options_.frames && (!handed_off_ || frames_ >= kHandoffLimit * options_.frames);
+  return frames_ >= threshold_ && (!handed_off_ || frames_ >= kHandoffLimit * threshold_);
 }
 
 int Checkpointer::runs() const {

@@ -24,10 +24,10 @@
 // that finds the WAL fully copied and no reader in it).
 //
 // States:
-//   idle ──Signal(frames ≥ options.frames)──► passive ──(no handoff)──► restart ──► idle
+//   idle ──Signal(frames ≥ threshold)──► passive ──(no handoff)──► restart ──► idle
 //                                               └──(handoff)──► handed_off
-//   handed_off ──Signal(frames < options.frames: the WAL started over)──► idle
-//   handed_off ──Signal(frames ≥ 4 × options.frames)──► passive, then restart (the fallback)
+//   handed_off ──Signal(frames < threshold: the WAL started over)──► idle
+//   handed_off ──Signal(frames ≥ 4 × threshold)──► passive, then restart (the fallback)
 // Stop (destruction) from any state ends the thread (the last connection's close checkpoints
 // the rest, as SQLite does).
 #pragma once
@@ -39,15 +39,14 @@
 #include <string>
 #include <thread>
 
-#include "db/sqlite.h"
-
 namespace inferd::db {
 
 class Checkpointer {
  public:
-  // `handoff` (set when options.writer_finishes): tells the database's writer that the last
-  // step is its own; called on the checkpointer's thread.
-  Checkpointer(std::filesystem::path path, std::string label, CheckpointOptions options = {},
+  // Checkpoints once a commit left `threshold` frames in the WAL (CheckpointOptions::frames).
+  // `handoff`, when set (CheckpointOptions::writer_finishes), tells the database's writer that
+  // the last step is its own; called on the checkpointer's thread.
+  Checkpointer(std::filesystem::path path, std::string label, int threshold,
                std::function<void()> handoff = {});
   ~Checkpointer();
   Checkpointer(const Checkpointer&) = delete;
@@ -64,7 +63,7 @@ class Checkpointer {
 
   const std::filesystem::path path_;
   const std::string label_;
-  const CheckpointOptions options_;
+  const int threshold_;
   const std::function<void()> handoff_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

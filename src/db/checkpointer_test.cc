@@ -1,6 +1,6 @@
 // Background checkpoints: commits never checkpoint themselves, a Checkpointer thread keeps the
 // WAL bounded (it starts over once checkpointed), and everything committed is in the database;
-// handed off, the writer's FinishCheckpoint starts it over, and without it the checkpointer
+// handed off, the writer's FinishCheckpointIfDue starts it over, and without it the checkpointer
 // still bounds it.
 #include "db/checkpointer.h"
 
@@ -69,28 +69,31 @@ void ExpectTheWalToStartOverEachRound(Database& db, const std::filesystem::path&
   EXPECT_EQ(count.Int(0), key);
 }
 
-TEST(Checkpointer, TheWalStartsOverAfterEachBackgroundCheckpoint) {
-  test_support::TempDir dir;
-  const auto path = dir.path() / "t.db";
-  auto db = Database::Open(path, "test database", kSchema, Frames(40));
+// A database file in a fresh directory.
+class CheckpointerTest : public ::testing::Test {
+ protected:
+  test_support::TempDir dir_;
+  const std::filesystem::path path_ = dir_.path() / "t.db";
+};
+
+TEST_F(CheckpointerTest, TheWalStartsOverAfterEachBackgroundCheckpoint) {
+  auto db = Database::Open(path_, "test database", kSchema, Frames(40));
   ASSERT_TRUE(db.ok());
   // Below the threshold nothing starts.
   Commit(**db, 0, 10, 3000);
   EXPECT_EQ((*db)->CheckpointsRun(), 0);
   Commit(**db, 10, 100, 3000);
   ASSERT_TRUE(test_support::WaitFor([&] { return (*db)->CheckpointsRun() >= 1; }));
-  ExpectTheWalToStartOverEachRound(**db, path, [&] { return (*db)->CheckpointsRun(); });
+  ExpectTheWalToStartOverEachRound(**db, path_, [&] { return (*db)->CheckpointsRun(); });
 }
 
-TEST(Checkpointer, WhatWasCommittedIsInTheDatabaseAfterReopening) {
-  test_support::TempDir dir;
-  const auto path = dir.path() / "t.db";
+TEST_F(CheckpointerTest, WhatWasCommittedIsInTheDatabaseAfterReopening) {
   {
-    auto db = Database::Open(path, "test database", kSchema, Frames(20));
+    auto db = Database::Open(path_, "test database", kSchema, Frames(20));
     ASSERT_TRUE(db.ok());
     Commit(**db, 0, 300, 3000);
   }
-  auto db = Database::Open(path, "test database", kSchema);
+  auto db = Database::Open(path_, "test database", kSchema);
   ASSERT_TRUE(db.ok());
   Stmt count(**db, "SELECT count(*), sum(length(v)) FROM t");
   ASSERT_TRUE(count.Row());
@@ -100,7 +103,7 @@ TEST(Checkpointer, WhatWasCommittedIsInTheDatabaseAfterReopening) {
 
 // Handed off (writer_finishes): a database whose checkpoints end in a handoff, after 110
 // commits and the first handoff.
-class HandedOff : public ::testing::Test {
+class HandedOff : public CheckpointerTest {
  protected:
   void SetUp() override {
     CheckpointOptions options = Frames(40);
@@ -113,8 +116,6 @@ class HandedOff : public ::testing::Test {
     ASSERT_TRUE(test_support::WaitFor([&] { return handed_.load() >= 1; }));
   }
 
-  test_support::TempDir dir_;
-  const std::filesystem::path path_ = dir_.path() / "t.db";
   std::atomic<int> handed_{0};
   std::unique_ptr<Database> db_;
 };

@@ -85,8 +85,8 @@ int Database::OnCommit(void* self, sqlite3*, const char*, int frames) {
         if (d->checkpoint_options_.wake_writer) d->checkpoint_options_.wake_writer();
       };
     }
-    d->checkpointer_ = std::make_unique<Checkpointer>(d->path_, d->label_, d->checkpoint_options_,
-                                                      std::move(handoff));
+    d->checkpointer_ = std::make_unique<Checkpointer>(
+        d->path_, d->label_, d->checkpoint_options_.frames, std::move(handoff));
   }
   d->checkpointer_->Signal(frames);
   return SQLITE_OK;
