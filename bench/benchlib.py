@@ -319,10 +319,10 @@ PATH_EVENTS = ("syscalls:sys_exit_recvmsg,syscalls:sys_enter_sendmsg,syscalls:sy
 
 # path_stages's keys, in the order of an invocation's path (report.path_row says what each
 # spans): receive → queue write, the queue's sync, durable → 202; receive → model request, the
-# model call; durable and answered → output write, the output's sync, output durable → POST;
-# and the whole, receive → POST.
+# model call; answer → output write, the output's sync, both durable (the queue's write and the
+# output) → POST; and the whole, receive → POST.
 PATH_STAGES = ("receive_to_queue_write", "queue_sync", "durable_to_202", "receive_to_model",
-               "model_call", "ready_to_output_write", "output_sync", "output_to_post",
+               "model_call", "answer_to_output_write", "output_sync", "durable_to_post",
                "receive_to_post")
 
 
@@ -408,10 +408,9 @@ def path_stages(script, queue_fds, output_fds):
                 ("durable_to_202", m["sent_202"] - m["queue_durable"]),
                 ("receive_to_model", m["model"] - t0),
                 ("model_call", m["answer"] - m["model"]),
-                ("ready_to_output_write",
-                 m["output_write"] - max(m["queue_durable"], m["answer"])),
+                ("answer_to_output_write", m["output_write"] - m["answer"]),
                 ("output_sync", m["output_durable"] - m["output_sync"]),
-                ("output_to_post", m["post"] - m["output_durable"]),
+                ("durable_to_post", m["post"] - max(m["queue_durable"], m["output_durable"])),
                 ("receive_to_post", m["post"] - t0)):
             samples[name].append(value)
     out = {"invocations": len(samples["receive_to_post"])}

@@ -111,10 +111,11 @@ class PathStagesTest(unittest.TestCase):
         self.assertEqual(got["durable_to_202"], 0.1)
         self.assertEqual(got["receive_to_model"], 0.4)
         self.assertEqual(got["model_call"], 0.6)  # 0.2 ms and 0.6 ms: the upper one
-        # From the queue's durability (0.85 ms), then from the later answer (1.0 ms).
-        self.assertEqual(got["ready_to_output_write"], 0.2)
+        # From the answer: 0.45 ms after the first's (0.6 ms), 0.05 ms after the second's.
+        self.assertEqual(got["answer_to_output_write"], 0.45)
         self.assertEqual(got["output_sync"], 0.5)
-        self.assertEqual(got["output_to_post"], 0.3)
+        # From the later of the two durabilities: the output's (1.6 ms; the queue's was 0.85).
+        self.assertEqual(got["durable_to_post"], 0.3)
         self.assertEqual(got["receive_to_post"], 1.9)
 
     def test_nothing_followed_gives_no_stages(self):

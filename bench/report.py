@@ -45,9 +45,9 @@ def path_row(p):
             "receive, WAL writes and syncs, model call and POST; medians)",
             f"receive → queue write {ms('receive_to_queue_write')}, queue sync "
             f"{ms('queue_sync')}, durable → 202 {ms('durable_to_202')}; receive → model request "
-            f"{ms('receive_to_model')}, model call {ms('model_call')}; durable and answered → "
-            f"output write {ms('ready_to_output_write')}, output sync {ms('output_sync')}, "
-            f"output durable → POST {ms('output_to_post')}; receive → POST "
+            f"{ms('receive_to_model')}, model call {ms('model_call')}; answer → output write "
+            f"{ms('answer_to_output_write')}, output sync {ms('output_sync')}, both durable → "
+            f"POST {ms('durable_to_post')}; receive → POST "
             f"{ms('receive_to_post')} ms",
             f"its two syncs {fmt(syncs)} ms",
             ratio(p.get("receive_to_post"), syncs))
@@ -198,7 +198,19 @@ def table(r):
         if base and paced and rs:
             sync, call, sign = paced["p50_ms"], base["p50"], rs["ms_per_sign"]
             both = pair["p50_ms"] if pair else None
-            if r.get("notification_path") == "sent while committed":
+            if r.get("notification_path") == "result with the accept" and pair:
+                # The path as built since the thirteenth round: an invocation handed over at
+                # acceptance has its output object written while the accept syncs (after the
+                # model call; the signature is made during the output's sync); the notification
+                # waits for both, then its POST leaves as its rows are written. Two files
+                # synced at once take `both`, however close their starts.
+                floor = max(call + max(sync, sign), both) + call
+                what = ("… its floor with inferd's durability: the accept's sync and, after "
+                        "the model call, the output's sync at once (the signature is made "
+                        "during the output's; both at once take the two-file figure above) + "
+                        "the notification's POST (direct p50 at the same rate; it leaves while "
+                        "the notification's commit syncs)")
+            elif r.get("notification_path") == "sent while committed":
                 # The path as built since the ninth round: the accept durable (the model call
                 # runs while it syncs), then the output object (the notification is signed
                 # meanwhile), then the POST, which leaves as the notification's rows are written

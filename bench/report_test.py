@@ -194,6 +194,18 @@ class VerdictTest(unittest.TestCase):
             self.assertEqual(cells[5], verdict)
             self.assertEqual(find(t, "… two files at once")[1], "p50 1.5 ms, p99 2 ms")
 
+    def test_with_the_result_written_while_the_accept_syncs_the_syncs_overlap(self):
+        # Since the thirteenth round: max(call + max(sync, signature), both at once) + call.
+        for sync_ms, sign_ms, pair_ms, shown, verdict in (
+                (0.6, 0.3, 1.0, "1.34 ms", "floor allows it"),  # both at once bound it
+                (0.6, 0.3, 0.7, "1.28 ms", "floor allows it"),  # call + sync bound it
+                (0.6, 1.4, 1.0, "2.08 ms", "no: the floor is 2 ms or more")):  # the signature
+            r = floor_run(sync_ms, sign_ms, pair_ms=pair_ms,
+                          notification_path="result with the accept")
+            cells = find(rows(r), "… its floor with inferd's durability: the accept's sync and")
+            self.assertEqual(cells[1], shown)
+            self.assertEqual(cells[5], verdict)
+
     def test_a_1gb_payload_must_grow_rss_by_less_than_64mb(self):
         def run(growth_kib, completed=1):
             g = {"bytes": 10**9, "completed": completed, "failed": 0, "rss_growth_kib": growth_kib,
@@ -269,15 +281,15 @@ class PathTest(unittest.TestCase):
     def test_the_path_row_lists_the_stages_beside_the_two_syncs(self):
         path = {"invocations": 480, "receive_to_queue_write": 0.19, "queue_sync": 0.65,
                 "durable_to_202": 0.12, "receive_to_model": 0.5, "model_call": 0.27,
-                "ready_to_output_write": 0.3, "output_sync": 0.45, "output_to_post": 0.31,
+                "answer_to_output_write": 0.3, "output_sync": 0.45, "durable_to_post": 0.31,
                 "receive_to_post": 2.2}
         cells = find(rows(floor_run(0.5, 0.25, notification_path="sent while committed",
                                     e2e_path=path)), "… where its time goes")
         self.assertIn("480 invocations", cells[0])
         self.assertEqual(cells[1], "receive → queue write 0.19, queue sync 0.65, durable → 202 "
-                         "0.12; receive → model request 0.5, model call 0.27; durable and "
-                         "answered → output write 0.3, output sync 0.45, output durable → POST "
-                         "0.31; receive → POST 2.2 ms")
+                         "0.12; receive → model request 0.5, model call 0.27; answer → output "
+                         "write 0.3, output sync 0.45, both durable → POST 0.31; receive → POST "
+                         "2.2 ms")
         self.assertEqual(cells[2], "its two syncs 1.1 ms")
         self.assertEqual(cells[3], "2")
 

@@ -294,9 +294,11 @@ void Dispatcher::Accept(AcceptRequest request, std::function<void(Result<Accepte
   QueueEntry entry{0, inv.received_ms, inv.ttl_seconds};
   std::string key = EndpointKey(inv.region, inv.endpoint);
   // With nothing queued and a slot free, a worker takes the invocation now: its Insert records
-  // it Started, and its model call runs while that write syncs (the result waits for it).
+  // it Started, and its model call and result object are written while that Insert syncs (its
+  // notification and end wait for it). The worker is woken first: its path is the longer.
   std::optional<RunJob> direct = d.TakeOnAccept(key, view, inv);
   std::shared_ptr<StartGate> inserted = direct ? direct->inserted : nullptr;
+  if (direct) d.Hand(std::move(*direct));
   d.CallbackIssued();
   d.queue.Insert(std::move(inv), [&d, accepted = std::move(accepted), entry, key, inserted,
                                   done = std::move(done)](Result<int64_t> seq) mutable {
@@ -323,7 +325,6 @@ void Dispatcher::Accept(AcceptRequest request, std::function<void(Result<Accepte
     }
     d.CallbackDone();
   });
-  if (direct) d.Hand(std::move(*direct));
 }
 
 std::string Dispatcher::RenderMetrics() const {

@@ -76,7 +76,14 @@ TEST_F(DispatcherTest, QueuedWorkWaitsForCapacityThenExpires) {
 // An accept that finds its endpoint idle (nothing queued, a slot free) goes to a worker at once:
 // the model is called while the accept's write syncs, the result waits for that write, and the
 // write records the start (no MarkStarted).
-TEST_F(DispatcherTest, AnIdleEndpointCallsTheModelWhileTheAcceptIsWritten) {
+size_t Objects(store::ObjectStore& objects, const std::string& bucket) {
+  auto listed = objects.List(bucket, {});
+  return listed.ok() ? listed->objects.size() : 0;
+}
+
+// Handed to a worker at acceptance, an invocation's model call runs and its result object is
+// stored while its Insert syncs; only its 202, its notification and its end wait for the Insert.
+TEST_F(DispatcherTest, AnIdleEndpointRunsTheInvocationWhileTheAcceptIsWritten) {
   InstanceRef echo = ServeWithEcho("ep");
   AcceptRequest r = h_.InputRequest("ep", "a,b\n");
   const int64_t writes = h_.queue->Stats().writes;
@@ -85,11 +92,10 @@ TEST_F(DispatcherTest, AnIdleEndpointCallsTheModelWhileTheAcceptIsWritten) {
     queue::testing::WriterGate held(*h_.queue);  // the accept's write waits behind this one
     answer = h_.AcceptAsync(r);
     EXPECT_TRUE(WaitFor([&] { return h_.Stats(echo)["requests"].as_int64() == 1; }));
+    EXPECT_TRUE(WaitFor([&] { return Objects(*h_.objects, "output") == 1; }));
     std::this_thread::sleep_for(100ms);
     EXPECT_EQ(answer.wait_for(0s), std::future_status::timeout);  // no 202 before it is stored
-    auto listed = h_.objects->List("output", {});
-    ASSERT_TRUE(listed.ok());
-    EXPECT_TRUE(listed->objects.empty()) << "a result was written before its invocation";
+    EXPECT_EQ(*h_.notifier->store().CountDeliveries(), 0) << "notified before it was stored";
     held.Open();
   }
   Result<Accepted> a = answer.get();
@@ -106,24 +112,22 @@ TEST_F(DispatcherTest, AnIdleEndpointCallsTheModelWhileTheAcceptIsWritten) {
   EXPECT_EQ(h_.queue->Stats().writes - writes, 3);
 }
 
-// A 2xx answer's notification is prepared at the answer but committed only once the output is
-// durable (here the output waits for the accept's write), and the end is recorded only once
-// that commit is durable, so a crash before it leaves the invocation Started and the restart
-// publishes the key again (recovery tests).
+// A 2xx answer's notification is prepared at the answer but committed only once the output and
+// the invocation's start are durable (here the accept's write waits), and the end is recorded
+// only once that commit is durable, so a crash before it leaves the invocation Started and the
+// restart publishes the key again (recovery tests).
 TEST_F(DispatcherTest, TheNotificationFollowsTheOutputAndTheEndFollowsItsCommit) {
   InstanceRef echo = ServeWithEcho("ep");
   AcceptRequest r = h_.InputRequest("ep", "x");
   std::future<Result<Accepted>> answer;
   std::unique_lock<std::mutex> notify_waits;
   {
-    queue::testing::WriterGate held(*h_.queue);  // the accept's write, so the output, waits
+    queue::testing::WriterGate held(*h_.queue);  // the accept's write, so the notification, waits
     answer = h_.AcceptAsync(r);
     EXPECT_TRUE(WaitFor([&] { return h_.Stats(echo)["requests"].as_int64() == 1; }));
+    // The model answered and the output is stored: its notification is not written yet.
+    EXPECT_TRUE(WaitFor([&] { return Objects(*h_.objects, "output") == 1; }));
     std::this_thread::sleep_for(100ms);
-    // The model answered: neither the output nor its notification is written yet.
-    auto listed = h_.objects->List("output", {});
-    ASSERT_TRUE(listed.ok());
-    EXPECT_TRUE(listed->objects.empty());
     EXPECT_EQ(*h_.notifier->store().CountDeliveries(), 0);
     notify_waits = h_.notifier->store().HoldWriterForTesting();
     held.Open();
@@ -141,6 +145,37 @@ TEST_F(DispatcherTest, TheNotificationFollowsTheOutputAndTheEndFollowsItsCommit)
   EXPECT_TRUE(WaitFor([&] { return h_.queue->GetBySeq(done.seq).value()->notified; }));
   auto messages = h_.WaitMessages(ok_, 1);
   EXPECT_EQ(Str(messages[0]["inferenceId"]), a->inference_id);
+}
+
+// An accept whose Insert fails was never accepted: its caller gets the error, and the result its
+// worker stored meanwhile is removed, unannounced.
+TEST_F(DispatcherTest, AnAcceptThatCannotBeStoredLeavesNoResultAndNoNotification) {
+  ServeWithEcho("ep");
+  AcceptRequest r = h_.InputRequest("ep", "x");
+  r.inference_id = "never-stored";
+  std::future<Result<Accepted>> answer;
+  {
+    queue::testing::WriterGate held(*h_.queue);  // the accept's write waits until it fails
+    answer = h_.AcceptAsync(r);
+    EXPECT_TRUE(WaitFor([&] { return Objects(*h_.objects, "output") == 1; }));
+    h_.queue->FailCommitsForTesting(Error(Errc::kInternal, "disk I/O error"));
+    held.Open();
+  }
+  Result<Accepted> a = answer.get();
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.error().code, Errc::kInternal);
+  EXPECT_NE(a.error().message.find("disk I/O error"), std::string::npos) << a.error().message;
+  h_.queue->FailCommitsForTesting(std::nullopt);
+  EXPECT_TRUE(WaitFor([&] { return Objects(*h_.objects, "output") == 0; }))
+      << "the result of an invocation that was never accepted stayed";
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(*h_.notifier->store().CountDeliveries(), 0);
+  EXPECT_EQ(h_.dispatcher->Describe(kRegion, "ep", "never-stored").error().code, Errc::kNotFound);
+  // The endpoint goes on: the next invocation runs as usual.
+  auto next = h_.Invoke(h_.InputRequest("ep", "y"));
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_EQ(h_.WaitDone("ep", next->inference_id).state, InvocationState::kCompleted);
+  EXPECT_EQ(h_.Get(next->output_location)->first, "y");
 }
 
 // An accept does not pass work ahead of it: not an invocation still being written when the

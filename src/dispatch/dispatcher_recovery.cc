@@ -8,33 +8,7 @@
 
 namespace inferd::dispatch {
 
-namespace {
-
 using queue::InvocationState;
-
-std::optional<std::string> HeaderOf(const store::ObjectInfo& info, std::string_view name) {
-  for (const http::Header& h : info.attributes.headers) {
-    if (http::EqualsIgnoreCase(h.name, name)) return h.value;
-  }
-  return std::nullopt;
-}
-
-// The object at `location` when it exists and was written for `output_id`. kNotFound when it
-// does not exist (or is someone else's); other errors as the store gives them.
-Result<store::ObjectInfo> HeadOwned(store::ObjectStore& objects, const std::string& location,
-                                    const std::string& output_id) {
-  if (location.empty()) return Error(Errc::kNotFound, "no location");
-  auto loc = store::ParseS3Uri(location);
-  if (!loc.ok()) return std::move(loc).error();
-  auto info = objects.Head(loc->bucket, loc->key);
-  if (!info.ok()) return std::move(info).error();
-  if (HeaderOf(*info, kOutputIdHeader) != output_id) {
-    return Error(Errc::kNotFound, location + " was not written for this invocation");
-  }
-  return info;
-}
-
-}  // namespace
 
 Status Dispatcher::Impl::Recover() {
   auto all = catalog.All(catalog::Kind::kEndpoint);
@@ -97,14 +71,14 @@ void Dispatcher::Impl::RecoverStarted(int64_t seq, std::vector<int64_t>& owed) {
     owed.push_back(seq);
   };
   // A result object written before the crash is the result: the invocation is not run again.
-  auto output = HeadOwned(objects, inv.output_location, inv.output_id);
+  auto output = pipeline.HeadOwned(inv.output_location, inv.output_id);
   if (output.ok()) {
     spdlog::info("dispatch: invocation {} completed before the restart; not run again",
                  inv.inference_id);
     finish(InvocationState::kCompleted, output->attributes.content_type, "");
     return;
   }
-  auto failure = HeadOwned(objects, inv.failure_location, inv.output_id);
+  auto failure = pipeline.HeadOwned(inv.failure_location, inv.output_id);
   if (failure.ok()) {
     spdlog::info("dispatch: invocation {} failed before the restart; not run again",
                  inv.inference_id);

@@ -151,7 +151,10 @@ void Dispatcher::Impl::Run(RunJob job) {
       prepared = PrepareSuccess(inv, *view, *topic, content_type, body, answered_ms);
     };
   }
-  AttemptOutcome out = pipeline.Attempt(inv, job.instance, *gate, on_answer);
+  // Handed over at acceptance, its result commits while its Insert syncs (pipeline.h).
+  AttemptOutcome out =
+      pipeline.Attempt(inv, job.instance, *gate,
+                       accepted ? ResultCommit::kAtOnce : ResultCommit::kAfterStart, on_answer);
   job.lease.Release();
   if (accepted) {
     // Everything below names the invocation by the seq its Insert gave it.
@@ -159,6 +162,15 @@ void Dispatcher::Impl::Run(RunJob job) {
     if (!stored.ok()) {
       spdlog::info("dispatch: invocation {} was not stored ({}); its caller got the error",
                    inv.inference_id, stored.error().message);
+      if (!out.committed.empty()) {
+        Status removed = pipeline.RemoveResult(out.committed, inv.output_id);
+        if (!removed.ok()) {
+          spdlog::error(
+              "dispatch: invocation {} was not stored, and its result {} could not be "
+              "removed: {}",
+              inv.inference_id, out.committed, removed.error().message);
+        }
+      }
       return;
     }
     inv.seq = entry.seq = gate->seq();

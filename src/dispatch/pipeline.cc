@@ -45,9 +45,9 @@ std::optional<uint64_t> ContentLength(const http::Headers& headers) {
 
 // Where an answer's body goes, decided when its head arrives (on_head), filled by the sink.
 struct Response {
-  Response(Pipeline& p, const DispatchOptions& o, const queue::Invocation& i, StartGate& g,
+  Response(Pipeline& p, const DispatchOptions& o, const queue::Invocation& i, StartGate* g,
            const OnAnswer& a)
-      : pipeline(p), options(o), inv(i), gate(g), on_answer(a) {}
+      : pipeline(p), options(o), inv(i), put_gate(g), on_answer(a) {}
   ~Response() {
     if (uploader.joinable()) {
       pipe->Fail(Error(Errc::kInternal, "abandoned"));
@@ -75,7 +75,8 @@ struct Response {
     streaming = true;
     pipe = std::make_shared<http::BodyPipe>();
     uploader = std::thread([this] {
-      Status st = pipeline.PutResult(location, inv.output_id, content_type, reason, *pipe, &gate);
+      Status st =
+          pipeline.PutResult(location, inv.output_id, content_type, reason, *pipe, put_gate);
       if (!st.ok()) {
         put_status = st;
         pipe->Abandon();  // the sink's next Write fails: the call stops
@@ -116,6 +117,7 @@ struct Response {
         pipe->Fail(Error(Errc::kUnavailable, "the model call failed"));
       }
       uploader.join();
+      committed = call_ok && put_status && put_status->ok();
       return put_status.value_or(OkStatus());
     }
     if (call_ok && !location.empty()) {
@@ -123,7 +125,10 @@ struct Response {
         on_answer(content_type, copy.size() <= kMaxEmbeddedResponse ? &copy : nullptr);
       }
       http::StringSource source(memory);
-      return pipeline.PutResult(location, inv.output_id, content_type, reason, source, &gate);
+      Status put =
+          pipeline.PutResult(location, inv.output_id, content_type, reason, source, put_gate);
+      committed = put.ok();
+      return put;
     }
     return OkStatus();
   }
@@ -131,7 +136,7 @@ struct Response {
   Pipeline& pipeline;
   const DispatchOptions& options;
   const queue::Invocation& inv;
-  StartGate& gate;
+  StartGate* put_gate;  // what the puts wait for (nullptr: nothing)
   const OnAnswer& on_answer;
 
   int status = 0;
@@ -146,6 +151,7 @@ struct Response {
   std::string memory;  // the whole answer (small answers with a location)
   bool streaming = false;
   bool sink_failed = false;
+  bool committed = false;  // the object at `location` was stored
   std::shared_ptr<http::BodyPipe> pipe;
   std::thread uploader;
   std::optional<Status> put_status;  // set by the uploader before it ends
@@ -169,6 +175,13 @@ http::ClientRequest ModelRequest(const InstanceRef& instance, const std::string&
   }
   if (!inference_id.empty()) req.headers.Add("X-Amzn-SageMaker-Inference-Id", inference_id);
   return req;
+}
+
+std::optional<std::string> HeaderOf(const store::ObjectInfo& info, std::string_view name) {
+  for (const http::Header& h : info.attributes.headers) {
+    if (http::EqualsIgnoreCase(h.name, name)) return h.value;
+  }
+  return std::nullopt;
 }
 
 void StartGate::Set(Status status, int64_t seq) {
@@ -209,6 +222,30 @@ Status Pipeline::PutResult(const std::string& location, const std::string& outpu
   return OkStatus();
 }
 
+Result<store::ObjectInfo> Pipeline::HeadOwned(const std::string& location,
+                                              const std::string& output_id) {
+  if (location.empty()) return Error(Errc::kNotFound, "no location");
+  auto loc = store::ParseS3Uri(location);
+  if (!loc.ok()) return std::move(loc).error();
+  auto info = objects_.Head(loc->bucket, loc->key);
+  if (!info.ok()) return std::move(info).error();
+  if (HeaderOf(*info, kOutputIdHeader) != output_id) {
+    return Error(Errc::kNotFound, location + " was not written for this invocation");
+  }
+  return info;
+}
+
+Status Pipeline::RemoveResult(const std::string& location, const std::string& output_id) {
+  auto owned = HeadOwned(location, output_id);
+  if (!owned.ok()) {
+    if (owned.error().code == Errc::kNotFound) return OkStatus();
+    return std::move(owned).error();
+  }
+  auto loc = store::ParseS3Uri(location);
+  if (!loc.ok()) return std::move(loc).error();
+  return objects_.Delete(loc->bucket, loc->key);
+}
+
 Status Pipeline::WriteFailureObject(const queue::Invocation& inv, const std::string& reason,
                                     StartGate* gate) {
   if (inv.failure_location.empty()) return OkStatus();
@@ -217,7 +254,7 @@ Status Pipeline::WriteFailureObject(const queue::Invocation& inv, const std::str
 }
 
 AttemptOutcome Pipeline::Attempt(const queue::Invocation& inv, const InstanceRef& instance,
-                                 StartGate& gate, const OnAnswer& on_answer) {
+                                 StartGate& gate, ResultCommit commit, const OnAnswer& on_answer) {
   AttemptOutcome out;
   auto fail = [&](AttemptOutcome::Kind kind, std::string reason, std::string detail) {
     out.kind = kind;
@@ -257,7 +294,8 @@ AttemptOutcome Pipeline::Attempt(const queue::Invocation& inv, const InstanceRef
   }
 
   // ---- request ----
-  Response response(*this, options_, inv, gate, on_answer);
+  Response response(*this, options_, inv, commit == ResultCommit::kAfterStart ? &gate : nullptr,
+                    on_answer);
   req.on_head = [&](const http::ClientResponse& head) { return response.OnHead(head); };
   const auto started = SteadyClock::now();
   Result<http::ClientResponse> res =
@@ -268,6 +306,7 @@ AttemptOutcome Pipeline::Attempt(const queue::Invocation& inv, const InstanceRef
   out.status = response.status;
   out.content_type = response.content_type;
   if (response.copy.size() <= kMaxEmbeddedResponse) out.body = response.copy;
+  if (response.committed) out.committed = response.location;
 
   // ---- outcome ----
   Status started_status = gate.Wait();

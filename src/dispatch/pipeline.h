@@ -10,9 +10,16 @@
 //     Content-Length up to `memory_response_bytes` are held and stored after the call; larger
 //     or chunked (accepted) ones stream into the store through a BodyPipe while they arrive.
 //
-// Exactly once: every object put waits (PutOptions::before_commit) for the StartGate — the
-// invocation's durable MarkStarted — so a result object never exists for an invocation the
-// store does not know started. Puts are atomic: an aborted call leaves nothing visible.
+// Exactly once: an invocation taken from the queue has its object puts wait
+// (PutOptions::before_commit) for the StartGate — its durable MarkStarted — so a result object
+// never exists for an invocation the store still holds Queued (a restart could otherwise expire
+// or cancel it beside its output). An invocation handed to a worker at acceptance is not in the
+// store until its Insert commits (it is recorded Started by that Insert): its result may commit
+// at once, while that Insert syncs (ResultCommit::kAtOnce), because nothing can end it another
+// way; only its notification and its end wait for the Insert. Should the Insert fail, the
+// caller removes the result (RemoveResult); should inferd die before the Insert is durable, the
+// result stays, for an invocation its caller never saw accepted (docs/sagemaker-compat.md).
+// Puts are atomic: an aborted call leaves nothing visible.
 // Result objects carry x-amz-meta-inferd-output-id (recovery checks it is theirs) and failure
 // objects x-amz-meta-failure-reason.
 //
@@ -46,6 +53,9 @@ http::ClientRequest ModelRequest(const InstanceRef& instance, const std::string&
                                  const std::string& accept, const std::string& custom_attributes,
                                  const std::string& inference_id);
 
+// The value of the object's metadata header `name` (as stored: x-amz-meta-…), if it has one.
+std::optional<std::string> HeaderOf(const store::ObjectInfo& info, std::string_view name);
+
 // Set once, when the invocation's start is durable (MarkStarted's callback, or the Insert's of
 // an invocation handed to a worker at acceptance, with the seq it got); Wait() blocks until then.
 class StartGate {
@@ -60,6 +70,12 @@ class StartGate {
   std::condition_variable cv_;
   std::optional<Status> status_;
   int64_t seq_ = 0;
+};
+
+// When an attempt's result objects may commit (see the file comment).
+enum class ResultCommit {
+  kAfterStart,  // once the StartGate is set: an invocation taken from the queue
+  kAtOnce,      // as soon as stored: an invocation handed over at acceptance
 };
 
 struct AttemptOutcome {
@@ -82,6 +98,7 @@ struct AttemptOutcome {
   std::optional<std::string> body;  // the answer when ≤ kMaxEmbeddedResponse bytes
   bool failure_object_written = false;
   bool upload_failed = false;  // an object put failed (ResponseUploadFailures)
+  std::string committed;       // the location of the result object this attempt stored, if any
   int64_t model_latency_us = 0;
 };
 
@@ -96,9 +113,11 @@ class Pipeline {
   Pipeline(const DispatchOptions& options, store::ObjectStore& objects, http::Client& client,
            const std::atomic<bool>& cancel);
 
-  // One attempt (see the file comment). `gate` is the attempt's MarkStarted.
+  // One attempt (see the file comment). `gate` is the attempt's durable start (MarkStarted, or
+  // the Insert of an invocation handed over at acceptance); the outcome is known only once it
+  // is set (kNotStarted if it failed). `commit` says whether result objects wait for it.
   AttemptOutcome Attempt(const queue::Invocation& invocation, const InstanceRef& instance,
-                         StartGate& gate, const OnAnswer& on_answer = {});
+                         StartGate& gate, ResultCommit commit, const OnAnswer& on_answer = {});
 
   // Writes the failure object of `invocation` holding `reason` (text/plain), after `gate`
   // (nullptr: no wait). OK without a failure location.
@@ -110,6 +129,13 @@ class Pipeline {
   Status PutResult(const std::string& location, const std::string& output_id,
                    const std::string& content_type, const std::string& failure_reason,
                    http::ByteSource& body, StartGate* gate);
+
+  // The object at `location` when it exists and was written for `output_id`. kNotFound when it
+  // does not exist (or is someone else's); other errors as the store gives them.
+  Result<store::ObjectInfo> HeadOwned(const std::string& location, const std::string& output_id);
+
+  // Deletes the object at `location` if it was written for `output_id` (OK when there is none).
+  Status RemoveResult(const std::string& location, const std::string& output_id);
 
  private:
   const DispatchOptions& options_;

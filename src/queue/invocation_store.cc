@@ -114,6 +114,11 @@ void InvocationStore::MarkNotified(int64_t seq) {
   impl_->Submit(std::move(op));
 }
 
+void InvocationStore::FailCommitsForTesting(std::optional<Error> error) {
+  std::lock_guard lock(impl_->mu_);
+  impl_->fail_commits_ = std::move(error);
+}
+
 InvocationStoreStats InvocationStore::Stats() const {
   InvocationStoreStats s;
   s.commits = impl_->commits_.load(std::memory_order_relaxed);

@@ -162,6 +162,10 @@ class InvocationStore {
 
   InvocationStoreStats Stats() const;
 
+  // Tests: while set, every transaction fails with `error` instead of committing (it is rolled
+  // back, as after a failed COMMIT on a full or failing disk); nullopt ends it.
+  void FailCommitsForTesting(std::optional<Error> error);
+
  private:
   struct Impl;
   explicit InvocationStore(std::unique_ptr<Impl> impl);

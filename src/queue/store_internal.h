@@ -209,6 +209,7 @@ struct InvocationStore::Impl {
   std::vector<internal::Reader*> free_readers_;  // guarded by readers_mu_
 
   std::atomic<int64_t> commits_{0}, writes_{0}, failed_batches_{0};
+  std::optional<Error> fail_commits_;  // guarded by mu_ (FailCommitsForTesting)
 };
 
 }  // namespace inferd::queue

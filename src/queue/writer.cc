@@ -226,6 +226,10 @@ void InvocationStore::Impl::RunBatch(std::vector<Op>& batch) {
         results.push_back(Apply(op, sql_failed));
         if (sql_failed) failed = results.back().error();
       }
+      if (failed.ok()) {
+        std::lock_guard lock(mu_);
+        if (fail_commits_) failed = *fail_commits_;
+      }
       if (failed.ok()) failed = tx.Commit();
     }  // a failed batch rolls back here
   }
