@@ -63,9 +63,10 @@ struct Sink::Impl {
     return false;
   }
 
-  // An InferenceResult of `id`; returns false when it does not count (foreign or duplicate).
-  bool Complete(std::string_view id, std::string_view status, std::string_view event_time) {
-    const int64_t now = NowNs();
+  // An InferenceResult of `id` that arrived at `now` (its request read whole, before it was
+  // parsed); returns false when it does not count (foreign or duplicate).
+  bool Complete(std::string_view id, std::string_view status, std::string_view event_time,
+                int64_t now) {
     if (tables.empty()) {
       // --sink-only: (prefix, thread, seq) seen before?
       std::optional<IdParts> parts;
@@ -112,7 +113,7 @@ struct Sink::Impl {
     return true;
   }
 
-  void HandleMessage(std::string_view text) {
+  void HandleMessage(std::string_view text, int64_t arrived_ns) {
     boost::system::error_code ec;
     json::value message = json::parse(text, ec);
     if (ec || !message.is_object()) return Count(malformed);
@@ -120,18 +121,19 @@ struct Sink::Impl {
     const std::string_view event = StringAt(m, "eventName");
     if (event == "TestNotification") return Count(test_notifications);
     if (event != "InferenceResult") return Count(malformed);
-    Complete(StringAt(m, "inferenceId"), StringAt(m, "invocationStatus"), StringAt(m, "eventTime"));
+    Complete(StringAt(m, "inferenceId"), StringAt(m, "invocationStatus"), StringAt(m, "eventTime"),
+             arrived_ns);
   }
 
-  void Handle(const bhttp::request<bhttp::string_body>& request) {
+  void Handle(const bhttp::request<bhttp::string_body>& request, int64_t arrived_ns) {
     Count(requests);
     boost::system::error_code ec;
     json::value body = json::parse(request.body(), ec);
     if (ec || !body.is_object()) return Count(malformed);
     const json::object& o = body.get_object();
-    if (o.contains("eventName")) return HandleMessage(request.body());  // raw delivery
+    if (o.contains("eventName")) return HandleMessage(request.body(), arrived_ns);  // raw
     const std::string_view type = StringAt(o, "Type");
-    if (type == "Notification") return HandleMessage(StringAt(o, "Message"));
+    if (type == "Notification") return HandleMessage(StringAt(o, "Message"), arrived_ns);
     if (type == "SubscriptionConfirmation") {
       auto url = http::ParseUrl(StringAt(o, "SubscribeURL"));
       if (!url.ok() || url->scheme != "http") {
@@ -182,8 +184,9 @@ struct Sink::Impl {
       parser.body_limit(kMaxBody);
       auto [ec, read] = co_await bhttp::async_read(socket, buffer, parser, kUseTuple);
       if (ec) break;
+      const int64_t arrived_ns = NowNs();  // the notification's arrival, not its parse
       const auto& request = parser.get();
-      Handle(request);
+      Handle(request, arrived_ns);
       const bool keep = request.keep_alive();
       const std::string_view answer = keep ? kOk : kOkClose;
       auto [wec, written] = co_await asio::async_write(socket, asio::buffer(answer), kUseTuple);
