@@ -262,12 +262,6 @@ void Dispatcher::Impl::Run(RunJob job) {
          success ? "" : out.reason, out.content_type);
   if (prepared && success) {
     inv.finished_ms = answered_ms;  // the eventTime it carries
-    {
-      // Alone (at rest), this worker lets the delivery it wakes go before its notify.db commit
-      // (under load that yield measured no better: DeliveryWorker::Offer).
-      std::lock_guard lock(mu);
-      prepared->delivery_first = active_runs <= 1;
-    }
     inv.notified = Published(notifier.Publish(std::move(*prepared)), inv, label, *topic);
   } else {
     // A failure, or no notification prepared: published now.

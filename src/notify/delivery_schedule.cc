@@ -142,9 +142,9 @@ void DeliveryWorker::State::ToStoreModeLocked() {
   WakeSchedulerLocked();
 }
 
-bool DeliveryWorker::State::OfferLocked(std::vector<std::shared_ptr<const Delivery>> deliveries,
+void DeliveryWorker::State::OfferLocked(std::vector<std::shared_ptr<const Delivery>> deliveries,
                                         uint64_t version) {
-  if (!running || stopping) return false;  // the store has them
+  if (!running || stopping) return;  // the store has them
   bool for_the_scheduler = false;
   for (auto& d : deliveries) {
     // Already picked from the store (the scheduler was quicker): it is read back.
@@ -159,20 +159,18 @@ bool DeliveryWorker::State::OfferLocked(std::vector<std::shared_ptr<const Delive
   if (offered_ids.size() > internal::kMaxOffered || offered_bytes > internal::kMaxOfferedBytes) {
     DropOffersLocked();
     ToStoreModeLocked();
-    return false;
+    return;
   }
   if (for_the_scheduler || starved) {
     WakeSchedulerLocked();  // its round picks the offers too
-    return false;
+  } else {
+    PickOfferedLocked();
   }
-  return PickOfferedLocked();
 }
 
-bool DeliveryWorker::State::PickOfferedLocked() {
+void DeliveryWorker::State::PickOfferedLocked() {
   int free_slots = FreeSlotsLocked();
-  if (free_slots <= 0 || offered.empty()) return false;
-  int waiting = waiting_workers;  // each queued task wakes one of them
-  bool woke = false;
+  if (free_slots <= 0 || offered.empty()) return;
   const uint64_t version = store->config_version();
   const int cap = options.max_inflight_per_subscription;
   for (auto it = offered.begin(); it != offered.end() && free_slots > 0;) {
@@ -188,7 +186,7 @@ bool DeliveryWorker::State::PickOfferedLocked() {
         // Topics or subscriptions changed since it was offered: the store says what to send.
         DropOffersLocked();
         ToStoreModeLocked();
-        return woke;
+        return;
       }
       if (sub == nullptr) sub = &per_subscription[it->first];
       if (sub->attempts >= cap) break;
@@ -201,14 +199,9 @@ bool DeliveryWorker::State::PickOfferedLocked() {
       queue.push_back({first->first, it->first, std::move(first->second.delivery), version});
       entries.erase(first);
       work_cv.notify_one();
-      if (waiting > 0) {
-        --waiting;
-        woke = true;
-      }
     }
     it = entries.empty() ? offered.erase(it) : std::next(it);
   }
-  return woke;
 }
 
 void DeliveryWorker::State::ReleaseLocked(const Task& task) {
