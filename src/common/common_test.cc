@@ -10,6 +10,7 @@
 #include "common/blocking_pool.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/process_load.h"
 #include "common/result.h"
 
 namespace inferd {
@@ -149,6 +150,27 @@ TEST(ThreadName, BlockingPoolThreadsCarryThePoolsName) {
     name.set_value(buf);
   });
   EXPECT_EQ(name.get_future().get(), "my-pool");
+}
+
+TEST(ProcessLoad, TellsASpinningProcessFromAnIdleOne) {
+  using namespace std::chrono_literals;
+  ProcessLoad load(40ms);
+  EXPECT_TRUE(load.Below(0.5));  // nothing measured yet
+  // Busy: this thread spins through more than one interval, then a sample is taken.
+  auto spin = [](std::chrono::milliseconds d) {
+    const auto end = std::chrono::steady_clock::now() + d;
+    volatile uint64_t x = 0;
+    while (std::chrono::steady_clock::now() < end) x = x + 1;
+  };
+  spin(60ms);
+  EXPECT_FALSE(load.Below(0.2));  // ≈ 1 core, less if the machine is shared
+  EXPECT_TRUE(load.Below(100.0));
+  // Idle for more than an interval: the next sample says so.
+  std::this_thread::sleep_for(120ms);
+  EXPECT_TRUE(load.Below(0.2));
+  // Within an interval the last sample stands, whatever happens meanwhile.
+  spin(10ms);
+  EXPECT_TRUE(load.Below(0.5));
 }
 
 }  // namespace

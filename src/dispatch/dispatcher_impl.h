@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "common/blocking_pool.h"
+#include "common/process_load.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/endpoint_directory.h"
 #include "dispatch/metrics.h"
@@ -107,6 +108,9 @@ struct Dispatcher::Impl {
   bool dirty = false;
   std::deque<RunJob> run_jobs;
   int active_runs = 0;  // run jobs queued or running
+  // inferd's CPU use lately: a worker lets its delivery go first only below kRestCores.
+  ProcessLoad load;
+  static constexpr double kRestCores = 0.5;
   std::deque<FailBatch> fail_batches;
   int drainers = 0;         // aux tasks draining fail_batches
   int store_callbacks = 0;  // Insert/Requeue callbacks not yet run (they use this object)

@@ -262,6 +262,15 @@ void Dispatcher::Impl::Run(RunJob job) {
          success ? "" : out.reason, out.content_type);
   if (prepared && success) {
     inv.finished_ms = answered_ms;  // the eventTime it carries
+    // At rest — this worker alone, and inferd nearly idle lately — it lets the delivery it
+    // wakes go before its notify.db commit (DeliveryWorker::Offer). Not otherwise: on a busy
+    // machine that yield hands the core away while this worker leads the commit.
+    bool alone;
+    {
+      std::lock_guard lock(mu);
+      alone = active_runs <= 1;
+    }
+    prepared->delivery_first = alone && load.Below(kRestCores);
     inv.notified = Published(notifier.Publish(std::move(*prepared)), inv, label, *topic);
   } else {
     // A failure, or no notification prepared: published now.

@@ -1,5 +1,6 @@
 #include "notify/delivery.h"
 
+#include <sched.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -161,9 +162,13 @@ void DeliveryWorker::Wake() {
 }
 
 void DeliveryWorker::Offer(std::vector<std::shared_ptr<const Delivery>> deliveries,
-                           uint64_t config_version) {
-  std::lock_guard lock(state_->mu);
-  state_->OfferLocked(std::move(deliveries), config_version);
+                           uint64_t config_version, bool delivery_first) {
+  bool woke;
+  {
+    std::lock_guard lock(state_->mu);
+    woke = state_->OfferLocked(std::move(deliveries), config_version);
+  }
+  if (woke && delivery_first) sched_yield();
 }
 
 uint64_t DeliveryWorker::sent_from_memory() const { return state_->sent_from_memory.load(); }
@@ -174,7 +179,9 @@ void DeliveryWorker::WorkerMain(std::shared_ptr<State> state, size_t index) {
     Task task;
     {
       std::unique_lock lock(state->mu);
+      ++state->waiting_workers;
       state->work_cv.wait(lock, [&] { return state->stopping || !state->queue.empty(); });
+      --state->waiting_workers;
       if (state->stopping) break;  // queued tasks stay due in the store
       task = std::move(state->queue.front());
       state->queue.pop_front();

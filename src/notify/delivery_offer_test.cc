@@ -150,12 +150,24 @@ TEST_F(DeliveryOfferTest, APreparedPublishIsSentWhileItsCommitIsStillPending) {
   EXPECT_TRUE(*sent_before_commit);
   ASSERT_TRUE(settled(2));
 
-  wait_at_commit_for(3, milliseconds(300));
+  // The same for a publisher at rest, which yields to the delivery thread its offer wakes.
+  wait_at_commit_for(3, seconds(10));
+  result.dedup_id = "out-2";
+  prepared = n->Prepare(result);
+  ASSERT_TRUE(prepared.ok()) << prepared.error().message;
+  prepared->delivery_first = true;
+  ASSERT_TRUE(n->Publish(std::move(prepared).value()).ok());
+  n->store().SetBeforeCommitForTesting(nullptr);
+  ASSERT_TRUE(sent_before_commit.has_value());
+  EXPECT_TRUE(*sent_before_commit);
+  ASSERT_TRUE(settled(3));
+
+  wait_at_commit_for(4, milliseconds(300));
   Publish(*n, "a plain publish");
   n->store().SetBeforeCommitForTesting(nullptr);
   ASSERT_TRUE(sent_before_commit.has_value());
   EXPECT_FALSE(*sent_before_commit);
-  EXPECT_TRUE(sender.WaitFor(3));
+  EXPECT_TRUE(sender.WaitFor(4));
   n->Stop(std::chrono::steady_clock::now() + seconds(5));
 }
 

@@ -142,9 +142,9 @@ void DeliveryWorker::State::ToStoreModeLocked() {
   WakeSchedulerLocked();
 }
 
-void DeliveryWorker::State::OfferLocked(std::vector<std::shared_ptr<const Delivery>> deliveries,
+bool DeliveryWorker::State::OfferLocked(std::vector<std::shared_ptr<const Delivery>> deliveries,
                                         uint64_t version) {
-  if (!running || stopping) return;  // the store has them
+  if (!running || stopping) return false;  // the store has them
   bool for_the_scheduler = false;
   for (auto& d : deliveries) {
     // Already picked from the store (the scheduler was quicker): it is read back.
@@ -159,18 +159,20 @@ void DeliveryWorker::State::OfferLocked(std::vector<std::shared_ptr<const Delive
   if (offered_ids.size() > internal::kMaxOffered || offered_bytes > internal::kMaxOfferedBytes) {
     DropOffersLocked();
     ToStoreModeLocked();
-    return;
+    return false;
   }
   if (for_the_scheduler || starved) {
     WakeSchedulerLocked();  // its round picks the offers too
-  } else {
-    PickOfferedLocked();
+    return false;
   }
+  return PickOfferedLocked();
 }
 
-void DeliveryWorker::State::PickOfferedLocked() {
+bool DeliveryWorker::State::PickOfferedLocked() {
   int free_slots = FreeSlotsLocked();
-  if (free_slots <= 0 || offered.empty()) return;
+  if (free_slots <= 0 || offered.empty()) return false;
+  int waiting = waiting_workers;  // each queued task wakes one of them
+  bool woke = false;
   const uint64_t version = store->config_version();
   const int cap = options.max_inflight_per_subscription;
   for (auto it = offered.begin(); it != offered.end() && free_slots > 0;) {
@@ -186,7 +188,7 @@ void DeliveryWorker::State::PickOfferedLocked() {
         // Topics or subscriptions changed since it was offered: the store says what to send.
         DropOffersLocked();
         ToStoreModeLocked();
-        return;
+        return woke;
       }
       if (sub == nullptr) sub = &per_subscription[it->first];
       if (sub->attempts >= cap) break;
@@ -199,9 +201,14 @@ void DeliveryWorker::State::PickOfferedLocked() {
       queue.push_back({first->first, it->first, std::move(first->second.delivery), version});
       entries.erase(first);
       work_cv.notify_one();
+      if (waiting > 0) {
+        --waiting;
+        woke = true;
+      }
     }
     it = entries.empty() ? offered.erase(it) : std::next(it);
   }
+  return woke;
 }
 
 void DeliveryWorker::State::ReleaseLocked(const Task& task) {

@@ -60,6 +60,7 @@ struct DeliveryWorker::State {
   bool stopping = false;
   bool wake = false;
   std::deque<Task> queue;
+  int waiting_workers = 0;  // worker threads waiting on work_cv for a task
   // Deliveries picked and not yet released: queued, being attempted, or their outcome being
   // committed. Never picked twice.
   std::set<int64_t> inflight;
@@ -110,10 +111,10 @@ struct DeliveryWorker::State {
   // queues offers. Returns when the next row not yet due becomes due (epoch seconds), if known.
   std::optional<double> ScheduleLocked(double now, int free_slots);
   // Queues offered deliveries of subscriptions in memory mode while workers and subscriptions
-  // have room, lowest id first.
-  void PickOfferedLocked();
-  // Takes the offers of `deliveries` (Offer()).
-  void OfferLocked(std::vector<std::shared_ptr<const Delivery>> deliveries, uint64_t version);
+  // have room, lowest id first. Returns whether it woke a worker that was waiting for a task.
+  bool PickOfferedLocked();
+  // Takes the offers of `deliveries` (Offer()); returns whether a waiting worker was given one.
+  bool OfferLocked(std::vector<std::shared_ptr<const Delivery>> deliveries, uint64_t version);
   // Every subscription back to store mode (rows were written without an offer, or offers were
   // dropped): the scheduler runs.
   void ToStoreModeLocked();

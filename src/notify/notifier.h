@@ -86,6 +86,9 @@ struct PreparedPublish {
   uint64_t config_version = 0;  // the store's, read before the topic
   OutboxMessage message;
   std::string dedup_id;
+  // Set by a publisher at rest (nothing else of its kind running): the delivery thread its
+  // offer wakes runs before the publisher's commit goes on (DeliveryWorker::Offer).
+  bool delivery_first = false;
 };
 
 struct PublishBatchEntry {
@@ -206,7 +209,7 @@ class Notifier {
   // message, subscription and topic attributes it read.
   void OfferDeliveries(const std::vector<FannedOut>& written,
                        const std::vector<OutboxMessage>& messages, const Topic& topic,
-                       uint64_t version, double now);
+                       uint64_t version, double now, bool delivery_first = false);
   // The message of a publish, built and queued for signing (Prepare's, for any caller).
   Result<PreparedPublish> PrepareOne(const PublishRequest& request, const Caller& caller);
   // Commits it (with a dedup_id, by `once`'s rules for a key held by an older inferd) and hands

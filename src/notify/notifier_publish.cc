@@ -151,7 +151,7 @@ Result<OutboxMessage> Notifier::MakeNotification(const PublishRequest& request) 
 
 void Notifier::OfferDeliveries(const std::vector<FannedOut>& written,
                                const std::vector<OutboxMessage>& messages, const Topic& topic,
-                               uint64_t version, double now) {
+                               uint64_t version, double now, bool delivery_first) {
   if (written.empty()) return;
   std::vector<std::shared_ptr<const Delivery>> deliveries;
   deliveries.reserve(written.size());
@@ -165,7 +165,7 @@ void Notifier::OfferDeliveries(const std::vector<FannedOut>& written,
     d->topic_attributes = topic.attributes;
     deliveries.push_back(std::move(d));
   }
-  delivery_->Offer(std::move(deliveries), version);
+  delivery_->Offer(std::move(deliveries), version, delivery_first);
 }
 
 Result<Topic> Notifier::TopicToPublish(const Caller& caller, const std::string& topic_arn,
@@ -222,7 +222,7 @@ Result<OnceOutcome> Notifier::CommitOne(PreparedPublish p, const OnceOptions& on
     if (early) {
       written = [&](const OnceOutcome& o) {
         if (!o.written) return;  // the key's earlier message
-        OfferDeliveries(o.fanned_out, messages, p.topic, p.config_version, now);
+        OfferDeliveries(o.fanned_out, messages, p.topic, p.config_version, now, p.delivery_first);
         offered = true;
       };
     }
