@@ -139,28 +139,22 @@ TEST_F(DeliveryOfferTest, APreparedPublishIsSentWhileItsCommitIsStillPending) {
     });
   };
 
-  wait_at_commit_for(2, seconds(10));
-  PublishRequest result{topic_, "the output is durable", std::nullopt, {}, ""};
-  result.dedup_id = "out-1";
-  auto prepared = n->Prepare(result);
-  ASSERT_TRUE(prepared.ok()) << prepared.error().message;
-  ASSERT_TRUE(n->Publish(std::move(prepared).value()).ok());
-  n->store().SetBeforeCommitForTesting(nullptr);
-  ASSERT_TRUE(sent_before_commit.has_value());
-  EXPECT_TRUE(*sent_before_commit);
-  ASSERT_TRUE(settled(2));
-
-  // The same for a publisher at rest, which yields to the delivery thread its offer wakes.
-  wait_at_commit_for(3, seconds(10));
-  result.dedup_id = "out-2";
-  prepared = n->Prepare(result);
-  ASSERT_TRUE(prepared.ok()) << prepared.error().message;
-  prepared->delivery_first = true;
-  ASSERT_TRUE(n->Publish(std::move(prepared).value()).ok());
-  n->store().SetBeforeCommitForTesting(nullptr);
-  ASSERT_TRUE(sent_before_commit.has_value());
-  EXPECT_TRUE(*sent_before_commit);
-  ASSERT_TRUE(settled(3));
+  // A prepared publish: its POST is made while its commit waits. Also for a publisher at rest
+  // (delivery_first), which yields to the delivery thread its offer wakes.
+  for (const bool delivery_first : {false, true}) {
+    const size_t posts = delivery_first ? 3 : 2;
+    wait_at_commit_for(posts, seconds(10));
+    PublishRequest result{topic_, "the output is durable", std::nullopt, {}, ""};
+    result.dedup_id = "out-" + std::to_string(posts);
+    auto prepared = n->Prepare(result);
+    ASSERT_TRUE(prepared.ok()) << prepared.error().message;
+    prepared->delivery_first = delivery_first;
+    ASSERT_TRUE(n->Publish(std::move(prepared).value()).ok());
+    n->store().SetBeforeCommitForTesting(nullptr);
+    ASSERT_TRUE(sent_before_commit.has_value());
+    EXPECT_TRUE(*sent_before_commit) << "delivery_first " << delivery_first;
+    ASSERT_TRUE(settled(posts));
+  }
 
   wait_at_commit_for(4, milliseconds(300));
   Publish(*n, "a plain publish");
