@@ -198,13 +198,14 @@ def table(r):
         if base and paced and rs:
             sync, call, sign = paced["p50_ms"], base["p50"], rs["ms_per_sign"]
             both = pair["p50_ms"] if pair else None
-            if r.get("notification_path") == "result with the accept" and pair:
+            if r.get("notification_path") == "result with the accept":
                 # The path as built since the thirteenth round: an invocation handed over at
                 # acceptance has its output object written while the accept syncs (after the
                 # model call; the signature is made during the output's sync); the notification
                 # waits for both, then its POST leaves as its rows are written. Two files
                 # synced at once take `both`, however close their starts.
-                floor = max(call + max(sync, sign), both) + call
+                # Without the two-file figure, one sync bounds "both at once" from below.
+                floor = max(call + max(sync, sign), both if pair else sync) + call
                 what = ("… its floor with inferd's durability: the accept's sync and, after "
                         "the model call, the output's sync at once (the signature is made "
                         "during the output's; both at once take the two-file figure above) + "

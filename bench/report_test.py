@@ -199,7 +199,8 @@ class VerdictTest(unittest.TestCase):
         for sync_ms, sign_ms, pair_ms, shown, verdict in (
                 (0.6, 0.3, 1.0, "1.34 ms", "floor allows it"),  # both at once bound it
                 (0.6, 0.3, 0.7, "1.28 ms", "floor allows it"),  # call + sync bound it
-                (0.6, 1.4, 1.0, "2.08 ms", "no: the floor is 2 ms or more")):  # the signature
+                (0.6, 1.4, 1.0, "2.08 ms", "no: the floor is 2 ms or more"),  # the signature
+                (0.6, 0.3, None, "1.28 ms", "floor allows it")):  # no two-file figure: one sync
             r = floor_run(sync_ms, sign_ms, pair_ms=pair_ms,
                           notification_path="result with the accept")
             cells = find(rows(r), "… its floor with inferd's durability: the accept's sync and")

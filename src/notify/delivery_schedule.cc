@@ -171,8 +171,8 @@ bool DeliveryWorker::State::OfferLocked(std::vector<std::shared_ptr<const Delive
 bool DeliveryWorker::State::PickOfferedLocked() {
   int free_slots = FreeSlotsLocked();
   if (free_slots <= 0 || offered.empty()) return false;
-  int waiting = waiting_workers;  // each queued task wakes one of them
-  bool woke = false;
+  // A task queued while a worker waits wakes it (they wait on `mu`, held here).
+  bool queued = false;
   const uint64_t version = store->config_version();
   const int cap = options.max_inflight_per_subscription;
   for (auto it = offered.begin(); it != offered.end() && free_slots > 0;) {
@@ -188,7 +188,7 @@ bool DeliveryWorker::State::PickOfferedLocked() {
         // Topics or subscriptions changed since it was offered: the store says what to send.
         DropOffersLocked();
         ToStoreModeLocked();
-        return woke;
+        return queued && waiting_workers > 0;
       }
       if (sub == nullptr) sub = &per_subscription[it->first];
       if (sub->attempts >= cap) break;
@@ -201,14 +201,11 @@ bool DeliveryWorker::State::PickOfferedLocked() {
       queue.push_back({first->first, it->first, std::move(first->second.delivery), version});
       entries.erase(first);
       work_cv.notify_one();
-      if (waiting > 0) {
-        --waiting;
-        woke = true;
-      }
+      queued = true;
     }
     it = entries.empty() ? offered.erase(it) : std::next(it);
   }
-  return woke;
+  return queued && waiting_workers > 0;
 }
 
 void DeliveryWorker::State::ReleaseLocked(const Task& task) {

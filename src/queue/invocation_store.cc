@@ -116,6 +116,7 @@ void InvocationStore::MarkNotified(int64_t seq) {
 
 void InvocationStore::FailCommitsForTesting(std::optional<Error> error) {
   std::lock_guard lock(impl_->mu_);
+  impl_->failing_commits_.store(error.has_value(), std::memory_order_release);
   impl_->fail_commits_ = std::move(error);
 }
 

@@ -209,7 +209,10 @@ struct InvocationStore::Impl {
   std::vector<internal::Reader*> free_readers_;  // guarded by readers_mu_
 
   std::atomic<int64_t> commits_{0}, writes_{0}, failed_batches_{0};
-  std::optional<Error> fail_commits_;  // guarded by mu_ (FailCommitsForTesting)
+  // FailCommitsForTesting: the flag keeps mu_ off every transaction's path; the error is
+  // guarded by mu_.
+  std::atomic<bool> failing_commits_{false};
+  std::optional<Error> fail_commits_;
 };
 
 }  // namespace inferd::queue

@@ -226,7 +226,7 @@ void InvocationStore::Impl::RunBatch(std::vector<Op>& batch) {
         results.push_back(Apply(op, sql_failed));
         if (sql_failed) failed = results.back().error();
       }
-      if (failed.ok()) {
+      if (failed.ok() && failing_commits_.load(std::memory_order_acquire)) {
         std::lock_guard lock(mu_);
         if (fail_commits_) failed = *fail_commits_;
       }
