@@ -18,6 +18,7 @@
 #include "api/sagemaker/sagemaker_api.h"
 #include "api/sagemaker/validator.h"
 #include "api/sns/sns_api.h"
+#include "app/data_dir_lock.h"
 #include "catalog/catalog.h"
 #include "catalog/store.h"
 #include "common/blocking_pool.h"
@@ -59,6 +60,11 @@ int Serve(Config config) {
   if (ec) {
     std::cerr << "inferd: cannot create data dir " << config.data_dir << ": " << ec.message()
               << "\n";
+    return 1;
+  }
+  auto data_dir_lock = DataDirLock::Acquire(config.data_dir);  // held until Serve returns
+  if (!data_dir_lock.ok()) {
+    std::cerr << "inferd: " << data_dir_lock.error().message << "\n";
     return 1;
   }
   auto store = catalog::CatalogStore::Open(std::filesystem::path(config.data_dir) / "catalog.db");

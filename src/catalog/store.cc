@@ -92,7 +92,7 @@ CatalogStore::CatalogStore(std::unique_ptr<db::Database> db) : db_(std::move(db)
 CatalogStore::~CatalogStore() = default;
 
 Result<std::unique_ptr<CatalogStore>> CatalogStore::Open(const std::filesystem::path& path) {
-  auto db = db::Database::Open(path, "catalog database", kSchema);
+  auto db = db::Database::Open(path, "catalog database", kSchema, {}, db::Sharing::kAnyProcess);
   if (!db.ok()) return std::move(db).error();
   return std::unique_ptr<CatalogStore>(new CatalogStore(std::move(db).value()));
 }

@@ -40,10 +40,11 @@ int Passive(sqlite3* db, int passes) {
 
 }  // namespace
 
-Checkpointer::Checkpointer(std::filesystem::path path, std::string label, int threshold,
-                           std::function<void()> handoff)
+Checkpointer::Checkpointer(std::filesystem::path path, std::string label, const char* vfs,
+                           int threshold, std::function<void()> handoff)
     : path_(std::move(path)),
       label_(std::move(label)),
+      vfs_(vfs),
       threshold_(threshold),
       handoff_(std::move(handoff)) {
   thread_ = std::thread([this] {
@@ -86,7 +87,7 @@ int Checkpointer::runs() const {
 
 void Checkpointer::Run() {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+  if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs_) !=
       SQLITE_OK) {
     spdlog::error(
         "{}: cannot open a connection for checkpoints ({}); the WAL is checkpointed "

@@ -45,8 +45,9 @@ class Checkpointer {
  public:
   // Checkpoints once a commit left `threshold` frames in the WAL (CheckpointOptions::frames).
   // `handoff`, when set (CheckpointOptions::writer_finishes), tells the database's writer that
-  // the last step is its own; called on the checkpointer's thread.
-  Checkpointer(std::filesystem::path path, std::string label, int threshold,
+  // the last step is its own; called on the checkpointer's thread. `vfs`: the one the
+  // database's connections use (VfsFor; nullptr: SQLite's default).
+  Checkpointer(std::filesystem::path path, std::string label, const char* vfs, int threshold,
                std::function<void()> handoff = {});
   ~Checkpointer();
   Checkpointer(const Checkpointer&) = delete;
@@ -63,6 +64,7 @@ class Checkpointer {
 
   const std::filesystem::path path_;
   const std::string label_;
+  const char* const vfs_;
   const int threshold_;
   const std::function<void()> handoff_;
   mutable std::mutex mu_;

@@ -40,20 +40,25 @@ void WaitWhileBusy(sqlite3* db, int limit_ms) {
                        reinterpret_cast<void*>(static_cast<intptr_t>(limit_ms) * 1000));
 }
 
+const char* VfsFor(Sharing sharing) {
+  return sharing == Sharing::kThisProcess ? "unix-excl" : nullptr;
+}
+
 Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& path,
                                                  std::string label, const char* schema,
-                                                 const CheckpointOptions& checkpoints) {
+                                                 const CheckpointOptions& checkpoints,
+                                                 Sharing sharing) {
   sqlite3* raw = nullptr;
-  int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           VfsFor(sharing));
   if (rc != SQLITE_OK) {
     std::string msg = raw ? sqlite3_errmsg(raw) : "out of memory";
     sqlite3_close(raw);
     return Error(Errc::kUnavailable, "cannot open " + label + " " + path.string() + ": " + msg);
   }
   WaitWhileBusy(raw, 5000);
-  std::unique_ptr<Database> db(new Database(raw, std::move(label), path, checkpoints));
+  std::unique_ptr<Database> db(new Database(raw, std::move(label), path, checkpoints, sharing));
   INFERD_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
   // Replaces SQLite's automatic checkpoint (which runs inside the commit).
   sqlite3_wal_hook(raw, &Database::OnCommit, db.get());
@@ -62,8 +67,12 @@ Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& pa
 }
 
 Database::Database(sqlite3* db, std::string label, std::filesystem::path path,
-                   const CheckpointOptions& checkpoints)
-    : db_(db), label_(std::move(label)), path_(std::move(path)), checkpoint_options_(checkpoints) {}
+                   const CheckpointOptions& checkpoints, Sharing sharing)
+    : db_(db),
+      label_(std::move(label)),
+      path_(std::move(path)),
+      checkpoint_options_(checkpoints),
+      sharing_(sharing) {}
 
 int Database::CheckpointsRun() const { return checkpointer_ ? checkpointer_->runs() : 0; }
 
@@ -85,8 +94,9 @@ int Database::OnCommit(void* self, sqlite3*, const char*, int frames) {
         if (d->checkpoint_options_.wake_writer) d->checkpoint_options_.wake_writer();
       };
     }
-    d->checkpointer_ = std::make_unique<Checkpointer>(
-        d->path_, d->label_, d->checkpoint_options_.frames, std::move(handoff));
+    d->checkpointer_ =
+        std::make_unique<Checkpointer>(d->path_, d->label_, VfsFor(d->sharing_),
+                                       d->checkpoint_options_.frames, std::move(handoff));
   }
   d->checkpointer_->Signal(frames);
   return SQLITE_OK;

@@ -30,6 +30,23 @@ class Checkpointer;
 // that meets a checkpoint holding the WAL's write lock for 0.3 ms would wait 1–3 ms).
 void WaitWhileBusy(sqlite3* db, int limit_ms);
 
+// Which processes may use a database file while this one has it open.
+enum class Sharing {
+  // This process only — inferd's own files. The first connection locks the file for the
+  // process until the last one closes, and the WAL index lives in this process's memory, not in
+  // a -shm file (SQLite's "unix-excl" VFS): a transaction makes no file-lock system calls (with
+  // the default VFS a dispatch worker made ≈ 16 fcntl calls per invocation), and another
+  // process that opens the file gets SQLITE_BUSY. Every connection this process opens to the
+  // file must be opened with the same Sharing.
+  kThisProcess,
+  // Any process (SQLite's default "unix" VFS: fcntl locks and a -shm file): the catalog, which
+  // `inferd logs` reads while a server runs.
+  kAnyProcess,
+};
+
+// The VFS that gives `sharing` (nullptr: SQLite's default).
+const char* VfsFor(Sharing sharing);
+
 // When the Checkpointer (checkpointer.h) checkpoints a database's WAL.
 struct CheckpointOptions {
   int frames = 1000;  // WAL frames (pages) after a commit; SQLite's automatic threshold
@@ -50,10 +67,11 @@ class Database {
   // Opens (creating) the file with WAL and synchronous=FULL (a commit that returned is on disk),
   // and runs `schema` (idempotent DDL). `label` prefixes error messages ("catalog database").
   // WAL checkpoints run on a Checkpointer thread (checkpointer.h), started by the first commit
-  // that fills the WAL past 1000 pages, never inside a commit.
+  // that fills the WAL past 1000 pages, never inside a commit. `sharing`: see Sharing.
   static Result<std::unique_ptr<Database>> Open(const std::filesystem::path& path,
                                                 std::string label, const char* schema,
-                                                const CheckpointOptions& checkpoints = {});
+                                                const CheckpointOptions& checkpoints = {},
+                                                Sharing sharing = Sharing::kThisProcess);
   // Background checkpoints run so far (tests).
   int CheckpointsRun() const;
   // With CheckpointOptions::writer_finishes: whether the checkpointer has handed its last step
@@ -100,13 +118,14 @@ class Database {
   void Release(sqlite3_stmt* stmt, std::vector<sqlite3_stmt*>* home);
 
   Database(sqlite3* db, std::string label, std::filesystem::path path,
-           const CheckpointOptions& checkpoints);
+           const CheckpointOptions& checkpoints, Sharing sharing);
   // sqlite3_wal_hook: after each commit, with the frames now in the WAL.
   static int OnCommit(void* self, sqlite3* db, const char* name, int frames);
   sqlite3* db_;
   std::string label_;
   std::filesystem::path path_;
   CheckpointOptions checkpoint_options_;
+  Sharing sharing_;  // the checkpointer's connection opens the file the same way
   std::atomic<bool> finish_due_{false};  // set by the checkpointer's handoff
   StmtCache cache_;
   std::unique_ptr<Checkpointer> checkpointer_;  // from the first commit that needs one

@@ -1,12 +1,14 @@
 // Database's statement cache: a statement is prepared once per SQL text and reused, the same SQL
 // can be in use twice at once, a returned statement keeps no bindings and no read snapshot, and
-// the cache follows schema changes.
+// the cache follows schema changes. Sharing: which processes may read a file.
 #include "db/sqlite.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "common/testing/test_support.h"
@@ -141,6 +143,44 @@ TEST(BusyWait, WaitsForALockHeldBrieflyAndGivesUpAfterTheLimit) {
   EXPECT_GE(waited, std::chrono::milliseconds(50));
   EXPECT_LT(waited, std::chrono::milliseconds(2000));
   ASSERT_TRUE(holder->Exec("COMMIT").ok());
+}
+
+// What a reader in another process (python3's sqlite3, SQLite's default VFS) finds: 0 = the
+// committed row, 1 = "database is locked", else another failure. Not a fork of this process: a
+// forked child shares SQLite's view of which locks this process holds.
+int ReadFromAnotherProcess(const std::filesystem::path& path) {
+  const std::string command =
+      "python3 -c 'import sqlite3, sys\n"
+      "try:\n"
+      "    n = sqlite3.connect(sys.argv[1], timeout=0).execute(\"SELECT count(*) FROM t\")"
+      ".fetchone()[0]\n"
+      "    sys.exit(0 if n == 1 else 2)\n"
+      "except sqlite3.OperationalError as e:\n"
+      "    sys.exit(1 if \"locked\" in str(e) else 3)' '" +
+      path.string() + "'";
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 4;
+}
+
+TEST(Sharing, ThisProcessLocksOthersOutAnyProcessLetsThemRead) {
+  test_support::TempDir dir;
+  {
+    auto mine = Open(dir);  // Sharing::kThisProcess, the default
+    ASSERT_TRUE(mine->Exec("INSERT INTO t (v) VALUES ('a')").ok());
+    EXPECT_EQ(ReadFromAnotherProcess(dir.path() / "t.db"), 1);
+    // A second connection of this process shares the lock and sees the row.
+    auto reader = Database::Open(dir.path() / "t.db", "reader", nullptr);
+    ASSERT_TRUE(reader.ok());
+    Stmt count(**reader, "SELECT count(*) FROM t");
+    ASSERT_TRUE(count.Row());
+    EXPECT_EQ(sqlite3_column_int(count.handle(), 0), 1);
+  }
+  // Closed: free for anyone.
+  EXPECT_EQ(ReadFromAnotherProcess(dir.path() / "t.db"), 0);
+
+  auto shared = Database::Open(dir.path() / "t.db", "shared", kSchema, {}, Sharing::kAnyProcess);
+  ASSERT_TRUE(shared.ok());
+  EXPECT_EQ(ReadFromAnotherProcess(dir.path() / "t.db"), 0);
 }
 
 }  // namespace

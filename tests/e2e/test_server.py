@@ -151,6 +151,29 @@ class ProcessTest(unittest.TestCase):
         finally:
             server.close()
 
+    def test_second_server_on_one_data_dir_refused(self):
+        server = InferdServer(config={"model_hosting": False})
+        try:
+            server.start()
+            client = server.client()
+            client.create_model(ModelName="kept", PrimaryContainer=copy.deepcopy(CONTAINER))
+            start = time.monotonic()
+            res = run_inferd(["serve", "--listen", "127.0.0.1:0", "--data-dir",
+                              str(server.data_dir)])
+            self.assertEqual(res.returncode, 1, f"stdout: {res.stdout!r}\nstderr: {res.stderr!r}")
+            self.assertIn(f"data dir {server.data_dir} is in use by another inferd "
+                          f"(pid {server.proc.pid})", res.stderr)
+            self.assertNotIn("listening", res.stdout)
+            self.assertLess(time.monotonic() - start, 5)
+            # The first one is untouched; once it stops, the data dir serves again.
+            self.assertEqual(client.describe_model(ModelName="kept")["ModelName"], "kept")
+            self.assertEqual(server.stop(), 0)
+            server.start()
+            self.assertEqual(server.client().describe_model(ModelName="kept")["ModelName"], "kept")
+            self.assertEqual(server.stop(), 0)
+        finally:
+            server.close()
+
     def test_restart_keeps_catalog(self):
         server = InferdServer(config={"model_hosting": False})  # the catalog, not the fleet
         try:
