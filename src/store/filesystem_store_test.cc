@@ -64,6 +64,30 @@ TEST_F(FilesystemStoreTest, EmptyObject) {
   EXPECT_EQ(store_->Head("bkt", "empty")->size, 0u);
 }
 
+// S3's precedence: a missing bucket is reported before anything wrong with the body, short or
+// long; with the bucket there, the body's error is the answer.
+TEST_F(FilesystemStoreTest, AMissingBucketComesBeforeABodyError) {
+  PutOptions refuse;
+  refuse.before_commit = [] { return Error(Errc::kValidation, "bad checksum", "BadDigest"); };
+  for (const char* bucket : {"nope", "bkt"}) {
+    const bool missing = std::string(bucket) == "nope";
+    SCOPED_TRACE(bucket);
+    StringSource checked("short");
+    auto refused = store_->Put(bucket, "k", {}, checked, refuse);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().aws_code, missing ? "NoSuchBucket" : "BadDigest");
+    PatternSource cut(1 << 20, /*fail_after=*/100);  // fails within the inline prefix
+    auto failed = store_->Put(bucket, "k", {}, cut);
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.error().aws_code, missing ? "NoSuchBucket" : "");
+    PatternSource cut_late(4 << 20, /*fail_after=*/2 << 20);  // fails while staged
+    auto failed_late = store_->Put(bucket, "k", {}, cut_late);
+    ASSERT_FALSE(failed_late.ok());
+    EXPECT_EQ(failed_late.error().aws_code, missing ? "NoSuchBucket" : "");
+  }
+  EXPECT_EQ(store_->Head("bkt", "k").error().aws_code, "NoSuchKey");
+}
+
 TEST_F(FilesystemStoreTest, MissingBucketAndKey) {
   StringSource src("x");
   auto put = store_->Put("nope", "k", {}, src);
