@@ -292,12 +292,17 @@ Result<FilesystemStore::ObjectRow> FilesystemStore::FindObjectLocked(db::Databas
                                                                      const std::string& bucket,
                                                                      const std::string& key,
                                                                      bool with_bytes) {
-  INFERD_RETURN_IF_ERROR(CheckBucketLocked(db, bucket));
+  // The object's row first: a row is proof of its bucket (a bucket is deleted only when empty),
+  // so the bucket is looked up only to tell NoSuchBucket from NoSuchKey.
+  if (!ValidateBucketName(bucket).ok()) return internal::NoSuchBucket();
   Stmt s(db, std::string("SELECT ") + kObjectColumns + (with_bytes ? ", inline_data" : "") +
                  " FROM objects WHERE bucket=? AND key=?");
   s.Bind(bucket).BindBlob(key);
   int rc = s.Step();
-  if (rc == Stmt::kDone) return internal::NoSuchKey();
+  if (rc == Stmt::kDone) {
+    INFERD_RETURN_IF_ERROR(CheckBucketLocked(db, bucket));
+    return internal::NoSuchKey();
+  }
   if (rc != Stmt::kRow) return s.Fail("object lookup");
   ObjectRow row;
   row.info = ReadObject(s, bucket, &row.file);
