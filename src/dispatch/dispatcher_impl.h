@@ -96,6 +96,8 @@ struct Dispatcher::Impl {
   std::atomic<bool> cancel{false};  // abandons model calls still running at Stop's deadline
   Pipeline pipeline;
   BlockingPool aux;
+  // Builds a 2xx answer's notification at rest while its worker stores the output (Run).
+  BlockingPool prepare{1, "dispatch-prep"};
 
   std::mutex mu;
   std::condition_variable loop_cv;  // the loop's wake-ups (dirty)
@@ -108,7 +110,7 @@ struct Dispatcher::Impl {
   bool dirty = false;
   std::deque<RunJob> run_jobs;
   int active_runs = 0;  // run jobs queued or running
-  // inferd's CPU use lately: a worker lets its delivery go first only below kRestCores.
+  // inferd's CPU use lately: below kRestCores (and one run at most) inferd is at rest (AtRest).
   ProcessLoad load;
   static constexpr double kRestCores = 0.5;
   std::deque<FailBatch> fail_batches;
@@ -180,6 +182,10 @@ struct Dispatcher::Impl {
   // an accepted job's as handed over. nullopt when it is not to run (ended or put back here).
   std::optional<Begun> Begin(RunJob& job);
   void Run(RunJob job);
+  // At rest: at most one run job, and inferd has used under kRestCores lately. A worker at rest
+  // hands work to other threads to shorten its path (Run); under load that would only add
+  // context switches.
+  bool AtRest();
   // The notification of `inv` completed with a 2xx answer (`content_type`, `body` when small
   // enough to embed) at `answered_ms`, prepared for Run to publish once the output is durable
   // (nullopt when preparing failed, logged: Run publishes it after the output as for failures).

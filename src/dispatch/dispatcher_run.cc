@@ -103,6 +103,14 @@ std::optional<Dispatcher::Impl::Begun> Dispatcher::Impl::Begin(RunJob& job) {
   return b;
 }
 
+bool Dispatcher::Impl::AtRest() {
+  {
+    std::lock_guard lock(mu);
+    if (active_runs > 1) return false;
+  }
+  return load.Below(kRestCores);
+}
+
 std::optional<notify::PreparedPublish> Dispatcher::Impl::PrepareSuccess(
     const queue::Invocation& inv, const EndpointView& view, const std::string& topic,
     const std::string& content_type, const std::string* body, int64_t answered_ms) {
@@ -136,7 +144,10 @@ void Dispatcher::Impl::Run(RunJob job) {
   // A 2xx answer's notification is built (and signed, on the presign thread) as soon as the
   // answer is complete, while the output object commits; once the output is durable it is
   // published with its deliveries leaving as soon as they are written, before that commit's
-  // sync (notify::Notifier::Publish(PreparedPublish)).
+  // sync (notify::Notifier::Publish(PreparedPublish)). At rest it is built on the `prepare`
+  // thread, so the worker goes straight on to the output's commit (≈ 0.1 ms, and the presign
+  // thread's wake-up, off the worker's path); under load the worker builds it itself, which
+  // saves a context switch per invocation.
   const std::string* topic = TopicOf(view, /*success=*/true);
   if (!accepted) {
     std::lock_guard lock(mu);
@@ -144,17 +155,36 @@ void Dispatcher::Impl::Run(RunJob job) {
   }
   std::optional<notify::PreparedPublish> prepared;
   int64_t answered_ms = 0;
+  std::future<void> prepared_off_thread;  // waited for as soon as the attempt returns
   OnAnswer on_answer;
   if (topic) {
     on_answer = [&](const std::string& content_type, const std::string* body) {
       answered_ms = NowMs();
-      prepared = PrepareSuccess(inv, *view, *topic, content_type, body, answered_ms);
+      if (!AtRest()) {
+        prepared = PrepareSuccess(inv, *view, *topic, content_type, body, answered_ms);
+        return;
+      }
+      // `body` lives only until the attempt returns: copied when it is to be embedded.
+      std::optional<std::string> embedded;
+      if (body && view->async->Embeds(/*success=*/true)) embedded = *body;
+      auto done = std::make_shared<std::promise<void>>();
+      prepared_off_thread = done->get_future();
+      prepare.Post([&, done, content_type, embedded = std::move(embedded)] {
+        struct Done {
+          std::promise<void>& p;
+          ~Done() { p.set_value(); }
+        } signal{*done};
+        prepared = PrepareSuccess(inv, *view, *topic, content_type, embedded ? &*embedded : nullptr,
+                                  answered_ms);
+      });
     };
   }
   // Handed over at acceptance, its result commits while its Insert syncs (pipeline.h).
   AttemptOutcome out =
       pipeline.Attempt(inv, job.instance, *gate,
                        accepted ? ResultCommit::kAtOnce : ResultCommit::kAfterStart, on_answer);
+  // The prepare thread reads `inv` and `view` and sets `prepared`: done before either is used.
+  if (prepared_off_thread.valid()) prepared_off_thread.wait();
   job.lease.Release();
   if (accepted) {
     // Everything below names the invocation by the seq its Insert gave it.
@@ -262,15 +292,10 @@ void Dispatcher::Impl::Run(RunJob job) {
          success ? "" : out.reason, out.content_type);
   if (prepared && success) {
     inv.finished_ms = answered_ms;  // the eventTime it carries
-    // At rest — this worker alone, and inferd nearly idle lately — it lets the delivery it
-    // wakes go before its notify.db commit (DeliveryWorker::Offer). Not otherwise: on a busy
-    // machine that yield hands the core away while this worker leads the commit.
-    bool alone;
-    {
-      std::lock_guard lock(mu);
-      alone = active_runs <= 1;
-    }
-    prepared->delivery_first = alone && load.Below(kRestCores);
+    // At rest it lets the delivery it wakes go before its notify.db commit
+    // (DeliveryWorker::Offer). Not otherwise: on a busy machine that yield hands the core away
+    // while this worker leads the commit.
+    prepared->delivery_first = AtRest();
     inv.notified = Published(notifier.Publish(std::move(*prepared)), inv, label, *topic);
   } else {
     // A failure, or no notification prepared: published now.
