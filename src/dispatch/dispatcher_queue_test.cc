@@ -73,16 +73,15 @@ TEST_F(DispatcherTest, QueuedWorkWaitsForCapacityThenExpires) {
               HasSubstr("inferd_expired_requests_total{endpoint=\"ep\",variant=\"\"} 1\n"));
 }
 
-// An accept that finds its endpoint idle (nothing queued, a slot free) goes to a worker at once:
-// the model is called while the accept's write syncs, the result waits for that write, and the
-// write records the start (no MarkStarted).
+// How many objects `bucket` holds (0 if it cannot be listed).
 size_t Objects(store::ObjectStore& objects, const std::string& bucket) {
   auto listed = objects.List(bucket, {});
   return listed.ok() ? listed->objects.size() : 0;
 }
 
-// Handed to a worker at acceptance, an invocation's model call runs and its result object is
-// stored while its Insert syncs; only its 202, its notification and its end wait for the Insert.
+// An accept that finds its endpoint idle (nothing queued, a slot free) goes to a worker at once,
+// and its Insert records the start (no MarkStarted). Its model call runs and its result object
+// is stored while that Insert syncs; only its 202, its notification and its end wait for it.
 TEST_F(DispatcherTest, AnIdleEndpointRunsTheInvocationWhileTheAcceptIsWritten) {
   InstanceRef echo = ServeWithEcho("ep");
   AcceptRequest r = h_.InputRequest("ep", "a,b\n");

@@ -167,16 +167,14 @@ void Dispatcher::Impl::Run(RunJob job) {
       // `body` lives only until the attempt returns: copied when it is to be embedded.
       std::optional<std::string> embedded;
       if (body && view->async->Embeds(/*success=*/true)) embedded = *body;
-      auto done = std::make_shared<std::promise<void>>();
-      prepared_off_thread = done->get_future();
-      prepare.Post([&, done, content_type, embedded = std::move(embedded)] {
-        struct Done {
-          std::promise<void>& p;
-          ~Done() { p.set_value(); }
-        } signal{*done};
-        prepared = PrepareSuccess(inv, *view, *topic, content_type, embedded ? &*embedded : nullptr,
-                                  answered_ms);
-      });
+      // A packaged task: its future is ready however the task ends.
+      auto build = std::make_shared<std::packaged_task<void()>>(
+          [&, content_type, embedded = std::move(embedded)] {
+            prepared = PrepareSuccess(inv, *view, *topic, content_type,
+                                      embedded ? &*embedded : nullptr, answered_ms);
+          });
+      prepared_off_thread = build->get_future();
+      prepare.Post([build] { (*build)(); });
     };
   }
   // Handed over at acceptance, its result commits while its Insert syncs (pipeline.h).

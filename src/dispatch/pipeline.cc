@@ -241,9 +241,7 @@ Status Pipeline::RemoveResult(const std::string& location, const std::string& ou
     if (owned.error().code == Errc::kNotFound) return OkStatus();
     return std::move(owned).error();
   }
-  auto loc = store::ParseS3Uri(location);
-  if (!loc.ok()) return std::move(loc).error();
-  return objects_.Delete(loc->bucket, loc->key);
+  return objects_.Delete(owned->bucket, owned->key);
 }
 
 Status Pipeline::WriteFailureObject(const queue::Invocation& inv, const std::string& reason,

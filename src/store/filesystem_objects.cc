@@ -252,8 +252,11 @@ Result<ObjectInfo> FilesystemStore::Put(const std::string& bucket, const std::st
   // S3 reports a missing bucket before anything wrong with the body: the bucket is read first
   // when the body failed, and before a long body is staged. A short body's only check is its
   // commit's (one index read fewer for every small object, a result object among them).
+  auto check_bucket = [&] {
+    return ReadRows([&](db::Database& db) { return CheckBucketLocked(db, bucket); });
+  };
   auto bucket_first = [&](Error body_error) -> Error {
-    Status bucket_ok = ReadRows([&](db::Database& db) { return CheckBucketLocked(db, bucket); });
+    Status bucket_ok = check_bucket();
     return bucket_ok.ok() ? std::move(body_error) : std::move(bucket_ok).error();
   };
   // Buffer up to inline_max_bytes + 1 bytes: a body that ended by then lives in its row.
@@ -273,7 +276,7 @@ Result<ObjectInfo> FilesystemStore::Put(const std::string& bucket, const std::st
                           /*upload_id=*/"");
     }
   }
-  INFERD_RETURN_IF_ERROR(ReadRows([&](db::Database& db) { return CheckBucketLocked(db, bucket); }));
+  INFERD_RETURN_IF_ERROR(check_bucket());  // before a long body is staged
   PrefixedSource rest(head, body);
   auto staged = StageObjectFile(bucket, rest, /*with_md5=*/true, options);
   if (!staged.ok()) return std::move(staged).error();
