@@ -112,8 +112,8 @@ TEST_F(DeliveryOfferTest, OfferedDeliveriesAreSentInOrderWithoutReadingThemBack)
 }
 
 // A prepared publish (the async pipeline's result notification) is handed to the delivery
-// threads as soon as its rows are written: the subscriber has the POST while the commit is held
-// back. A plain publish is offered only once committed.
+// threads inside its transaction, before its rows are even inserted: the subscriber has the POST
+// while the commit is held back. A plain publish is offered only once committed.
 TEST_F(DeliveryOfferTest, APreparedPublishIsSentWhileItsCommitIsStillPending) {
   FakeSender sender;
   auto n = Make(sender.fn(), SystemClock::Instance());

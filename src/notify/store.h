@@ -169,8 +169,12 @@ class NotifyStore {
   // recorded before `forget_before` are not known any more (their rows are deleted on the way,
   // at most once a second). A known key whose message is held is released (once.release == its
   // tag) or replaced (see the file comment). The outcome also lists the deliveries written.
-  // `written`, if given, is called with the outcome once it is in the transaction and before
-  // that commits (db::GroupCommit::Run's `written`: it must not call the store).
+  // `written`, if given, is called with the outcome when this message is written, not held,
+  // with deliveries: inside the transaction, once the key was found unknown and the deliveries' ids
+  // and subscriptions are known, before their rows are inserted (so before any of it is durable; if
+  // an insert or the commit then fails, nothing of it is written and the call returns the
+  // error). It is not called when the key's earlier message stands or is released. It runs with
+  // the write connection held: it must not call the store.
   Result<OnceOutcome> PublishOnce(const OutboxMessage& message, const std::string& dedup_id,
                                   double now, double forget_before, const OnceOptions& once = {},
                                   const std::function<void(const OnceOutcome&)>& written = {});
@@ -218,10 +222,12 @@ class NotifyStore {
   // The message and one delivery per confirmed subscription (none: nothing written); the number
   // of deliveries. Inside the caller's transaction.
   // `held`: the deliveries are written held. `row` (optional) gets the message's row id (0 when
-  // nothing was written).
+  // nothing was written). `before_insert` (optional) is called once the deliveries are in
+  // `fanned_out` and before any row is inserted (not when nobody is subscribed).
   Result<int> PublishLocked(const OutboxMessage& message, double now, size_t index,
                             std::vector<FannedOut>* fanned_out, bool held = false,
-                            int64_t* row = nullptr);
+                            int64_t* row = nullptr,
+                            const std::function<void()>& before_insert = {});
   // PublishOnce's dedup-key housekeeping: once a second, deletes keys recorded before
   // `forget_before` and held deliveries written before it.
   Status ForgetLocked(double now, double forget_before);

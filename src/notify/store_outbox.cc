@@ -79,19 +79,26 @@ Status NotifyStore::DropOrphanMessagesLocked() {
 }
 
 Result<int> NotifyStore::PublishLocked(const OutboxMessage& m, double now, size_t index,
-                                       std::vector<FannedOut>* fanned_out, bool held,
-                                       int64_t* row) {
+                                       std::vector<FannedOut>* fanned_out, bool held, int64_t* row,
+                                       const std::function<void()>& before_insert) {
   if (row) *row = 0;
   // The subscribers in ARN order: their deliveries get consecutive ids in that order.
   Stmt c(*db_, (std::string("SELECT ") + internal::kSubscriptionColumns +
                 " FROM subscriptions WHERE topic_arn=? AND status='confirmed' ORDER BY arn")
                    .c_str());
   c.Bind(m.topic_arn);
-  std::vector<Subscription> subscribers;
+  std::vector<FannedOut> local;
+  std::vector<FannedOut>& out = fanned_out ? *fanned_out : local;
+  const size_t first = out.size();
   int rc;
-  while ((rc = c.Step()) == Stmt::kRow) subscribers.push_back(internal::ReadSubscription(c));
+  while ((rc = c.Step()) == Stmt::kRow) {
+    out.push_back({index, ++last_delivery_id_, internal::ReadSubscription(c)});
+  }
   if (rc != Stmt::kDone) return c.Fail("find subscribers");
-  if (subscribers.empty()) return 0;
+  c.Reset();
+  const size_t count = out.size() - first;
+  if (count == 0) return 0;
+  if (before_insert) before_insert();
   auto id = InsertMessageLocked(m);
   if (!id.ok()) {
     return std::move(id).error();
@@ -100,14 +107,12 @@ Result<int> NotifyStore::PublishLocked(const OutboxMessage& m, double now, size_
   Stmt d(*db_,
          "INSERT INTO deliveries (id, message, subscription_arn, attempts, next_attempt, held) "
          "VALUES (?,?,?,0,?,?)");
-  for (Subscription& sub : subscribers) {
-    const int64_t delivery_id = ++last_delivery_id_;
-    d.Bind(delivery_id).Bind(*id).Bind(sub.arn).Bind(now).Bind(held ? 1 : 0);
+  for (size_t i = first; i < out.size(); ++i) {
+    d.Bind(out[i].id).Bind(*id).Bind(out[i].subscription.arn).Bind(now).Bind(held ? 1 : 0);
     if (d.Step() != Stmt::kDone) return d.Fail("fan out");
     d.Reset();
-    if (fanned_out) fanned_out->push_back({index, delivery_id, std::move(sub)});
   }
-  return static_cast<int>(subscribers.size());
+  return static_cast<int>(count);
 }
 
 Result<int> NotifyStore::Publish(const std::vector<OutboxMessage>& messages, double now,
@@ -177,7 +182,12 @@ Result<OnceOutcome> NotifyStore::PublishOnce(
       INFERD_RETURN_IF_ERROR(gone.Bind(row).Run("replace held message"));
     }
     int64_t row = 0;
-    auto n = PublishLocked(m, now, 0, &out.fanned_out, once.hold > 0, &row);
+    out.message_id = m.message_id;
+    out.written = true;
+    // Not held: `written` learns of the deliveries before their rows are inserted.
+    std::function<void()> before_insert;
+    if (written && once.hold == 0) before_insert = [&] { written(out); };
+    auto n = PublishLocked(m, now, 0, &out.fanned_out, once.hold > 0, &row, before_insert);
     if (!n.ok()) return std::move(n).error();
     // OR REPLACE: a forgotten (or held) key whose row is still there is published anew.
     Stmt remember(*db_,
@@ -185,11 +195,9 @@ Result<OnceOutcome> NotifyStore::PublishOnce(
                   "VALUES (?,?,?,?,?)");
     remember.Bind(dedup_id).Bind(m.message_id).Bind(now).Bind(once.hold).Bind(row);
     if (remember.Step() != Stmt::kDone) return remember.Fail("remember dedup id");
-    out.message_id = m.message_id;
-    out.written = true;
     return OkStatus();
   };
-  Status st = written ? Write(work, [&] { written(out); }) : Write(work);
+  Status st = Write(work);
   if (!st.ok()) return std::move(st).error();
   return out;
 }

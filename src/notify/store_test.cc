@@ -129,8 +129,9 @@ TEST_F(StoreTest, ADatabaseFromBeforeHeldPublishesIsUpgradedWithItsRowsDue) {
   EXPECT_EQ(store_->DueDeliveries(sub.arn, 1e9, 10)->size(), 1u);
 }
 
-// PublishOnce's `written` sees the outcome before it commits (a reader does not see the
-// delivery yet), and says whether this message was written or the key's earlier one stands.
+// PublishOnce's `written` sees the deliveries before they commit (a reader does not see them
+// yet); it is not called when the key's earlier message stands, nor for a held message or one
+// nobody is subscribed to.
 TEST_F(StoreTest, PublishOnceTellsWhatItWroteBeforeTheCommit) {
   AddTopic();
   AddSubscription("a", SubscriptionStatus::kConfirmed);
@@ -148,14 +149,42 @@ TEST_F(StoreTest, PublishOnceTellsWhatItWroteBeforeTheCommit) {
   EXPECT_EQ(seen[0].id, first->fanned_out[0].id);
   EXPECT_EQ(*store_->CountDeliveries(), 1);
 
-  bool wrote_again = true;
-  auto again = store_->PublishOnce(Message("m2"), "key", 101, 0, {},
-                                   [&](const OnceOutcome& o) { wrote_again = o.written; });
+  int calls = 0;
+  auto count_calls = [&](const OnceOutcome&) { ++calls; };
+  auto again = store_->PublishOnce(Message("m2"), "key", 101, 0, {}, count_calls);
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(again->written);
-  EXPECT_FALSE(wrote_again);
   EXPECT_EQ(again->message_id, "m1");
   EXPECT_EQ(*store_->CountDeliveries(), 1);
+
+  auto held = store_->PublishOnce(Message("m3"), "held", 102, 0, {.hold = 7}, count_calls);
+  ASSERT_TRUE(held.ok());
+  EXPECT_TRUE(held->written);
+  ASSERT_EQ(held->fanned_out.size(), 1u);
+  EXPECT_EQ(*store_->CountDeliveries(), 2);
+  EXPECT_EQ(calls, 0);
+
+  std::vector<FannedOut> fresh_seen;
+  auto other = store_->PublishOnce(Message("m4"), "fresh", 103, 0, {}, [&](const OnceOutcome& o) {
+    fresh_seen = o.fanned_out;
+    ++calls;
+  });
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(calls, 1);
+  ASSERT_EQ(fresh_seen.size(), 1u);
+  EXPECT_GT(fresh_seen[0].id, held->fanned_out[0].id);
+}
+
+TEST_F(StoreTest, PublishOnceWithNobodySubscribedDoesNotCallWritten) {
+  AddTopic();
+  bool called = false;
+  auto r = store_->PublishOnce(Message("m1"), "key", 100, 0, {},
+                               [&](const OnceOutcome&) { called = true; });
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->written);
+  EXPECT_TRUE(r->fanned_out.empty());
+  EXPECT_FALSE(called);
+  EXPECT_EQ(*testing::PublishOnceId(*store_, Message("m2"), "key", 101, 0), "m1");
 }
 
 TEST_F(StoreTest, NobodySubscribedStoresNothing) {
