@@ -38,7 +38,8 @@ Result<std::unique_ptr<InvocationStore>> InvocationStore::Open(
                              std::pair{"id_flush_rows", options.id_flush_rows},
                              std::pair{"id_chunk_rows", options.id_chunk_rows},
                              std::pair{"id_key_ranges", options.id_key_ranges},
-                             std::pair{"commit_burst", options.commit_burst}}) {
+                             std::pair{"commit_burst", options.commit_burst},
+                             std::pair{"checkpoint_frames", options.checkpoint_frames}}) {
     if (value < 1) {
       return Error(Errc::kValidation, std::string("invocation queue: ") + name +
                                           " must be at least 1, not " + std::to_string(value));
@@ -53,7 +54,8 @@ Result<std::unique_ptr<InvocationStore>> InvocationStore::Open(
   impl->ids = std::make_unique<internal::IdIndex>(static_cast<size_t>(options.id_flush_rows),
                                                   static_cast<size_t>(options.id_chunk_rows),
                                                   static_cast<size_t>(options.id_key_ranges));
-  INFERD_RETURN_IF_ERROR(impl->OpenWriter(options.path));  // creates the schema
+  INFERD_RETURN_IF_ERROR(
+      impl->OpenWriter(options.path, options.checkpoint_frames));  // creates the schema
   INFERD_RETURN_IF_ERROR(impl->OpenReaders(options.path, kReadConnections));
   impl->StartWriter();
   return std::unique_ptr<InvocationStore>(new InvocationStore(std::move(impl)));

@@ -393,7 +393,8 @@ TEST_F(InvocationStoreTest, ZeroIntervalCommitsEachWriteAsItComes) {
 
 // Checkpoints are handed to the writer (db/checkpointer.h): it copies the last frames between
 // two transactions and its next commit starts the WAL over. Without that the WAL would hold
-// every page written (about 5,000 here); with only the checkpointer's own fallback, 4,000.
+// every page written (about 5,000 here); with only the checkpointer's own fallback, 4 × the
+// threshold.
 TEST_F(InvocationStoreTest, TheWriterFinishesCheckpointsAndTheWalStaysSmall) {
   constexpr int kRows = 8000;     // inline bodies of 0–5,000 bytes: about 20 MB
   constexpr int kPerCommit = 20;  // small transactions, as under load (a big one fills the WAL)
@@ -409,8 +410,16 @@ TEST_F(InvocationStoreTest, TheWriterFinishesCheckpointsAndTheWalStaysSmall) {
     all.get_future().wait();
   }
   const auto wal = std::filesystem::file_size(dir_.path() / "queue.db-wal");
-  EXPECT_LT(wal, 2500u * 4120) << "bytes in the WAL";  // 2,500 frames of a 4 KiB page
+  const uint64_t frames = InvocationStoreOptions{}.checkpoint_frames;
+  EXPECT_LT(wal, frames * 5 / 2 * 4120) << "bytes in the WAL";  // 2.5 × the threshold
   ASSERT_EQ(store_->Stats().failed_batches, 0);
+}
+
+TEST_F(InvocationStoreTest, OpenRejectsNoCheckpointThreshold) {
+  auto opened = InvocationStore::Open({.path = dir_.path() / "other.db", .checkpoint_frames = 0});
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.error().code, Errc::kValidation);
+  EXPECT_NE(opened.error().message.find("checkpoint_frames"), std::string::npos);
 }
 
 TEST_F(InvocationStoreTest, OpenRejectsABadCommitPace) {

@@ -140,7 +140,7 @@ namespace inferd::queue {
 struct InvocationStore::Impl {
   ~Impl();  // stops the writer after it drained the queue
 
-  Status OpenWriter(const std::filesystem::path& path);
+  Status OpenWriter(const std::filesystem::path& path, int checkpoint_frames);
   // The id index: migrates a database that still has the old SQL index, then reads back the
   // rows after the watermark (writer connection, before the writer starts).
   Status OpenIdIndex();

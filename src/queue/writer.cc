@@ -17,9 +17,10 @@ namespace inferd::queue {
 using internal::Op;
 using internal::OpKind;
 
-Status InvocationStore::Impl::OpenWriter(const std::filesystem::path& path) {
+Status InvocationStore::Impl::OpenWriter(const std::filesystem::path& path, int checkpoint_frames) {
   // The checkpointer's last step is the writer's, between two transactions (db/checkpointer.h).
   db::CheckpointOptions checkpoints;
+  checkpoints.frames = checkpoint_frames;
   checkpoints.writer_finishes = true;
   checkpoints.wake_writer = [this] {
     // Under mu_, so that a writer between its check of CheckpointDue() and its wait is not
