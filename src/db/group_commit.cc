@@ -8,7 +8,6 @@ namespace inferd::db {
 
 struct GroupCommit::Waiter {
   const std::function<Status()>* work;
-  const std::function<void()>* written = nullptr;
   Status result = OkStatus();
   bool done = false;
   bool lead = false;  // handed the lead by the previous leader
@@ -23,10 +22,9 @@ std::size_t GroupCommit::commits() const {
   return commits_;
 }
 
-Status GroupCommit::Run(const std::function<Status()>& work, const std::function<void()>& written) {
+Status GroupCommit::Run(const std::function<Status()>& work) {
   Waiter me;
   me.work = &work;
-  if (written) me.written = &written;
   std::unique_lock lock(mu_);
   queue_.push_back(&me);
   while (!me.done) {
@@ -88,9 +86,6 @@ void GroupCommit::CommitBatch(std::deque<Waiter*>& batch) {
     }
     (void)db_.Exec("RELEASE gc");
     w->result = std::move(st);
-  }
-  for (Waiter* w : batch) {
-    if (w->written && w->result.ok()) (*w->written)();
   }
   Status committed = tx.Commit();
   if (!committed.ok()) {

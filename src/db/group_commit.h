@@ -43,12 +43,9 @@ class GroupCommit {
   GroupCommit& operator=(const GroupCommit&) = delete;
 
   // Runs `work` inside a shared transaction; returns its status once that transaction has
-  // committed (or the commit's error). `written`, if given, is called once `work` has succeeded
-  // and the batch's other work has run, before the COMMIT (so before any of it is durable), on
-  // the leader's thread with `db_mu` held: it must not use the connection. For a caller that may
-  // act on what it wrote while the commit syncs and accepts that a failed commit leaves nothing
-  // of it.
-  Status Run(const std::function<Status()>& work, const std::function<void()>& written = {});
+  // committed (or the commit's error). A caller that acts on what it wrote before the commit
+  // (NotifyStore::PublishOnce's offer) does so from inside `work`.
+  Status Run(const std::function<Status()>& work);
 
   // Transactions committed so far (for tests and metrics).
   std::size_t commits() const;

@@ -43,9 +43,9 @@ TEST(GroupCommit, LoneCallerCommitsAtOnce) {
   EXPECT_EQ(Count(**db), 1);
 }
 
-// `written` runs once the work is in the transaction and before it commits: another connection
-// does not see the row yet; after Run it does. A failed work gets no `written`.
-TEST(GroupCommit, WrittenRunsBeforeTheCommitAndOnlyForWorkThatSucceeded) {
+// A work's rows are in the transaction, not yet committed, while it runs: another connection
+// does not see them yet; after Run it does. A failed work leaves nothing.
+TEST(GroupCommit, WorkIsSeenByOthersOnlyOnceCommittedAndOnlyIfItSucceeded) {
   test_support::TempDir dir;
   auto db = Database::Open(dir.path() / "t.db", "test database", kSchema);
   ASSERT_TRUE(db.ok());
@@ -54,16 +54,15 @@ TEST(GroupCommit, WrittenRunsBeforeTheCommitAndOnlyForWorkThatSucceeded) {
   std::mutex mu;
   GroupCommit gc(**db, mu);
   int64_t seen_when_written = -1;
-  ASSERT_TRUE(
-      gc.Run([&] { return Insert(**db, 1); }, [&] { seen_when_written = Count(**other); }).ok());
+  ASSERT_TRUE(gc.Run([&] {
+                  Status inserted = Insert(**db, 1);
+                  seen_when_written = Count(**other);
+                  return inserted;
+                }).ok());
   EXPECT_EQ(seen_when_written, 0);
   EXPECT_EQ(Count(**other), 1);
 
-  bool called = false;
-  EXPECT_FALSE(gc.Run([&] { return Insert(**db, 1); },  // the key exists: the work fails
-                      [&] { called = true; })
-                   .ok());
-  EXPECT_FALSE(called);
+  EXPECT_FALSE(gc.Run([&] { return Insert(**db, 1); }).ok());  // the key exists: the work fails
   EXPECT_EQ(Count(**other), 1);
 }
 

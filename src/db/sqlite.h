@@ -67,7 +67,8 @@ class Database {
   // Opens (creating) the file with WAL and synchronous=FULL (a commit that returned is on disk),
   // and runs `schema` (idempotent DDL). `label` prefixes error messages ("catalog database").
   // WAL checkpoints run on a Checkpointer thread (checkpointer.h), started by the first commit
-  // that fills the WAL past 1000 pages, never inside a commit. `sharing`: see Sharing.
+  // that fills the WAL past CheckpointOptions::frames pages, never inside a commit. `sharing`:
+  // see Sharing.
   static Result<std::unique_ptr<Database>> Open(const std::filesystem::path& path,
                                                 std::string label, const char* schema,
                                                 const CheckpointOptions& checkpoints = {},

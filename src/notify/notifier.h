@@ -181,7 +181,7 @@ class Notifier {
   Result<PreparedPublish> Prepare(const PublishRequest& request);
   // Commits a prepared message as Publish does (the same dedup rules; a message an older inferd
   // left held for the key is replaced: this is a new attempt's), but hands its deliveries
-  // to the delivery worker as soon as their rows are written, while the commit syncs; returns
+  // to the delivery worker inside its transaction, before their rows are inserted; returns
   // the MessageId once committed. A crash before that commit may have sent it and leaves no
   // trace of it: the publisher's recovery publishes the key again, and the same MessageId goes
   // out again (at least once, as SNS delivers). A failed commit is the publisher's to retry.
@@ -213,8 +213,8 @@ class Notifier {
   // The message of a publish, built and queued for signing (Prepare's, for any caller).
   Result<PreparedPublish> PrepareOne(const PublishRequest& request, const Caller& caller);
   // Commits it (with a dedup_id, by `once`'s rules for a key held by an older inferd) and hands
-  // its deliveries to the delivery worker: after the commit, or with `early` as soon as they
-  // are written (Publish(PreparedPublish)).
+  // its deliveries to the delivery worker: after the commit, or with `early` as soon as their
+  // ids are known, before their rows are inserted (Publish(PreparedPublish)).
   Result<OnceOutcome> CommitOne(PreparedPublish prepared, const OnceOptions& once, bool early);
   double Now() const;
 

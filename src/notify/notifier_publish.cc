@@ -210,7 +210,7 @@ Result<OnceOutcome> Notifier::CommitOne(PreparedPublish p, const OnceOptions& on
   const double now = Now();
   std::vector<OutboxMessage> messages{std::move(p.message)};
   OnceOutcome outcome;
-  bool offered = false;  // by `written`, on the commit's leader thread (this one waits meanwhile)
+  bool offered = false;  // by `offer`, on the commit's leader thread (this one waits meanwhile)
   if (p.dedup_id.empty()) {
     auto count = store_->Publish(messages, now, &outcome.fanned_out);
     if (!count.ok()) return std::move(count).error();
@@ -218,16 +218,15 @@ Result<OnceOutcome> Notifier::CommitOne(PreparedPublish p, const OnceOptions& on
   } else {
     const double forget_before =
         now - std::chrono::duration<double>(options_.dedup_retention).count();
-    std::function<void(const OnceOutcome&)> written;
+    std::function<void(const OnceOutcome&)> offer;
     if (early) {
-      written = [&](const OnceOutcome& o) {
-        if (!o.written) return;  // the key's earlier message
+      offer = [&](const OnceOutcome& o) {
         OfferDeliveries(o.fanned_out, messages, p.topic, p.config_version, now, p.delivery_first);
         offered = true;
       };
     }
     auto once_outcome =
-        store_->PublishOnce(messages[0], p.dedup_id, now, forget_before, once, written);
+        store_->PublishOnce(messages[0], p.dedup_id, now, forget_before, once, offer);
     if (!once_outcome.ok()) return std::move(once_outcome).error();
     outcome = std::move(once_outcome).value();
     if (outcome.released) delivery_->Wake();  // its rows are due in the store now

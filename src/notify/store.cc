@@ -261,10 +261,9 @@ int NotifyStore::OnCommit(void* self) {
   return 0;  // go ahead with the commit
 }
 
-Status NotifyStore::Write(const std::function<Status()>& work,
-                          const std::function<void()>& written) {
+Status NotifyStore::Write(const std::function<Status()>& work) {
   ++writes_waiting_;
-  Status st = group_->Run(work, written);
+  Status st = group_->Run(work);
   --writes_waiting_;
   return st;
 }

@@ -169,15 +169,16 @@ class NotifyStore {
   // recorded before `forget_before` are not known any more (their rows are deleted on the way,
   // at most once a second). A known key whose message is held is released (once.release == its
   // tag) or replaced (see the file comment). The outcome also lists the deliveries written.
-  // `written`, if given, is called with the outcome when this message is written, not held,
+  // `before_insert`, if given, is called with the outcome when this message is written, not held,
   // with deliveries: inside the transaction, once the key was found unknown and the deliveries' ids
   // and subscriptions are known, before their rows are inserted (so before any of it is durable; if
   // an insert or the commit then fails, nothing of it is written and the call returns the
   // error). It is not called when the key's earlier message stands or is released. It runs with
   // the write connection held: it must not call the store.
-  Result<OnceOutcome> PublishOnce(const OutboxMessage& message, const std::string& dedup_id,
-                                  double now, double forget_before, const OnceOptions& once = {},
-                                  const std::function<void(const OnceOutcome&)>& written = {});
+  Result<OnceOutcome> PublishOnce(
+      const OutboxMessage& message, const std::string& dedup_id, double now, double forget_before,
+      const OnceOptions& once = {},
+      const std::function<void(const OnceOutcome&)>& before_insert = {});
   // Per subscription with pending deliveries, the earliest one.
   Result<std::vector<DeliveryHead>> DeliveryHeads();
   // Ids of a subscription's deliveries due at `now`, earliest first, at most `limit`.
@@ -217,7 +218,7 @@ class NotifyStore {
   NotifyStore(std::unique_ptr<db::Database> db, std::unique_ptr<internal::ReaderPool> readers);
   // Runs `work` on the write connection through the group commit; returns once its transaction
   // has committed. `work` runs with write_mu_ held, on whichever caller leads the batch.
-  Status Write(const std::function<Status()>& work, const std::function<void()>& written = {});
+  Status Write(const std::function<Status()>& work);
   Result<int64_t> InsertMessageLocked(const OutboxMessage& message);
   // The message and one delivery per confirmed subscription (none: nothing written); the number
   // of deliveries. Inside the caller's transaction.

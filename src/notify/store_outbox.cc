@@ -95,7 +95,6 @@ Result<int> NotifyStore::PublishLocked(const OutboxMessage& m, double now, size_
     out.push_back({index, ++last_delivery_id_, internal::ReadSubscription(c)});
   }
   if (rc != Stmt::kDone) return c.Fail("find subscribers");
-  c.Reset();
   const size_t count = out.size() - first;
   if (count == 0) return 0;
   if (before_insert) before_insert();
@@ -152,7 +151,7 @@ Status NotifyStore::ForgetLocked(double now, double forget_before) {
 
 Result<OnceOutcome> NotifyStore::PublishOnce(
     const OutboxMessage& m, const std::string& dedup_id, double now, double forget_before,
-    const OnceOptions& once, const std::function<void(const OnceOutcome&)>& written) {
+    const OnceOptions& once, const std::function<void(const OnceOutcome&)>& before_insert) {
   OnceOutcome out;
   // Runs after any earlier call of the same batch (in its own savepoint of the same
   // transaction), so a key published a moment ago by another thread is seen here.
@@ -184,10 +183,10 @@ Result<OnceOutcome> NotifyStore::PublishOnce(
     int64_t row = 0;
     out.message_id = m.message_id;
     out.written = true;
-    // Not held: `written` learns of the deliveries before their rows are inserted.
-    std::function<void()> before_insert;
-    if (written && once.hold == 0) before_insert = [&] { written(out); };
-    auto n = PublishLocked(m, now, 0, &out.fanned_out, once.hold > 0, &row, before_insert);
+    // Not held: the caller learns of the deliveries before their rows are inserted.
+    std::function<void()> fanned_out;
+    if (before_insert && once.hold == 0) fanned_out = [&] { before_insert(out); };
+    auto n = PublishLocked(m, now, 0, &out.fanned_out, once.hold > 0, &row, fanned_out);
     if (!n.ok()) return std::move(n).error();
     // OR REPLACE: a forgotten (or held) key whose row is still there is published anew.
     Stmt remember(*db_,

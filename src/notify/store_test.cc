@@ -129,7 +129,7 @@ TEST_F(StoreTest, ADatabaseFromBeforeHeldPublishesIsUpgradedWithItsRowsDue) {
   EXPECT_EQ(store_->DueDeliveries(sub.arn, 1e9, 10)->size(), 1u);
 }
 
-// PublishOnce's `written` sees the deliveries before they commit (a reader does not see them
+// PublishOnce's `before_insert` sees the deliveries before they commit (a reader does not see them
 // yet); it is not called when the key's earlier message stands, nor for a held message or one
 // nobody is subscribed to.
 TEST_F(StoreTest, PublishOnceTellsWhatItWroteBeforeTheCommit) {

@@ -296,8 +296,7 @@ Result<FilesystemStore::ObjectRow> FilesystemStore::FindObjectLocked(db::Databas
                                                                      const std::string& key,
                                                                      bool with_bytes) {
   // The object's row first: a row is proof of its bucket (a bucket is deleted only when empty),
-  // so the bucket is looked up only to tell NoSuchBucket from NoSuchKey.
-  if (!ValidateBucketName(bucket).ok()) return internal::NoSuchBucket();
+  // so the bucket is looked up (its name checked) only to tell NoSuchBucket from NoSuchKey.
   Stmt s(db, std::string("SELECT ") + kObjectColumns + (with_bytes ? ", inline_data" : "") +
                  " FROM objects WHERE bucket=? AND key=?");
   s.Bind(bucket).BindBlob(key);
