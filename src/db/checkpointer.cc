@@ -85,6 +85,11 @@ int Checkpointer::runs() const {
   return runs_;
 }
 
+bool Checkpointer::idle() const {
+  std::lock_guard lock(mu_);
+  return !running_ && !Due();
+}
+
 void Checkpointer::Run() {
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs_) !=
@@ -111,6 +116,7 @@ void Checkpointer::Run() {
     if (stopping_) break;
     const bool restart = !handoff_ || handed_off_;  // handed off: the fallback
     frames_ = 0;
+    running_ = true;
     lock.unlock();
     // (What PASSIVE reports copied is measured against the WAL as it was when it began: it
     // cannot tell whether the writer committed meanwhile, so a handoff is always made.)
@@ -130,6 +136,7 @@ void Checkpointer::Run() {
       handoff_();
       lock.lock();
     }
+    running_ = false;
   }
   lock.unlock();
   sqlite3_close(db);

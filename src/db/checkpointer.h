@@ -58,6 +58,8 @@ class Checkpointer {
   void Signal(int frames);
   // Checkpoints run so far (for tests and logs).
   int runs() const;
+  // No checkpoint running, and none due for the WAL size last signalled (tests).
+  bool idle() const;
 
  private:
   void Run();
@@ -75,6 +77,7 @@ class Checkpointer {
   int frames_ = 0;           // the latest WAL size signalled
   bool handed_off_ = false;  // the writer has the last step and has not restarted the WAL yet
   bool stopping_ = false;
+  bool running_ = false;
   int runs_ = 0;
   std::thread thread_;
 };

@@ -76,6 +76,8 @@ Database::Database(sqlite3* db, std::string label, std::filesystem::path path,
 
 int Database::CheckpointsRun() const { return checkpointer_ ? checkpointer_->runs() : 0; }
 
+bool Database::CheckpointerIdle() const { return !checkpointer_ || checkpointer_->idle(); }
+
 bool Database::FinishCheckpointIfDue() {
   if (!finish_due_.exchange(false, std::memory_order_acq_rel)) return false;
   int log = 0, copied = 0;

@@ -75,6 +75,8 @@ class Database {
                                                 Sharing sharing = Sharing::kThisProcess);
   // Background checkpoints run so far (tests).
   int CheckpointsRun() const;
+  // No background checkpoint running or due (tests).
+  bool CheckpointerIdle() const;
   // With CheckpointOptions::writer_finishes: whether the checkpointer has handed its last step
   // over (any thread).
   bool CheckpointDue() const { return finish_due_.load(std::memory_order_acquire); }
