@@ -612,6 +612,42 @@ class Loadgen:
 
 # ---- inferd and the echo endpoint ----------------------------------------------------------------
 
+class DurableEcho:
+    """An inferd-echo of its own (not inferd's instance) that answers each invocation once its
+    body is durable in a ring file in `directory` (ECHO_DURABLE_FILE): the floor of a durable
+    acknowledgement on this machine, with inferd's HTTP stack and nothing else. `port` while in
+    the `with` block; `syncs()` its fdatasyncs so far."""
+
+    def __init__(self, build_dir, directory):
+        self.binary = Path(build_dir) / "bin" / "inferd-echo"
+        self.ring = Path(directory) / "durable-floor.ring"
+        self.port = None
+        self._proc = None
+
+    def __enter__(self):
+        env = dict(os.environ, SAGEMAKER_BIND_TO_PORT="0", SAGEMAKER_BIND_HOST="127.0.0.1",
+                   ECHO_DURABLE_FILE=str(self.ring))
+        self._proc = subprocess.Popen([str(self.binary), "serve"], env=env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        line = self._proc.stdout.readline()
+        if "listening on" not in line:
+            self._proc.kill()
+            raise RuntimeError(f"inferd-echo with ECHO_DURABLE_FILE did not start: {line!r}")
+        self.port = int(line.strip().rsplit(":", 1)[1])
+        return self
+
+    def syncs(self):
+        import urllib.request
+        stats = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/stats", timeout=10).read()
+        return json.loads(stats)["durable_syncs"]
+
+    def __exit__(self, *exc):
+        self._proc.terminate()
+        self._proc.communicate(timeout=30)
+        self.ring.unlink(missing_ok=True)
+        return False
+
+
 def server_config(concurrency):
     """inferd's config for the bench: credentials (signatures are verified, as in a deployment),
     notifications auto-confirmed, enough SNS delivery parallelism that delivery to the one sink is

@@ -121,6 +121,25 @@ def table(r):
                 f"direct at the same rate: {fmt(base_fz['frozen_share'] * 100)} % "
                 f"({base_fz['freezes']} freezes, the longest {fmt(base_fz['max_ms'])} ms)"
                 if base_fz else "—")
+    df = r.get("durable_1k_10k")
+    if df:
+        # The accept-latency target's floor: the same open loop at a server that only makes each
+        # request durable before answering (inferd-echo with ECHO_DURABLE_FILE: inferd's HTTP
+        # stack, one pwrite and fdatasync for the requests waiting).
+        dl = df["accept_latency_ms"]
+        row(f"durable floor at the accept's load: inferd-echo answering each request once its "
+            f"body is durable (`ECHO_DURABLE_FILE`: one write and fdatasync for the requests waiting, "
+            f"paced as inferd's queue), open loop at {fmt(df['accepted_per_s'])}/s",
+            f"p50 {fmt(dl['p50'])} ms, p99 {fmt(dl['p99'])} ms, p99.9 {fmt(dl['p999'])} ms ("
+            f"{fmt(df['syncs_per_s'])} syncs/s; the machine {fmt(df['machine_busy_cores'])} of "
+            f"{r['machine']['cpus']} cores busy"
+            + (f"; vCPUs frozen {fmt(df['frozen']['frozen_share'] * 100)} %"
+               if df.get("frozen") else "") + ")",
+            f"inferd's accept p99 {fmt(ao['accept_latency_ms']['p99'])} ms" if ao else "—",
+            ratio(ao and ao["accept_latency_ms"]["p99"], dl["p99"]),
+            "p99 < 10 ms possible?",
+            "no: the durable floor alone is above 10 ms" if dl["p99"] >= 10
+            else "floor allows it")
     fb = r.get("fsync_floor_busy")
     if fb:
         # What any durable acknowledgement waits for at best while the machine is busy (the

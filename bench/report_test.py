@@ -259,6 +259,27 @@ class DurableFloorTest(unittest.TestCase):
             self.assertIn("arrival → durable p99 0.9 ms", find(t, "disk floor")[1])
 
 
+    def test_the_durable_echo_floor_is_judged_against_10ms(self):
+        for p99, shown, verdict in ((10.0, "10.0", "no: the durable floor alone is above 10 ms"),
+                                    (9.9, "9.9", "floor allows it")):
+            df = {"accepted_per_s": 9990.0, "accept_latency_ms": lat(0.8, p99, 18.0),
+                  "syncs_per_s": 950.0, "machine_busy_cores": 1.2,
+                  "frozen": {"frozen_share": 0.0025, "freezes": 3, "max_ms": 6.0, "fifo": True}}
+            r = results(accept_open_rate=10000, durable_1k_10k=df,
+                        accept_open={"accept_latency_ms": lat(2.0, 15.0, 30.0)})
+            cells = find(rows(r), "durable floor at the accept's load")
+            self.assertIn("open loop at 9,990/s", cells[0])
+            self.assertEqual(cells[1], f"p50 0.8 ms, p99 {shown} ms, p99.9 18.0 ms (950 "
+                                       "syncs/s; the machine 1.2 of 2 cores busy; vCPUs frozen "
+                                       "0.25 %)")
+            self.assertEqual(cells[2], "inferd's accept p99 15.0 ms")
+            self.assertEqual(cells[3], f"{15.0 / p99:.3g}")
+            self.assertEqual(cells[5], verdict)
+        # Older results have no such run: no row.
+        self.assertFalse([name for name in rows(results(accept_open_rate=10000))
+                          if "durable floor at" in name])
+
+
 class ThreadCostTest(unittest.TestCase):
     def test_the_per_thread_figure_sums_all_threads_and_names_the_costliest_first(self):
         threads = [{"thread": "dispatch-run", "cpu_us_per_item": 330.0, "switches_per_item": 6.8},

@@ -97,8 +97,8 @@ std::string ModelDirJson(const std::string& dir) {
 }  // namespace
 
 EchoHandler::EchoHandler(EchoOptions options, BlockingPool& pool,
-                         std::chrono::steady_clock::time_point started)
-    : options_(options), pool_(pool), started_(started) {}
+                         std::chrono::steady_clock::time_point started, DurableLog* durable)
+    : options_(options), pool_(pool), started_(started), durable_(durable) {}
 
 void EchoHandler::Handle(http::Request request, http::Responder respond) {
   const bool get = request.method == "GET" || request.method == "HEAD";
@@ -113,11 +113,14 @@ void EchoHandler::Handle(http::Request request, http::Responder respond) {
     }
     r.operation = "Ping";
   } else if (request.path == "/stats" && get) {
-    r = TextResponse(200,
-                     "{\"requests\":" + std::to_string(requests_.load()) +
-                         ",\"in_flight\":" + std::to_string(in_flight_.load()) +
-                         ",\"max_in_flight\":" + std::to_string(max_in_flight_.load()) + "}",
-                     "application/json");
+    r = TextResponse(
+        200,
+        "{\"requests\":" + std::to_string(requests_.load()) +
+            ",\"in_flight\":" + std::to_string(in_flight_.load()) +
+            ",\"max_in_flight\":" + std::to_string(max_in_flight_.load()) +
+            (durable_ ? ",\"durable_syncs\":" + std::to_string(durable_->syncs()) : std::string()) +
+            "}",
+        "application/json");
     r.operation = "Stats";
   } else if (request.path == "/invocations" && request.method == "POST") {
     Invoke(request, std::move(respond));
@@ -160,17 +163,29 @@ void EchoHandler::Invoke(const http::Request& request, http::Responder respond) 
   while (now > seen && !max_in_flight_.compare_exchange_weak(seen, now)) {
   }
   if (delay.count() == 0) {
-    http::Response r = Answer(request, status);
-    --in_flight_;
-    respond(std::move(r));
+    Finish(request.body, Answer(request, status), std::move(respond));
     return;
   }
   auto shared = std::make_shared<http::Request>(request);
   pool_.Post([this, shared, status, delay, respond = std::move(respond)] {
     Sleep(delay);
-    http::Response r = Answer(*shared, status);
+    Finish(shared->body, Answer(*shared, status), respond);
+  });
+}
+
+void EchoHandler::Finish(std::string_view body, http::Response r, http::Responder respond) {
+  if (durable_ == nullptr) {
     --in_flight_;
     respond(std::move(r));
+    return;
+  }
+  durable_->Append(body, [this, r = std::move(r), respond = std::move(respond)](Status st) mutable {
+    --in_flight_;
+    if (st.ok()) {
+      respond(std::move(r));
+    } else {
+      respond(TextResponse(500, "echo: " + st.error().message + "\n"));
+    }
   });
 }
 

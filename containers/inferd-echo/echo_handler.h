@@ -6,7 +6,8 @@
 // Threads: Handle() runs on an I/O thread. Requests without a delay are answered there at once;
 // delayed ones wait on the BlockingPool (a worker sleeps, so SAGEMAKER_MODEL_SERVER_WORKERS caps
 // how many are served at a time, like a real container's workers). Stop() wakes every sleeping
-// worker so shutdown is prompt.
+// worker so shutdown is prompt. With a DurableLog (ECHO_DURABLE_FILE) an invocation's answer
+// waits until its body is durable, and is sent from the log's syncer thread.
 #pragma once
 
 #include <atomic>
@@ -18,6 +19,7 @@
 
 #include "common/blocking_pool.h"
 #include "http/message.h"
+#include "inferd-echo/durable_log.h"
 
 namespace inferd::echo {
 
@@ -33,8 +35,9 @@ struct EchoOptions {
 class EchoHandler : public http::Handler {
  public:
   // `started` is when the process started (for ECHO_STARTUP_DELAY_MS).
+  // `durable`, when set, must outlive every request (ECHO_DURABLE_FILE).
   EchoHandler(EchoOptions options, BlockingPool& pool,
-              std::chrono::steady_clock::time_point started);
+              std::chrono::steady_clock::time_point started, DurableLog* durable = nullptr);
 
   void Handle(http::Request request, http::Responder respond) override;
   http::Response ErrorResponse(const http::Request& request, const Error& error) override;
@@ -45,12 +48,16 @@ class EchoHandler : public http::Handler {
  private:
   void Invoke(const http::Request& request, http::Responder respond);
   http::Response Answer(const http::Request& request, int status) const;
+  // Sends `r`, once `body` is durable when there is a DurableLog; ends the request's in-flight
+  // count.
+  void Finish(std::string_view body, http::Response r, http::Responder respond);
   // Sleeps up to `d`; returns early when Stop() is called.
   void Sleep(std::chrono::milliseconds d);
 
   const EchoOptions options_;
   BlockingPool& pool_;
   const std::chrono::steady_clock::time_point started_;
+  DurableLog* const durable_;
 
   std::atomic<uint64_t> requests_{0};
   std::atomic<int64_t> in_flight_{0};

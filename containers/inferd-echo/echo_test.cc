@@ -11,6 +11,7 @@
 #include <memory>
 #include <thread>
 
+#include "common/testing/test_support.h"
 #include "testing/child_process.h"
 #include "testing/http_client.h"
 
@@ -195,6 +196,33 @@ TEST(EchoTest, SigtermExitsPromptlyEvenWithSleepingRequests) {
   EXPECT_EQ(echo.process().WaitForExit(), 0) << echo.process().Output();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
   slow.join();
+}
+
+// ECHO_DURABLE_FILE: answers wait until the body is in the file (durable_log_test.cc covers the
+// syncs); delayed ones too; a file that cannot be created stops start-up.
+TEST(EchoTest, DurableFileHoldsEachBodyBeforeItsAnswer) {
+  test_support::TempDir dir;
+  const auto ring = dir.path() / "ring";
+  Echo echo(Env{{"ECHO_DURABLE_FILE", ring.string()}});
+  HttpReply first = echo.Invoke("first body");
+  ASSERT_TRUE(first.ok()) << first.error;
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(first.body, "first body");
+  HttpReply delayed = echo.Invoke("second body", {{"X-Echo-Delay-Ms", "20"}});
+  EXPECT_EQ(delayed.body, "second body");
+  std::ifstream in(ring, std::ios::binary);
+  std::string start(21, '\0');
+  in.read(start.data(), 21);
+  EXPECT_EQ(start, "first bodysecond body");
+  EXPECT_EQ(std::filesystem::file_size(ring), 16u << 20);
+}
+
+TEST(EchoTest, DurableFileThatCannotBeCreatedStopsStartUp) {
+  ChildProcess echo(
+      BinaryPath("INFERD_ECHO_BIN", INFERD_ECHO_BUILT_BIN), {"serve"},
+      Env{{"SAGEMAKER_BIND_TO_PORT", "0"}, {"ECHO_DURABLE_FILE", "/nonexistent-dir/ring"}});
+  EXPECT_EQ(echo.WaitForExit(), 1);
+  EXPECT_THAT(echo.Output(), HasSubstr("ECHO_DURABLE_FILE /nonexistent-dir/ring"));
 }
 
 TEST(EchoTest, UnknownPathsAnswer404) {

@@ -1,6 +1,7 @@
 // inferd-echo: a small hosting-contract server for tests and benchmarks (see README.md).
 #include <chrono>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "common/blocking_pool.h"
@@ -62,8 +63,21 @@ int main(int argc, char** argv) {
   auto max_body = GetEnvUint("ECHO_MAX_BODY", 1, 1ULL << 30);
   if (!max_body.ok()) return Fail(max_body.error().message);
 
+  // ECHO_DURABLE_FILE: every answer waits until its body is durable (a 16 MiB ring; syncs
+  // spaced by ECHO_DURABLE_INTERVAL_US, default 1000 as inferd's queue).
+  std::unique_ptr<echo::DurableLog> durable;
+  if (auto path = containers::GetEnv("ECHO_DURABLE_FILE")) {
+    echo::DurableLog::Options log_options;
+    auto interval = GetEnvUint("ECHO_DURABLE_INTERVAL_US", 0, 1'000'000);
+    if (!interval.ok()) return Fail(interval.error().message);
+    if (*interval) log_options.interval = std::chrono::microseconds(**interval);
+    auto opened = echo::DurableLog::Open(*path, log_options);
+    if (!opened.ok()) return Fail(opened.error().message);
+    durable = std::move(opened).value();
+  }
+
   BlockingPool pool(env->workers);
-  echo::EchoHandler handler(*options, pool, started);
+  echo::EchoHandler handler(*options, pool, started, durable.get());
   containers::RunOptions run;
   run.name = kName;
   run.server.host = env->host;
