@@ -146,14 +146,17 @@ def table(r):
         # accept-latency run keeps most of both cores busy): requests arriving evenly, each
         # waiting for the first sync that starts after it.
         quiet = fmt(fl["arrival_p99_ms"]) + " ms quiet" if fl and "arrival_p99_ms" in fl else "—"
+        # Before the durable floor at the accept's load (above) existed, this judged the target;
+        # with it, this row is a figure only (the two disagree by several ms on these VMs).
+        judged = not df
         row(f"durable floor under load: the disk floor's loop with {fb['busy_cores']} other "
             "core(s) kept busy (a spinning process): arrival → durable p99",
             f"{fmt(fb['arrival_p99_ms'])} ms ({fmt(fb['per_s'])} syncs/s, each p50 "
             f"{fmt(fb['p50_ms'])} ms, p99 {fmt(fb['p99_ms'])} ms)", quiet,
             ratio(ao and ao["accept_latency_ms"]["p99"], fb["arrival_p99_ms"]),
-            "p99 < 10 ms possible?",
-            "no: the loaded disk alone is above 10 ms" if fb["arrival_p99_ms"] >= 10
-            else "floor allows it")
+            "p99 < 10 ms possible?" if judged else "—",
+            ("no: the loaded disk alone is above 10 ms" if fb["arrival_p99_ms"] >= 10
+             else "floor allows it") if judged else "—")
     e = r.get("e2e_1k")
     if e:
         figure = (f"{fmt(e['results_per_s_window'])}/s results written "

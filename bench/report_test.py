@@ -257,6 +257,13 @@ class DurableFloorTest(unittest.TestCase):
             self.assertEqual(cells[3], f"{20.0 / floor:.3g}")  # the accept p99 over the floor
             self.assertEqual(cells[5], verdict)
             self.assertIn("arrival → durable p99 0.9 ms", find(t, "disk floor")[1])
+            # Beside the durable floor at the accept's load it is a figure only.
+            r["durable_1k_10k"] = {"accepted_per_s": 9990.0, "syncs_per_s": 950.0,
+                                   "accept_latency_ms": lat(0.8, 6.0, 9.0),
+                                   "machine_busy_cores": 1.3}
+            cells = find(rows(r), "durable floor under load")
+            self.assertTrue(cells[1].startswith(shown), cells[1])
+            self.assertEqual((cells[4], cells[5]), ("—", "—"))
 
 
     def test_the_durable_echo_floor_is_judged_against_10ms(self):
