@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "db/checkpointer.h"
+#include "db/page_cache.h"
 
 static_assert(inferd::db::Stmt::kRow == SQLITE_ROW);
 static_assert(inferd::db::Stmt::kDone == SQLITE_DONE);
@@ -48,6 +49,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::filesystem::path& pa
                                                  std::string label, const char* schema,
                                                  const CheckpointOptions& checkpoints,
                                                  Sharing sharing) {
+  InstallPageCache();  // before SQLite's first use in the process (page_cache.h)
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
