@@ -12,6 +12,7 @@
 //   Append ──► pending ──(syncer: pwrite + fdatasync)──► done(ok) for the whole batch
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -67,7 +68,7 @@ class DurableLog {
   std::string pending_bytes_;
   std::vector<std::function<void(Status)>> pending_done_;
   bool stopping_ = false;
-  uint64_t syncs_ = 0;
+  std::atomic<uint64_t> syncs_{0};
   std::thread thread_;
 };
 
