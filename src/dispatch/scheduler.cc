@@ -1,6 +1,7 @@
 #include "dispatch/scheduler.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace inferd::dispatch {
 
@@ -35,6 +36,7 @@ bool Scheduler::Push(const std::string& key, const QueueEntry& entry, bool arriv
   std::lock_guard lock(mu_);
   EndpointQueue& q = queues_[key];
   if (arrived && q.arriving > 0) --q.arriving;
+  q.earliest_expiry_ms = std::min(q.earliest_expiry_ms, entry.ExpiryMs());
   auto& entries = q.entries;
   if (entries.empty() || entries.back().seq < entry.seq) {
     entries.push_back(entry);
@@ -71,6 +73,7 @@ std::deque<QueueEntry> Scheduler::TakeAll(const std::string& key) {
   std::lock_guard lock(mu_);
   auto q = queues_.find(key);
   if (q == queues_.end()) return {};
+  q->second.earliest_expiry_ms = INT64_MAX;
   return std::exchange(q->second.entries, {});
 }
 
@@ -78,19 +81,36 @@ std::vector<std::pair<std::string, std::deque<QueueEntry>>> Scheduler::TakeExpir
   std::lock_guard lock(mu_);
   std::vector<std::pair<std::string, std::deque<QueueEntry>>> out;
   for (auto& [key, q] : queues_) {
+    if (now_ms <= q.earliest_expiry_ms) continue;  // none can have expired yet
     auto& entries = q.entries;
-    auto first = std::find_if(entries.begin(), entries.end(),
-                              [&](const QueueEntry& e) { return e.ExpiredAt(now_ms); });
-    if (first == entries.end()) continue;
-    std::deque<QueueEntry> expired, kept;
-    kept.insert(kept.end(), entries.begin(), first);
-    for (auto it = first; it != entries.end(); ++it) {
-      (it->ExpiredAt(now_ms) ? expired : kept).push_back(*it);
+    expiry_scanned_ += entries.size();
+    int64_t earliest = INT64_MAX;  // among the entries kept
+    auto first = entries.begin();
+    for (; first != entries.end() && !first->ExpiredAt(now_ms); ++first) {
+      earliest = std::min(earliest, first->ExpiryMs());
     }
-    entries = std::move(kept);
-    out.emplace_back(key, std::move(expired));
+    if (first != entries.end()) {
+      std::deque<QueueEntry> expired, kept;
+      kept.insert(kept.end(), entries.begin(), first);
+      for (auto it = first; it != entries.end(); ++it) {
+        if (it->ExpiredAt(now_ms)) {
+          expired.push_back(*it);
+        } else {
+          earliest = std::min(earliest, it->ExpiryMs());
+          kept.push_back(*it);
+        }
+      }
+      entries = std::move(kept);
+      out.emplace_back(key, std::move(expired));
+    }
+    q.earliest_expiry_ms = earliest;
   }
   return out;
+}
+
+uint64_t Scheduler::expiry_scanned() const {
+  std::lock_guard lock(mu_);
+  return expiry_scanned_;
 }
 
 std::vector<std::string> Scheduler::KeysWithBacklog() const {

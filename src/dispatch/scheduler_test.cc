@@ -256,6 +256,35 @@ TEST_F(SchedulerTest, ExpiredEntriesAreSweptWithoutCapacity) {
   EXPECT_EQ(sched_.StatsOf(kKey).queued, 1u);  // #3 has a longer TTL
 }
 
+// The sweep runs every second under the lock accepts take: it scans a queue only once the
+// earliest expiry among its entries may have passed.
+TEST_F(SchedulerTest, TheExpirySweepScansOnlyQueuesWithSomethingDue) {
+  for (int i = 1; i <= 1000; ++i) sched_.Push(kKey, {i, Now(), 3600});
+  sched_.Push(kKey, {1001, Now(), 60});  // the earliest expiry, pushed last
+  const uint64_t before = sched_.expiry_scanned();
+  for (int s = 0; s < 30; ++s) {
+    clock_.Advance(1s);
+    EXPECT_TRUE(sched_.TakeExpired(Now()).empty());
+  }
+  EXPECT_EQ(sched_.expiry_scanned(), before);  // thirty sweeps, nothing scanned
+  clock_.Advance(31s);
+  auto expired = sched_.TakeExpired(Now());
+  ASSERT_EQ(expired.size(), 1u);
+  ASSERT_EQ(expired[0].second.size(), 1u);
+  EXPECT_EQ(expired[0].second[0].seq, 1001);
+  const uint64_t scanned = sched_.expiry_scanned();
+  EXPECT_EQ(scanned - before, 1001u);
+  // The scan made the bound exact: nothing more is scanned until the hour is up.
+  clock_.Advance(60s);
+  EXPECT_TRUE(sched_.TakeExpired(Now()).empty());
+  EXPECT_EQ(sched_.expiry_scanned(), scanned);
+  clock_.Advance(3600s);
+  expired = sched_.TakeExpired(Now());
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].second.size(), 1000u);
+  EXPECT_EQ(sched_.StatsOf(kKey).queued, 0u);
+}
+
 TEST_F(SchedulerTest, AnExpiredHeadIsHandedOutWithoutASlot) {
   sched_.Push(kKey, {1, Now(), 60});
   sched_.Push(kKey, {2, Now() + 50'000, 60});
