@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 import harness  # noqa: E402  (the e2e suite's InferdServer: start/stop, clients)
-from async_support import echo_instances  # noqa: E402
+from async_support import echo_instances, echo_stats  # noqa: E402
 from harness import ROLE, free_port, model_tar_gz  # noqa: E402
 
 harness.READY_TIMEOUT = 300.0  # a restart over a deep backlog is measured, not refused
@@ -621,30 +621,33 @@ class DurableEcho:
     def __init__(self, build_dir, directory):
         self.binary = Path(build_dir) / "bin" / "inferd-echo"
         self.ring = Path(directory) / "durable-floor.ring"
+        self.log = Path(directory) / "durable-floor.log"  # its stderr (nothing read it otherwise)
         self.port = None
         self._proc = None
 
     def __enter__(self):
         env = dict(os.environ, SAGEMAKER_BIND_TO_PORT="0", SAGEMAKER_BIND_HOST="127.0.0.1",
                    ECHO_DURABLE_FILE=str(self.ring))
-        self._proc = subprocess.Popen([str(self.binary), "serve"], env=env, text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        line = self._proc.stdout.readline()
+        with open(self.log, "w") as log:
+            self._proc = subprocess.Popen([str(self.binary), "serve"], env=env, text=True,
+                                          stdout=subprocess.PIPE, stderr=log)
+        line = self._proc.stdout.readline()  # its only line on stdout
         if "listening on" not in line:
             self._proc.kill()
-            raise RuntimeError(f"inferd-echo with ECHO_DURABLE_FILE did not start: {line!r}")
+            self._proc.wait()
+            raise RuntimeError("inferd-echo with ECHO_DURABLE_FILE did not start: "
+                               + self.log.read_text(errors="replace"))
         self.port = int(line.strip().rsplit(":", 1)[1])
         return self
 
     def syncs(self):
-        import urllib.request
-        stats = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/stats", timeout=10).read()
-        return json.loads(stats)["durable_syncs"]
+        return echo_stats(self.port)["durable_syncs"]
 
     def __exit__(self, *exc):
         self._proc.terminate()
         self._proc.communicate(timeout=30)
         self.ring.unlink(missing_ok=True)
+        self.log.unlink(missing_ok=True)
         return False
 
 

@@ -32,26 +32,19 @@ Result<std::unique_ptr<DurableLog>> DurableLog::Open(const std::string& path,
                                                      const Options& options) {
   const size_t ring_bytes = options.ring_bytes;
   if (ring_bytes == 0) return Error(Errc::kValidation, "DurableLog: ring_bytes is 0");
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return SystemError("ECHO_DURABLE_FILE " + path, errno);
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd.valid()) return SystemError("ECHO_DURABLE_FILE " + path, errno);
   const std::string zeros(std::min<size_t>(ring_bytes, 1 << 20), '\0');
   for (size_t at = 0; at < ring_bytes; at += zeros.size()) {
-    Status st = WriteAt(fd, std::string_view(zeros).substr(0, ring_bytes - at), at);
-    if (!st.ok()) {
-      ::close(fd);
-      return st.error();
-    }
+    INFERD_RETURN_IF_ERROR(
+        WriteAt(fd.get(), std::string_view(zeros).substr(0, ring_bytes - at), at));
   }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return SystemError("ECHO_DURABLE_FILE " + path + ": fsync", err);
-  }
-  return std::unique_ptr<DurableLog>(new DurableLog(fd, options));
+  if (::fsync(fd.get()) != 0) return SystemError("ECHO_DURABLE_FILE " + path + ": fsync", errno);
+  return std::unique_ptr<DurableLog>(new DurableLog(std::move(fd), options));
 }
 
-DurableLog::DurableLog(int fd, const Options& options)
-    : fd_(fd), ring_bytes_(options.ring_bytes), pacer_(options.interval, options.burst) {
+DurableLog::DurableLog(UniqueFd fd, const Options& options)
+    : fd_(std::move(fd)), ring_bytes_(options.ring_bytes), pacer_(options.interval, options.burst) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -62,7 +55,6 @@ DurableLog::~DurableLog() {
   }
   cv_.notify_one();
   thread_.join();
-  ::close(fd_);
 }
 
 void DurableLog::Append(std::string_view bytes, std::function<void(Status)> done) {
@@ -82,7 +74,7 @@ Status DurableLog::WriteRing(std::string_view data) {
   while (!data.empty()) {
     if (offset_ == ring_bytes_) offset_ = 0;
     const size_t n = std::min(data.size(), ring_bytes_ - offset_);
-    if (Status st = WriteAt(fd_, data.substr(0, n), offset_); !st.ok()) return st;
+    if (Status st = WriteAt(fd_.get(), data.substr(0, n), offset_); !st.ok()) return st;
     offset_ += n;
     data.remove_prefix(n);
   }
@@ -107,7 +99,7 @@ void DurableLog::Run() {
     done.swap(pending_done_);
     lock.unlock();
     Status st = WriteRing(bytes);
-    if (st.ok() && ::fdatasync(fd_) != 0) {
+    if (st.ok() && ::fdatasync(fd_.get()) != 0) {
       st = SystemError("ECHO_DURABLE_FILE: fdatasync", errno);
     }
     syncs_.fetch_add(1, std::memory_order_relaxed);  // counted before anyone hears of it

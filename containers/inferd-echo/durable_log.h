@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "db/commit_pacer.h"
 
 namespace inferd::echo {
@@ -53,12 +54,12 @@ class DurableLog {
   uint64_t syncs() const;
 
  private:
-  DurableLog(int fd, const Options& options);
+  DurableLog(UniqueFd fd, const Options& options);
   void Run();
   // Writes `data` at the ring's next offset (wrapping), without syncing.
   Status WriteRing(std::string_view data);
 
-  const int fd_;
+  const UniqueFd fd_;
   const size_t ring_bytes_;
   size_t offset_ = 0;  // syncer thread only
   db::CommitPacer pacer_;

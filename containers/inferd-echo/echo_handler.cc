@@ -167,9 +167,9 @@ void EchoHandler::Invoke(const http::Request& request, http::Responder respond) 
     return;
   }
   auto shared = std::make_shared<http::Request>(request);
-  pool_.Post([this, shared, status, delay, respond = std::move(respond)] {
+  pool_.Post([this, shared, status, delay, respond = std::move(respond)]() mutable {
     Sleep(delay);
-    Finish(shared->body, Answer(*shared, status), respond);
+    Finish(shared->body, Answer(*shared, status), std::move(respond));
   });
 }
 

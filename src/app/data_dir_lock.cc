@@ -28,8 +28,9 @@ std::string HolderPid(int fd) {
 
 Result<DataDirLock> DataDirLock::Acquire(const std::filesystem::path& data_dir) {
   const std::filesystem::path path = data_dir / kLockFile;
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
+  UniqueFd owned(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  const int fd = owned.get();
+  if (!owned.valid()) {
     return Error(Errc::kUnavailable, "cannot open " + path.string() + ": " + std::strerror(errno));
   }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -43,18 +44,13 @@ Result<DataDirLock> DataDirLock::Acquire(const std::filesystem::path& data_dir) 
     } else {
       message = "cannot lock " + path.string() + ": " + std::strerror(err);
     }
-    ::close(fd);
     return Error(err == EWOULDBLOCK ? Errc::kInvalidState : Errc::kUnavailable, message);
   }
   // Who holds it, for a refused server's message. Best effort: the lock is what counts.
   const std::string pid = std::to_string(::getpid()) + "\n";
   const bool noted = ::ftruncate(fd, 0) == 0 && ::pwrite(fd, pid.data(), pid.size(), 0) >= 0;
   (void)noted;
-  return DataDirLock(fd);
-}
-
-DataDirLock::~DataDirLock() {
-  if (fd_ >= 0) ::close(fd_);  // releases the lock
+  return DataDirLock(std::move(owned));
 }
 
 }  // namespace inferd::app

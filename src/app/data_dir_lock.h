@@ -6,8 +6,10 @@
 #pragma once
 
 #include <filesystem>
+#include <utility>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 namespace inferd::app {
 
@@ -16,14 +18,13 @@ class DataDirLock {
   // Takes the lock, or fails at once (kInvalidState, naming the holder's pid when it wrote it).
   static Result<DataDirLock> Acquire(const std::filesystem::path& data_dir);
 
-  DataDirLock(DataDirLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  DataDirLock(DataDirLock&&) noexcept = default;
   DataDirLock& operator=(DataDirLock&&) = delete;
   DataDirLock(const DataDirLock&) = delete;
-  ~DataDirLock();
 
  private:
-  explicit DataDirLock(int fd) : fd_(fd) {}
-  int fd_;
+  explicit DataDirLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;  // closing it releases the lock
 };
 
 }  // namespace inferd::app

@@ -184,9 +184,9 @@ Result<OnceOutcome> NotifyStore::PublishOnce(
     out.message_id = m.message_id;
     out.written = true;
     // Not held: the caller learns of the deliveries before their rows are inserted.
-    std::function<void()> fanned_out;
-    if (before_insert && once.hold == 0) fanned_out = [&] { before_insert(out); };
-    auto n = PublishLocked(m, now, 0, &out.fanned_out, once.hold > 0, &row, fanned_out);
+    std::function<void()> offer;
+    if (before_insert && once.hold == 0) offer = [&] { before_insert(out); };
+    auto n = PublishLocked(m, now, 0, &out.fanned_out, once.hold > 0, &row, offer);
     if (!n.ok()) return std::move(n).error();
     // OR REPLACE: a forgotten (or held) key whose row is still there is published anew.
     Stmt remember(*db_,

@@ -11,11 +11,6 @@ namespace inferd::store::internal {
 
 namespace fs = std::filesystem;
 
-void UniqueFd::Reset() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
 Error IoError(std::string_view what, const fs::path& path, int err) {
   return Error(Errc::kInternal, std::string("object store: cannot ") + std::string(what) + " " +
                                     path.string() + ": " + std::strerror(err));

@@ -17,39 +17,12 @@
 
 #include "common/result.h"
 #include "common/strings.h"
+#include "common/unique_fd.h"
 #include "http/body_pipe.h"
 
 namespace inferd::store::internal {
 
-// An owned file descriptor, closed on destruction. Move-only.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() { Reset(); }
-  UniqueFd(UniqueFd&& other) noexcept : fd_(other.Release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = other.Release();
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int Release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void Reset();
-
- private:
-  int fd_ = -1;
-};
+using ::inferd::UniqueFd;  // common/unique_fd.h
 
 // kInternal error naming the operation, the path and errno's text.
 Error IoError(std::string_view what, const std::filesystem::path& path, int err);
