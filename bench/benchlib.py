@@ -657,7 +657,7 @@ def server_config(concurrency):
     the one sink at once (its default of 1 in flight per subscription would make the sink's
     round trip what is measured), and the invocation threads sized for the endpoint's
     concurrency. (8 delivery threads, as before the sixteenth round, cost context switches on
-    2 cores: end to end ran ≈ 15 % slower, docs/performance.md.)"""
+    2 cores: end to end ran ≈ 15 % slower, docs/performance-rounds.md, sixteenth round.)"""
     return {
         "credentials": [{"access_key_id": KEY, "secret_access_key": SECRET}],
         "sns_auto_confirm": True,

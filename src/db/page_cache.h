@@ -8,7 +8,7 @@
 // key, the lock-byte page (262,145 with 4 KiB pages), which leaves pcache1's highest key there:
 // the next commit then scans the whole cache. With the queue writer's 64 MiB cache (16,384
 // buckets, ≈ 16,000 pages) that is ≈ 0.4 ms, on about one commit in seven at 10,000 accepts/s:
-// a fifth of the writer's CPU (docs/performance.md, sixteenth round).
+// a fifth of the writer's CPU (docs/performance-rounds.md, sixteenth round).
 //
 // InstallPageCache() puts a thin wrapper in front of pcache1 (SQLITE_CONFIG_PCACHE2): every
 // method goes to pcache1, and each cache also keeps an upper bound of the keys it holds —

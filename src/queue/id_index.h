@@ -12,7 +12,7 @@
 // touches are about 1/key_ranges of the table however large the table has grown, so no
 // transaction is held up by a large flush. (Chunks of 1,024 rows out of a set of 16,384 touched
 // 1/16 of the table each: 600 KB more in one commit once it held 450,000 rows, and 94 % of the
-// slowest 1 % of accepts rode those commits; docs/performance.md, twelfth round.)
+// slowest 1 % of accepts rode those commits; docs/performance-rounds.md, twelfth round.)
 // `invocation_ids_through` records the highest seq whose set is fully written; at open, the rows
 // after it are read back into memory (a crash mid-set writes some of them twice: INSERT OR IGNORE).
 //

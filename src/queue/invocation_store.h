@@ -110,7 +110,7 @@ struct InvocationStoreOptions {
   // burst the device serves while the writer's next WAL syncs wait behind it. At 10,000
   // accepts/s 1,000 frames (SQLite's default) made 4 MB bursts 3–4 times a second and accept
   // p99 14.3 ms (median of ten 10 s runs); 250 frames, 1 MB bursts four times as often, 9.9 ms,
-  // at the same closed-loop accept rate (docs/performance.md, fifteenth round).
+  // at the same closed-loop accept rate (docs/performance-rounds.md, fifteenth round).
   int checkpoint_frames = 250;
 };
 
