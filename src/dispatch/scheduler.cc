@@ -84,24 +84,16 @@ std::vector<std::pair<std::string, std::deque<QueueEntry>>> Scheduler::TakeExpir
     if (now_ms <= q.earliest_expiry_ms) continue;  // none can have expired yet
     auto& entries = q.entries;
     expiry_scanned_ += entries.size();
+    // The kept entries first, both groups in order (a queue with nothing expired moves nothing).
+    auto expired = std::stable_partition(entries.begin(), entries.end(),
+                                         [&](const QueueEntry& e) { return !e.ExpiredAt(now_ms); });
     int64_t earliest = INT64_MAX;  // among the entries kept
-    auto first = entries.begin();
-    for (; first != entries.end() && !first->ExpiredAt(now_ms); ++first) {
-      earliest = std::min(earliest, first->ExpiryMs());
+    for (auto it = entries.begin(); it != expired; ++it) {
+      earliest = std::min(earliest, it->ExpiryMs());
     }
-    if (first != entries.end()) {
-      std::deque<QueueEntry> expired, kept;
-      kept.insert(kept.end(), entries.begin(), first);
-      for (auto it = first; it != entries.end(); ++it) {
-        if (it->ExpiredAt(now_ms)) {
-          expired.push_back(*it);
-        } else {
-          earliest = std::min(earliest, it->ExpiryMs());
-          kept.push_back(*it);
-        }
-      }
-      entries = std::move(kept);
-      out.emplace_back(key, std::move(expired));
+    if (expired != entries.end()) {
+      out.emplace_back(key, std::deque<QueueEntry>(expired, entries.end()));
+      entries.erase(expired, entries.end());
     }
     q.earliest_expiry_ms = earliest;
   }
