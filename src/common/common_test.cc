@@ -175,3 +175,59 @@ TEST(ProcessLoad, TellsASpinningProcessFromAnIdleOne) {
 
 }  // namespace
 }  // namespace inferd
+
+#include <memory>
+#include <vector>
+
+#include "common/futex_word.h"
+
+namespace inferd {
+namespace {
+
+// A sleeper wakes with the value that was set, not before it.
+TEST(FutexWord, SleeperWakesWithTheValueSet) {
+  FutexWord word(0);
+  std::atomic<bool> woke{false};
+  std::thread sleeper([&] {
+    EXPECT_EQ(word.WaitWhile(0), 7u);
+    woke = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(woke.load());
+  word.Set(7);
+  sleeper.join();
+  EXPECT_TRUE(woke.load());
+  EXPECT_EQ(word.WaitWhile(0), 7u);  // already changed: returns at once
+}
+
+// The pattern GroupCommit relies on: each sleeper's word lives on its own stack and is gone as
+// soon as it sees the value, while its waker may still be in Set. Many rounds, every sleeper
+// wakes exactly once with its own value.
+TEST(FutexWord, WordsOnSleepersStacksMayGoAwayRightAfterSet) {
+  constexpr int kSleepers = 8, kRounds = 500;
+  std::atomic<FutexWord*> slots[kSleepers] = {};
+  std::atomic<int> woken{0};
+  std::vector<std::thread> sleepers;
+  for (int i = 0; i < kSleepers; ++i) {
+    sleepers.emplace_back([&, i] {
+      for (int r = 1; r <= kRounds; ++r) {
+        FutexWord mine(0);
+        slots[i].store(&mine);
+        EXPECT_EQ(mine.WaitWhile(0), static_cast<uint32_t>(r));
+        ++woken;
+      }
+    });
+  }
+  for (int r = 1; r <= kRounds; ++r) {
+    for (int i = 0; i < kSleepers; ++i) {
+      FutexWord* w;
+      while ((w = slots[i].exchange(nullptr)) == nullptr) std::this_thread::yield();
+      w->Set(static_cast<uint32_t>(r));
+    }
+  }
+  for (auto& t : sleepers) t.join();
+  EXPECT_EQ(woken.load(), kSleepers * kRounds);
+}
+
+}  // namespace
+}  // namespace inferd

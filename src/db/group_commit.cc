@@ -2,16 +2,20 @@
 
 #include <utility>
 
+#include "common/futex_word.h"
 #include "db/sqlite.h"
 
 namespace inferd::db {
 
+namespace {
+// A waiter's state; only its leader changes it, once (kDone or kLead).
+enum : uint32_t { kQueued = 0, kDone = 1, kLead = 2 };
+}  // namespace
+
 struct GroupCommit::Waiter {
   const std::function<Status()>* work;
-  Status result = OkStatus();
-  bool done = false;
-  bool lead = false;  // handed the lead by the previous leader
-  std::condition_variable cv;
+  Status result = OkStatus();  // written by the leader before it sets kDone
+  FutexWord state{kQueued};
 };
 
 GroupCommit::GroupCommit(Database& db, std::mutex& db_mu, std::size_t max_batch)
@@ -27,22 +31,22 @@ Status GroupCommit::Run(const std::function<Status()>& work) {
   me.work = &work;
   std::unique_lock lock(mu_);
   queue_.push_back(&me);
-  while (!me.done) {
-    if (leading_ && !me.lead) {
-      me.cv.wait(lock);
-      continue;
-    }
-    me.lead = false;
-    Lead(lock, me);
-    if (!me.done) me.lead = true;  // the batch was capped before this caller: lead the next one
+  if (leading_) {
+    lock.unlock();
+    if (me.state.WaitWhile(kQueued) == kDone) return std::move(me.result);
+    lock.lock();  // handed the lead (kLead): this caller's work is at the queue's front
+  }
+  leading_ = true;
+  while (!Lead(lock, me)) {
   }
   return std::move(me.result);
 }
 
-void GroupCommit::Lead(std::unique_lock<std::mutex>& lock, const Waiter& self) {
-  leading_ = true;
+bool GroupCommit::Lead(std::unique_lock<std::mutex>& lock, const Waiter& self) {
   std::deque<Waiter*> batch;
+  bool self_done = false;
   while (!queue_.empty() && batch.size() < max_batch_) {
+    self_done |= queue_.front() == &self;
     batch.push_back(queue_.front());
     queue_.pop_front();
   }
@@ -50,19 +54,23 @@ void GroupCommit::Lead(std::unique_lock<std::mutex>& lock, const Waiter& self) {
   CommitBatch(batch);
   lock.lock();
   ++commits_;
-  for (Waiter* w : batch) {
-    w->done = true;
-    w->cv.notify_one();
-  }
   // Whoever queued during the commit is led by the oldest of them. A leader whose own work is
-  // still queued (the batch was capped) keeps the lead: Run loops.
-  if (!self.done) return;
-  if (queue_.empty()) {
-    leading_ = false;
-  } else {
-    queue_.front()->lead = true;
-    queue_.front()->cv.notify_one();
+  // still queued (the batch was capped) keeps the lead.
+  Waiter* next = nullptr;
+  if (self_done) {
+    next = queue_.empty() ? nullptr : queue_.front();
+    if (next == nullptr) leading_ = false;
   }
+  lock.unlock();
+  // Woken outside mu_ (FutexWord): the next leader first, so its commit starts while the
+  // others wake.
+  if (next != nullptr) next->state.Set(kLead);
+  for (Waiter* w : batch) {
+    if (w != &self) w->state.Set(kDone);
+  }
+  if (self_done) return true;
+  lock.lock();
+  return false;
 }
 
 void GroupCommit::CommitBatch(std::deque<Waiter*>& batch) {

@@ -6,7 +6,8 @@
 // runs them in one BEGIN IMMEDIATE … COMMIT under the connection's mutex and wakes their
 // callers; whoever queued while it was syncing is led by the next leader (the oldest waiter).
 // So the number of commits follows the disk, not the call rate, and a lone caller pays one
-// commit, as before.
+// commit, as before. Callers sleep on a FutexWord of their own and the leader wakes them after
+// releasing its mutex, so a woken caller never blocks again on that mutex.
 //
 // Each piece of work runs inside its own SAVEPOINT: one that returns an error is rolled back
 // alone and that caller gets the error; the others still commit. A failed COMMIT fails every
@@ -23,7 +24,6 @@
 // begin or end transactions itself.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -52,13 +52,15 @@ class GroupCommit {
 
  private:
   struct Waiter;
-  void Lead(std::unique_lock<std::mutex>& lock, const Waiter& self);
+  // Commits one batch from the queue's front; true once `self`'s work was in it (then `lock`
+  // is released and the batch's callers woken), false to lead again (`lock` held).
+  bool Lead(std::unique_lock<std::mutex>& lock, const Waiter& self);
   void CommitBatch(std::deque<Waiter*>& batch);
 
   Database& db_;
   std::mutex& db_mu_;
   const std::size_t max_batch_;
-  mutable std::mutex mu_;  // guards queue_, leading_, commits_
+  mutable std::mutex mu_;  // guards queue_, leading_, commits_; never held while waking
   std::deque<Waiter*> queue_;
   bool leading_ = false;
   std::size_t commits_ = 0;
