@@ -176,7 +176,6 @@ TEST(ProcessLoad, TellsASpinningProcessFromAnIdleOne) {
 }  // namespace
 }  // namespace inferd
 
-#include <memory>
 #include <vector>
 
 #include "common/futex_word.h"

@@ -28,7 +28,6 @@ class FutexWord {
   uint32_t WaitWhile(uint32_t old);
   // Stores `value` (release) and wakes one sleeper. The word may be gone once this returns.
   void Set(uint32_t value);
-  uint32_t Load() const { return value_.load(std::memory_order_acquire); }
 
  private:
   std::atomic<uint32_t> value_;

@@ -1,5 +1,6 @@
 #include "db/group_commit.h"
 
+#include <cassert>
 #include <utility>
 
 #include "common/futex_word.h"
@@ -34,19 +35,19 @@ Status GroupCommit::Run(const std::function<Status()>& work) {
   if (leading_) {
     lock.unlock();
     if (me.state.WaitWhile(kQueued) == kDone) return std::move(me.result);
-    lock.lock();  // handed the lead (kLead): this caller's work is at the queue's front
+    lock.lock();  // handed the lead (kLead)
   }
+  // A caller leads only when it queued into an empty queue or was handed the lead as the queue's
+  // front (below): its work is always in the batch it leads, whatever max_batch.
   leading_ = true;
-  while (!Lead(lock, me)) {
-  }
+  Lead(lock, me);
   return std::move(me.result);
 }
 
-bool GroupCommit::Lead(std::unique_lock<std::mutex>& lock, const Waiter& self) {
+void GroupCommit::Lead(std::unique_lock<std::mutex>& lock, const Waiter& self) {
+  assert(queue_.front() == &self);
   std::deque<Waiter*> batch;
-  bool self_done = false;
   while (!queue_.empty() && batch.size() < max_batch_) {
-    self_done |= queue_.front() == &self;
     batch.push_back(queue_.front());
     queue_.pop_front();
   }
@@ -54,13 +55,9 @@ bool GroupCommit::Lead(std::unique_lock<std::mutex>& lock, const Waiter& self) {
   CommitBatch(batch);
   lock.lock();
   ++commits_;
-  // Whoever queued during the commit is led by the oldest of them. A leader whose own work is
-  // still queued (the batch was capped) keeps the lead.
-  Waiter* next = nullptr;
-  if (self_done) {
-    next = queue_.empty() ? nullptr : queue_.front();
-    if (next == nullptr) leading_ = false;
-  }
+  // Whoever queued during the commit, or did not fit in the batch, is led by the oldest of them.
+  Waiter* next = queue_.empty() ? nullptr : queue_.front();
+  if (next == nullptr) leading_ = false;
   lock.unlock();
   // Woken outside mu_ (FutexWord): the next leader first, so its commit starts while the
   // others wake.
@@ -68,9 +65,6 @@ bool GroupCommit::Lead(std::unique_lock<std::mutex>& lock, const Waiter& self) {
   for (Waiter* w : batch) {
     if (w != &self) w->state.Set(kDone);
   }
-  if (self_done) return true;
-  lock.lock();
-  return false;
 }
 
 void GroupCommit::CommitBatch(std::deque<Waiter*>& batch) {

@@ -52,9 +52,9 @@ class GroupCommit {
 
  private:
   struct Waiter;
-  // Commits one batch from the queue's front; true once `self`'s work was in it (then `lock`
-  // is released and the batch's callers woken), false to lead again (`lock` held).
-  bool Lead(std::unique_lock<std::mutex>& lock, const Waiter& self);
+  // Commits one batch from the queue's front, where `self` is; releases `lock`, hands the lead
+  // to the next waiter (if any) and wakes the batch's other callers.
+  void Lead(std::unique_lock<std::mutex>& lock, const Waiter& self);
   void CommitBatch(std::deque<Waiter*>& batch);
 
   Database& db_;
