@@ -17,11 +17,11 @@
 // 2 holds the writer for as long as it copies, fsyncs the database file and waits for the lock
 // — 3.5 ms at the median, up to 28 ms, once the queue held 450,000 rows, with 6–7 checkpoints a
 // second at 10,000 accepts/s, and nine in ten of the slowest 1 % of accepts overlapped one
-// (docs/performance-rounds.md, twelfth round). A database whose writes come from one place at a time hands
-// step 2 to its writer instead: the writer copies the last frames itself between two transactions
-// (Database::FinishCheckpointIfDue, a PASSIVE checkpoint that no commit can overtake), without a
-// lock to wait for, and its next transaction starts the WAL over (SQLite does that for a writer
-// that finds the WAL fully copied and no reader in it).
+// (docs/performance-rounds.md, twelfth round). A database whose writes come from one place at a
+// time hands step 2 to its writer instead: the writer copies the last frames itself between two
+// transactions (Database::FinishCheckpointIfDue, a PASSIVE checkpoint that no commit can overtake),
+// without a lock to wait for, and its next transaction starts the WAL over (SQLite does that for a
+// writer that finds the WAL fully copied and no reader in it).
 //
 // States:
 //   idle ──Signal(frames ≥ threshold)──► passive ──(no handoff)──► restart ──► idle
