@@ -9,13 +9,26 @@
 namespace inferd::app {
 namespace {
 
-std::string WriteTemp(const std::string& text) {
-  auto path = std::filesystem::temp_directory_path() /
-              ("inferd-config-" + std::to_string(::getpid()) + "-" +
-               ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".json");
-  std::ofstream(path) << text;
-  return path.string();
-}
+// Removes the test's config file when the test ends (WriteTemp is called more than once in a test:
+// each call overwrites the same file).
+class ConfigFile : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove(path_, ec);
+  }
+
+  std::string WriteTemp(const std::string& text) {
+    path_ = std::filesystem::temp_directory_path() /
+            ("inferd-config-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".json");
+    std::ofstream(path_) << text;
+    return path_.string();
+  }
+
+ private:
+  std::filesystem::path path_;
+};
 
 TEST(Config, ParsesListenForms) {
   Config c;
@@ -43,7 +56,7 @@ TEST(Config, Loopback) {
   EXPECT_FALSE(IsLoopback("10.0.0.1"));
 }
 
-TEST(Config, LoadsFileAndRejectsUnknownKeys) {
+TEST_F(ConfigFile, LoadsFileAndRejectsUnknownKeys) {
   Config c;
   c.config_file = WriteTemp(R"({"account_id":"123456789012","io_threads":3,
       "credentials":[{"access_key_id":"AK","secret_access_key":"S"}]})");
@@ -66,7 +79,7 @@ TEST(Config, LoadsFileAndRejectsUnknownKeys) {
   EXPECT_FALSE(account.Load().ok());
 }
 
-TEST(Config, ModelHostingKeys) {
+TEST_F(ConfigFile, ModelHostingKeys) {
   Config c;
   c.config_file = WriteTemp(R"({"docker_host":"unix:///run/podman/podman.sock",
       "image_runtimes":[{"pattern":"registry.example/*","runtime":"docker"},
@@ -88,7 +101,7 @@ TEST(Config, ModelHostingKeys) {
   }
 }
 
-TEST(Config, AsyncInvocationKeys) {
+TEST_F(ConfigFile, AsyncInvocationKeys) {
   Config c;
   c.config_file = WriteTemp(R"({"dispatch_threads":8,
       "default_max_concurrent_invocations_per_instance":2, "invocation_max_attempts":5,
