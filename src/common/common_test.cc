@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <chrono>
@@ -6,12 +7,17 @@
 #include <regex>
 #include <set>
 #include <thread>
+#include <vector>
 
+#include "common/base64.h"
 #include "common/blocking_pool.h"
 #include "common/clock.h"
+#include "common/futex_word.h"
 #include "common/ids.h"
 #include "common/process_load.h"
 #include "common/result.h"
+#include "common/strings.h"
+#include "common/thread_name.h"
 
 namespace inferd {
 namespace {
@@ -81,14 +87,6 @@ TEST(BlockingPool, RunsEveryPostedTaskBeforeStop) {
   EXPECT_EQ(n.load(), 100);
 }
 
-}  // namespace
-}  // namespace inferd
-
-#include "common/base64.h"
-
-namespace inferd {
-namespace {
-
 TEST(Base64, RoundTripsAndRejectsGarbage) {
   EXPECT_EQ(Base64Encode(""), "");
   EXPECT_EQ(Base64Encode("f"), "Zg==");
@@ -104,30 +102,12 @@ TEST(Base64, RoundTripsAndRejectsGarbage) {
   EXPECT_EQ(Base64Decode(Base64Encode(bytes)).value(), bytes);
 }
 
-}  // namespace
-}  // namespace inferd
-
-#include "common/strings.h"
-
-namespace inferd {
-namespace {
-
 TEST(Strings, LowerTrimHex) {
   EXPECT_EQ(AsciiLower("AbC-Ä"), "abc-Ä");
   EXPECT_EQ(TrimSpaces(" \t a b \t"), "a b");
   EXPECT_EQ(TrimSpaces("   "), "");
   EXPECT_EQ(HexEncode(std::string("\x00\xff\x10", 3)), "00ff10");
 }
-
-}  // namespace
-}  // namespace inferd
-
-#include <pthread.h>
-
-#include "common/thread_name.h"
-
-namespace inferd {
-namespace {
 
 TEST(ThreadName, NamesTheCallingThreadCutTo15Characters) {
   std::string seen;
@@ -172,16 +152,6 @@ TEST(ProcessLoad, TellsASpinningProcessFromAnIdleOne) {
   spin(10ms);
   EXPECT_TRUE(load.Below(0.5));
 }
-
-}  // namespace
-}  // namespace inferd
-
-#include <vector>
-
-#include "common/futex_word.h"
-
-namespace inferd {
-namespace {
 
 // A sleeper wakes with the value that was set, not before it.
 TEST(FutexWord, SleeperWakesWithTheValueSet) {
