@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cctype>
 #include <cstdio>
@@ -44,6 +45,17 @@ std::vector<std::string_view> Split(std::string_view s, char sep) {
     auto pos = s.find(sep);
     out.push_back(s.substr(0, pos));
     if (pos == std::string_view::npos) return out;
+    s.remove_prefix(pos + 1);
+  }
+}
+
+// Calls f(part) for each part of `s` split at `sep` (an empty `s` is one empty part) until f
+// returns false. Split's parts without the vector.
+template <typename F>
+void ForEachPart(std::string_view s, char sep, F&& f) {
+  for (;;) {
+    const size_t pos = s.find(sep);
+    if (!f(s.substr(0, pos)) || pos == std::string_view::npos) return;
     s.remove_prefix(pos + 1);
   }
 }
@@ -213,8 +225,13 @@ struct Auth {
 Error Invalid(std::string message) { return Error(Errc::kValidation, std::move(message)); }
 
 Result<Credential> ParseCredential(std::string_view value) {
-  auto parts = Split(value, '/');
-  if (parts.size() != 5 ||
+  std::array<std::string_view, 5> parts;
+  size_t n = 0;
+  ForEachPart(value, '/', [&](std::string_view part) {
+    if (n < parts.size()) parts[n] = part;
+    return ++n <= parts.size();
+  });
+  if (n != parts.size() ||
       std::any_of(parts.begin(), parts.end(), [](auto p) { return p.empty(); })) {
     return Invalid(
         "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting "
@@ -234,13 +251,18 @@ Result<Credential> ParseCredential(std::string_view value) {
 
 Result<std::vector<std::string>> ParseSignedHeaders(std::string_view value) {
   std::vector<std::string> names;
+  names.reserve(static_cast<size_t>(std::count(value.begin(), value.end(), ';')) + 1);
   bool has_host = false;
-  for (std::string_view name : Split(value, ';')) {
-    if (name.empty()) {
-      return Invalid("SignedHeaders contains an empty header name: '" + std::string(value) + "'.");
-    }
+  bool empty_name = false;
+  ForEachPart(value, ';', [&](std::string_view name) {
+    empty_name = name.empty();
+    if (empty_name) return false;
     names.push_back(ToLower(name));
     has_host = has_host || names.back() == "host";
+    return true;
+  });
+  if (empty_name) {
+    return Invalid("SignedHeaders contains an empty header name: '" + std::string(value) + "'.");
   }
   if (!has_host) {
     return Invalid("Signature Version 4 requires the 'host' header to be signed; SignedHeaders='" +
@@ -283,20 +305,25 @@ Result<Auth> ParseHeaderAuth(const Request& request, std::string_view header) {
   }
   rest.remove_prefix(kAlgorithm.size());
   std::optional<std::string_view> credential, signed_headers, signature;
-  for (std::string_view part : Split(rest, ',')) {
+  std::string_view malformed;  // a part without '='
+  ForEachPart(rest, ',', [&](std::string_view part) {
     part = Trim(part);
-    if (part.empty()) continue;
+    if (part.empty()) return true;
     auto eq = part.find('=');
     if (eq == std::string_view::npos) {
-      return Invalid(
-          "'" + std::string(part) +
-          "' not a valid key=value pair (missing equal-sign) in Authorization header: '" +
-          std::string(header) + "'.");
+      malformed = part;
+      return false;
     }
     std::string_view key = part.substr(0, eq), value = part.substr(eq + 1);
     if (key == "Credential" && !credential) credential = value;
     if (key == "SignedHeaders" && !signed_headers) signed_headers = value;
     if (key == "Signature" && !signature) signature = value;
+    return true;
+  });
+  if (!malformed.empty()) {
+    return Invalid("'" + std::string(malformed) +
+                   "' not a valid key=value pair (missing equal-sign) in Authorization header: '" +
+                   std::string(header) + "'.");
   }
   auto date_header = request.headers.Get("x-amz-date");
   bool from_date_header = !date_header;
@@ -472,6 +499,15 @@ void HmacSha256Raw(std::string_view key, std::string_view data, unsigned char ou
   d.Final(out);
 }
 
+// Lower-case hex of `n` bytes into `out` (2n chars), as HexEncode writes it.
+void HexInto(const unsigned char* bytes, size_t n, char* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; ++i) {
+    out[2 * i] = kHex[bytes[i] >> 4];
+    out[2 * i + 1] = kHex[bytes[i] & 15];
+  }
+}
+
 std::string_view AsChars(const unsigned char* bytes, size_t n) {
   return std::string_view(reinterpret_cast<const char*>(bytes), n);
 }
@@ -529,7 +565,9 @@ std::string StringToSign(std::string_view amz_date, std::string_view scope,
   out.append("\n").append(amz_date).append("\n").append(scope).append("\n");
   unsigned char md[kSha256Bytes];
   Sha256(canonical_request, md);
-  out.append(HexEncode(AsChars(md, sizeof md)));
+  char hex[2 * kSha256Bytes];
+  HexInto(md, sizeof md, hex);
+  out.append(hex, sizeof hex);
   return out;
 }
 
@@ -600,8 +638,8 @@ Verifier::Verifier(VerifierOptions options, const Clock& clock)
 std::string Verifier::CachedSigningKey(const std::string& access_key_id, const std::string& secret,
                                        const std::string& date, const std::string& region,
                                        const std::string& service) const {
-  std::string id;
-  id.reserve(access_key_id.size() + date.size() + region.size() + service.size() + 3);
+  thread_local std::string id;  // reused: no allocation per request
+  id.clear();
   id.append(access_key_id).append("/").append(date).append("/").append(region).append("/");
   id.append(service);
   {
@@ -611,7 +649,7 @@ std::string Verifier::CachedSigningKey(const std::string& access_key_id, const s
   std::string key = SigningKey(secret, date, region, service);
   std::lock_guard lock(keys_mu_);
   if (keys_.size() >= kMaxCachedKeys) keys_.clear();
-  keys_.emplace(std::move(id), key);
+  keys_.emplace(id, key);
   return key;
 }
 
@@ -649,23 +687,32 @@ Result<Identity> Verifier::Verify(const Request& request) const {
                                         : CheckSkew(auth, now, options_.max_clock_skew));
 
   if (secret != nullptr) {
-    std::string payload;
+    std::string_view payload;
+    std::string payload_hash;  // when computed here
     if (auto h = request.headers.Get("x-amz-content-sha256")) {
-      payload = std::string(Trim(*h));
+      payload = Trim(*h);
+    } else if (auth.presigned) {
+      payload = kUnsignedPayload;
     } else {
-      payload = auth.presigned ? std::string(kUnsignedPayload) : Sha256Hex(request.body);
+      payload_hash = Sha256Hex(request.body);
+      payload = payload_hash;
     }
-    std::string canonical = CanonicalRequest(request, auth.signed_headers, payload, !s3);
-    std::string scope =
-        cred.date + "/" + cred.region + "/" + cred.service + "/" + std::string(kTerminator);
-    std::string key =
+    const std::string canonical = CanonicalRequest(request, auth.signed_headers, payload, !s3);
+    std::string scope;
+    scope.reserve(cred.date.size() + cred.region.size() + cred.service.size() + kTerminator.size() +
+                  3);
+    scope.append(cred.date).append("/").append(cred.region).append("/").append(cred.service);
+    scope.append("/").append(kTerminator);
+    const std::string key =
         CachedSigningKey(cred.access_key_id, *secret, cred.date, cred.region, cred.service);
-    std::string expected =
-        HexEncode(HmacSha256(key, StringToSign(auth.amz_date, scope, canonical)));
+    unsigned char mac[kSha256Bytes];
+    HmacSha256Raw(key, StringToSign(auth.amz_date, scope, canonical), mac);
+    char expected[2 * kSha256Bytes];
+    HexInto(mac, sizeof mac, expected);
     // Exactly as computed: lower-case hex (an upper-cased copy is not the signature we made).
     const std::string& provided = auth.signature;
-    if (provided.size() != expected.size() ||
-        CRYPTO_memcmp(provided.data(), expected.data(), expected.size()) != 0) {
+    if (provided.size() != sizeof expected ||
+        CRYPTO_memcmp(provided.data(), expected, sizeof expected) != 0) {
       return Error(Errc::kBadSignature,
                    s3 ? "The request signature we calculated does not match the signature you "
                         "provided. Check your key and signing method."

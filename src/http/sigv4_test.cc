@@ -789,6 +789,21 @@ TEST_F(VerifierTest, RejectsMalformedAuthorization) {
        "Signature=0000000000000000000000000000000000000000000000000000"
        "000000000000",
        "Error parsing the X-Amz-Credential parameter"},
+      {"AWS4-HMAC-SHA256 Credential=AKIDINFERD/20240301/us-west-2/sagemaker/aws4_request/x, "
+       "SignedHeaders=host;x-amz-date, "
+       "Signature=0000000000000000000000000000000000000000000000000000"
+       "000000000000",
+       "Error parsing the X-Amz-Credential parameter"},
+      {"AWS4-HMAC-SHA256 Credential=AKIDINFERD//us-west-2/sagemaker/aws4_request, "
+       "SignedHeaders=host;x-amz-date, "
+       "Signature=0000000000000000000000000000000000000000000000000000"
+       "000000000000",
+       "Error parsing the X-Amz-Credential parameter"},
+      {"AWS4-HMAC-SHA256 Credential=AKIDINFERD/20240301/us-west-2/sagemaker/aws4_request, "
+       "SignedHeaders=host;;x-amz-date, "
+       "Signature=0000000000000000000000000000000000000000000000000000"
+       "000000000000",
+       "SignedHeaders contains an empty header name: 'host;;x-amz-date'."},
       {"AWS4-HMAC-SHA256 Credential=AKIDINFERD/20240301/us-west-2/sagemaker/aws5_request, "
        "SignedHeaders=host;x-amz-date, "
        "Signature=0000000000000000000000000000000000000000000000000000"

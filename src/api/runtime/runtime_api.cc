@@ -130,23 +130,24 @@ void RuntimeApi::InvokeAsync(http::Request request, const std::string& region,
   std::string request_id = std::move(request.request_id);
   auto parsed = ParseInvokeEndpointAsync(std::move(request), region);
   if (!parsed.ok()) return respond(Fail(parsed.error(), request_id, kOperation));
-  backend_.Accept(std::move(parsed).value(),
-                  [request_id = std::move(request_id),
-                   respond = std::move(respond)](Result<dispatch::Accepted> accepted) {
-                    if (!accepted.ok()) {
-                      return respond(Fail(accepted.error(), request_id, kOperation));
-                    }
-                    http::Response r;
-                    r.status = 202;
-                    r.headers.Add("Content-Type", "application/json");
-                    r.headers.Add("X-Amzn-SageMaker-OutputLocation", accepted->output_location);
-                    if (!accepted->failure_location.empty()) {
-                      r.headers.Add("X-Amzn-SageMaker-FailureLocation", accepted->failure_location);
-                    }
-                    r.body = json::serialize(json::object{{"InferenceId", accepted->inference_id}});
-                    r.operation = kOperation;
-                    respond(std::move(r));
-                  });
+  backend_.Accept(
+      std::move(parsed).value(), [request_id = std::move(request_id), respond = std::move(respond)](
+                                     Result<dispatch::Accepted> accepted) {
+        if (!accepted.ok()) {
+          return respond(Fail(accepted.error(), request_id, kOperation));
+        }
+        http::Response r;
+        r.status = 202;
+        r.headers.Reserve(3);
+        r.headers.Add("Content-Type", "application/json");
+        r.headers.Add("X-Amzn-SageMaker-OutputLocation", std::move(accepted->output_location));
+        if (!accepted->failure_location.empty()) {
+          r.headers.Add("X-Amzn-SageMaker-FailureLocation", std::move(accepted->failure_location));
+        }
+        r.body = json::serialize(json::object{{"InferenceId", accepted->inference_id}});
+        r.operation = kOperation;
+        respond(std::move(r));
+      });
 }
 
 void RuntimeApi::Invoke(http::Request request, const std::string& region, http::Responder respond) {
