@@ -584,9 +584,13 @@ std::string Signature(std::string_view secret, std::string_view date, std::strin
   return HexEncode(HmacSha256(SigningKey(secret, date, region, service), string_to_sign));
 }
 
-void SignRequest(Request& request, std::string_view access_key_id, std::string_view secret,
-                 std::string_view region, std::string_view service,
-                 std::chrono::system_clock::time_point now, std::string_view payload_hash) {
+namespace {
+
+// SignRequest, with the signing key of a date from `key_for(date)`.
+template <typename KeyFor>
+void SignWith(Request& request, std::string_view access_key_id, std::string_view region,
+              std::string_view service, SysTime now, std::string_view payload_hash,
+              KeyFor&& key_for) {
   assert(request.headers.Has("host") && "SignRequest needs the Host header the request will carry");
   request.headers.Remove("authorization");
   std::string amz_date;
@@ -622,12 +626,41 @@ void SignRequest(Request& request, std::string_view access_key_id, std::string_v
                       std::string(kTerminator);
   std::string canonical = CanonicalRequest(request, names, payload, !s3);
   std::string signature =
-      Signature(secret, date, region, service, StringToSign(amz_date, scope, canonical));
+      HexEncode(HmacSha256(key_for(date), StringToSign(amz_date, scope, canonical)));
   std::string joined;
   for (const auto& n : names) joined.append(joined.empty() ? "" : ";").append(n);
   request.headers.Add("Authorization",
                       std::string(kAlgorithm) + " Credential=" + std::string(access_key_id) + "/" +
                           scope + ", SignedHeaders=" + joined + ", Signature=" + signature);
+}
+
+}  // namespace
+
+void SignRequest(Request& request, std::string_view access_key_id, std::string_view secret,
+                 std::string_view region, std::string_view service,
+                 std::chrono::system_clock::time_point now, std::string_view payload_hash) {
+  SignWith(request, access_key_id, region, service, now, payload_hash,
+           [&](std::string_view date) { return SigningKey(secret, date, region, service); });
+}
+
+RequestSigner::RequestSigner(std::string access_key_id, std::string secret, std::string region,
+                             std::string service)
+    : access_key_id_(std::move(access_key_id)),
+      secret_(std::move(secret)),
+      region_(std::move(region)),
+      service_(std::move(service)) {}
+
+void RequestSigner::Sign(Request& request, std::chrono::system_clock::time_point now,
+                         std::string_view payload_hash) const {
+  SignWith(request, access_key_id_, region_, service_, now, payload_hash,
+           [this](std::string_view date) {
+             std::lock_guard lock(mu_);
+             if (date != date_) {
+               key_ = SigningKey(secret_, date, region_, service_);
+               date_ = std::string(date);
+             }
+             return key_;
+           });
 }
 
 // ---- Verifier ----

@@ -214,7 +214,8 @@ Result<std::unique_ptr<S3Store>> S3Store::Create(S3StoreOptions options) {
 S3Store::S3Store(S3StoreOptions options)
     : options_(std::move(options)),
       endpoint_(*http::ParseUrl(options_.endpoint)),
-      client_(MakeClientOptions(options_)) {}
+      client_(MakeClientOptions(options_)),
+      signer_(options_.access_key_id, options_.secret_access_key, options_.region, "s3") {}
 
 S3Store::~S3Store() = default;
 
@@ -253,8 +254,7 @@ http::ClientRequest S3Store::Prepare(std::string method, const std::string& buck
     const std::string hash =
         payload_hash.empty() ? http::sigv4::Sha256Hex(body) : std::string(payload_hash);
     const Clock& clock = options_.clock ? *options_.clock : SystemClock::Instance();
-    http::sigv4::SignRequest(r, options_.access_key_id, options_.secret_access_key, options_.region,
-                             "s3", clock.Now(), hash);
+    signer_.Sign(r, clock.Now(), hash);
     headers = std::move(r.headers);
   }
   http::ClientRequest out;

@@ -47,6 +47,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "http/client.h"
+#include "http/sigv4.h"
 #include "store/object_store.h"
 
 namespace inferd::store {
@@ -156,6 +157,8 @@ class S3Store final : public ObjectStore {
   const S3StoreOptions options_;
   http::Url endpoint_;  // parsed options_.endpoint
   http::Client client_;
+  // Signs as options_'s access key (its signing key derived once a day, not per request).
+  http::sigv4::RequestSigner signer_;
 };
 
 // S3StoreOptionsFromJson, then S3Store::Create.
