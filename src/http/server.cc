@@ -7,6 +7,13 @@
 // GCC 12.2 destroys a lambda temporary written inside a co_await expression twice (so a captured
 // shared_ptr is released twice): lambdas passed to awaited calls are always named locals first.
 //
+// Timeouts: a session has one deadline for the socket operations it is waiting on (idle, request,
+// lingering close), lifted while it waits on the handler or a body pipe instead of the peer, and
+// one timer that enforces it lazily: it sleeps until the deadline it last saw and, woken, closes
+// the socket if the deadline has passed or sleeps again until the new one. Moving a deadline later
+// — every request, with the default timeouts — touches no timer (beast::tcp_stream armed and
+// cancelled one around every read and write, and ran each cancellation's handler).
+//
 // Lifetimes: Core (options, acceptor, session registry) is shared by the Server, the accept loop
 // and every session; a Session is shared by its coroutine and the Responder of its current request.
 // So a Responder called after the Server is gone only posts to an I/O thread and finds nobody
@@ -145,22 +152,34 @@ std::string FormatEndpoint(const tcp::endpoint& ep) {
 }
 
 struct Session {
-  Session(std::shared_ptr<Core> c, tcp::socket socket) : core(std::move(c)) {
+  Session(std::shared_ptr<Core> c, tcp::socket sock)
+      : core(std::move(c)), socket(std::move(sock)), watchdog(socket.get_executor()) {
     beast::error_code ec;
     tcp::endpoint peer = socket.remote_endpoint(ec);
     remote = ec ? "unknown" : FormatEndpoint(peer);
     socket.set_option(tcp::no_delay(true), ec);
-    stream.emplace(std::move(socket));
   }
-  beast::tcp_stream& s() { return *stream; }
-  asio::any_io_executor executor() { return stream->get_executor(); }
+  tcp::socket& s() { return socket; }
+  asio::any_io_executor executor() { return socket.get_executor(); }
+
+  // The socket operations from now on must be done within `d`, or the socket is closed (they then
+  // fail). Session's I/O thread only.
+  void ExpiresAfter(Clock::duration d) { SetDeadline(Clock::now() + d); }
+  // No deadline: the session waits on something other than the peer.
+  void NoDeadline() { SetDeadline(Clock::time_point::max()); }
+  void SetDeadline(Clock::time_point t) {
+    deadline = t;
+    if (t < watched) watchdog.cancel();  // wakes the watchdog to sleep until the earlier time
+  }
 
   // Session's I/O thread only. Closes the socket (pending reads and writes fail), breaks the
   // body streams, and abandons the request being handled, if any.
   void Close() {
     if (closed) return;
     closed = true;
-    stream->close();
+    beast::error_code ec;
+    socket.close(ec);
+    watchdog.cancel();
     if (request_pipe) {
       request_pipe->Fail(
           Error(Errc::kUnavailable, "The connection closed before the request body was read."));
@@ -170,7 +189,11 @@ struct Session {
   }
 
   std::shared_ptr<Core> core;
-  std::optional<beast::tcp_stream> stream;
+  tcp::socket socket;
+  asio::steady_timer watchdog;  // enforces `deadline` (Watch)
+  Clock::time_point deadline = Clock::time_point::max();
+  Clock::time_point watched = Clock::time_point::max();  // the time the watchdog sleeps until
+  bool timed_out = false;                                // the watchdog closed the socket
   std::string remote;
   // Touched only on the session's I/O thread.
   bool busy = false;          // from the first byte of a request until its response is written
@@ -186,6 +209,30 @@ struct Session {
   std::string head;                         // the response head being written (reused)
 };
 
+// The session's watchdog (see the top): until the session closes, sleeps until the deadline and
+// closes the socket once it has passed. Started once per session.
+void Watch(std::shared_ptr<Session> s) {
+  s->watched = s->deadline;
+  s->watchdog.expires_at(s->watched);
+  s->watchdog.async_wait([s = std::move(s)](const beast::error_code&) mutable {
+    if (s->closed) return;
+    if (Clock::now() >= s->deadline) {
+      s->timed_out = true;
+      beast::error_code ec;
+      s->socket.close(ec);  // what waits on it fails; the session then ends as after any error
+      return;
+    }
+    Watch(std::move(s));
+  });
+}
+
+// `ec` of a socket operation as the peer should hear of it: a timeout, not a cancellation, when
+// the watchdog closed the socket.
+beast::error_code Reason(const Session& s, beast::error_code ec) {
+  if (ec && s.timed_out) return beast::error::timeout;
+  return ec;
+}
+
 // Gives exchange `id` its response (nullopt: the responder was dropped). Session's I/O thread only.
 void Complete(Session& s, uint64_t id, std::optional<Response> response) {
   if (id != s.exchange || s.answered || s.closed) return;
@@ -195,7 +242,7 @@ void Complete(Session& s, uint64_t id, std::optional<Response> response) {
     s.request_pipe->Fail(
         Error(Errc::kUnavailable, "The request was answered before its body was read."));
     beast::error_code ec;
-    s.s().socket().cancel(ec);
+    s.socket.cancel(ec);
   }
   if (s.waiter) {
     std::exchange(s.waiter, nullptr)(std::move(response));
@@ -470,7 +517,7 @@ asio::awaitable<bool> WriteResponse(std::shared_ptr<Session> s, const Request& r
   if (pipe && declared_length) streamed_length = std::string(*declared_length);
 
   const auto timeout = s->core->options.request_timeout;
-  s->s().expires_after(timeout);
+  s->ExpiresAfter(timeout);
   beast::error_code ec;
   size_t body_bytes = 0;
   std::string stream_failure;
@@ -479,13 +526,14 @@ asio::awaitable<bool> WriteResponse(std::shared_ptr<Session> s, const Request& r
     std::tie(ec, std::ignore) = co_await asio::async_write(s->s(), asio::buffer(head), kUseTuple);
     while (!ec) {
       auto pop = [pipe](auto done) { pipe->AsyncPop(std::move(done)); };  // named: see top
+      s->NoDeadline();  // waiting on the handler, not the peer
       auto [st, chunk] = co_await OnStrand<void(Status, std::string)>(s->executor(), pop);
       if (!st.ok()) {
         stream_failure = st.error().message;
         break;
       }
       if (chunk.empty()) break;
-      s->s().expires_after(timeout);
+      s->ExpiresAfter(timeout);
       std::tie(ec, std::ignore) =
           co_await asio::async_write(s->s(), asio::buffer(chunk), kUseTuple);
       if (!ec) body_bytes += chunk.size();
@@ -504,6 +552,7 @@ asio::awaitable<bool> WriteResponse(std::shared_ptr<Session> s, const Request& r
                                                     asio::buffer(response.body)};
     std::tie(ec, std::ignore) = co_await asio::async_write(s->s(), buffers, kUseTuple);
   }
+  ec = Reason(*s, ec);
   if (spdlog::should_log(spdlog::level::info)) {
     const double latency_ms =
         std::chrono::duration<double, std::milli>(Clock::now() - request.received).count();
@@ -540,8 +589,9 @@ asio::awaitable<bool> PumpBody(std::shared_ptr<Session> s, beast::flat_buffer& b
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
     // A streamed body may be large: the timeout limits each read, not the whole body.
-    s->s().expires_after(s->core->options.request_timeout);
-    auto [ec, n] = co_await bhttp::async_read(s->s(), buffer, parser, kUseTuple);
+    s->ExpiresAfter(s->core->options.request_timeout);
+    auto [read_ec, n] = co_await bhttp::async_read(s->s(), buffer, parser, kUseTuple);
+    beast::error_code ec = Reason(*s, read_ec);
     if (ec == bhttp::error::need_buffer) ec = {};
     chunk.resize(kBodyChunkBytes - parser.get().body().size);
     if (ec) {
@@ -555,6 +605,7 @@ asio::awaitable<bool> PumpBody(std::shared_ptr<Session> s, beast::flat_buffer& b
     }
     if (chunk.empty()) continue;
     auto push = [&pipe, &chunk](auto done) { pipe->AsyncPush(std::move(chunk), done); };
+    s->NoDeadline();  // waiting on the handler to take it, not on the peer
     Status pushed = co_await OnStrand<void(Status)>(s->executor(), push);  // named: see top
     if (!pushed.ok()) {  // the handler stopped reading, or answered already
       complete = false;
@@ -576,8 +627,9 @@ asio::awaitable<bool> ServeRequest(std::shared_ptr<Session> s, beast::flat_buffe
       std::min<size_t>(options.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
   head_parser.body_limit(boost::none);  // checked below: streamed bodies have no limit
 
-  s->s().expires_after(options.request_timeout);
-  auto [ec, n] = co_await bhttp::async_read_header(s->s(), buffer, head_parser, kUseTuple);
+  s->ExpiresAfter(options.request_timeout);
+  auto [read_ec, n] = co_await bhttp::async_read_header(s->s(), buffer, head_parser, kUseTuple);
+  beast::error_code ec = Reason(*s, read_ec);
   const bhttp::request_header<>& head_msg = head_parser.get();
   const unsigned version = head_msg.version();
   const bool keep_alive = !ec && head_parser.get().keep_alive();
@@ -616,6 +668,7 @@ asio::awaitable<bool> ServeRequest(std::shared_ptr<Session> s, beast::flat_buffe
     bhttp::request_parser<bhttp::string_body> parser{std::move(head_parser)};
     parser.body_limit(options.max_body_bytes);  // chunked bodies
     std::tie(ec, std::ignore) = co_await bhttp::async_read(s->s(), buffer, parser, kUseTuple);
+    ec = Reason(*s, ec);
     if (ec) {
       std::optional<Error> failure = ReadFailure(ec, options);
       if (!failure) co_return false;
@@ -628,6 +681,7 @@ asio::awaitable<bool> ServeRequest(std::shared_ptr<Session> s, beast::flat_buffe
     StartHandle(s, request);
   }
   // `request` (without its body) outlives the handler call: the log and fallbacks need it.
+  s->NoDeadline();  // the handler's time is its own (it may call a model for minutes)
   std::optional<Response> response = co_await AsyncAwaitResponse(s, asio::use_awaitable);
   if (s->closed) co_return false;  // Stop() gave up waiting
   if (!body_complete) s->unread_input = true;
@@ -646,13 +700,13 @@ asio::awaitable<bool> ServeRequest(std::shared_ptr<Session> s, beast::flat_buffe
 asio::awaitable<void> LingeringClose(std::shared_ptr<Session> s) {
   if (s->closed) co_return;
   beast::error_code ec;
-  if (!s->unread_input && s->s().socket().available(ec) == 0) {
+  if (!s->unread_input && s->socket.available(ec) == 0) {
     s->Close();
     co_return;
   }
-  s->s().socket().shutdown(tcp::socket::shutdown_send, ec);
+  s->socket.shutdown(tcp::socket::shutdown_send, ec);
   if (!ec) {
-    s->s().expires_after(kLingerTime);
+    s->ExpiresAfter(kLingerTime);
     std::vector<char> scratch(4096);
     for (;;) {
       auto [rec, n] = co_await s->s().async_read_some(asio::buffer(scratch), kUseTuple);
@@ -666,10 +720,11 @@ asio::awaitable<void> RunSession(std::shared_ptr<Session> s, Ticket ticket) {
   try {
     const ServerOptions& options = s->core->options;
     beast::flat_buffer buffer;
+    Watch(s);
     while (!s->closed && !s->core->stopping) {
       if (buffer.size() == 0) {
         // Idle between requests: wait for the first byte of the next one.
-        s->s().expires_after(options.idle_timeout);
+        s->ExpiresAfter(options.idle_timeout);
         auto [ec, n] = co_await s->s().async_read_some(buffer.prepare(kFirstReadBytes), kUseTuple);
         if (ec || s->closed) break;
         buffer.commit(n);
@@ -703,7 +758,7 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<Core> core, Ticket ticket) {
     }
     auto session = std::make_shared<Session>(core, tcp::socket(std::move(socket)));
     if (!core->Register(session)) {
-      session->stream->close();
+      session->Close();
       break;
     }
     auto ex = session->executor();

@@ -27,7 +27,8 @@ struct ServerOptions {
   size_t max_header_bytes = 64 * 1024;
   size_t max_body_bytes = 8 * 1024 * 1024;  // buffered bodies (control plane, SNS, small S3 bodies)
   std::chrono::seconds idle_timeout{60};    // keep-alive connection with no request
-  std::chrono::seconds request_timeout{300};  // reading one request and writing its response
+  // Reading one request, and writing its response; the handler's own time is not bounded.
+  std::chrono::seconds request_timeout{300};
 
   Status Validate() const;
 };

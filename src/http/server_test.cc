@@ -473,6 +473,38 @@ TEST_F(ServerTest, IdleTimeoutClosesConnection) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
 }
 
+TEST_F(ServerTest, RequestTimeoutClosesAStalledRequest) {
+  ServerOptions o;
+  o.request_timeout = 1s;  // idle_timeout stays 60 s: the deadline moves earlier mid-connection
+  StartServer(o);
+  Client c(server_->port());
+  EXPECT_EQ(c.RoundTrip("GET", "/").result_int(), 200);
+  c.Send("GET / HTTP/1.1\r\nHost: x\r\n");  // the header never ends
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.ReadsEof(10s));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 900ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+TEST_F(ServerTest, HandlerMayTakeLongerThanTheRequestTimeout) {
+  // The timeouts bound the peer's reads and writes, not the handler's work (a model call).
+  ServerOptions o;
+  o.request_timeout = 1s;
+  o.idle_timeout = 1s;
+  StartServer(o);
+  Client c(server_->port());
+  auto arrived = handler_.HoldArrived();
+  c.Send("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(arrived.wait_for(10s), std::future_status::ready);
+  std::this_thread::sleep_for(2500ms);  // past both timeouts while the handler works
+  handler_.Release("late but whole");
+  auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body(), "late but whole");
+  // Then the idle timeout applies again.
+  EXPECT_TRUE(c.ReadsEof(10s));
+}
+
 TEST_F(ServerTest, RequestIdIsPresentAndUnique) {
   StartServer();
   Client c(server_->port());
