@@ -158,6 +158,7 @@ struct Session {
     tcp::endpoint peer = socket.remote_endpoint(ec);
     remote = ec ? "unknown" : FormatEndpoint(peer);
     socket.set_option(tcp::no_delay(true), ec);
+    socket.non_blocking(true, ec);  // WriteAll's direct writes
   }
   tcp::socket& s() { return socket; }
   asio::any_io_executor executor() { return socket.get_executor(); }
@@ -231,6 +232,44 @@ void Watch(std::shared_ptr<Session> s) {
 beast::error_code Reason(const Session& s, beast::error_code ec) {
   if (ec && s.timed_out) return beast::error::timeout;
   return ec;
+}
+
+// Parses into `parser` what `buffer` already holds, without reading: Beast's async_read_header and
+// async_read complete through a post when they need no read, which costs one more pass through
+// the reactor (an epoll_wait) per request. True when `done(parser)` holds afterwards; false with
+// `ec` clear when more must be read (an async read then goes on from the parser's state), or with
+// `ec` set when the bytes are malformed.
+template <typename Parser, typename Done>
+bool ParseBuffered(Parser& parser, beast::flat_buffer& buffer, Done done, beast::error_code& ec) {
+  while (!done(parser) && buffer.size() > 0) {
+    const size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec == bhttp::error::need_more) {
+      ec = {};
+      return false;
+    }
+    if (ec || used == 0) return false;
+  }
+  return done(parser);
+}
+
+// Writes `buffers` whole: directly while the socket takes them (a response head and a small body
+// nearly always fit), the rest asynchronously. async_write alone completes through a post even when
+// its first attempt wrote everything, one more pass through the reactor per response.
+template <typename Buffers>
+asio::awaitable<beast::error_code> WriteAll(Session& s, const Buffers& buffers) {
+  beast::buffers_suffix<Buffers> rest(buffers);
+  beast::error_code ec;
+  while (beast::buffer_bytes(rest) > 0) {
+    const size_t n = s.socket.write_some(rest, ec);  // the socket is non-blocking
+    rest.consume(n);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      std::tie(ec, std::ignore) = co_await asio::async_write(s.socket, rest, kUseTuple);
+      break;
+    }
+    if (ec) break;
+  }
+  co_return ec;
 }
 
 // Gives exchange `id` its response (nullopt: the responder was dropped). Session's I/O thread only.
@@ -523,7 +562,7 @@ asio::awaitable<bool> WriteResponse(std::shared_ptr<Session> s, const Request& r
   std::string stream_failure;
   if (pipe) {
     s->response_pipe = pipe;
-    std::tie(ec, std::ignore) = co_await asio::async_write(s->s(), asio::buffer(head), kUseTuple);
+    ec = co_await WriteAll(*s, asio::buffer(head));
     while (!ec) {
       auto pop = [pipe](auto done) { pipe->AsyncPop(std::move(done)); };  // named: see top
       s->NoDeadline();  // waiting on the handler, not the peer
@@ -534,8 +573,7 @@ asio::awaitable<bool> WriteResponse(std::shared_ptr<Session> s, const Request& r
       }
       if (chunk.empty()) break;
       s->ExpiresAfter(timeout);
-      std::tie(ec, std::ignore) =
-          co_await asio::async_write(s->s(), asio::buffer(chunk), kUseTuple);
+      ec = co_await WriteAll(*s, asio::buffer(chunk));
       if (!ec) body_bytes += chunk.size();
     }
     s->response_pipe.reset();
@@ -545,12 +583,12 @@ asio::awaitable<bool> WriteResponse(std::shared_ptr<Session> s, const Request& r
       keep_alive = false;  // the framing is broken (or was close-delimited)
     }
   } else if (no_body) {
-    std::tie(ec, std::ignore) = co_await asio::async_write(s->s(), asio::buffer(head), kUseTuple);
+    ec = co_await WriteAll(*s, asio::buffer(head));
   } else {
     body_bytes = response.body.size();
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head),
                                                     asio::buffer(response.body)};
-    std::tie(ec, std::ignore) = co_await asio::async_write(s->s(), buffers, kUseTuple);
+    ec = co_await WriteAll(*s, buffers);
   }
   ec = Reason(*s, ec);
   if (spdlog::should_log(spdlog::level::info)) {
@@ -628,8 +666,13 @@ asio::awaitable<bool> ServeRequest(std::shared_ptr<Session> s, beast::flat_buffe
   head_parser.body_limit(boost::none);  // checked below: streamed bodies have no limit
 
   s->ExpiresAfter(options.request_timeout);
-  auto [read_ec, n] = co_await bhttp::async_read_header(s->s(), buffer, head_parser, kUseTuple);
-  beast::error_code ec = Reason(*s, read_ec);
+  beast::error_code ec;
+  auto header_done = [](const auto& p) { return p.is_header_done(); };
+  if (!ParseBuffered(head_parser, buffer, header_done, ec) && !ec) {
+    std::tie(ec, std::ignore) =
+        co_await bhttp::async_read_header(s->s(), buffer, head_parser, kUseTuple);
+    ec = Reason(*s, ec);
+  }
   const bhttp::request_header<>& head_msg = head_parser.get();
   const unsigned version = head_msg.version();
   const bool keep_alive = !ec && head_parser.get().keep_alive();
@@ -648,8 +691,7 @@ asio::awaitable<bool> ServeRequest(std::shared_ptr<Session> s, beast::flat_buffe
     co_return co_await SendError(s, request, version, too_large);
   }
   if (has_body && Expects100Continue(head_msg)) {
-    std::tie(ec, std::ignore) =
-        co_await asio::async_write(s->s(), asio::buffer(kContinue), kUseTuple);
+    ec = co_await WriteAll(*s, asio::buffer(kContinue));
     if (ec) co_return false;
   }
 
@@ -667,8 +709,12 @@ asio::awaitable<bool> ServeRequest(std::shared_ptr<Session> s, beast::flat_buffe
   } else if (has_body) {
     bhttp::request_parser<bhttp::string_body> parser{std::move(head_parser)};
     parser.body_limit(options.max_body_bytes);  // chunked bodies
-    std::tie(ec, std::ignore) = co_await bhttp::async_read(s->s(), buffer, parser, kUseTuple);
-    ec = Reason(*s, ec);
+    parser.eager(true);  // as async_read sets it: put() takes the whole body it is given
+    auto message_done = [](const auto& p) { return p.is_done(); };
+    if (!ParseBuffered(parser, buffer, message_done, ec) && !ec) {
+      std::tie(ec, std::ignore) = co_await bhttp::async_read(s->s(), buffer, parser, kUseTuple);
+      ec = Reason(*s, ec);
+    }
     if (ec) {
       std::optional<Error> failure = ReadFailure(ec, options);
       if (!failure) co_return false;
