@@ -25,9 +25,12 @@ constexpr std::string_view kTerminator = "aws4_request";
 constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
 constexpr long long kMaxPresignedExpires = 7 * 24 * 3600;  // AWS's limit: one week
 
+// ASCII only, as header names are (std::tolower is a call into the locale per character).
 std::string ToLower(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
   return out;
 }
 
@@ -73,8 +76,13 @@ bool IsHexSignature(std::string_view s) {
 // Appends a header value as SigV4 canonicalizes it: trimmed, inner runs of whitespace collapsed
 // to one space.
 void AppendCanonicalHeaderValue(std::string& out, std::string_view v) {
+  v = Trim(v);
+  if (std::none_of(v.begin(), v.end(), IsSpace)) {
+    out.append(v);  // the usual value: nothing to collapse
+    return;
+  }
   bool pending_space = false;
-  for (char c : Trim(v)) {
+  for (char c : v) {
     if (IsSpace(c)) {
       pending_space = true;
       continue;
@@ -111,10 +119,25 @@ std::string NormalizePath(std::string_view path) {
   return out;
 }
 
+// Whether NormalizePath would change `path`: an empty segment ("//") or a "." or ".." segment.
+bool NeedsNormalizing(std::string_view path) {
+  size_t start = 0;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i < path.size() && path[i] != '/') continue;
+    const std::string_view seg = path.substr(start, i - start);
+    if (seg == "." || seg == ".." || (seg.empty() && start > 0 && i < path.size())) return true;
+    start = i + 1;
+  }
+  return false;
+}
+
 std::string CanonicalUri(std::string_view raw_path, bool double_encode) {
   if (raw_path.empty()) return "/";
   // Every service but S3: the client encoded the path once to send it and once more to sign it.
-  if (double_encode) return AwsUriEncode(NormalizePath(raw_path), /*keep_slash=*/true);
+  if (double_encode) {
+    if (!NeedsNormalizing(raw_path)) return AwsUriEncode(raw_path, /*keep_slash=*/true);
+    return AwsUriEncode(NormalizePath(raw_path), /*keep_slash=*/true);
+  }
   // S3 signs the path exactly as sent, encoded once; re-encode to canonicalize escapes.
   auto decoded = PercentDecode(raw_path);
   return AwsUriEncode(decoded ? *decoded : std::string(raw_path), /*keep_slash=*/true);
