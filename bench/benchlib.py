@@ -314,8 +314,11 @@ def thread_costs(perf_csv, items):
 
 # The tracepoints path_stages reads (a few syscalls, no scheduler events: cheap enough to record
 # while the open loop runs without moving its latency much).
-PATH_EVENTS = ("syscalls:sys_exit_recvmsg,syscalls:sys_enter_sendmsg,syscalls:sys_enter_pwrite64,"
-               "syscalls:sys_enter_fdatasync,syscalls:sys_exit_fdatasync")
+PATH_EVENTS = ("syscalls:sys_exit_recvmsg,syscalls:sys_exit_recvfrom,syscalls:sys_enter_sendmsg,"
+               "syscalls:sys_enter_pwrite64,syscalls:sys_enter_fdatasync,syscalls:sys_exit_fdatasync")
+# A socket read returning: recvmsg (scatter reads) or recvfrom (a single buffer, as inferd's server
+# reads since the twentieth round).
+RECEIVE_EVENTS = ("syscalls:sys_exit_recvmsg", "syscalls:sys_exit_recvfrom")
 
 # path_stages's keys, in the order of an invocation's path (report.path_row says what each
 # spans): receive → queue write, the queue's sync, durable → 202; receive → model request, the
@@ -357,7 +360,7 @@ def path_stages(script, queue_fds, output_fds):
 
     segments, current = [], None
     for e in events:
-        if e[1] == "io" and e[3] == "syscalls:sys_exit_recvmsg" and positive(e[4]):
+        if e[1] == "io" and e[3] in RECEIVE_EVENTS and positive(e[4]):
             current = [e]
             segments.append(current)
         elif current is not None:
@@ -394,7 +397,7 @@ def path_stages(script, queue_fds, output_fds):
                     marks["model"], marks["model_tid"] = t, tid
                 elif comm == "sns-deliver" and "output_durable" in marks:
                     marks.setdefault("post", t)
-            elif event == "syscalls:sys_exit_recvmsg":
+            elif event in RECEIVE_EVENTS:
                 if tid == marks.get("model_tid") and positive(rest):
                     marks.setdefault("answer", t)
         need = ("queue_write", "queue_sync", "queue_durable", "sent_202", "model", "answer",

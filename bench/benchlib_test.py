@@ -118,6 +118,16 @@ class PathStagesTest(unittest.TestCase):
         self.assertEqual(got["durable_to_post"], 0.3)
         self.assertEqual(got["receive_to_post"], 1.9)
 
+    def test_requests_read_with_recvfrom_are_followed_too(self):
+        # inferd's server reads with recv(2) (one buffer) since the twentieth round.
+        script = "\n".join(line.replace(
+            "syscalls:sys_exit_recvmsg: 0x2bb", "syscalls:sys_exit_recvfrom: 0x2bb")
+            for line in self.one(10.0))
+        self.assertIn("syscalls:sys_exit_recvfrom", script)
+        got = benchlib.path_stages(script, {23, 30}, {7})
+        self.assertEqual(got["invocations"], 1)
+        self.assertEqual(got["receive_to_post"], 1.9)
+
     def test_nothing_followed_gives_no_stages(self):
         self.assertEqual(benchlib.path_stages("", {23}, {7}), {"invocations": 0})
 
