@@ -158,7 +158,9 @@ struct Session {
     tcp::endpoint peer = socket.remote_endpoint(ec);
     remote = ec ? "unknown" : FormatEndpoint(peer);
     socket.set_option(tcp::no_delay(true), ec);
-    socket.non_blocking(true, ec);  // WriteAll's direct writes
+    ec = {};
+    socket.non_blocking(true, ec);  // WriteAll's direct writes (never a blocking one)
+    direct_writes = !ec;
   }
   tcp::socket& s() { return socket; }
   asio::any_io_executor executor() { return socket.get_executor(); }
@@ -195,6 +197,7 @@ struct Session {
   Clock::time_point deadline = Clock::time_point::max();
   Clock::time_point watched = Clock::time_point::max();  // the time the watchdog sleeps until
   bool timed_out = false;                                // the watchdog closed the socket
+  bool direct_writes = false;                            // the socket is non-blocking
   std::string remote;
   // Touched only on the session's I/O thread.
   bool busy = false;          // from the first byte of a request until its response is written
@@ -213,6 +216,7 @@ struct Session {
 // The session's watchdog (see the top): until the session closes, sleeps until the deadline and
 // closes the socket once it has passed. Started once per session.
 void Watch(std::shared_ptr<Session> s) {
+  if (s->closed) return;  // Close() has cancelled the timer already: nothing would wake it
   s->watched = s->deadline;
   s->watchdog.expires_at(s->watched);
   s->watchdog.async_wait([s = std::move(s)](const beast::error_code&) mutable {
@@ -260,6 +264,10 @@ template <typename Buffers>
 asio::awaitable<beast::error_code> WriteAll(Session& s, const Buffers& buffers) {
   beast::buffers_suffix<Buffers> rest(buffers);
   beast::error_code ec;
+  if (!s.direct_writes) {
+    std::tie(ec, std::ignore) = co_await asio::async_write(s.socket, rest, kUseTuple);
+    co_return ec;
+  }
   while (beast::buffer_bytes(rest) > 0) {
     const size_t n = s.socket.write_some(rest, ec);  // the socket is non-blocking
     rest.consume(n);
