@@ -107,6 +107,9 @@ TEST(Strings, LowerTrimHex) {
   EXPECT_EQ(TrimSpaces(" \t a b \t"), "a b");
   EXPECT_EQ(TrimSpaces("   "), "");
   EXPECT_EQ(HexEncode(std::string("\x00\xff\x10", 3)), "00ff10");
+  char into[6];
+  HexEncodeTo(std::string_view("\xab\x01\x9f", 3), into);
+  EXPECT_EQ(std::string_view(into, sizeof into), "ab019f");
 }
 
 TEST(ThreadName, NamesTheCallingThreadCutTo15Characters) {

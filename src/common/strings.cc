@@ -17,14 +17,17 @@ std::string_view TrimSpaces(std::string_view s) {
 }
 
 std::string HexEncode(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out(bytes.size() * 2, '\0');
-  char* p = out.data();
-  for (unsigned char c : bytes) {
-    *p++ = kHex[c >> 4];
-    *p++ = kHex[c & 0xF];
-  }
+  HexEncodeTo(bytes, out.data());
   return out;
+}
+
+void HexEncodeTo(std::string_view bytes, char* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char c : bytes) {
+    *out++ = kHex[c >> 4];
+    *out++ = kHex[c & 0xF];
+  }
 }
 
 }  // namespace inferd

@@ -12,5 +12,7 @@ std::string AsciiLower(std::string_view s);
 std::string_view TrimSpaces(std::string_view s);
 // Lower-case hex of the bytes.
 std::string HexEncode(std::string_view bytes);
+// HexEncode into `out`, which has room for 2 × bytes.size() characters (no allocation).
+void HexEncodeTo(std::string_view bytes, char* out);
 
 }  // namespace inferd

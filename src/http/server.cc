@@ -162,7 +162,6 @@ struct Session {
     socket.non_blocking(true, ec);  // WriteAll's direct writes (never a blocking one)
     direct_writes = !ec;
   }
-  tcp::socket& s() { return socket; }
   asio::any_io_executor executor() { return socket.get_executor(); }
 
   // The socket operations from now on must be done within `d`, or the socket is closed (they then
@@ -636,7 +635,7 @@ asio::awaitable<bool> PumpBody(std::shared_ptr<Session> s, beast::flat_buffer& b
     parser.get().body().size = chunk.size();
     // A streamed body may be large: the timeout limits each read, not the whole body.
     s->ExpiresAfter(s->core->options.request_timeout);
-    auto [read_ec, n] = co_await bhttp::async_read(s->s(), buffer, parser, kUseTuple);
+    auto [read_ec, n] = co_await bhttp::async_read(s->socket, buffer, parser, kUseTuple);
     beast::error_code ec = Reason(*s, read_ec);
     if (ec == bhttp::error::need_buffer) ec = {};
     chunk.resize(kBodyChunkBytes - parser.get().body().size);
@@ -678,7 +677,7 @@ asio::awaitable<bool> ServeRequest(std::shared_ptr<Session> s, beast::flat_buffe
   auto header_done = [](const auto& p) { return p.is_header_done(); };
   if (!ParseBuffered(head_parser, buffer, header_done, ec) && !ec) {
     std::tie(ec, std::ignore) =
-        co_await bhttp::async_read_header(s->s(), buffer, head_parser, kUseTuple);
+        co_await bhttp::async_read_header(s->socket, buffer, head_parser, kUseTuple);
     ec = Reason(*s, ec);
   }
   const bhttp::request_header<>& head_msg = head_parser.get();
@@ -720,7 +719,7 @@ asio::awaitable<bool> ServeRequest(std::shared_ptr<Session> s, beast::flat_buffe
     parser.eager(true);  // as async_read sets it: put() takes the whole body it is given
     auto message_done = [](const auto& p) { return p.is_done(); };
     if (!ParseBuffered(parser, buffer, message_done, ec) && !ec) {
-      std::tie(ec, std::ignore) = co_await bhttp::async_read(s->s(), buffer, parser, kUseTuple);
+      std::tie(ec, std::ignore) = co_await bhttp::async_read(s->socket, buffer, parser, kUseTuple);
       ec = Reason(*s, ec);
     }
     if (ec) {
@@ -763,7 +762,7 @@ asio::awaitable<void> LingeringClose(std::shared_ptr<Session> s) {
     s->ExpiresAfter(kLingerTime);
     std::vector<char> scratch(4096);
     for (;;) {
-      auto [rec, n] = co_await s->s().async_read_some(asio::buffer(scratch), kUseTuple);
+      auto [rec, n] = co_await s->socket.async_read_some(asio::buffer(scratch), kUseTuple);
       if (rec) break;
     }
   }
@@ -779,7 +778,8 @@ asio::awaitable<void> RunSession(std::shared_ptr<Session> s, Ticket ticket) {
       if (buffer.size() == 0) {
         // Idle between requests: wait for the first byte of the next one.
         s->ExpiresAfter(options.idle_timeout);
-        auto [ec, n] = co_await s->s().async_read_some(buffer.prepare(kFirstReadBytes), kUseTuple);
+        auto [ec, n] =
+            co_await s->socket.async_read_some(buffer.prepare(kFirstReadBytes), kUseTuple);
         if (ec || s->closed) break;
         buffer.commit(n);
       }

@@ -25,15 +25,6 @@ constexpr std::string_view kTerminator = "aws4_request";
 constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
 constexpr long long kMaxPresignedExpires = 7 * 24 * 3600;  // AWS's limit: one week
 
-// ASCII only, as header names are (std::tolower is a call into the locale per character).
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 std::string_view Trim(std::string_view s) {
@@ -42,18 +33,8 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-std::vector<std::string_view> Split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  while (true) {
-    auto pos = s.find(sep);
-    out.push_back(s.substr(0, pos));
-    if (pos == std::string_view::npos) return out;
-    s.remove_prefix(pos + 1);
-  }
-}
-
 // Calls f(part) for each part of `s` split at `sep` (an empty `s` is one empty part) until f
-// returns false. Split's parts without the vector.
+// returns false.
 template <typename F>
 void ForEachPart(std::string_view s, char sep, F&& f) {
   for (;;) {
@@ -102,14 +83,14 @@ void AppendLower(std::string& out, std::string_view s) {
 std::string NormalizePath(std::string_view path) {
   if (path.empty()) return "/";
   std::vector<std::string_view> kept;
-  for (std::string_view seg : Split(path, '/')) {
-    if (seg.empty() || seg == ".") continue;
+  ForEachPart(path, '/', [&kept](std::string_view seg) {
     if (seg == "..") {
       if (!kept.empty()) kept.pop_back();
-    } else {
+    } else if (!seg.empty() && seg != ".") {
       kept.push_back(seg);
     }
-  }
+    return true;
+  });
   std::string out = path.front() == '/' ? "/" : "";
   for (size_t i = 0; i < kept.size(); ++i) {
     if (i > 0) out.push_back('/');
@@ -280,7 +261,7 @@ Result<std::vector<std::string>> ParseSignedHeaders(std::string_view value) {
   ForEachPart(value, ';', [&](std::string_view name) {
     empty_name = name.empty();
     if (empty_name) return false;
-    names.push_back(ToLower(name));
+    names.push_back(AsciiLower(name));
     has_host = has_host || names.back() == "host";
     return true;
   });
@@ -522,15 +503,6 @@ void HmacSha256Raw(std::string_view key, std::string_view data, unsigned char ou
   d.Final(out);
 }
 
-// Lower-case hex of `n` bytes into `out` (2n chars), as HexEncode writes it.
-void HexInto(const unsigned char* bytes, size_t n, char* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHex[bytes[i] >> 4];
-    out[2 * i + 1] = kHex[bytes[i] & 15];
-  }
-}
-
 std::string_view AsChars(const unsigned char* bytes, size_t n) {
   return std::string_view(reinterpret_cast<const char*>(bytes), n);
 }
@@ -589,7 +561,7 @@ std::string StringToSign(std::string_view amz_date, std::string_view scope,
   unsigned char md[kSha256Bytes];
   Sha256(canonical_request, md);
   char hex[2 * kSha256Bytes];
-  HexInto(md, sizeof md, hex);
+  HexEncodeTo(AsChars(md, sizeof md), hex);
   out.append(hex, sizeof hex);
   return out;
 }
@@ -635,7 +607,7 @@ void SignWith(Request& request, std::string_view access_key_id, std::string_view
 
   std::vector<std::string> names;
   for (const Header& h : request.headers.all()) {
-    std::string name = ToLower(h.name);
+    std::string name = AsciiLower(h.name);
     if (name == "host" || name == "content-type" || name == "content-md5" || name == "date" ||
         name.starts_with("x-amz-")) {
       names.push_back(std::move(name));
@@ -764,7 +736,7 @@ Result<Identity> Verifier::Verify(const Request& request) const {
     unsigned char mac[kSha256Bytes];
     HmacSha256Raw(key, StringToSign(auth.amz_date, scope, canonical), mac);
     char expected[2 * kSha256Bytes];
-    HexInto(mac, sizeof mac, expected);
+    HexEncodeTo(AsChars(mac, sizeof mac), expected);
     // Exactly as computed: lower-case hex (an upper-cased copy is not the signature we made).
     const std::string& provided = auth.signature;
     if (provided.size() != sizeof expected ||

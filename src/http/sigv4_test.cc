@@ -528,13 +528,16 @@ TEST(Sigv4S3Examples, RequestSignerSignsAsSignRequestAcrossDates) {
   // One signer, its key cached per date: the documented signature, then another day's request
   // (a new key), then the first day's again (the key derived again), each as SignRequest signs it.
   const std::string body = "Welcome to Amazon S3.";
+  auto put = [&body] {
+    return MakeRequest("PUT", "/test%24file.text", "",
+                       {{"Host", "examplebucket.s3.amazonaws.com"},
+                        {"Date", "Fri, 24 May 2013 00:00:00 GMT"},
+                        {"x-amz-storage-class", "REDUCED_REDUNDANCY"}},
+                       body);
+  };
   const RequestSigner signer(kS3Key, kS3Secret, "us-east-1", "s3");
   for (SysTime when : {kS3Time, kS3Time + hours(24) + minutes(5), kS3Time + minutes(3)}) {
-    Request r = MakeRequest("PUT", "/test%24file.text", "",
-                            {{"Host", "examplebucket.s3.amazonaws.com"},
-                             {"Date", "Fri, 24 May 2013 00:00:00 GMT"},
-                             {"x-amz-storage-class", "REDUCED_REDUNDANCY"}},
-                            body);
+    Request r = put();
     Request expected = r;
     signer.Sign(r, when, Sha256Hex(body));
     SignRequest(expected, kS3Key, kS3Secret, "us-east-1", "s3", when, Sha256Hex(body));
@@ -544,11 +547,7 @@ TEST(Sigv4S3Examples, RequestSignerSignsAsSignRequestAcrossDates) {
     Verifier verifier({.credentials = {{kS3Key, kS3Secret}}}, clock);
     EXPECT_TRUE(verifier.Verify(r).ok());
   }
-  Request first = MakeRequest("PUT", "/test%24file.text", "",
-                              {{"Host", "examplebucket.s3.amazonaws.com"},
-                               {"Date", "Fri, 24 May 2013 00:00:00 GMT"},
-                               {"x-amz-storage-class", "REDUCED_REDUNDANCY"}},
-                              body);
+  Request first = put();
   signer.Sign(first, kS3Time, Sha256Hex(body));
   EXPECT_EQ(SignatureOf(std::string(*first.headers.Get("Authorization"))),
             "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
