@@ -400,6 +400,24 @@ TEST_F(ServerTest, PipelinedChunkedAndSplitRequestsAreParsedWhole) {
   }
 }
 
+TEST_F(ServerTest, ResponseLargerThanTheSocketBufferIsWrittenWhole) {
+  // The server writes what the socket takes directly and the rest asynchronously: a 6 MiB echo to
+  // a client that does not read for a while fills the socket buffers first.
+  StartServer();
+  Client c(server_->port());
+  std::string body(6 * 1024 * 1024, '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 26);
+  c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body);
+  std::this_thread::sleep_for(200ms);
+  auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 200);
+  EXPECT_EQ(res->body().size(), body.size());
+  EXPECT_TRUE(res->body() == body);
+  EXPECT_EQ(c.RoundTrip("GET", "/after").result_int(), 200);  // the connection is still in step
+}
+
 TEST_F(ServerTest, HandlerMayRespondFromAnotherThread) {
   StartServer();
   Client c(server_->port());
