@@ -204,10 +204,25 @@ Stmt& Stmt::Bind(int64_t v) {
   return *this;
 }
 
+namespace {
+// A non-null pointer for an empty BLOB (SQLite binds a null pointer as NULL).
+const char kEmptyBlob = 0;
+}  // namespace
+
 Stmt& Stmt::BindBlob(std::string_view v) {
-  static const char kEmpty = 0;
-  sqlite3_bind_blob(stmt_, ++n_, v.empty() ? &kEmpty : v.data(), static_cast<int>(v.size()),
+  sqlite3_bind_blob(stmt_, ++n_, v.empty() ? &kEmptyBlob : v.data(), static_cast<int>(v.size()),
                     SQLITE_TRANSIENT);
+  return *this;
+}
+
+Stmt& Stmt::BindView(std::string_view v) {
+  sqlite3_bind_text(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  return *this;
+}
+
+Stmt& Stmt::BindBlobView(std::string_view v) {
+  sqlite3_bind_blob(stmt_, ++n_, v.empty() ? &kEmptyBlob : v.data(), static_cast<int>(v.size()),
+                    SQLITE_STATIC);
   return *this;
 }
 

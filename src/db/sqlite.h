@@ -153,6 +153,10 @@ class Stmt {
   Stmt& Bind(int v) { return Bind(static_cast<int64_t>(v)); }
   // BLOB (compares with memcmp: byte order). Never NULL, even when empty.
   Stmt& BindBlob(std::string_view v);
+  // As Bind / BindBlob, without SQLite's copy of the bytes: they must stay valid and unchanged
+  // until Reset() or the Stmt's destruction (hot paths whose values outlive the Step).
+  Stmt& BindView(std::string_view v);
+  Stmt& BindBlobView(std::string_view v);
   Stmt& BindNull();
 
   // SQLITE_ROW, SQLITE_DONE or an error code (SQLITE_MISUSE when the SQL did not prepare).

@@ -284,21 +284,22 @@ Result<int64_t> InvocationStore::Impl::Apply(Op& op, bool& sql_failed) {
         return Error(Errc::kInternal, "an invocation is inserted Queued or Started, not " +
                                           std::string(ToString(v.state)));
       }
+      // The op outlives the Step, so its strings are bound without SQLite's copies.
       db::Stmt& s = *w.insert;
       s.Bind(static_cast<int64_t>(v.state));
-      s.Bind(v.received_ms).Bind(static_cast<int64_t>(v.ttl_seconds)).Bind(v.region);
-      s.Bind(op.endpoint_key)
+      s.Bind(v.received_ms).Bind(static_cast<int64_t>(v.ttl_seconds)).BindView(v.region);
+      s.BindView(op.endpoint_key)
           .Bind(op.id_hash)
-          .Bind(v.endpoint)
-          .Bind(v.inference_id)
-          .Bind(v.output_id);
+          .BindView(v.endpoint)
+          .BindView(v.inference_id)
+          .BindView(v.output_id);
       s.Bind(static_cast<int64_t>(v.invocation_timeout_seconds));
       s.Bind(started ? v.attempts : 0).Bind(started ? v.started_ms : 0);
-      s.Bind(started ? std::string_view(v.variant) : std::string_view(""));
-      s.Bind(started ? std::string_view(v.instance) : std::string_view(""));
-      s.Bind(v.content_type);
-      s.Bind(v.accept).Bind(v.custom_attributes).Bind(v.input_location).Bind(v.output_location);
-      s.Bind(v.failure_location).BindBlob(v.inline_body);
+      s.BindView(started ? std::string_view(v.variant) : std::string_view(""));
+      s.BindView(started ? std::string_view(v.instance) : std::string_view(""));
+      s.BindView(v.content_type).BindView(v.accept).BindView(v.custom_attributes);
+      s.BindView(v.input_location).BindView(v.output_location).BindView(v.failure_location);
+      s.BindBlobView(v.inline_body);
       int rc = s.Step();
       s.Reset();
       if (rc != db::Stmt::kDone) {
