@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <string>
 #include <thread>
 
 #include "common/testing/test_support.h"
@@ -62,6 +63,40 @@ TEST(StatementCache, SameSqlTwiceAtOnceAndNoBindingsCarriedOver) {
   Stmt again(*db, "SELECT count(*) FROM t WHERE k = ?");
   ASSERT_TRUE(again.Row());
   EXPECT_EQ(again.Int(0), 0);
+}
+
+// BindView and BindBlobView store the caller's bytes (not a copy) and Reset forgets them: the
+// statement run again without binding sees NULL, not bytes that may have been freed since.
+TEST(StatementCache, ViewBindingsStoreTheBytesAndResetForgetsThem) {
+  test_support::TempDir dir;
+  auto db = Open(dir);
+  ASSERT_TRUE(db->Exec("CREATE TABLE b (k INTEGER PRIMARY KEY, v TEXT, blob BLOB)").ok());
+  Stmt insert(*db, "INSERT INTO b (k, v, blob) VALUES (?, ?, ?)");
+  {
+    std::string text = "a value longer than any short-string buffer";
+    std::string bytes("\0\x01\xff", 3);
+    insert.Bind(1).BindView(text).BindBlobView(bytes);
+    ASSERT_EQ(insert.Step(), Stmt::kDone);
+    insert.Reset();
+  }  // the bound strings are gone
+  insert.Bind(2);
+  ASSERT_EQ(insert.Step(), Stmt::kDone);  // v and blob unbound: NULL
+  insert.Reset();
+  insert.Bind(3).BindView("").BindBlobView("");
+  ASSERT_EQ(insert.Step(), Stmt::kDone);
+  insert.Reset();
+  Stmt read(*db, "SELECT v, blob, v IS NULL, blob IS NULL FROM b ORDER BY k");
+  ASSERT_TRUE(read.Row());
+  EXPECT_EQ(read.Text(0), "a value longer than any short-string buffer");
+  EXPECT_EQ(read.Blob(1), std::string("\0\x01\xff", 3));
+  ASSERT_TRUE(read.Row());
+  EXPECT_EQ(read.Int(2), 1);
+  EXPECT_EQ(read.Int(3), 1);
+  ASSERT_TRUE(read.Row());  // empty, not NULL
+  EXPECT_EQ(read.Int(2), 0);
+  EXPECT_EQ(read.Int(3), 0);
+  EXPECT_EQ(read.Blob(1), "");
+  EXPECT_FALSE(read.Row());
 }
 
 TEST(StatementCache, AReturnedStatementHoldsNoSnapshot) {
