@@ -38,6 +38,7 @@ Result<std::unique_ptr<InvocationStore>> InvocationStore::Open(
                              std::pair{"id_flush_rows", options.id_flush_rows},
                              std::pair{"id_chunk_rows", options.id_chunk_rows},
                              std::pair{"id_key_ranges", options.id_key_ranges},
+                             std::pair{"endpoint_index_rows", options.endpoint_index_rows},
                              std::pair{"commit_burst", options.commit_burst},
                              std::pair{"checkpoint_frames", options.checkpoint_frames}}) {
     if (value < 1) {
@@ -51,6 +52,7 @@ Result<std::unique_ptr<InvocationStore>> InvocationStore::Open(
   auto impl = std::make_unique<Impl>();
   impl->max_batch = options.max_batch;
   impl->pacer = db::CommitPacer(options.commit_interval, options.commit_burst);
+  impl->endpoint_index_rows = options.endpoint_index_rows;
   impl->ids = std::make_unique<internal::IdIndex>(static_cast<size_t>(options.id_flush_rows),
                                                   static_cast<size_t>(options.id_chunk_rows),
                                                   static_cast<size_t>(options.id_key_ranges));

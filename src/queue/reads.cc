@@ -99,11 +99,8 @@ Status InvocationStore::Impl::OpenReaders(const std::filesystem::path& path, int
     INFERD_RETURN_IF_ERROR(
         prepare(r->by_seq_and_id, "SELECT " + cols + " FROM invocations WHERE seq = ?" + same_id));
     // The states filter is a bit mask (bit n = state n), so one cached statement serves all.
-    INFERD_RETURN_IF_ERROR(prepare(
-        r->list, "SELECT " + cols +
-                     " FROM invocations INDEXED BY invocations_by_endpoint WHERE region = ? AND "
-                     "endpoint_key = ? AND seq > ? AND ((? >> state) & 1) = 1 ORDER BY seq "
-                     "LIMIT ?"));
+    INFERD_RETURN_IF_ERROR(prepare(r->list_indexed, "SELECT " + cols + internal::kListIndexedFrom));
+    INFERD_RETURN_IF_ERROR(prepare(r->list_tail, "SELECT " + cols + internal::kListTailFrom));
     INFERD_RETURN_IF_ERROR(prepare(
         r->pending,
         "SELECT seq, state, notified, received_ms, ttl_seconds, region, endpoint_key FROM "
@@ -166,12 +163,22 @@ Result<std::vector<Invocation>> InvocationStore::List(const ListQuery& query) {
   if (query.states.empty()) mask = 0xF;
   std::string key = AsciiLower(query.endpoint);
   return impl_->WithReader([&](internal::Reader& r) -> Result<std::vector<Invocation>> {
-    Stmt& s = *r.list;
-    Rewind rewind{s};
-    s.Bind(query.region).Bind(key).Bind(query.after_seq).Bind(mask).Bind(query.limit);
-    int rc;
-    while ((rc = s.Step()) == Stmt::kRow) out.push_back(internal::ReadInvocation(s));
-    if (rc != Stmt::kDone) return s.Fail("list invocations");
+    // Both parts read one snapshot: the writer may move the endpoint watermark in between.
+    INFERD_RETURN_IF_ERROR(r.db->Exec("BEGIN"));
+    struct End {
+      db::Database& db;
+      ~End() { (void)db.Exec("COMMIT"); }
+    } end{*r.db};
+    for (Stmt* part : {r.list_indexed.get(), r.list_tail.get()}) {
+      const int64_t left = query.limit - static_cast<int64_t>(out.size());
+      if (left <= 0) break;
+      Stmt& s = *part;
+      Rewind rewind{s};
+      s.Bind(query.region).Bind(key).Bind(query.after_seq).Bind(mask).Bind(left);
+      int rc;
+      while ((rc = s.Step()) == Stmt::kRow) out.push_back(internal::ReadInvocation(s));
+      if (rc != Stmt::kDone) return s.Fail("list invocations");
+    }
     return std::move(out);
   });
 }

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cassert>
 #include <string>
 
@@ -62,14 +63,76 @@ Status InvocationStore::Impl::OpenWriter(const std::filesystem::path& path, int 
   INFERD_RETURN_IF_ERROR(prepare(w.state_of, "SELECT state FROM invocations WHERE seq = ?"));
   INFERD_RETURN_IF_ERROR(prepare(w.prune_delete,
                                  "DELETE FROM invocations WHERE seq = ? AND state >= 2 AND "
-                                 "notified = 1 AND finished_ms < ? RETURNING id_hash"));
+                                 "notified = 1 AND finished_ms < ? RETURNING id_hash, region, "
+                                 "endpoint_key"));
   INFERD_RETURN_IF_ERROR(
       prepare(w.ids_insert, "INSERT OR IGNORE INTO invocation_ids (id_hash, seq) VALUES (?, ?)"));
   INFERD_RETURN_IF_ERROR(
       prepare(w.ids_through, "UPDATE invocation_ids_through SET seq = ? WHERE one = 1"));
   INFERD_RETURN_IF_ERROR(
       prepare(w.ids_delete, "DELETE FROM invocation_ids WHERE id_hash = ? AND seq = ?"));
-  return OpenIdIndex();
+  // In key order, so that each endpoint's entries are appended to its range page by page.
+  INFERD_RETURN_IF_ERROR(prepare(w.endpoints_insert,
+                                 "INSERT OR IGNORE INTO invocation_endpoints (ep_region, ep_key, "
+                                 "ep_seq) SELECT region, endpoint_key, seq FROM invocations WHERE "
+                                 "seq > ? AND seq <= ? ORDER BY region, endpoint_key, seq"));
+  INFERD_RETURN_IF_ERROR(prepare(w.endpoints_through,
+                                 "UPDATE invocation_endpoints_through SET seq = ? WHERE one = 1"));
+  INFERD_RETURN_IF_ERROR(prepare(w.endpoints_delete,
+                                 "DELETE FROM invocation_endpoints WHERE ep_region = ? AND ep_key "
+                                 "= ? AND ep_seq = ?"));
+  INFERD_RETURN_IF_ERROR(OpenIdIndex());
+  return OpenEndpointIndex();
+}
+
+Status InvocationStore::Impl::OpenEndpointIndex() {
+  db::Database& db = *writer_conn.db;
+  // Databases written before the endpoint index had an SQL index on (region, endpoint_key): its
+  // entries move to invocation_endpoints once, and it goes (one transaction).
+  auto one = [&](const char* sql, int64_t& value) -> Status {
+    db::Stmt s(db, sql);
+    if (s.Step() != db::Stmt::kRow) return db.Fail(sql);
+    value = s.Int(0);
+    return OkStatus();
+  };
+  int64_t old_index = 0;
+  INFERD_RETURN_IF_ERROR(
+      one("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = "
+          "'invocations_by_endpoint'",
+          old_index));
+  {
+    db::Transaction tx(db);
+    INFERD_RETURN_IF_ERROR(tx.status());
+    INFERD_RETURN_IF_ERROR(
+        db.Exec("INSERT OR IGNORE INTO invocation_endpoints_through VALUES (1, 0)"));
+    if (old_index != 0) {
+      INFERD_RETURN_IF_ERROR(
+          db.Exec("INSERT OR IGNORE INTO invocation_endpoints (ep_region, ep_key, ep_seq) SELECT "
+                  "region, endpoint_key, seq FROM invocations INDEXED BY invocations_by_endpoint "
+                  "ORDER BY region, endpoint_key, seq"));
+      INFERD_RETURN_IF_ERROR(
+          db.Exec("UPDATE invocation_endpoints_through SET seq = (SELECT coalesce(max(seq), 0) "
+                  "FROM invocations)"));
+      INFERD_RETURN_IF_ERROR(db.Exec("DROP INDEX invocations_by_endpoint"));
+    }
+    INFERD_RETURN_IF_ERROR(tx.Commit());
+  }
+  INFERD_RETURN_IF_ERROR(
+      one("SELECT seq FROM invocation_endpoints_through WHERE one = 1", endpoints_through));
+  return one("SELECT coalesce(max(seq), 0) FROM invocations", last_seq);
+}
+
+Status InvocationStore::Impl::WriteEndpointChunk(int64_t upto) {
+  auto& w = writer_conn;
+  w.endpoints_insert->Bind(endpoints_through).Bind(upto);
+  int rc = w.endpoints_insert->Step();
+  w.endpoints_insert->Reset();
+  if (rc != db::Stmt::kDone) return w.db->Fail("write the endpoint index");
+  w.endpoints_through->Bind(upto);
+  rc = w.endpoints_through->Step();
+  w.endpoints_through->Reset();
+  if (rc != db::Stmt::kDone) return w.db->Fail("write the endpoint index's watermark");
+  return OkStatus();
 }
 
 Status InvocationStore::Impl::OpenIdIndex() {
@@ -211,6 +274,7 @@ void InvocationStore::Impl::RunBatch(std::vector<Op>& batch) {
   results.reserve(batch.size());
   Status failed;  // the batch's SQLite failure, if any
   bool chunk_offered = false;
+  int64_t endpoints_upto = 0;  // the endpoint chunk's end, when this transaction writes one
   pruned_ids.clear();
   {
     db::Transaction tx(*writer_conn.db);
@@ -221,6 +285,11 @@ void InvocationStore::Impl::RunBatch(std::vector<Op>& batch) {
       internal::IdIndex::Chunk chunk = ids->NextChunk();
       chunk_offered = chunk.due;
       if (chunk_offered) failed = WriteIdChunk(chunk);
+      // Every committed row after the endpoint watermark, once there are enough of them.
+      if (failed.ok() && last_seq - endpoints_through >= endpoint_index_rows) {
+        endpoints_upto = last_seq;
+        failed = WriteEndpointChunk(endpoints_upto);
+      }
       bool sql_failed = false;
       for (auto& op : batch) {
         if (!failed.ok()) break;
@@ -235,6 +304,7 @@ void InvocationStore::Impl::RunBatch(std::vector<Op>& batch) {
     }  // a failed batch rolls back here
   }
   if (chunk_offered) ids->ChunkDone(failed.ok());
+  if (failed.ok() && endpoints_upto != 0) endpoints_through = endpoints_upto;
   // Entries of pruned rows still in memory would otherwise be written to the table later.
   if (failed.ok() && !pruned_ids.empty()) ids->Forget(pruned_ids);
   if (failed.ok()) {
@@ -245,6 +315,7 @@ void InvocationStore::Impl::RunBatch(std::vector<Op>& batch) {
     for (size_t i = 0; i < batch.size(); ++i) {
       if (batch[i].kind == OpKind::kInsert && results[i].ok()) {
         inserted.push_back({batch[i].id_hash, *results[i]});
+        last_seq = std::max(last_seq, *results[i]);
       }
     }
     ids->Add(inserted);
@@ -366,9 +437,15 @@ Result<int64_t> InvocationStore::Impl::ApplyPrune(Op& op, bool& sql_failed) {
   for (int64_t seq : op.seqs) {
     w.prune_delete->Bind(seq).Bind(op.inv.finished_ms);
     int rc = w.prune_delete->Step();
-    int64_t id_hash = rc == db::Stmt::kRow ? w.prune_delete->Int(0) : 0;
     const bool found = rc == db::Stmt::kRow;
-    if (found) rc = w.prune_delete->Step();
+    int64_t id_hash = 0;
+    std::string region, endpoint_key;
+    if (found) {
+      id_hash = w.prune_delete->Int(0);
+      region = w.prune_delete->Text(1);
+      endpoint_key = w.prune_delete->Text(2);
+      rc = w.prune_delete->Step();
+    }
     w.prune_delete->Reset();
     if (rc != db::Stmt::kDone) {
       sql_failed = true;
@@ -385,6 +462,14 @@ Result<int64_t> InvocationStore::Impl::ApplyPrune(Op& op, bool& sql_failed) {
     if (rc != db::Stmt::kDone) {
       sql_failed = true;
       return w.db->Fail("prune the id index");
+    }
+    // Its endpoint entry, if already written (a row after the watermark has none).
+    w.endpoints_delete->Bind(region).Bind(endpoint_key).Bind(seq);
+    rc = w.endpoints_delete->Step();
+    w.endpoints_delete->Reset();
+    if (rc != db::Stmt::kDone) {
+      sql_failed = true;
+      return w.db->Fail("prune the endpoint index");
     }
   }
   return deleted;
