@@ -106,8 +106,10 @@ struct InvocationStoreOptions {
   int id_chunk_rows = 1024;
   int id_key_ranges = 256;
   // The endpoint index List reads (store_internal.h): once this many new rows have committed,
-  // the next transaction writes their entries in one go; List scans the rows not yet written.
-  int endpoint_index_rows = 1024;
+  // the next transaction writes their entries in one go (≈ 0.55 µs of the writer's time per
+  // row, so 256 add ≈ 0.14 ms to one commit in 25 at 10,000 accepts/s); List scans the rows not
+  // yet written.
+  int endpoint_index_rows = 256;
   // A checkpoint starts once a commit leaves this many frames (4 KiB pages) in the WAL
   // (db::CheckpointOptions::frames). Each copies them into the database file and syncs it: a
   // burst the device serves while the writer's next WAL syncs wait behind it. At 10,000

@@ -224,7 +224,7 @@ struct InvocationStore::Impl {
   std::vector<internal::IdIndex::Entry> pruned_ids;
   // The endpoint index (writer thread): once endpoint_index_rows rows have committed after the
   // watermark `endpoints_through`, the next transaction writes them all to invocation_endpoints.
-  int endpoint_index_rows = 1024;
+  int endpoint_index_rows = 256;
   int64_t endpoints_through = 0;
   int64_t last_seq = 0;  // the newest committed row
   // Declared before writer_conn, so destroyed after it: the checkpointer thread's wake_writer
