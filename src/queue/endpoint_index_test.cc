@@ -116,15 +116,11 @@ TEST_F(EndpointIndexTest, PruningRemovesTheEntriesOfTheRowsItDeletes) {
 TEST_F(EndpointIndexTest, ADatabaseWithTheOldSqlIndexMovesItsEntriesOnce) {
   std::vector<int64_t> listed = Fill(25);
   store_.reset();
-  {  // As written before the endpoint index: an SQL index, no endpoint tables.
-    auto db = db::Database::Open(dir_.path() / "queue.db", "old", nullptr);
-    ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)
-                    ->Exec("DROP TABLE invocation_endpoints; DROP TABLE "
-                           "invocation_endpoints_through; CREATE INDEX invocations_by_endpoint "
-                           "ON invocations(region, endpoint_key);")
-                    .ok());
-  }
+  // As written before the endpoint index: an SQL index, no endpoint tables.
+  ASSERT_NO_FATAL_FAILURE(testing::ExecOnOwnConnection(
+      dir_.path() / "queue.db",
+      "DROP TABLE invocation_endpoints; DROP TABLE invocation_endpoints_through; CREATE INDEX "
+      "invocations_by_endpoint ON invocations(region, endpoint_key);"));
   Reopen({.endpoint_index_rows = 4});
   EXPECT_EQ(Query("SELECT count(*) FROM sqlite_master WHERE name = 'invocations_by_endpoint'"), 0);
   EXPECT_EQ(Entries(), 25);

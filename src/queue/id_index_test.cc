@@ -248,14 +248,11 @@ TEST_F(IdIndexTest, ADatabaseWithTheOldSqlIndexMovesItsIdsOnce) {
   std::vector<int64_t> seqs;
   for (int i = 0; i < 25; ++i) seqs.push_back(Insert(i));
   store_.reset();
-  {  // As written before the id index: an SQL index on id_hash, no id tables.
-    auto db = db::Database::Open(path_, "old", nullptr);
-    ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)
-                    ->Exec("DROP TABLE invocation_ids; DROP TABLE invocation_ids_through; "
-                           "CREATE INDEX invocations_by_id ON invocations(id_hash);")
-                    .ok());
-  }
+  // As written before the id index: an SQL index on id_hash, no id tables.
+  ASSERT_NO_FATAL_FAILURE(testing::ExecOnOwnConnection(
+      path_,
+      "DROP TABLE invocation_ids; DROP TABLE invocation_ids_through; CREATE INDEX "
+      "invocations_by_id ON invocations(id_hash);"));
   Open();
   EXPECT_EQ(Query("SELECT count(*) FROM sqlite_master WHERE name = 'invocations_by_id'"), 0);
   EXPECT_EQ(Written(), 25);

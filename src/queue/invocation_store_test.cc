@@ -10,7 +10,6 @@
 #include <set>
 #include <thread>
 
-#include "db/sqlite.h"
 #include "queue/testing.h"
 
 namespace inferd::queue {
@@ -254,16 +253,11 @@ TEST_F(InvocationStoreTest, OneBadWriteDoesNotFailTheRestOfItsBatch) {
 
 TEST_F(InvocationStoreTest, AFailedTransactionFailsEveryWriteInItAndNothingSticks) {
   int64_t seq = Insert(Sample(1));
-  {
-    // Another connection installs a trigger that makes one insert fail inside SQLite.
-    auto db = db::Database::Open(dir_.path() / "queue.db", "test", nullptr);
-    ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)
-                    ->Exec("CREATE TRIGGER boom BEFORE INSERT ON invocations WHEN "
-                           "NEW.inference_id = 'boom' BEGIN SELECT RAISE(ABORT, 'disk on fire'); "
-                           "END;")
-                    .ok());
-  }
+  // Another connection installs a trigger that makes one insert fail inside SQLite.
+  ASSERT_NO_FATAL_FAILURE(testing::ExecOnOwnConnection(
+      dir_.path() / "queue.db",
+      "CREATE TRIGGER boom BEFORE INSERT ON invocations WHEN NEW.inference_id = 'boom' BEGIN "
+      "SELECT RAISE(ABORT, 'disk on fire'); END;"));
   auto before = store_->Stats();
   WriterGate gate(*store_);
   std::promise<Result<int64_t>> good, bad;

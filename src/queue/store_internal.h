@@ -143,6 +143,12 @@ struct Op {
   std::vector<int64_t> seqs;                        // kPrune: the rows to delete
 };
 
+// A bulk-written index's table replacing an SQL index of older databases (the writer's Open):
+// makes sure `through_table` has its row and, if `index` exists, runs `copy` (its entries into
+// the table), sets the watermark to the newest row and drops the index — one transaction.
+Status MoveIndexToTable(db::Database& db, std::string_view index, std::string_view through_table,
+                        std::string_view copy);
+
 // A read connection and its prepared statements (reset after every use, so that no read
 // transaction stays open and blocks checkpoints).
 struct Reader {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/testing/test_support.h"
+#include "db/sqlite.h"
 #include "queue/invocation_store.h"
 
 namespace inferd::queue::testing {
@@ -57,6 +58,14 @@ inline void ExpectSameRecord(const Invocation& want, const Invocation& got) {
   EXPECT_EQ(got.custom_attributes, want.custom_attributes);
   EXPECT_EQ(got.output_location, want.output_location);
   EXPECT_EQ(got.failure_location, want.failure_location);
+}
+
+// Runs `sql` on a connection of its own to the database at `path`: how a test shapes the file
+// as an older inferd (or a failing disk) would have left it. Wrap in ASSERT_NO_FATAL_FAILURE.
+inline void ExecOnOwnConnection(const std::filesystem::path& path, const std::string& sql) {
+  auto db = db::Database::Open(path, "test", nullptr);
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  ASSERT_TRUE((*db)->Exec(sql.c_str()).ok()) << sql;
 }
 
 inline Result<int64_t> InsertSync(InvocationStore& store, Invocation v) {

@@ -18,6 +18,35 @@ namespace inferd::queue {
 using internal::Op;
 using internal::OpKind;
 
+namespace internal {
+
+Status MoveIndexToTable(db::Database& db, std::string_view index, std::string_view through_table,
+                        std::string_view copy) {
+  bool old_index = false;
+  {
+    db::Stmt s(db, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?");
+    if (!s.ok()) return db.Fail("look for an old index");
+    s.Bind(index);
+    old_index = s.Step() == db::Stmt::kRow;
+  }
+  const std::string through(through_table);
+  const std::string start = "INSERT OR IGNORE INTO " + through + " VALUES (1, 0)";
+  const std::string watermark =
+      "UPDATE " + through + " SET seq = (SELECT coalesce(max(seq), 0) FROM invocations)";
+  const std::string drop = "DROP INDEX " + std::string(index);
+  db::Transaction tx(db);
+  INFERD_RETURN_IF_ERROR(tx.status());
+  INFERD_RETURN_IF_ERROR(db.Exec(start.c_str()));
+  if (old_index) {
+    INFERD_RETURN_IF_ERROR(db.Exec(std::string(copy).c_str()));
+    INFERD_RETURN_IF_ERROR(db.Exec(watermark.c_str()));
+    INFERD_RETURN_IF_ERROR(db.Exec(drop.c_str()));
+  }
+  return tx.Commit();
+}
+
+}  // namespace internal
+
 Status InvocationStore::Impl::OpenWriter(const std::filesystem::path& path, int checkpoint_frames) {
   // The checkpointer's last step is the writer's, between two transactions (db/checkpointer.h).
   db::CheckpointOptions checkpoints;
@@ -87,36 +116,18 @@ Status InvocationStore::Impl::OpenWriter(const std::filesystem::path& path, int 
 
 Status InvocationStore::Impl::OpenEndpointIndex() {
   db::Database& db = *writer_conn.db;
-  // Databases written before the endpoint index had an SQL index on (region, endpoint_key): its
-  // entries move to invocation_endpoints once, and it goes (one transaction).
+  // Databases written before the endpoint index had an SQL index on (region, endpoint_key).
+  INFERD_RETURN_IF_ERROR(internal::MoveIndexToTable(
+      db, "invocations_by_endpoint", "invocation_endpoints_through",
+      "INSERT OR IGNORE INTO invocation_endpoints (ep_region, ep_key, ep_seq) SELECT region, "
+      "endpoint_key, seq FROM invocations INDEXED BY invocations_by_endpoint ORDER BY region, "
+      "endpoint_key, seq"));
   auto one = [&](const char* sql, int64_t& value) -> Status {
     db::Stmt s(db, sql);
     if (s.Step() != db::Stmt::kRow) return db.Fail(sql);
     value = s.Int(0);
     return OkStatus();
   };
-  int64_t old_index = 0;
-  INFERD_RETURN_IF_ERROR(
-      one("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = "
-          "'invocations_by_endpoint'",
-          old_index));
-  {
-    db::Transaction tx(db);
-    INFERD_RETURN_IF_ERROR(tx.status());
-    INFERD_RETURN_IF_ERROR(
-        db.Exec("INSERT OR IGNORE INTO invocation_endpoints_through VALUES (1, 0)"));
-    if (old_index != 0) {
-      INFERD_RETURN_IF_ERROR(
-          db.Exec("INSERT OR IGNORE INTO invocation_endpoints (ep_region, ep_key, ep_seq) SELECT "
-                  "region, endpoint_key, seq FROM invocations INDEXED BY invocations_by_endpoint "
-                  "ORDER BY region, endpoint_key, seq"));
-      INFERD_RETURN_IF_ERROR(
-          db.Exec("UPDATE invocation_endpoints_through SET seq = (SELECT coalesce(max(seq), 0) "
-                  "FROM invocations)"));
-      INFERD_RETURN_IF_ERROR(db.Exec("DROP INDEX invocations_by_endpoint"));
-    }
-    INFERD_RETURN_IF_ERROR(tx.Commit());
-  }
   INFERD_RETURN_IF_ERROR(
       one("SELECT seq FROM invocation_endpoints_through WHERE one = 1", endpoints_through));
   return one("SELECT coalesce(max(seq), 0) FROM invocations", last_seq);
@@ -137,31 +148,10 @@ Status InvocationStore::Impl::WriteEndpointChunk(int64_t upto) {
 
 Status InvocationStore::Impl::OpenIdIndex() {
   db::Database& db = *writer_conn.db;
-  // Databases written before the id index had an SQL index on id_hash: its entries move to
-  // invocation_ids once, and it goes (one transaction).
-  bool old_index = false;
-  {
-    db::Stmt s(db,
-               "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = "
-               "'invocations_by_id'");
-    if (!s.ok()) return db.Fail("look for the old id index");
-    old_index = s.Step() == db::Stmt::kRow;
-  }
-  {
-    db::Transaction tx(db);
-    INFERD_RETURN_IF_ERROR(tx.status());
-    INFERD_RETURN_IF_ERROR(db.Exec("INSERT OR IGNORE INTO invocation_ids_through VALUES (1, 0)"));
-    if (old_index) {
-      INFERD_RETURN_IF_ERROR(
-          db.Exec("INSERT OR IGNORE INTO invocation_ids (id_hash, seq) SELECT id_hash, seq FROM "
-                  "invocations"));
-      INFERD_RETURN_IF_ERROR(
-          db.Exec("UPDATE invocation_ids_through SET seq = (SELECT coalesce(max(seq), 0) FROM "
-                  "invocations)"));
-      INFERD_RETURN_IF_ERROR(db.Exec("DROP INDEX invocations_by_id"));
-    }
-    INFERD_RETURN_IF_ERROR(tx.Commit());
-  }
+  // Databases written before the id index had an SQL index on id_hash.
+  INFERD_RETURN_IF_ERROR(internal::MoveIndexToTable(
+      db, "invocations_by_id", "invocation_ids_through",
+      "INSERT OR IGNORE INTO invocation_ids (id_hash, seq) SELECT id_hash, seq FROM invocations"));
   std::vector<internal::IdIndex::Entry> tail;
   db::Stmt s(db,
              "SELECT id_hash, seq FROM invocations WHERE seq > (SELECT seq FROM "
