@@ -262,6 +262,13 @@ std::string Stmt::Blob(int col) {
 double Stmt::Real(int col) { return sqlite3_column_double(stmt_, col); }
 int64_t Stmt::Int(int col) { return sqlite3_column_int64(stmt_, col); }
 
+ReadTransaction::ReadTransaction(Database& db) : db_(db), status_(db.Exec("BEGIN")) {}
+
+ReadTransaction::~ReadTransaction() {
+  // COMMIT of a read-only transaction writes nothing; should it fail, ROLLBACK still ends it.
+  if (status_.ok() && !db_.Exec("COMMIT").ok()) (void)db_.Exec("ROLLBACK");
+}
+
 Transaction::Transaction(Database& db) : db_(db), status_(db.Exec("BEGIN IMMEDIATE")) {}
 
 Transaction::~Transaction() {

@@ -185,6 +185,24 @@ class Stmt {
   int n_ = 0;
 };
 
+// One snapshot for a read-only call: BEGIN (deferred, so the snapshot starts at the first
+// statement's first step) on construction, COMMIT on destruction. A snapshot left open would hide
+// later commits from every following read on the connection, so it never outlives the call.
+// Statements must be finalized or reset before it ends (declare them after it).
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(Database& db);
+  ~ReadTransaction();
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+
+  const Status& status() const { return status_; }  // the result of BEGIN
+
+ private:
+  Database& db_;
+  Status status_;
+};
+
 // BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless Commit() ran.
 class Transaction {
  public:

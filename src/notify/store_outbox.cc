@@ -252,11 +252,8 @@ Result<std::optional<double>> NotifyStore::NextAttemptAfter(const std::string& s
 Result<Delivery> NotifyStore::LoadDelivery(int64_t id) {
   auto reader = readers_->Acquire();
   // One snapshot for the three reads: the delivery, its subscription and its topic.
-  INFERD_RETURN_IF_ERROR((*reader).Exec("BEGIN"));
-  struct End {
-    db::Database& db;
-    ~End() { (void)db.Exec("COMMIT"); }
-  } end{*reader};
+  db::ReadTransaction snapshot(*reader);
+  INFERD_RETURN_IF_ERROR(snapshot.status());
   Stmt s(*reader,
          "SELECT d.id, d.subscription_arn, d.attempts, d.next_attempt, m.id, m.message_id, "
          "m.type, m.topic_arn, m.subject, m.message, m.json_structure, m.attributes, m.token, "

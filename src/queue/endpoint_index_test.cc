@@ -21,13 +21,7 @@ class EndpointIndexTest : public testing::StoreTest {
  protected:
   void SetUp() override { Reopen({.endpoint_index_rows = 4}); }
 
-  int64_t Query(const std::string& sql) {
-    auto db = db::Database::Open(dir_.path() / "queue.db", "test reader", nullptr);
-    EXPECT_TRUE(db.ok());
-    db::Stmt s(**db, sql);
-    EXPECT_EQ(s.Step(), db::Stmt::kRow) << sql;
-    return s.Int(0);
-  }
+  int64_t Query(const std::string& sql) { return testing::QueryInt(dir_.path() / "queue.db", sql); }
   int64_t Watermark() { return Query("SELECT seq FROM invocation_endpoints_through"); }
   int64_t Entries() { return Query("SELECT count(*) FROM invocation_endpoints"); }
 

@@ -6,7 +6,6 @@
 
 #include <cstdint>
 
-#include "db/sqlite.h"
 #include "queue/invocation_store.h"
 #include "queue/testing.h"
 
@@ -44,13 +43,7 @@ class IdIndexTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.error().message;
     return r.ok() && r->has_value() ? (*r)->seq : -1;
   }
-  int64_t Query(const std::string& sql) {
-    auto db = db::Database::Open(path_, "test reader", nullptr);
-    EXPECT_TRUE(db.ok());
-    db::Stmt s(**db, sql);
-    EXPECT_EQ(s.Step(), db::Stmt::kRow) << sql;
-    return s.Int(0);
-  }
+  int64_t Query(const std::string& sql) { return testing::QueryInt(path_, sql); }
   int64_t Written() { return Query("SELECT count(*) FROM invocation_ids"); }
   // Completed and notified at 1000 ms: prunable by PruneFinished(2000).
   void FinishNotified(int64_t seq) {

@@ -164,11 +164,8 @@ Result<std::vector<Invocation>> InvocationStore::List(const ListQuery& query) {
   std::string key = AsciiLower(query.endpoint);
   return impl_->WithReader([&](internal::Reader& r) -> Result<std::vector<Invocation>> {
     // Both parts read one snapshot: the writer may move the endpoint watermark in between.
-    INFERD_RETURN_IF_ERROR(r.db->Exec("BEGIN"));
-    struct End {
-      db::Database& db;
-      ~End() { (void)db.Exec("COMMIT"); }
-    } end{*r.db};
+    db::ReadTransaction snapshot(*r.db);
+    INFERD_RETURN_IF_ERROR(snapshot.status());
     for (Stmt* part : {r.list_indexed.get(), r.list_tail.get()}) {
       const int64_t left = query.limit - static_cast<int64_t>(out.size());
       if (left <= 0) break;

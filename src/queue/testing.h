@@ -68,6 +68,16 @@ inline void ExecOnOwnConnection(const std::filesystem::path& path, const std::st
   ASSERT_TRUE((*db)->Exec(sql.c_str()).ok()) << sql;
 }
 
+// The first column of the first row `sql` returns, read on a connection of its own.
+inline int64_t QueryInt(const std::filesystem::path& path, const std::string& sql) {
+  auto db = db::Database::Open(path, "test reader", nullptr);
+  EXPECT_TRUE(db.ok());
+  if (!db.ok()) return -1;
+  db::Stmt s(**db, sql);
+  EXPECT_EQ(s.Step(), db::Stmt::kRow) << sql;
+  return s.Int(0);
+}
+
 inline Result<int64_t> InsertSync(InvocationStore& store, Invocation v) {
   std::promise<Result<int64_t>> p;
   store.Insert(std::move(v), [&p](Result<int64_t> r) { p.set_value(std::move(r)); });

@@ -18,6 +18,18 @@ namespace inferd::queue {
 using internal::Op;
 using internal::OpKind;
 
+namespace {
+
+// Runs a cached statement that returns no rows and rewinds it for its next use.
+Status RunOnce(db::Stmt& s, const char* what) {
+  const int rc = s.Step();
+  s.Reset();
+  if (rc != db::Stmt::kDone) return s.Fail(what);
+  return OkStatus();
+}
+
+}  // namespace
+
 namespace internal {
 
 Status MoveIndexToTable(db::Database& db, std::string_view index, std::string_view through_table,
@@ -136,14 +148,9 @@ Status InvocationStore::Impl::OpenEndpointIndex() {
 Status InvocationStore::Impl::WriteEndpointChunk(int64_t upto) {
   auto& w = writer_conn;
   w.endpoints_insert->Bind(endpoints_through).Bind(upto);
-  int rc = w.endpoints_insert->Step();
-  w.endpoints_insert->Reset();
-  if (rc != db::Stmt::kDone) return w.db->Fail("write the endpoint index");
+  INFERD_RETURN_IF_ERROR(RunOnce(*w.endpoints_insert, "write the endpoint index"));
   w.endpoints_through->Bind(upto);
-  rc = w.endpoints_through->Step();
-  w.endpoints_through->Reset();
-  if (rc != db::Stmt::kDone) return w.db->Fail("write the endpoint index's watermark");
-  return OkStatus();
+  return RunOnce(*w.endpoints_through, "write the endpoint index's watermark");
 }
 
 Status InvocationStore::Impl::OpenIdIndex() {
@@ -168,17 +175,11 @@ Status InvocationStore::Impl::WriteIdChunk(const internal::IdIndex::Chunk& chunk
   auto& w = writer_conn;
   for (const auto& e : chunk.entries) {
     w.ids_insert->Bind(e.id_hash).Bind(e.seq);
-    int rc = w.ids_insert->Step();
-    w.ids_insert->Reset();
-    if (rc != db::Stmt::kDone) return w.db->Fail("write the id index");
+    INFERD_RETURN_IF_ERROR(RunOnce(*w.ids_insert, "write the id index"));
   }
-  if (chunk.last) {
-    w.ids_through->Bind(chunk.through);
-    int rc = w.ids_through->Step();
-    w.ids_through->Reset();
-    if (rc != db::Stmt::kDone) return w.db->Fail("write the id index's watermark");
-  }
-  return OkStatus();
+  if (!chunk.last) return OkStatus();
+  w.ids_through->Bind(chunk.through);
+  return RunOnce(*w.ids_through, "write the id index's watermark");
 }
 
 void InvocationStore::Impl::StartWriter() {
@@ -423,6 +424,11 @@ Result<int64_t> InvocationStore::Impl::Explain(int64_t seq, const char* what, bo
 // Deletes the rows PruneFinished chose on a read connection, checking the condition again.
 Result<int64_t> InvocationStore::Impl::ApplyPrune(Op& op, bool& sql_failed) {
   auto& w = writer_conn;
+  auto run = [&sql_failed](db::Stmt& s, const char* what) {
+    Status st = RunOnce(s, what);
+    sql_failed = sql_failed || !st.ok();
+    return st;
+  };
   int64_t deleted = 0;
   for (int64_t seq : op.seqs) {
     w.prune_delete->Bind(seq).Bind(op.inv.finished_ms);
@@ -447,19 +453,11 @@ Result<int64_t> InvocationStore::Impl::ApplyPrune(Op& op, bool& sql_failed) {
     // Its id entry, if already written to the table (RunBatch drops one still in memory once
     // this commits).
     w.ids_delete->Bind(id_hash).Bind(seq);
-    rc = w.ids_delete->Step();
-    w.ids_delete->Reset();
-    if (rc != db::Stmt::kDone) {
-      sql_failed = true;
-      return w.db->Fail("prune the id index");
-    }
+    if (Status st = run(*w.ids_delete, "prune the id index"); !st.ok()) return st.error();
     // Its endpoint entry, if already written (a row after the watermark has none).
     w.endpoints_delete->Bind(region).Bind(endpoint_key).Bind(seq);
-    rc = w.endpoints_delete->Step();
-    w.endpoints_delete->Reset();
-    if (rc != db::Stmt::kDone) {
-      sql_failed = true;
-      return w.db->Fail("prune the endpoint index");
+    if (Status st = run(*w.endpoints_delete, "prune the endpoint index"); !st.ok()) {
+      return st.error();
     }
   }
   return deleted;

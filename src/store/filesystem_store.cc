@@ -70,13 +70,6 @@ std::vector<http::Header> HeadersFromJson(std::string_view json) {
   return out;
 }
 
-ReadTransaction::ReadTransaction(db::Database& db) : db_(db), status_(db.Exec("BEGIN")) {}
-
-ReadTransaction::~ReadTransaction() {
-  // COMMIT of a read-only transaction writes nothing; should it fail, ROLLBACK still ends it.
-  if (status_.ok() && !db_.Exec("COMMIT").ok()) (void)db_.Exec("ROLLBACK");
-}
-
 }  // namespace internal
 
 namespace {

@@ -51,30 +51,12 @@ Status ValidateKey(const std::string& key);
 std::string HeadersToJson(const std::vector<http::Header>& headers);
 std::vector<http::Header> HeadersFromJson(std::string_view json);
 
-// One snapshot of the index for a read-only call: BEGIN (deferred, so the snapshot starts at
-// the first statement's first step) on construction, COMMIT on destruction. A snapshot left open
-// would hide later commits from every following read on the connection, so it never outlives
-// the call. Statements must be finalized or reset before it ends (declare them after it).
-class ReadTransaction {
- public:
-  explicit ReadTransaction(db::Database& db);
-  ~ReadTransaction();
-  ReadTransaction(const ReadTransaction&) = delete;
-  ReadTransaction& operator=(const ReadTransaction&) = delete;
-
-  const Status& status() const { return status_; }  // the result of BEGIN
-
- private:
-  db::Database& db_;
-  Status status_;
-};
-
 }  // namespace internal
 
 template <typename Read>
 auto FilesystemStore::ReadIndex(Read&& read) -> decltype(read(std::declval<db::Database&>())) {
   std::lock_guard lock(read_mu_);
-  internal::ReadTransaction tx(*read_db_);
+  db::ReadTransaction tx(*read_db_);
   if (!tx.status().ok()) return tx.status().error();
   return read(*read_db_);
 }
@@ -83,7 +65,7 @@ template <typename Read>
 auto FilesystemStore::ReadRows(Read&& read) -> decltype(read(std::declval<db::Database&>())) {
   std::unique_lock write(mu_, std::try_to_lock);
   if (!write.owns_lock()) return ReadIndex(std::forward<Read>(read));
-  internal::ReadTransaction tx(*db_);
+  db::ReadTransaction tx(*db_);
   if (!tx.status().ok()) return tx.status().error();
   return read(*db_);
 }
