@@ -163,6 +163,36 @@ TEST_F(DeliveryTest, TheNextNotificationIsSignedBeforeItsDelivery) {
   EXPECT_EQ(n->signer().rsa_operations(), 2);
 }
 
+// While deliveries lag behind publishes, at most Presigner::kMaxAhead signatures are made ahead
+// of them; the rest are made by their deliveries, so every notification costs one RSA operation
+// however far behind they are (signatures made ahead of deliveries over 4,096 behind would be
+// forgotten before use: signer_test covers that accounting).
+TEST_F(DeliveryTest, SigningAheadStopsWhileDeliveriesLag) {
+  FakeSender sender;
+  auto n = Make(sender.fn(), clock_);
+  std::string topic = Topic(*n);
+  Subscribe(*n, topic, "http://127.0.0.1:1/a");
+  Publish(*n, topic, "first");  // teaches the presigner that this topic's deliveries are signed
+  EXPECT_EQ(n->delivery().RunOnce(), 1);
+  constexpr int kLagging = Presigner::kMaxAhead + 40;
+  for (int i = 0; i < kLagging; ++i) Publish(*n, topic, "lagging " + std::to_string(i));
+  n->Stop(std::chrono::steady_clock::now());  // joins the presign thread: what it queued is made
+  EXPECT_EQ(n->signer().rsa_operations(), 1 + Presigner::kMaxAhead);
+  EXPECT_EQ(n->signer().ahead_unused(), Presigner::kMaxAhead);
+  int delivered = 0;
+  while (delivered < kLagging) {
+    const int made = n->delivery().RunOnce();
+    ASSERT_GT(made, 0) << "after " << delivered;
+    delivered += made;
+  }
+  EXPECT_EQ(n->signer().rsa_operations(), 1 + kLagging);
+  EXPECT_EQ(n->signer().ahead_unused(), 0);
+  EXPECT_EQ(n->signer().ahead_wasted(), 0);
+  ASSERT_EQ(sender.count(), static_cast<size_t>(1 + kLagging));
+  ExpectSignedNotification(*n, sender.requests().back().body,
+                           "lagging " + std::to_string(kLagging - 1));
+}
+
 TEST_F(DeliveryTest, OneSignatureServesEverySubscriptionAndRetry) {
   FakeSender sender;
   sender.Script({500});  // the first delivery fails once and is retried

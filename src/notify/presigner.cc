@@ -12,16 +12,17 @@ void Presigner::Before(const OutboxMessage& message, const Topic& topic) {
     std::lock_guard lock(mu_);
     auto it = signed_protocol_.find(topic.arn);
     if (it == signed_protocol_.end()) return;
+    // Only here, under mu_, does the sum grow, so it never passes kMaxAhead. A queued signature
+    // leaves queued_ once made, and then counts in ahead_unused until a delivery uses it.
+    if (queued_.load(std::memory_order_relaxed) + signer_.ahead_unused() >= kMaxAhead) return;
+    queued_.fetch_add(1, std::memory_order_relaxed);
     protocol = it->second;
   }
-  if (queued_.fetch_add(1, std::memory_order_relaxed) >= kMaxQueued) {
-    queued_.fetch_sub(1, std::memory_order_relaxed);
-    return;
-  }
   thread_.Post([this, message, protocol = std::move(protocol), attributes = topic.attributes] {
-    queued_.fetch_sub(1, std::memory_order_relaxed);
     // A failure is the delivery's to report: it signs again.
-    (void)SignNotification(message, MessageFor(message, protocol), attributes, signer_);
+    (void)signer_.SignAhead(StringToSign(message, MessageFor(message, protocol), ""),
+                            SignatureVersionOf(attributes));
+    queued_.fetch_sub(1, std::memory_order_relaxed);
   });
 }
 

@@ -175,26 +175,39 @@ struct Signer::Key {
     EVP_PKEY_CTX_free(ctx);
   }
 
-  // A signature made before for the same digest, if still remembered; otherwise claims `key`
-  // (nullopt): the caller signs it and must Settle it. While another caller holds the claim,
-  // waits for its signature instead of making the same one again.
+  // A signature made before for the same digest, if still remembered (one made ahead is then
+  // used); otherwise claims `key` (nullopt): the caller signs it and must Settle it. While
+  // another caller holds the claim, waits for its signature instead of making the same one again.
   std::optional<std::string> RememberedOrClaim(const std::string& key) {
     std::unique_lock lock(mu);
     for (;;) {
-      if (auto it = recent.find(key); it != recent.end()) return it->second;
+      if (auto it = recent.find(key); it != recent.end()) {
+        if (it->second.ahead) {
+          it->second.ahead = false;
+          ahead_unused.fetch_sub(1, std::memory_order_relaxed);
+        }
+        return it->second.signature;
+      }
       if (signing.insert(key).second) return std::nullopt;
       settled.wait(lock);
     }
   }
-  // Ends a claim: remembers `signature` (none when signing failed: a waiter then signs itself).
-  void Settle(std::string key, const std::string* signature) {
+  // Ends a claim: remembers `signature` (none when signing failed: a waiter then signs itself),
+  // as made ahead of its use when `ahead`.
+  void Settle(std::string key, const std::string* signature, bool ahead = false) {
     {
       std::lock_guard lock(mu);
       signing.erase(key);
-      if (signature && recent.emplace(key, *signature).second) {
+      if (signature && recent.emplace(key, Remembered{*signature, ahead}).second) {
+        if (ahead) ahead_unused.fetch_add(1, std::memory_order_relaxed);
         order.push_back(std::move(key));
         if (order.size() > kRemembered) {
-          recent.erase(order.front());
+          auto oldest = recent.find(order.front());
+          if (oldest->second.ahead) {
+            ahead_unused.fetch_sub(1, std::memory_order_relaxed);
+            ahead_wasted.fetch_add(1, std::memory_order_relaxed);
+          }
+          recent.erase(oldest);
           order.pop_front();
         }
       }
@@ -211,12 +224,18 @@ struct Signer::Key {
   // deterministic, so one RSA operation serves them all. Keyed by the digest the signature is
   // made over anyway, so remembering adds no risk a collision would not already carry.
   static constexpr size_t kRemembered = 4096;
-  std::unordered_map<std::string, std::string> recent;  // guarded by mu
-  std::deque<std::string> order;                        // guarded by mu; oldest first
+  struct Remembered {
+    std::string signature;
+    bool ahead;  // made by SignAhead and not used since
+  };
+  std::unordered_map<std::string, Remembered> recent;  // guarded by mu
+  std::deque<std::string> order;                       // guarded by mu; oldest first
   // Digests being signed now (SignAhead racing the delivery that needs the signature).
   std::unordered_set<std::string> signing;  // guarded by mu
   std::condition_variable settled;          // a claim in `signing` ended
   std::atomic<int64_t> rsa_operations{0};
+  std::atomic<int> ahead_unused{0};      // entries of `recent` with `ahead` set
+  std::atomic<int64_t> ahead_wasted{0};  // made ahead, forgotten unused
 };
 
 Signer::Signer(std::unique_ptr<Key> key, std::string cert_pem, std::string cert_id)
@@ -269,6 +288,16 @@ Result<std::unique_ptr<Signer>> Signer::Open(const std::filesystem::path& dir) {
 }
 
 Result<std::string> Signer::Sign(std::string_view data, int version) const {
+  return SignRemembered(data, version, false);
+}
+
+Status Signer::SignAhead(std::string_view data, int version) const {
+  auto signature = SignRemembered(data, version, true);
+  if (!signature.ok()) return std::move(signature).error();
+  return OkStatus();
+}
+
+Result<std::string> Signer::SignRemembered(std::string_view data, int version, bool ahead) const {
   // Hash, then sign the digest: what EVP_DigestSign does, without a context set up per call.
   const int slot = version == 2 ? 1 : 0;
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -297,13 +326,17 @@ Result<std::string> Signer::Sign(std::string_view data, int version) const {
   key_->rsa_operations.fetch_add(1, std::memory_order_relaxed);
   sig.resize(len);
   std::string encoded = Base64Encode(sig);
-  key_->Settle(std::move(remembered_key), &encoded);
+  key_->Settle(std::move(remembered_key), &encoded, ahead);
   return encoded;
 }
 
 int64_t Signer::rsa_operations() const {
   return key_->rsa_operations.load(std::memory_order_relaxed);
 }
+
+int Signer::ahead_unused() const { return key_->ahead_unused.load(std::memory_order_relaxed); }
+
+int64_t Signer::ahead_wasted() const { return key_->ahead_wasted.load(std::memory_order_relaxed); }
 
 Status Signer::Verify(std::string_view cert_pem, std::string_view data, std::string_view signature,
                       int version) {

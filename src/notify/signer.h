@@ -33,8 +33,17 @@ class Signer {
   // to several subscriptions, or again after a failed attempt — costs one RSA operation. A call
   // for a string another thread is signing waits for that signature (Notifier signs ahead).
   Result<std::string> Sign(std::string_view data, int version) const;
+  // Makes and remembers the signature of `data` before anyone asks for it (Presigner), unless
+  // it is remembered already. Until a Sign() call uses it, it counts in ahead_unused(); one
+  // forgotten before that counts in ahead_wasted().
+  Status SignAhead(std::string_view data, int version) const;
   // RSA private-key operations so far (the rest of Sign's calls were remembered signatures).
   int64_t rsa_operations() const;
+  // Signatures made by SignAhead, still remembered and not used yet.
+  int ahead_unused() const;
+  // Signatures made by SignAhead and forgotten (4,096 newer ones made) before any Sign() used
+  // them: RSA operations spent for nothing.
+  int64_t ahead_wasted() const;
 
   const std::string& cert_pem() const { return cert_pem_; }
   // 32 lower-case hex digits identifying the certificate (from its SHA-256 fingerprint).
@@ -48,6 +57,7 @@ class Signer {
  private:
   struct Key;
   Signer(std::unique_ptr<Key> key, std::string cert_pem, std::string cert_id);
+  Result<std::string> SignRemembered(std::string_view data, int version, bool ahead) const;
 
   std::unique_ptr<Key> key_;
   std::string cert_pem_;

@@ -103,8 +103,22 @@ TEST_F(OneSignerTest, TheSameStringToSignCostsOneRsaOperation) {
   EXPECT_EQ(s.rsa_operations(), 3);
   EXPECT_TRUE(Signer::Verify(s.cert_pem(), data, *v1, 1).ok());
   EXPECT_TRUE(Signer::Verify(s.cert_pem(), data + "x", *other, 2).ok());
-  // Only the newest 4,096 are remembered: the first is signed again after 4,096 others.
+  // Signed ahead: remembered as unused until a Sign() takes it.
+  ASSERT_TRUE(s.SignAhead(data + "used", 2).ok());
+  ASSERT_TRUE(s.SignAhead(data + "unused", 2).ok());
+  ASSERT_TRUE(s.SignAhead(data, 2).ok());  // remembered already: not made again, not ahead
+  EXPECT_EQ(s.rsa_operations(), 5);
+  EXPECT_EQ(s.ahead_unused(), 2);
+  auto used = s.Sign(data + "used", 2);
+  ASSERT_TRUE(used.ok());
+  EXPECT_TRUE(Signer::Verify(s.cert_pem(), data + "used", *used, 2).ok());
+  EXPECT_EQ(s.rsa_operations(), 5);
+  EXPECT_EQ(s.ahead_unused(), 1);
+  // Only the newest 4,096 are remembered: the first is signed again after 4,096 others, and the
+  // one made ahead and never used is counted wasted.
   for (int i = 0; i < 4096; ++i) ASSERT_TRUE(s.Sign(data + std::to_string(i), 2).ok());
+  EXPECT_EQ(s.ahead_unused(), 0);
+  EXPECT_EQ(s.ahead_wasted(), 1);
   const int64_t before = s.rsa_operations();
   auto later = s.Sign(data, 2);
   ASSERT_TRUE(later.ok());
