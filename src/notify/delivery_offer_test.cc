@@ -5,8 +5,11 @@
 #include <boost/json.hpp>
 #include <condition_variable>
 #include <mutex>
+#include <set>
+#include <thread>
 
 #include "notify/delivery.h"
+#include "notify/delivery_state.h"
 #include "notify/notifier.h"
 #include "notify/testing.h"
 
@@ -108,6 +111,55 @@ TEST_F(DeliveryOfferTest, OfferedDeliveriesAreSentInOrderWithoutReadingThemBack)
   EXPECT_EQ(sender->Messages(), expected);  // in order, each once
   // m1..m19 were offered before any was picked: none was read back from the store.
   EXPECT_GE(n->delivery().sent_from_memory(), 19u);
+  EXPECT_EQ(*n->store().CountDeliveries(), 0);
+}
+
+// More offers than the worker keeps (internal::kMaxOffered) while the subscriber is stuck: they
+// are dropped and the store serves the backlog (the memory-mode check then stops at the first row
+// only the store holds), every message is delivered once, and once the backlog is gone offers are
+// sent from memory again. Raw deliveries: no signatures, so the test stays fast.
+TEST_F(DeliveryOfferTest, AfterTooManyOffersTheStoreServesThemAndOffersResume) {
+  auto sender = std::make_shared<HoldingSender>();
+  auto n = Make(sender->fn(sender), SystemClock::Instance());
+  const std::string sub = Setup(*n);
+  ASSERT_TRUE(n->SetSubscriptionAttribute({}, sub, "RawMessageDelivery", "true").ok());
+  n->Start();
+  sender->Hold(true);
+  Publish(*n, "m0");
+  ASSERT_TRUE(sender->WaitUntil([&] { return sender->held == 1; }));
+  constexpr int kThreads = 4;
+  constexpr int kBacklog = static_cast<int>(internal::kMaxOffered) + 200;
+  std::vector<std::thread> publishers;
+  for (int t = 0; t < kThreads; ++t) {
+    publishers.emplace_back([&, t] {
+      for (int i = t; i < kBacklog; i += kThreads) {
+        auto id = n->Publish({topic_, "b" + std::to_string(i), std::nullopt, {}, ""});
+        EXPECT_TRUE(id.ok());
+      }
+    });
+  }
+  for (auto& p : publishers) p.join();
+  sender->Hold(false);
+  ASSERT_TRUE(
+      sender->WaitUntil([&] { return sender->bodies.size() == 1 + kBacklog; }, seconds(60)));
+  std::vector<std::string> got = sender->Messages();
+  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()).size(), got.size());  // each once
+  ASSERT_TRUE(sender->WaitUntil([&] { return *n->store().CountDeliveries() == 0; }));
+
+  // The backlog is gone: a held delivery's followers are offered and sent as handed over.
+  const uint64_t from_memory = n->delivery().sent_from_memory();
+  sender->Hold(true);
+  Publish(*n, "after0");
+  ASSERT_TRUE(sender->WaitUntil([&] { return sender->held == 1; }));
+  for (int i = 1; i < 20; ++i) Publish(*n, "after" + std::to_string(i));
+  sender->Hold(false);
+  ASSERT_TRUE(sender->WaitUntil([&] { return sender->bodies.size() == 1 + kBacklog + 20; }));
+  n->Stop(std::chrono::steady_clock::now() + seconds(5));
+  EXPECT_GE(n->delivery().sent_from_memory() - from_memory, 19u);
+  got = sender->Messages();
+  std::vector<std::string> tail(got.end() - 20, got.end()), expected;
+  for (int i = 0; i < 20; ++i) expected.push_back("raw:after" + std::to_string(i));
+  EXPECT_EQ(tail, expected);  // in order
   EXPECT_EQ(*n->store().CountDeliveries(), 0);
 }
 
