@@ -101,6 +101,16 @@ class DeliveryTest : public ::testing::Test {
     return *id;
   }
 
+  // A topic (in *topic) with one signed subscription and its first notification published, not
+  // delivered yet: once that delivery is made, the presigner signs the topic's next ones ahead.
+  std::unique_ptr<Notifier> MakeWithSignedTopic(FakeSender& sender, std::string* topic) {
+    auto n = Make(sender.fn(), clock_);
+    *topic = Topic(*n);
+    Subscribe(*n, *topic, "http://127.0.0.1:1/a");
+    Publish(*n, *topic, "first");
+    return n;
+  }
+
   TempDir dir_;
   FakeClock clock_{std::chrono::system_clock::time_point(seconds(1'800'000'000))};
 };
@@ -131,10 +141,8 @@ TEST_F(DeliveryTest, RetriesFollowThePolicyThenGiveUp) {
 // that signature; a topic delivered only raw is not signed ahead.
 TEST_F(DeliveryTest, TheNextNotificationIsSignedBeforeItsDelivery) {
   FakeSender sender;
-  auto n = Make(sender.fn(), clock_);
-  std::string topic = Topic(*n);
-  Subscribe(*n, topic, "http://127.0.0.1:1/a");
-  Publish(*n, topic, "first");  // teaches the presigner that this topic's deliveries are signed
+  std::string topic;
+  auto n = MakeWithSignedTopic(sender, &topic);
   EXPECT_EQ(n->signer().rsa_operations(), 0);
   EXPECT_EQ(n->delivery().RunOnce(), 1);
   EXPECT_EQ(n->signer().rsa_operations(), 1);
@@ -169,10 +177,8 @@ TEST_F(DeliveryTest, TheNextNotificationIsSignedBeforeItsDelivery) {
 // forgotten before use: signer_test covers that accounting).
 TEST_F(DeliveryTest, SigningAheadStopsWhileDeliveriesLag) {
   FakeSender sender;
-  auto n = Make(sender.fn(), clock_);
-  std::string topic = Topic(*n);
-  Subscribe(*n, topic, "http://127.0.0.1:1/a");
-  Publish(*n, topic, "first");  // teaches the presigner that this topic's deliveries are signed
+  std::string topic;
+  auto n = MakeWithSignedTopic(sender, &topic);
   EXPECT_EQ(n->delivery().RunOnce(), 1);
   constexpr int kLagging = Presigner::kMaxAhead + 40;
   for (int i = 0; i < kLagging; ++i) Publish(*n, topic, "lagging " + std::to_string(i));
