@@ -156,8 +156,10 @@ TEST(GroupCommit, CappedBatchesStillServeEveryone) {
 
 // CheckpointOptions::writer_finishes: the next leader finishes each handed-off checkpoint before
 // its transaction, and that transaction starts the WAL over. 800 commits of a 3 KB row write
-// about 1,600 frames; the WAL stays near the threshold of 40 (with only the checkpointer's own
-// fallback it would reach 160, without checkpoints all 1,600).
+// about 1,600 frames; the WAL stays within a few thresholds of 40: 54–145 frames in forty runs,
+// quiet or beside two spinning processes (the checkpointer's thread waits its turn while the
+// commits go on; 120 was too tight), hence the bound of 240. With leaders that do not finish the
+// handed-off steps it reached 716–2,405 frames (2.9–9.9 MB) in five runs.
 TEST(GroupCommit, LeadersFinishHandedOffCheckpointsAndTheWalStaysSmall) {
   test_support::TempDir dir;
   CheckpointOptions checkpoints;
@@ -176,7 +178,7 @@ TEST(GroupCommit, LeadersFinishHandedOffCheckpointsAndTheWalStaysSmall) {
                   }).ok());
   }
   EXPECT_GT((*db)->CheckpointsRun(), 3);
-  EXPECT_LT(std::filesystem::file_size(dir.path() / "t.db-wal"), 120u * (4096 + 24))
+  EXPECT_LT(std::filesystem::file_size(dir.path() / "t.db-wal"), 240u * (4096 + 24))
       << "bytes in the WAL";
   std::lock_guard lock(mu);
   EXPECT_EQ(Count(**db), 800);
