@@ -157,6 +157,12 @@ Result<std::string> SignNotification(const OutboxMessage& message, std::string_v
   return signer.Sign(StringToSign(message, message_text, ""), SignatureVersionOf(topic_attributes));
 }
 
+Status SignNotificationAhead(const OutboxMessage& message, std::string_view message_text,
+                             const AttributeMap& topic_attributes, const Signer& signer) {
+  return signer.SignAhead(StringToSign(message, message_text, ""),
+                          SignatureVersionOf(topic_attributes));
+}
+
 Result<http::ClientRequest> BuildDeliveryRequest(const Delivery& d, const Signer& signer,
                                                  std::string_view public_url,
                                                  const EffectivePolicy& policy,

@@ -67,6 +67,9 @@ bool DeliverySigned(const OutboxMessage& message, const Subscription& sub);
 // remembers it).
 Result<std::string> SignNotification(const OutboxMessage& message, std::string_view message_text,
                                      const AttributeMap& topic_attributes, const Signer& signer);
+// The same signature made before its delivery asks for it (Signer::SignAhead; the Presigner).
+Status SignNotificationAhead(const OutboxMessage& message, std::string_view message_text,
+                             const AttributeMap& topic_attributes, const Signer& signer);
 
 // The POST delivering `delivery` to its subscription (which must be present). Signs the envelope.
 Result<http::ClientRequest> BuildDeliveryRequest(const Delivery& delivery, const Signer& signer,

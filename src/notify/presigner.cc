@@ -20,8 +20,7 @@ void Presigner::Before(const OutboxMessage& message, const Topic& topic) {
   }
   thread_.Post([this, message, protocol = std::move(protocol), attributes = topic.attributes] {
     // A failure is the delivery's to report: it signs again.
-    (void)signer_.SignAhead(StringToSign(message, MessageFor(message, protocol), ""),
-                            SignatureVersionOf(attributes));
+    (void)SignNotificationAhead(message, MessageFor(message, protocol), attributes, signer_);
     queued_.fetch_sub(1, std::memory_order_relaxed);
   });
 }

@@ -13,7 +13,7 @@
 // subscriber, or more notifications than the machine can sign), it keeps the presign from doubling
 // the signing work: the Signer remembers only the newest 4,096 signatures, so ones made for
 // deliveries thousands behind would be forgotten before those deliveries came and made them again
-// (measured: 1.4 RSA operations per notification in bench/run's closed loop on a host signing
+// (measured: 1.30 RSA operations per notification in bench/run's closed loop on a host signing
 // 1,350/s; docs/performance-rounds.md, twenty-second round). Once the kMaxAhead are used, the next
 // publish is signed ahead again; one forgotten unused (a wrong guess, or deliveries over 4,096
 // behind) frees its place too.
