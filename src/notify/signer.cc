@@ -176,13 +176,14 @@ struct Signer::Key {
   }
 
   // A signature made before for the same digest, if still remembered (one made ahead is then
-  // used); otherwise claims `key` (nullopt): the caller signs it and must Settle it. While
-  // another caller holds the claim, waits for its signature instead of making the same one again.
-  std::optional<std::string> RememberedOrClaim(const std::string& key) {
+  // used, unless this lookup signs `ahead` too); otherwise claims `key` (nullopt): the caller
+  // signs it and must Settle it. While another caller holds the claim, waits for its signature
+  // instead of making the same one again.
+  std::optional<std::string> RememberedOrClaim(const std::string& key, bool ahead) {
     std::unique_lock lock(mu);
     for (;;) {
       if (auto it = recent.find(key); it != recent.end()) {
-        if (it->second.ahead) {
+        if (it->second.ahead && !ahead) {
           it->second.ahead = false;
           ahead_unused.fetch_sub(1, std::memory_order_relaxed);
         }
@@ -194,7 +195,7 @@ struct Signer::Key {
   }
   // Ends a claim: remembers `signature` (none when signing failed: a waiter then signs itself),
   // as made ahead of its use when `ahead`.
-  void Settle(std::string key, const std::string* signature, bool ahead = false) {
+  void Settle(std::string key, const std::string* signature, bool ahead) {
     {
       std::lock_guard lock(mu);
       signing.erase(key);
@@ -308,10 +309,10 @@ Result<std::string> Signer::SignRemembered(std::string_view data, int version, b
   }
   std::string remembered_key(1, static_cast<char>('0' + slot));
   remembered_key.append(reinterpret_cast<const char*>(digest), digest_len);
-  if (auto sig = key_->RememberedOrClaim(remembered_key)) return std::move(*sig);
+  if (auto sig = key_->RememberedOrClaim(remembered_key, ahead)) return std::move(*sig);
   EVP_PKEY_CTX* ctx = key_->Take(slot);
   if (!ctx) {
-    key_->Settle(std::move(remembered_key), nullptr);
+    key_->Settle(std::move(remembered_key), nullptr, ahead);
     return OpensslError("EVP_PKEY_sign_init");
   }
   std::string sig(static_cast<size_t>(EVP_PKEY_get_size(key_->pkey.get())), '\0');
@@ -319,7 +320,7 @@ Result<std::string> Signer::SignRemembered(std::string_view data, int version, b
   if (EVP_PKEY_sign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len, digest, digest_len) !=
       1) {
     EVP_PKEY_CTX_free(ctx);
-    key_->Settle(std::move(remembered_key), nullptr);
+    key_->Settle(std::move(remembered_key), nullptr, ahead);
     return OpensslError("EVP_PKEY_sign");
   }
   key_->Give(slot, ctx);

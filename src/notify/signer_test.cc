@@ -109,6 +109,9 @@ TEST_F(OneSignerTest, TheSameStringToSignCostsOneRsaOperation) {
   ASSERT_TRUE(s.SignAhead(data, 2).ok());  // remembered already: not made again, not ahead
   EXPECT_EQ(s.rsa_operations(), 5);
   EXPECT_EQ(s.ahead_unused(), 2);
+  ASSERT_TRUE(s.SignAhead(data + "unused", 2).ok());  // signing ahead again does not use it
+  EXPECT_EQ(s.rsa_operations(), 5);
+  EXPECT_EQ(s.ahead_unused(), 2);
   auto used = s.Sign(data + "used", 2);
   ASSERT_TRUE(used.ok());
   EXPECT_TRUE(Signer::Verify(s.cert_pem(), data + "used", *used, 2).ok());
