@@ -121,7 +121,10 @@ std::optional<notify::PreparedPublish> Dispatcher::Impl::PrepareSuccess(
   f.failure_reason.clear();
   f.event_ms = answered_ms;
   f.response_content_type = content_type;
-  auto prepared = notifier.Prepare(NotificationOf(f, topic, inv.output_id));
+  // Signed on the presign thread while it is idle, by this thread as it publishes when it is
+  // busy.
+  auto prepared = notifier.Prepare(NotificationOf(f, topic, inv.output_id),
+                                   notify::Presigner::SignOn::kThreadOrCaller);
   if (!prepared.ok()) {
     spdlog::warn(
         "dispatch: invocation {}: preparing its notification failed ({}); publishing "
@@ -141,13 +144,14 @@ void Dispatcher::Impl::Run(RunJob job) {
   QueueEntry entry = job.entry;
   const std::shared_ptr<const EndpointView> view = job.view;
   const std::string label = Label(view, inv.endpoint);
-  // A 2xx answer's notification is built (and signed, on the presign thread) as soon as the
-  // answer is complete, while the output object commits; once the output is durable it is
-  // published with its deliveries leaving as soon as they are written, before that commit's
-  // sync (notify::Notifier::Publish(PreparedPublish)). At rest it is built on the `prepare`
-  // thread, so the worker goes straight on to the output's commit (≈ 0.1 ms, and the presign
-  // thread's wake-up, off the worker's path); under load the worker builds it itself, which
-  // saves a context switch per invocation.
+  // A 2xx answer's notification is built as soon as the answer is complete and signed on the
+  // presign thread while the output object commits — or, when that thread is busy, by this
+  // worker once the output is durable and its slot free, as it publishes (notify/presigner.h);
+  // that publish's deliveries leave as soon as they are written, before its commit's sync
+  // (notify::Notifier::Publish(PreparedPublish)). At rest it is built on the `prepare` thread, so
+  // the worker goes straight on to the output's commit (≈ 0.1 ms, and the presign thread's
+  // wake-up, off the worker's path); under load the worker builds it itself, which saves a
+  // context switch per invocation.
   const std::string* topic = TopicOf(view, /*success=*/true);
   if (!accepted) {
     std::lock_guard lock(mu);

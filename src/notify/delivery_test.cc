@@ -199,6 +199,90 @@ TEST_F(DeliveryTest, SigningAheadStopsWhileDeliveriesLag) {
                            "lagging " + std::to_string(kLagging - 1));
 }
 
+// Who signs a publish ahead: the presign thread while it is idle and fewer than kMaxAhead are
+// ahead; otherwise a publisher that may sign for itself does, up to kMaxAheadOnCaller ahead.
+TEST(PresignerTest, WhoSigns) {
+  using SignOn = Presigner::SignOn;
+  using Signs = Presigner::Signs;
+  constexpr int kAhead = Presigner::kMaxAhead;
+  constexpr int kOnCaller = Presigner::kMaxAheadOnCaller;
+  struct Case {
+    SignOn sign_on;
+    int queued;
+    int ahead_unused;
+    Signs expected;
+  };
+  const Case cases[] = {
+      {SignOn::kThread, 0, 0, Signs::kThread},
+      {SignOn::kThread, 5, 0, Signs::kThread},  // the thread's queue grows up to kMaxAhead
+      {SignOn::kThread, 5, kAhead - 6, Signs::kThread},
+      {SignOn::kThread, 5, kAhead - 5, Signs::kNobody},
+      {SignOn::kThread, 0, kAhead, Signs::kNobody},
+      {SignOn::kThreadOrCaller, 0, 0, Signs::kThread},  // at rest: signed while it commits
+      {SignOn::kThreadOrCaller, 0, kAhead - 1, Signs::kThread},
+      {SignOn::kThreadOrCaller, 1, 0, Signs::kCaller},       // the thread is busy: under load
+      {SignOn::kThreadOrCaller, 0, kAhead, Signs::kCaller},  // deliveries lag
+      {SignOn::kThreadOrCaller, 1, kOnCaller - 1, Signs::kCaller},
+      {SignOn::kThreadOrCaller, 1, kOnCaller, Signs::kNobody},  // they would be forgotten
+      {SignOn::kThreadOrCaller, 0, kOnCaller, Signs::kNobody},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(Presigner::WhoSigns(c.sign_on, c.queued, c.ahead_unused), c.expected)
+        << "sign_on " << static_cast<int>(c.sign_on) << " queued " << c.queued << " ahead_unused "
+        << c.ahead_unused;
+  }
+}
+
+// A publisher that may sign for itself has the signature made on its thread as its publish
+// begins once kMaxAhead are ahead of lagging deliveries, and its delivery uses it; one that may
+// not leaves it to its delivery.
+TEST_F(DeliveryTest, APublisherSignsForItselfWhileDeliveriesLag) {
+  FakeSender sender;
+  std::string topic;
+  auto n = MakeWithSignedTopic(sender, &topic);
+  EXPECT_EQ(n->delivery().RunOnce(), 1);
+  for (int i = 0; i < Presigner::kMaxAhead; ++i) {
+    Publish(*n, topic, "lagging " + std::to_string(i));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (n->signer().ahead_unused() < Presigner::kMaxAhead &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  ASSERT_EQ(n->signer().ahead_unused(), Presigner::kMaxAhead);
+  const int64_t before = n->signer().rsa_operations();
+
+  auto mine = n->Prepare({topic, "signed by its publisher", std::nullopt, {}, "", "key-1"},
+                         Presigner::SignOn::kThreadOrCaller);
+  ASSERT_TRUE(mine.ok()) << mine.error().message;
+  EXPECT_TRUE(mine->to_sign.has_value());
+  auto theirs = n->Prepare({topic, "signed by its delivery", std::nullopt, {}, "", "key-2"},
+                           Presigner::SignOn::kThread);
+  ASSERT_TRUE(theirs.ok()) << theirs.error().message;
+  EXPECT_FALSE(theirs->to_sign.has_value());
+  EXPECT_EQ(n->signer().rsa_operations(), before);
+  ASSERT_TRUE(n->Publish(std::move(mine).value()).ok());
+  EXPECT_EQ(n->signer().rsa_operations(), before + 1);  // made on this thread, as it published
+  EXPECT_EQ(n->signer().ahead_unused(), Presigner::kMaxAhead + 1);
+  ASSERT_TRUE(n->Publish(std::move(theirs).value()).ok());
+  n->Stop(std::chrono::steady_clock::now());  // joins the presign thread: it queued nothing
+  EXPECT_EQ(n->signer().rsa_operations(), before + 1);
+
+  int delivered = 0;
+  while (delivered < Presigner::kMaxAhead + 2) {
+    const int made = n->delivery().RunOnce();
+    ASSERT_GT(made, 0) << "after " << delivered;
+    delivered += made;
+  }
+  EXPECT_EQ(n->signer().rsa_operations(), before + 2);  // only the second signed by its delivery
+  EXPECT_EQ(n->signer().ahead_unused(), 0);
+  EXPECT_EQ(n->signer().ahead_wasted(), 0);
+  ASSERT_EQ(sender.count(), static_cast<size_t>(3 + Presigner::kMaxAhead));
+  ExpectSignedNotification(*n, sender.requests()[sender.count() - 2].body,
+                           "signed by its publisher");
+  ExpectSignedNotification(*n, sender.requests().back().body, "signed by its delivery");
+}
+
 TEST_F(DeliveryTest, OneSignatureServesEverySubscriptionAndRetry) {
   FakeSender sender;
   sender.Script({500});  // the first delivery fails once and is retried

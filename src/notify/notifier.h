@@ -89,6 +89,9 @@ struct PreparedPublish {
   // Set by a publisher at rest (nothing else of its kind running): the delivery thread its
   // offer wakes runs before the publisher's commit goes on (DeliveryWorker::Offer).
   bool delivery_first = false;
+  // The signature Prepare left to its caller (Presigner::Before): made by Publish before its
+  // commit, on the publisher's thread.
+  std::optional<Presigner::ToSign> to_sign;
 };
 
 struct PublishBatchEntry {
@@ -176,9 +179,12 @@ class Notifier {
   // topic and the key (so every publish of a key names the same message).
   Result<std::string> Publish(const PublishRequest& request, const Caller& caller = {});
   // For a publisher whose message announces something still being committed elsewhere
-  // (dedup_id required): validates and builds the message now and has it signed meanwhile;
-  // Publish(PreparedPublish) commits it once what it announces is durable.
-  Result<PreparedPublish> Prepare(const PublishRequest& request);
+  // (dedup_id required): validates and builds the message now and has it signed meanwhile (with
+  // kThreadOrCaller, when the presign thread is busy, Publish signs it on the caller's thread
+  // before its commit: Presigner); Publish(PreparedPublish) commits it once what it announces is
+  // durable.
+  Result<PreparedPublish> Prepare(const PublishRequest& request,
+                                  Presigner::SignOn sign_on = Presigner::SignOn::kThread);
   // Commits a prepared message as Publish does (the same dedup rules; a message an older inferd
   // left held for the key is replaced: this is a new attempt's), but hands its deliveries
   // to the delivery worker inside its transaction, before their rows are inserted; returns
@@ -211,7 +217,8 @@ class Notifier {
                        const std::vector<OutboxMessage>& messages, const Topic& topic,
                        uint64_t version, double now, bool delivery_first = false);
   // The message of a publish, built and queued for signing (Prepare's, for any caller).
-  Result<PreparedPublish> PrepareOne(const PublishRequest& request, const Caller& caller);
+  Result<PreparedPublish> PrepareOne(const PublishRequest& request, const Caller& caller,
+                                     Presigner::SignOn sign_on = Presigner::SignOn::kThread);
   // Commits it (with a dedup_id, by `once`'s rules for a key held by an older inferd) and hands
   // its deliveries to the delivery worker: after the commit, or with `early` as soon as their
   // ids are known, before their rows are inserted (Publish(PreparedPublish)).

@@ -188,7 +188,8 @@ Result<Topic> Notifier::TopicToPublish(const Caller& caller, const std::string& 
   return topic;
 }
 
-Result<PreparedPublish> Notifier::PrepareOne(const PublishRequest& request, const Caller& caller) {
+Result<PreparedPublish> Notifier::PrepareOne(const PublishRequest& request, const Caller& caller,
+                                             Presigner::SignOn sign_on) {
   if (request.topic_arn.empty()) {
     return InvalidParameter("TopicArn or TargetArn Reason: no value for required parameter");
   }
@@ -202,11 +203,12 @@ Result<PreparedPublish> Notifier::PrepareOne(const PublishRequest& request, cons
   p.topic = std::move(topic).value();
   p.message = std::move(message).value();
   p.dedup_id = request.dedup_id;
-  presigner_->Before(p.message, p.topic);  // signed while the commit syncs
+  p.to_sign = presigner_->Before(p.message, p.topic, sign_on);
   return p;
 }
 
 Result<OnceOutcome> Notifier::CommitOne(PreparedPublish p, const OnceOptions& once, bool early) {
+  if (p.to_sign) presigner_->Sign(p.message, p.topic, *p.to_sign);
   const double now = Now();
   std::vector<OutboxMessage> messages{std::move(p.message)};
   OnceOutcome outcome;
@@ -246,11 +248,12 @@ Result<std::string> Notifier::Publish(const PublishRequest& request, const Calle
   return std::move(outcome->message_id);
 }
 
-Result<PreparedPublish> Notifier::Prepare(const PublishRequest& request) {
+Result<PreparedPublish> Notifier::Prepare(const PublishRequest& request,
+                                          Presigner::SignOn sign_on) {
   if (request.dedup_id.empty()) {
     return Error(Errc::kInternal, "a prepared publish needs a dedup_id");
   }
-  return PrepareOne(request, Caller{});
+  return PrepareOne(request, Caller{}, sign_on);
 }
 
 Result<std::string> Notifier::Publish(PreparedPublish prepared) {

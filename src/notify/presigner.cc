@@ -6,23 +6,46 @@ namespace inferd::notify {
 
 Presigner::Presigner(const Signer& signer) : signer_(signer) {}
 
-void Presigner::Before(const OutboxMessage& message, const Topic& topic) {
+Presigner::Signs Presigner::WhoSigns(SignOn sign_on, int queued, int ahead_unused) {
+  if (queued + ahead_unused < kMaxAhead && (queued == 0 || sign_on == SignOn::kThread)) {
+    return Signs::kThread;
+  }
+  if (sign_on == SignOn::kThreadOrCaller && ahead_unused < kMaxAheadOnCaller) {
+    return Signs::kCaller;
+  }
+  return Signs::kNobody;
+}
+
+std::optional<Presigner::ToSign> Presigner::Before(const OutboxMessage& message, const Topic& topic,
+                                                   SignOn sign_on) {
   std::string protocol;
+  Signs signs = Signs::kNobody;
   {
     std::lock_guard lock(mu_);
     auto it = signed_protocol_.find(topic.arn);
-    if (it == signed_protocol_.end()) return;
-    // Only here, under mu_, does the sum grow, so it never passes kMaxAhead. A queued signature
-    // leaves queued_ once made, and then counts in ahead_unused until a delivery uses it.
-    if (queued_.load(std::memory_order_relaxed) + signer_.ahead_unused() >= kMaxAhead) return;
-    queued_.fetch_add(1, std::memory_order_relaxed);
+    if (it == signed_protocol_.end()) return std::nullopt;
+    // Only here, under mu_, does queued_ grow, so queued_ + ahead_unused never passes kMaxAhead
+    // by the thread's signatures. A queued signature leaves queued_ once made, and then counts
+    // in ahead_unused until a delivery uses it.
+    signs = WhoSigns(sign_on, queued_.load(std::memory_order_relaxed), signer_.ahead_unused());
+    if (signs == Signs::kNobody) return std::nullopt;
+    if (signs == Signs::kThread) queued_.fetch_add(1, std::memory_order_relaxed);
     protocol = it->second;
   }
+  if (signs == Signs::kCaller) return ToSign{std::move(protocol)};
   thread_.Post([this, message, protocol = std::move(protocol), attributes = topic.attributes] {
     // A failure is the delivery's to report: it signs again.
     (void)SignNotificationAhead(message, MessageFor(message, protocol), attributes, signer_);
     queued_.fetch_sub(1, std::memory_order_relaxed);
   });
+  return std::nullopt;
+}
+
+void Presigner::Sign(const OutboxMessage& message, const Topic& topic,
+                     const ToSign& to_sign) const {
+  // A failure is the delivery's to report: it signs again.
+  (void)SignNotificationAhead(message, MessageFor(message, to_sign.protocol), topic.attributes,
+                              signer_);
 }
 
 void Presigner::After(const std::string& topic_arn, const OutboxMessage& message,

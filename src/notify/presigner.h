@@ -18,12 +18,23 @@
 // publish is signed ahead again; one forgotten unused (a wrong guess, or deliveries over 4,096
 // behind) frees its place too.
 //
+// A publisher that may sign for itself (SignOn::kThreadOrCaller: the async pipeline's workers)
+// does so, just before its commit, when the presign thread is busy or kMaxAhead are ahead, up to
+// kMaxAheadOnCaller. Under load the thread that made a result then pays for its notification's
+// signature before it takes the next invocation, so results cannot run ahead of the signatures
+// their notifications need.
+// With one presign thread they did: on a host signing 1,216/s, bench/run's closed loop wrote
+// 1,546–1,669 results/s while 544–769/s were notified, 6–7 s after their results; signing on the
+// caller, 1,008–1,121/s of each, notified 42 ms after (docs/performance-rounds.md, twenty-third
+// round).
+//
 // Thread-safe. Stop() makes the signatures already queued (at most kMaxAhead) and joins the
 // thread; Before() after it does nothing.
 #pragma once
 
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -38,12 +49,31 @@ namespace inferd::notify {
 class Presigner {
  public:
   static constexpr int kMaxAhead = 64;
+  // Signatures made ahead and unused past which a publisher no longer signs for itself: a
+  // quarter of what the Signer remembers, so they are not forgotten before their deliveries.
+  static constexpr int kMaxAheadOnCaller = 1024;
+
+  // Who may sign a publish ahead: only the presign thread, or also the publisher (Before).
+  enum class SignOn { kThread, kThreadOrCaller };
+  enum class Signs { kNobody, kThread, kCaller };
+  // Who signs a publish ahead, given who may, the signatures queued on the presign thread and
+  // those made ahead and not used yet.
+  static Signs WhoSigns(SignOn sign_on, int queued, int ahead_unused);
 
   explicit Presigner(const Signer& signer);
 
-  // Before `message` (a notification to `topic`) is committed: queues its signature when the
-  // topic's last publish had a signed delivery and fewer than kMaxAhead signatures are ahead.
-  void Before(const OutboxMessage& message, const Topic& topic);
+  // A signature Before leaves to its caller: the protocol whose message text is signed.
+  struct ToSign {
+    std::string protocol;
+  };
+
+  // Before `message` (a notification to `topic`) is committed, when the topic's last publish had
+  // a signed delivery: queues its signature on the presign thread, or leaves it to the caller
+  // (returned: the caller makes it with Sign() before its commit), or neither (WhoSigns).
+  std::optional<ToSign> Before(const OutboxMessage& message, const Topic& topic,
+                               SignOn sign_on = SignOn::kThread);
+  // Makes the signature Before left to the caller, on the calling thread.
+  void Sign(const OutboxMessage& message, const Topic& topic, const ToSign& to_sign) const;
   // After the commit: what `written` (its fan-out) says about the topic's next publish.
   void After(const std::string& topic_arn, const OutboxMessage& message,
              const std::vector<FannedOut>& written);
