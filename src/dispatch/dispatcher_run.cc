@@ -121,8 +121,7 @@ std::optional<notify::PreparedPublish> Dispatcher::Impl::PrepareSuccess(
   f.failure_reason.clear();
   f.event_ms = answered_ms;
   f.response_content_type = content_type;
-  // Signed on the presign thread while it is idle, by this thread as it publishes when it is
-  // busy.
+  // Signed on a presign thread while one is free, otherwise by this thread as it publishes.
   auto prepared = notifier.Prepare(NotificationOf(f, topic, inv.output_id),
                                    notify::Presigner::SignOn::kThreadOrCaller);
   if (!prepared.ok()) {
@@ -145,11 +144,11 @@ void Dispatcher::Impl::Run(RunJob job) {
   const std::shared_ptr<const EndpointView> view = job.view;
   const std::string label = Label(view, inv.endpoint);
   // A 2xx answer's notification is built as soon as the answer is complete and signed on the
-  // presign thread while the output object commits — or, when that thread is busy, by this
+  // presign threads while the output object commits — or, when none is free, by this
   // worker once the output is durable and its slot free, as it publishes (notify/presigner.h);
   // that publish's deliveries leave as soon as they are written, before its commit's sync
   // (notify::Notifier::Publish(PreparedPublish)). At rest it is built on the `prepare` thread, so
-  // the worker goes straight on to the output's commit (≈ 0.1 ms, and the presign thread's
+  // the worker goes straight on to the output's commit (≈ 0.1 ms, and a presign thread's
   // wake-up, off the worker's path); under load the worker builds it itself, which saves a
   // context switch per invocation.
   const std::string* topic = TopicOf(view, /*success=*/true);
@@ -411,7 +410,9 @@ bool Dispatcher::Impl::Notify(const queue::Invocation& inv,
   }
   notify::PublishRequest req = NotificationOf(FactsOf(inv, std::move(body)), *topic, inv.output_id);
   req.release_held = release_held;
-  if (!Published(notifier.Publish(req), inv, Label(view, inv.endpoint), *topic)) return false;
+  // Signed by this thread when no presign thread is free, as a prepared publish is.
+  auto published = notifier.Publish(req, {}, notify::Presigner::SignOn::kThreadOrCaller);
+  if (!Published(published, inv, Label(view, inv.endpoint), *topic)) return false;
   if (mark_notified) queue.MarkNotified(inv.seq);
   return true;
 }

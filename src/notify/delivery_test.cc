@@ -199,13 +199,14 @@ TEST_F(DeliveryTest, SigningAheadStopsWhileDeliveriesLag) {
                            "lagging " + std::to_string(kLagging - 1));
 }
 
-// Who signs a publish ahead: the presign thread while it is idle and fewer than kMaxAhead are
+// Who signs a publish ahead: a presign thread while one is free and fewer than kMaxAhead are
 // ahead; otherwise a publisher that may sign for itself does, up to kMaxAheadOnCaller ahead.
 TEST(PresignerTest, WhoSigns) {
   using SignOn = Presigner::SignOn;
   using Signs = Presigner::Signs;
   constexpr int kAhead = Presigner::kMaxAhead;
   constexpr int kOnCaller = Presigner::kMaxAheadOnCaller;
+  constexpr int kBusy = Presigner::kThreads;  // queued or being made: no presign thread free
   struct Case {
     SignOn sign_on;
     int queued;
@@ -219,11 +220,12 @@ TEST(PresignerTest, WhoSigns) {
       {SignOn::kThread, 5, kAhead - 5, Signs::kNobody},
       {SignOn::kThread, 0, kAhead, Signs::kNobody},
       {SignOn::kThreadOrCaller, 0, 0, Signs::kThread},  // at rest: signed while it commits
+      {SignOn::kThreadOrCaller, kBusy - 1, 0, Signs::kThread},
       {SignOn::kThreadOrCaller, 0, kAhead - 1, Signs::kThread},
-      {SignOn::kThreadOrCaller, 1, 0, Signs::kCaller},       // the thread is busy: under load
+      {SignOn::kThreadOrCaller, kBusy, 0, Signs::kCaller},   // the threads are busy: under load
       {SignOn::kThreadOrCaller, 0, kAhead, Signs::kCaller},  // deliveries lag
-      {SignOn::kThreadOrCaller, 1, kOnCaller - 1, Signs::kCaller},
-      {SignOn::kThreadOrCaller, 1, kOnCaller, Signs::kNobody},  // they would be forgotten
+      {SignOn::kThreadOrCaller, kBusy, kOnCaller - 1, Signs::kCaller},
+      {SignOn::kThreadOrCaller, kBusy, kOnCaller, Signs::kNobody},  // they would be forgotten
       {SignOn::kThreadOrCaller, 0, kOnCaller, Signs::kNobody},
   };
   for (const Case& c : cases) {
@@ -235,7 +237,7 @@ TEST(PresignerTest, WhoSigns) {
 
 // A publisher that may sign for itself has the signature made on its thread as its publish
 // begins once kMaxAhead are ahead of lagging deliveries, and its delivery uses it; one that may
-// not leaves it to its delivery.
+// not leaves it to its delivery. (Deliveries go lowest id first: key-1, key-2, key-3.)
 TEST_F(DeliveryTest, APublisherSignsForItselfWhileDeliveriesLag) {
   FakeSender sender;
   std::string topic;
@@ -265,22 +267,29 @@ TEST_F(DeliveryTest, APublisherSignsForItselfWhileDeliveriesLag) {
   EXPECT_EQ(n->signer().rsa_operations(), before + 1);  // made on this thread, as it published
   EXPECT_EQ(n->signer().ahead_unused(), Presigner::kMaxAhead + 1);
   ASSERT_TRUE(n->Publish(std::move(theirs).value()).ok());
-  n->Stop(std::chrono::steady_clock::now());  // joins the presign thread: it queued nothing
-  EXPECT_EQ(n->signer().rsa_operations(), before + 1);
+  // A publish not prepared (the pipeline's failures) likewise.
+  ASSERT_TRUE(n->Publish({topic, "published at once", std::nullopt, {}, "", "key-3"}, {},
+                         Presigner::SignOn::kThreadOrCaller)
+                  .ok());
+  EXPECT_EQ(n->signer().rsa_operations(), before + 2);
+  n->Stop(std::chrono::steady_clock::now());  // joins the presign threads: they queued nothing
+  EXPECT_EQ(n->signer().rsa_operations(), before + 2);
 
   int delivered = 0;
-  while (delivered < Presigner::kMaxAhead + 2) {
+  while (delivered < Presigner::kMaxAhead + 3) {
     const int made = n->delivery().RunOnce();
     ASSERT_GT(made, 0) << "after " << delivered;
     delivered += made;
   }
-  EXPECT_EQ(n->signer().rsa_operations(), before + 2);  // only the second signed by its delivery
+  EXPECT_EQ(n->signer().rsa_operations(), before + 3);  // only key-2 signed by its delivery
   EXPECT_EQ(n->signer().ahead_unused(), 0);
   EXPECT_EQ(n->signer().ahead_wasted(), 0);
-  ASSERT_EQ(sender.count(), static_cast<size_t>(3 + Presigner::kMaxAhead));
-  ExpectSignedNotification(*n, sender.requests()[sender.count() - 2].body,
+  ASSERT_EQ(sender.count(), static_cast<size_t>(4 + Presigner::kMaxAhead));
+  ExpectSignedNotification(*n, sender.requests()[sender.count() - 3].body,
                            "signed by its publisher");
-  ExpectSignedNotification(*n, sender.requests().back().body, "signed by its delivery");
+  ExpectSignedNotification(*n, sender.requests()[sender.count() - 2].body,
+                           "signed by its delivery");
+  ExpectSignedNotification(*n, sender.requests().back().body, "published at once");
 }
 
 TEST_F(DeliveryTest, OneSignatureServesEverySubscriptionAndRetry) {

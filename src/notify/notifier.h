@@ -177,10 +177,12 @@ class Notifier {
   // ---- publishing ----
   // The MessageId. Durable when it returns. With a dedup_id the MessageId derives from the
   // topic and the key (so every publish of a key names the same message).
-  Result<std::string> Publish(const PublishRequest& request, const Caller& caller = {});
+  // With kThreadOrCaller its signature may be made on the calling thread (Presigner).
+  Result<std::string> Publish(const PublishRequest& request, const Caller& caller = {},
+                              Presigner::SignOn sign_on = Presigner::SignOn::kThread);
   // For a publisher whose message announces something still being committed elsewhere
   // (dedup_id required): validates and builds the message now and has it signed meanwhile (with
-  // kThreadOrCaller, when the presign thread is busy, Publish signs it on the caller's thread
+  // kThreadOrCaller, when no presign thread is free, Publish signs it on the caller's thread
   // before its commit: Presigner); Publish(PreparedPublish) commits it once what it announces is
   // durable.
   Result<PreparedPublish> Prepare(const PublishRequest& request,

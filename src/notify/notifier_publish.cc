@@ -239,8 +239,9 @@ Result<OnceOutcome> Notifier::CommitOne(PreparedPublish p, const OnceOptions& on
   return outcome;
 }
 
-Result<std::string> Notifier::Publish(const PublishRequest& request, const Caller& caller) {
-  auto prepared = PrepareOne(request, caller);
+Result<std::string> Notifier::Publish(const PublishRequest& request, const Caller& caller,
+                                      Presigner::SignOn sign_on) {
+  auto prepared = PrepareOne(request, caller, sign_on);
   if (!prepared.ok()) return std::move(prepared).error();
   auto outcome = CommitOne(std::move(prepared).value(), OnceOptions{0, request.release_held},
                            /*early=*/false);

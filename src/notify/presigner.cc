@@ -7,7 +7,7 @@ namespace inferd::notify {
 Presigner::Presigner(const Signer& signer) : signer_(signer) {}
 
 Presigner::Signs Presigner::WhoSigns(SignOn sign_on, int queued, int ahead_unused) {
-  if (queued + ahead_unused < kMaxAhead && (queued == 0 || sign_on == SignOn::kThread)) {
+  if (queued + ahead_unused < kMaxAhead && (queued < kThreads || sign_on == SignOn::kThread)) {
     return Signs::kThread;
   }
   if (sign_on == SignOn::kThreadOrCaller && ahead_unused < kMaxAheadOnCaller) {
@@ -33,7 +33,7 @@ std::optional<Presigner::ToSign> Presigner::Before(const OutboxMessage& message,
     protocol = it->second;
   }
   if (signs == Signs::kCaller) return ToSign{std::move(protocol)};
-  thread_.Post([this, message, protocol = std::move(protocol), attributes = topic.attributes] {
+  threads_.Post([this, message, protocol = std::move(protocol), attributes = topic.attributes] {
     // A failure is the delivery's to report: it signs again.
     (void)SignNotificationAhead(message, MessageFor(message, protocol), attributes, signer_);
     queued_.fetch_sub(1, std::memory_order_relaxed);
@@ -65,6 +65,6 @@ void Presigner::After(const std::string& topic_arn, const OutboxMessage& message
   }
 }
 
-void Presigner::Stop() { thread_.Stop(); }
+void Presigner::Stop() { threads_.Stop(); }
 
 }  // namespace inferd::notify

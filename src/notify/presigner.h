@@ -1,6 +1,7 @@
-// Presigner: signs a notification on its own thread while the publish that writes it commits, so
-// the delivery that follows finds the signature remembered (Signer) instead of making it: one RSA
-// operation (≈ 0.26 ms here) leaves the path from publish to delivered.
+// Presigner: signs a notification on its own threads (kThreads) while the publish that writes it
+// commits, so the delivery that follows finds the signature remembered (Signer) instead of making
+// it: one RSA operation (0.26–0.84 ms on the hosts measured) leaves the path from publish to
+// delivered.
 //
 // A topic is signed ahead once its previous publish fanned out to a signed delivery (an http/https
 // subscription without RawMessageDelivery); the protocol of that subscription picks the message
@@ -19,17 +20,17 @@
 // behind) frees its place too.
 //
 // A publisher that may sign for itself (SignOn::kThreadOrCaller: the async pipeline's workers)
-// does so, just before its commit, when the presign thread is busy or kMaxAhead are ahead, up to
-// kMaxAheadOnCaller. Under load the thread that made a result then pays for its notification's
-// signature before it takes the next invocation, so results cannot run ahead of the signatures
-// their notifications need.
-// With one presign thread they did: on a host signing 1,216/s, bench/run's closed loop wrote
-// 1,546–1,669 results/s while 544–769/s were notified, 6–7 s after their results; signing on the
-// caller, 1,008–1,121/s of each, notified 42 ms after (docs/performance-rounds.md, twenty-third
-// round).
+// does so, as its publish begins (before its commit), when no presign thread is free or kMaxAhead
+// are ahead, up to kMaxAheadOnCaller. Under load the thread that made a result then pays for its
+// notification's signature before it takes the next invocation, so results cannot run ahead of
+// the signatures their notifications need. With every signature queued here they did: on a host
+// signing 1,216/s, bench/run's closed loop wrote 1,546–1,686 results/s while 420–663/s were
+// notified, 6–7 s after their results; with publishers signing for themselves, 1,067–1,101/s of
+// each, notified 41–45 ms after (docs/performance-rounds.md, twenty-third round). Below that load
+// a publisher rarely signs: a presign thread is free, and signs while the commit syncs.
 //
 // Thread-safe. Stop() makes the signatures already queued (at most kMaxAhead) and joins the
-// thread; Before() after it does nothing.
+// threads; Before() after it does nothing.
 #pragma once
 
 #include <atomic>
@@ -48,16 +49,19 @@ namespace inferd::notify {
 
 class Presigner {
  public:
+  // Two, so that at a moderate load a signature rarely waits for another (a publisher signing
+  // for itself signs after its commit's sync instead of during it).
+  static constexpr int kThreads = 2;
   static constexpr int kMaxAhead = 64;
   // Signatures made ahead and unused past which a publisher no longer signs for itself: a
   // quarter of what the Signer remembers, so they are not forgotten before their deliveries.
   static constexpr int kMaxAheadOnCaller = 1024;
 
-  // Who may sign a publish ahead: only the presign thread, or also the publisher (Before).
+  // Who may sign a publish ahead: only the presign threads, or also the publisher (Before).
   enum class SignOn { kThread, kThreadOrCaller };
   enum class Signs { kNobody, kThread, kCaller };
-  // Who signs a publish ahead, given who may, the signatures queued on the presign thread and
-  // those made ahead and not used yet.
+  // Who signs a publish ahead, given who may, the signatures queued on the presign threads (or
+  // being made there) and those made ahead and not used yet.
   static Signs WhoSigns(SignOn sign_on, int queued, int ahead_unused);
 
   explicit Presigner(const Signer& signer);
@@ -68,7 +72,7 @@ class Presigner {
   };
 
   // Before `message` (a notification to `topic`) is committed, when the topic's last publish had
-  // a signed delivery: queues its signature on the presign thread, or leaves it to the caller
+  // a signed delivery: queues its signature on the presign threads, or leaves it to the caller
   // (returned: the caller makes it with Sign() before its commit), or neither (WhoSigns).
   std::optional<ToSign> Before(const OutboxMessage& message, const Topic& topic,
                                SignOn sign_on = SignOn::kThread);
@@ -84,8 +88,8 @@ class Presigner {
   std::mutex mu_;
   // Topic ARN → the protocol of a signed subscription its last publish delivered to.
   std::unordered_map<std::string, std::string> signed_protocol_;  // guarded by mu_
-  std::atomic<int> queued_{0};             // posted to thread_, not signed yet
-  BlockingPool thread_{1, "sns-presign"};  // last: stopped before the members it uses go
+  std::atomic<int> queued_{0};                     // posted to threads_, not signed yet
+  BlockingPool threads_{kThreads, "sns-presign"};  // last: stopped before the members it uses go
 };
 
 }  // namespace inferd::notify
