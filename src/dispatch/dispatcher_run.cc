@@ -143,10 +143,10 @@ void Dispatcher::Impl::Run(RunJob job) {
   QueueEntry entry = job.entry;
   const std::shared_ptr<const EndpointView> view = job.view;
   const std::string label = Label(view, inv.endpoint);
-  // A 2xx answer's notification is built as soon as the answer is complete and signed on the
-  // presign threads while the output object commits — or, when none is free, by this
-  // worker once the output is durable and its slot free, as it publishes (notify/presigner.h);
-  // that publish's deliveries leave as soon as they are written, before its commit's sync
+  // A 2xx answer's notification is built as soon as the answer is complete and signed on a
+  // presign thread while the output object commits — or, when none is free, by this worker once
+  // the output is durable and its slot free, as it publishes (notify/presigner.h); that
+  // publish's deliveries leave as soon as they are written, before its commit's sync
   // (notify::Notifier::Publish(PreparedPublish)). At rest it is built on the `prepare` thread, so
   // the worker goes straight on to the output's commit (≈ 0.1 ms, and a presign thread's
   // wake-up, off the worker's path); under load the worker builds it itself, which saves a

@@ -25,7 +25,7 @@ std::optional<Presigner::ToSign> Presigner::Before(const OutboxMessage& message,
     auto it = signed_protocol_.find(topic.arn);
     if (it == signed_protocol_.end()) return std::nullopt;
     // Only here, under mu_, does queued_ grow, so queued_ + ahead_unused never passes kMaxAhead
-    // by the thread's signatures. A queued signature leaves queued_ once made, and then counts
+    // by the threads' signatures. A queued signature leaves queued_ once made, and then counts
     // in ahead_unused until a delivery uses it.
     signs = WhoSigns(sign_on, queued_.load(std::memory_order_relaxed), signer_.ahead_unused());
     if (signs == Signs::kNobody) return std::nullopt;

@@ -49,8 +49,8 @@ namespace inferd::notify {
 
 class Presigner {
  public:
-  // Two, so that at a moderate load a signature rarely waits for another (a publisher signing
-  // for itself signs after its commit's sync instead of during it).
+  // Two, so that at a moderate load one is nearly always free: a publisher signing for itself
+  // signs after its output's sync, where a presign thread signs during it.
   static constexpr int kThreads = 2;
   static constexpr int kMaxAhead = 64;
   // Signatures made ahead and unused past which a publisher no longer signs for itself: a
