@@ -108,19 +108,22 @@ void DeliveryWorker::State::CheckMemoryModeLocked(const std::string& arn, double
   // First the earliest due rows, as many as are in flight and one more: a row among them that
   // only the store holds (offers dropped past the bound, a backlog the store serves) fails the
   // check after reading held + 1 ids, not as many as are offered (thousands in such a backlog,
-  // and a round runs per completion). The full check below reads a superset of these rows, so
-  // this changes what is read, never the outcome.
+  // and a round runs per completion). The full check reads a superset of these rows, so this
+  // changes what is read, never the outcome; when fewer than held + 1 are due, they were all
+  // read and the full check is not needed.
   auto head = store->DueDeliveries(arn, now, held + 1);
   if (!head.ok()) return;
   for (int64_t id : *head) {
     if (!known_row(id)) return;
   }
-  const size_t known =
-      static_cast<size_t>(held) + (offers == offered.end() ? 0 : offers->second.size());
-  auto due = store->DueDeliveries(arn, now, static_cast<int>(known) + 1);
-  if (!due.ok() || due->size() > known) return;
-  for (int64_t id : *due) {
-    if (!known_row(id)) return;
+  if (head->size() > static_cast<size_t>(held)) {
+    const size_t known =
+        static_cast<size_t>(held) + (offers == offered.end() ? 0 : offers->second.size());
+    auto due = store->DueDeliveries(arn, now, static_cast<int>(known) + 1);
+    if (!due.ok() || due->size() > known) return;
+    for (int64_t id : *due) {
+      if (!known_row(id)) return;
+    }
   }
   auto later = store->NextAttemptAfter(arn, now);
   if (!later.ok()) return;

@@ -208,7 +208,7 @@ Result<PreparedPublish> Notifier::PrepareOne(const PublishRequest& request, cons
 }
 
 Result<OnceOutcome> Notifier::CommitOne(PreparedPublish p, const OnceOptions& once, bool early) {
-  if (p.to_sign) presigner_->Sign(p.message, p.topic, *p.to_sign);
+  if (p.to_sign) presigner_->Sign(p.message, p.topic.attributes, *p.to_sign);
   const double now = Now();
   std::vector<OutboxMessage> messages{std::move(p.message)};
   OnceOutcome outcome;

@@ -32,19 +32,19 @@ std::optional<Presigner::ToSign> Presigner::Before(const OutboxMessage& message,
     if (signs == Signs::kThread) queued_.fetch_add(1, std::memory_order_relaxed);
     protocol = it->second;
   }
-  if (signs == Signs::kCaller) return ToSign{std::move(protocol)};
-  threads_.Post([this, message, protocol = std::move(protocol), attributes = topic.attributes] {
-    // A failure is the delivery's to report: it signs again.
-    (void)SignNotificationAhead(message, MessageFor(message, protocol), attributes, signer_);
+  ToSign to_sign{std::move(protocol)};
+  if (signs == Signs::kCaller) return to_sign;
+  threads_.Post([this, message, attributes = topic.attributes, to_sign = std::move(to_sign)] {
+    Sign(message, attributes, to_sign);
     queued_.fetch_sub(1, std::memory_order_relaxed);
   });
   return std::nullopt;
 }
 
-void Presigner::Sign(const OutboxMessage& message, const Topic& topic,
+void Presigner::Sign(const OutboxMessage& message, const AttributeMap& topic_attributes,
                      const ToSign& to_sign) const {
   // A failure is the delivery's to report: it signs again.
-  (void)SignNotificationAhead(message, MessageFor(message, to_sign.protocol), topic.attributes,
+  (void)SignNotificationAhead(message, MessageFor(message, to_sign.protocol), topic_attributes,
                               signer_);
 }
 

@@ -76,8 +76,10 @@ class Presigner {
   // (returned: the caller makes it with Sign() before its commit), or neither (WhoSigns).
   std::optional<ToSign> Before(const OutboxMessage& message, const Topic& topic,
                                SignOn sign_on = SignOn::kThread);
-  // Makes the signature Before left to the caller, on the calling thread.
-  void Sign(const OutboxMessage& message, const Topic& topic, const ToSign& to_sign) const;
+  // Makes a signature Before queued or left to the caller, on the calling thread (the topic's
+  // attributes pick the signature version).
+  void Sign(const OutboxMessage& message, const AttributeMap& topic_attributes,
+            const ToSign& to_sign) const;
   // After the commit: what `written` (its fan-out) says about the topic's next publish.
   void After(const std::string& topic_arn, const OutboxMessage& message,
              const std::vector<FannedOut>& written);
